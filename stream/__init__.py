@@ -1,0 +1,1 @@
+"""The wire contract: CBOR messages over ZeroMQ (shared/spec/stream.md). Imports nothing of ours."""

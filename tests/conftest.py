@@ -1,0 +1,41 @@
+"""Shared pytest set-up: hypothesis profiles and the paths tests read in place."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED = PROJECT_ROOT.parent / "shared"
+REFERENCE_STREAM = SHARED / "reference-data" / "dectris-stream-v2"
+SPEC = SHARED / "spec"
+
+settings.register_profile("default", max_examples=50, deadline=None)
+settings.register_profile(
+    "ci",
+    max_examples=50,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("thorough", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(scope="session")
+def reference_stream_dir() -> Path:
+    """The recorded DECTRIS Stream V2 messages, read in place (never copied into the repo)."""
+    if not REFERENCE_STREAM.is_dir():
+        pytest.skip(f"reference data absent: {REFERENCE_STREAM}")
+    return REFERENCE_STREAM
+
+
+@pytest.fixture(scope="session")
+def spec_dir() -> Path:
+    """shared/spec, the contract documents."""
+    if not SPEC.is_dir():
+        pytest.skip(f"spec folder absent: {SPEC}")
+    return SPEC
