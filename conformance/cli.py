@@ -1,21 +1,128 @@
-"""`jfcheck`: the NXmx / stream conformance checker (stub until its issue lands)."""
+"""`jfcheck`: the NXmx / stream conformance checker (issue 4 "Interfaces").
+
+    jfcheck FILE... [--profile jungfraujoch|nxmx] [--layout auto|legacy|vds|integrated|process]
+                    [--deep] [--json] [--junit PATH] [--allow-outside]
+    jfcheck manifest FILE [-o OUT]
+    jfcheck diff OLD NEW [--json]
+    jfcheck stream DIR [--json]    |    jfcheck stream --connect ENDPOINT --timeout S [--json]
+
+Exit codes: 0 conformant (warnings allowed), 1 violations (or breaking changes for diff),
+2 unreadable input or usage error.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
+
+from conformance.rules import LAYOUTS, PROFILES
+
+__all__ = ["main", "build_parser"]
+
+_SUBCOMMANDS = ("manifest", "diff", "stream")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The `jfcheck` argument parser."""
-    return argparse.ArgumentParser(prog="jfcheck", description="jfjoch-hil: the NXmx / stream conformance checker.")
+    """The parser of ``jfcheck FILE...`` (sub-commands have their own, see :func:`main`)."""
+    p = argparse.ArgumentParser(prog="jfcheck", description="Check NXmx / Jungfraujoch HDF5 files "
+                                "(sub-commands: manifest, diff, stream).")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--profile", choices=PROFILES, default="jungfraujoch")
+    p.add_argument("--layout", choices=LAYOUTS, default="auto")
+    p.add_argument("--deep", action="store_true", help="read every image and per-image row")
+    p.add_argument("--json", action="store_true", help="print a JSON report")
+    p.add_argument("--junit", metavar="PATH", help="write a JUnit XML report")
+    p.add_argument("--allow-outside", action="store_true",
+                   help="follow external links / VDS sources outside the file's folder")
+    return p
+
+
+def _check(argv: list[str]) -> int:
+    from conformance._api import check_file
+
+    args = build_parser().parse_args(argv)
+    reports = [check_file(f, profile=args.profile, layout=args.layout, deep=args.deep,
+                          allow_outside=args.allow_outside) for f in args.files]
+    if args.json:
+        doc = reports[0].to_json() if len(reports) == 1 else [r.to_json() for r in reports]
+        print(json.dumps(doc, indent=1))
+    else:
+        print("\n\n".join(r.to_text() for r in reports))
+    if args.junit:
+        Path(args.junit).write_text(
+            '<?xml version="1.0" encoding="utf-8"?>\n<testsuites>'
+            + "".join(r.to_junit() for r in reports) + "</testsuites>\n", encoding="utf-8")
+    return max(r.exit_code for r in reports)
+
+
+def _manifest(argv: list[str]) -> int:
+    from conformance._manifest import make_manifest
+
+    p = argparse.ArgumentParser(prog="jfcheck manifest", description="Write a layout snapshot of a file.")
+    p.add_argument("file")
+    p.add_argument("-o", "--output", help="write here instead of stdout")
+    args = p.parse_args(argv)
+    doc = make_manifest(args.file)
+    text = json.dumps(doc, indent=1, sort_keys=True)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
+    return 0
+
+
+def _diff(argv: list[str]) -> int:
+    from conformance._manifest import diff_manifests, load_manifest
+
+    p = argparse.ArgumentParser(prog="jfcheck diff", description="Compare two files or manifests.")
+    p.add_argument("old")
+    p.add_argument("new")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    changes = diff_manifests(load_manifest(args.old), load_manifest(args.new))
+    if args.json:
+        print(json.dumps([c.as_dict() for c in changes], indent=1))
+    else:
+        for c in changes:
+            print(f"{'BREAKING' if c.breaking else 'ok      '} {c.kind:8s} {c.path}: {c.detail}")
+        print(f"{sum(c.breaking for c in changes)} breaking, {sum(not c.breaking for c in changes)} non-breaking")
+    return 1 if any(c.breaking for c in changes) else 0
+
+
+def _stream(argv: list[str]) -> int:
+    from conformance._stream import check_stream_connect, check_stream_dir
+
+    p = argparse.ArgumentParser(prog="jfcheck stream", description="Check CBOR stream messages (stream.md).")
+    p.add_argument("dir", nargs="?", help="folder of dumped .cbor messages (one message per file)")
+    p.add_argument("--connect", metavar="ENDPOINT", help="ZeroMQ endpoint to PULL from")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S", help="stop after S seconds (--connect)")
+    p.add_argument("--max-messages", type=int, default=100_000)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    if (args.dir is None) == (args.connect is None):
+        p.error("give exactly one of DIR or --connect ENDPOINT")
+    if args.dir is not None:
+        report = check_stream_dir(args.dir)
+    else:
+        report = check_stream_connect(args.connect, timeout_s=args.timeout, max_messages=args.max_messages)
+    print(report.to_json_text() if args.json else report.to_text())
+    return report.exit_code
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `jfcheck` console script; returns the process exit code."""
-    parser = build_parser()
-    parser.parse_args(argv)
-    parser.print_help()
-    return 0
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in _SUBCOMMANDS:
+            return {"manifest": _manifest, "diff": _diff, "stream": _stream}[argv[0]](argv[1:])
+        return _check(argv)
+    except SystemExit as exc:  # argparse usage errors: exit 2; --help: exit 0
+        return exc.code if isinstance(exc.code, int) else 2
+    except (ValueError, OSError) as exc:
+        print(f"jfcheck: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

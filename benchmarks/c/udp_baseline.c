@@ -1,0 +1,159 @@
+/* Baseline for benchmarks/bench_udp.py: a sendmmsg sender and a recvmmsg receiver of
+ * 48-byte-header JUNGFRAU-sized datagrams on 127.0.0.1 (shared/spec/detectors.md 1, 2.3).
+ *
+ *   udp_baseline send PORT0 NPORTS PACKETS_PER_PORT TOTAL RATE_PPS   (RATE 0 = unpaced)
+ *   udp_baseline recv NPORTS TOTAL IDLE_MS        (binds NPORTS ports, prints "PORT0" first)
+ *
+ * The sender fills frame and packet numbers; ports are PORT0..PORT0+NPORTS-1, packet p of every
+ * port in turn. Output: one line "packets=N seconds=S" (recv: "packets=N seconds=S" measured
+ * from the first to the last datagram).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PACKET_BYTES 8240
+#define BATCH 64
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int run_send(int port0, int nports, long per_port, long total, double rate) {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    int buf = 8 * 1024 * 1024;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+    static unsigned char data[BATCH][PACKET_BYTES];
+    struct sockaddr_in dest[64];
+    for (int k = 0; k < nports && k < 64; k++) {
+        memset(&dest[k], 0, sizeof dest[k]);
+        dest[k].sin_family = AF_INET;
+        dest[k].sin_port = htons((uint16_t)(port0 + k));
+        dest[k].sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    }
+    struct mmsghdr msgs[BATCH];
+    struct iovec iov[BATCH];
+    memset(data, 0x11, sizeof data);
+    long sent = 0;
+    double t0 = now_s();
+    while (sent < total) {
+        int n = 0;
+        for (; n < BATCH && sent + n < total; n++) {
+            long i = sent + n;
+            long per_frame = per_port * nports;
+            uint64_t frame = (uint64_t)(i / per_frame) + 1;
+            uint32_t packet = (uint32_t)((i % per_frame) / nports);
+            int port = (int)(i % nports);
+            memcpy(data[n], &frame, 8);
+            memcpy(data[n] + 12, &packet, 4);
+            data[n][46] = 3;
+            data[n][47] = 2;
+            iov[n].iov_base = data[n];
+            iov[n].iov_len = PACKET_BYTES;
+            memset(&msgs[n], 0, sizeof msgs[n]);
+            msgs[n].msg_hdr.msg_iov = &iov[n];
+            msgs[n].msg_hdr.msg_iovlen = 1;
+            msgs[n].msg_hdr.msg_name = &dest[port];
+            msgs[n].msg_hdr.msg_namelen = sizeof dest[port];
+        }
+        if (rate > 0) {
+            double deadline = t0 + (double)sent / rate;
+            while (now_s() < deadline) {
+            }
+        }
+        int done = 0;
+        while (done < n) {
+            int r = sendmmsg(fd, msgs + done, (unsigned)(n - done), 0);
+            if (r < 0) {
+                if (errno == EINTR || errno == ENOBUFS || errno == EAGAIN) continue;
+                perror("sendmmsg");
+                return 1;
+            }
+            done += r;
+        }
+        sent += n;
+    }
+    printf("packets=%ld seconds=%.6f\n", sent, now_s() - t0);
+    return 0;
+}
+
+static int run_recv(int nports, long total, int idle_ms) {
+    int fds[64];
+    struct pollfd pfd[64];
+    for (int k = 0; k < nports && k < 64; k++) {
+        fds[k] = socket(AF_INET, SOCK_DGRAM, 0);
+        int buf = 8 * 1024 * 1024;
+        setsockopt(fds[k], SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+        struct sockaddr_in a;
+        memset(&a, 0, sizeof a);
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons((uint16_t)(k == 0 ? 0 : 0));
+        if (k > 0) {
+            /* consecutive ports after the first, so the sender can address PORT0 + k */
+            struct sockaddr_in first;
+            socklen_t len = sizeof first;
+            getsockname(fds[0], (struct sockaddr *)&first, &len);
+            a.sin_port = htons((uint16_t)(ntohs(first.sin_port) + k));
+        }
+        if (bind(fds[k], (struct sockaddr *)&a, sizeof a) != 0) {
+            perror("bind");
+            return 1;
+        }
+        pfd[k].fd = fds[k];
+        pfd[k].events = POLLIN;
+    }
+    struct sockaddr_in first;
+    socklen_t len = sizeof first;
+    getsockname(fds[0], (struct sockaddr *)&first, &len);
+    printf("%d\n", ntohs(first.sin_port));
+    fflush(stdout);
+    static unsigned char data[BATCH][PACKET_BYTES + 1];
+    struct mmsghdr msgs[BATCH];
+    struct iovec iov[BATCH];
+    long got = 0, bad = 0;
+    double t_first = 0, t_last = 0;
+    while (got < total) {
+        int ready = poll(pfd, (nfds_t)nports, idle_ms);
+        if (ready <= 0) break;
+        for (int k = 0; k < nports; k++) {
+            if (!(pfd[k].revents & POLLIN)) continue;
+            for (int i = 0; i < BATCH; i++) {
+                iov[i].iov_base = data[i];
+                iov[i].iov_len = PACKET_BYTES + 1;
+                memset(&msgs[i], 0, sizeof msgs[i]);
+                msgs[i].msg_hdr.msg_iov = &iov[i];
+                msgs[i].msg_hdr.msg_iovlen = 1;
+            }
+            int r = recvmmsg(fds[k], msgs, BATCH, MSG_DONTWAIT, NULL);
+            if (r > 0) {
+                if (got == 0) t_first = now_s();
+                for (int i = 0; i < r; i++) bad += msgs[i].msg_len != PACKET_BYTES;
+                got += r;
+                t_last = now_s();
+            }
+        }
+    }
+    printf("packets=%ld seconds=%.6f bad=%ld\n", got, t_last - t_first, bad);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc >= 7 && strcmp(argv[1], "send") == 0)
+        return run_send(atoi(argv[2]), atoi(argv[3]), atol(argv[4]), atol(argv[5]), atof(argv[6]));
+    if (argc >= 5 && strcmp(argv[1], "recv") == 0)
+        return run_recv(atoi(argv[2]), atol(argv[3]), atoi(argv[4]));
+    fprintf(stderr, "usage: udp_baseline send PORT0 NPORTS PER_PORT TOTAL RATE | recv NPORTS TOTAL IDLE_MS\n");
+    return 2;
+}

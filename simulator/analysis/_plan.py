@@ -1,0 +1,128 @@
+"""Per-geometry analysis maps: azimuthal bins, ROI bitmask, resolution bands (hdf5-format.md §4.3,
+§4.4.1). Built once per (geometry, settings) pair and reused for every image."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.analysis._settings import AnalysisSettings, RoiAzim, RoiBox, RoiCircle
+from simulator.scenes import DetectorGeometry
+
+__all__ = ["AnalysisPlan", "build_plan", "start_message_fields"]
+
+NO_BIN = -1
+"""az_int_map value of pixels outside every azimuthal bin (hdf5-format.md §4 integer sentinel)."""
+
+
+@dataclass(frozen=True, eq=False)
+class AnalysisPlan:
+    """Everything the per-image analysis needs that does not depend on the image."""
+
+    geometry: DetectorGeometry
+    settings: AnalysisSettings
+    gap: np.ndarray
+    d_a: np.ndarray
+    q_recip_a: np.ndarray
+    az_int_map: np.ndarray
+    az_int_q_bins: int
+    az_int_phi_bins: int
+    bin_to_q: np.ndarray
+    bin_to_two_theta: np.ndarray
+    bin_to_phi: np.ndarray
+    roi_map: np.ndarray
+    roi_pixels: dict[str, np.ndarray]
+    bkg_band_pixels: np.ndarray
+
+
+def _roi_footprint(roi, geometry: DetectorGeometry, q: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    rows, cols = np.indices(geometry.shape)
+    if isinstance(roi, RoiBox):
+        return (
+            (cols >= roi.min_x_pxl) & (cols <= roi.max_x_pxl)
+            & (rows >= roi.min_y_pxl) & (rows <= roi.max_y_pxl)
+        )
+    if isinstance(roi, RoiCircle):
+        dx, dy = cols - roi.center_x_pxl, rows - roi.center_y_pxl
+        return dx * dx + dy * dy <= roi.radius_pxl**2
+    if isinstance(roi, RoiAzim):
+        inside = (q >= roi.q_min_recipA) & (q < roi.q_max_recipA)
+        if roi.phi_min_deg is not None:
+            lo, hi = roi.phi_min_deg, roi.phi_max_deg
+            # A sector may wrap through +-180 degrees.
+            sector = (phi >= lo) & (phi <= hi) if lo <= hi else (phi >= lo) | (phi <= hi)
+            inside &= sector
+        return inside
+    raise TypeError(f"roi: {type(roi).__name__}, allowed RoiBox/RoiCircle/RoiAzim")
+
+
+def build_plan(geometry: DetectorGeometry, settings: AnalysisSettings) -> AnalysisPlan:
+    """Build the azimuthal map, ROI bitmask and resolution maps for ``geometry``."""
+    maps = geometry.pixel_maps
+    q, phi, d = maps["q_recip_a"], maps["phi_deg"], maps["d_a"]
+    gap = np.zeros(geometry.shape, bool) if geometry.gap_mask is None else geometry.gap_mask
+    spacing = settings.az_int_q_spacing_recip_a
+    q_min, q_max = settings.az_int_q_min_recip_a, settings.az_int_q_max_recip_a
+    n_q = max(1, math.ceil((q_max - q_min) / spacing - 1e-9))
+    n_phi = settings.az_int_phi_bins
+    q_bin = np.floor((q.astype(np.float64) - q_min) / spacing).astype(np.int64)
+    phi_bin = np.minimum(((phi.astype(np.float64) + 180.0) / 360.0 * n_phi).astype(np.int64), n_phi - 1)
+    valid = (q_bin >= 0) & (q_bin < n_q) & (q < q_max) & ~gap
+    az_map = np.where(valid, phi_bin * n_q + q_bin, NO_BIN).astype(np.int32)
+    q_centres = q_min + (np.arange(n_q) + 0.5) * spacing
+    phi_centres = -180.0 + (np.arange(n_phi) + 0.5) * 360.0 / n_phi
+    bin_to_q = np.broadcast_to(q_centres, (n_phi, n_q)).astype(np.float32)
+    sin_theta = np.clip(bin_to_q * geometry.wavelength_a / (4 * np.pi), -1, 1)
+    bin_to_two_theta = np.degrees(2 * np.arcsin(sin_theta)).astype(np.float32)
+    bin_to_phi = np.broadcast_to(phi_centres[:, None], (n_phi, n_q)).astype(np.float32)
+    roi_map = np.zeros(geometry.shape, np.uint16)
+    roi_pixels = {}
+    for bit, roi in enumerate(settings.rois):
+        footprint = _roi_footprint(roi, geometry, q, phi)
+        roi_map |= (footprint.astype(np.uint16) << np.uint16(bit))
+        roi_pixels[roi.name] = np.flatnonzero(footprint & ~gap)
+    band = (d >= 3.0) & (d <= 5.0) & ~gap
+    return AnalysisPlan(
+        geometry, settings, gap, d, q, az_map, n_q, n_phi, bin_to_q, bin_to_two_theta,
+        bin_to_phi, roi_map, roi_pixels, np.flatnonzero(band),
+    )
+
+
+def _roi_definition(bit: int, roi) -> dict[str, object]:
+    entry: dict[str, object] = {"name": roi.name, "bit_index": bit}
+    if isinstance(roi, RoiBox):
+        entry.update(type="box", min_x_pxl=roi.min_x_pxl, max_x_pxl=roi.max_x_pxl,
+                     min_y_pxl=roi.min_y_pxl, max_y_pxl=roi.max_y_pxl)
+    elif isinstance(roi, RoiCircle):
+        entry.update(type="circle", center_x_pxl=float(roi.center_x_pxl),
+                     center_y_pxl=float(roi.center_y_pxl), radius_pxl=float(roi.radius_pxl))
+    else:
+        entry.update(type="azim", q_min_recipA=float(roi.q_min_recipA),
+                     q_max_recipA=float(roi.q_max_recipA))
+        if roi.phi_min_deg is not None:
+            entry.update(phi_min_deg=float(roi.phi_min_deg), phi_max_deg=float(roi.phi_max_deg))
+    return entry
+
+
+def start_message_fields(plan: AnalysisPlan, scene=None) -> dict[str, object]:
+    """Start-message fields the writer needs (hdf5-format.md §3, §4.3, §4.4.1; stream.md start).
+
+    Geometry (m, eV, Angstrom, pixel), ROI definitions and ``roi_map``, the azimuthal bins and
+    ``az_int_map``, ``max_spot_count``; with a ``scene`` also ``goniometer``, ``unit_cell`` and
+    ``pixel_mask``.
+    """
+    fields = scene.start_fields() if scene is not None else plan.geometry.start_fields()
+    fields.update(
+        roi_definitions=[_roi_definition(bit, roi) for bit, roi in enumerate(plan.settings.rois)],
+        roi_map=plan.roi_map,
+        az_int_q_bins=plan.az_int_q_bins,
+        az_int_phi_bins=plan.az_int_phi_bins,
+        az_int_bin_to_q=plan.bin_to_q,
+        az_int_bin_to_two_theta=plan.bin_to_two_theta,
+        az_int_bin_to_phi=plan.bin_to_phi,
+        az_int_map=plan.az_int_map,
+        max_spot_count=plan.settings.max_spot_count,
+    )
+    return fields

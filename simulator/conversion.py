@@ -1,0 +1,220 @@
+"""JUNGFRAU raw ADC from photons, and the receiver's pedestal/gain conversion back to photons
+(detectors.md §2.2, §2.7, §4.3, §4.4, §4.6, §6.1 "Content").
+
+Both directions share one :class:`Calibration` (pedestal per storage cell, module, gain and pixel;
+gain factor per module, gain and pixel). The receiver side is vectorised: every pixel is first
+converted as G0 (two float32 passes), then only the pixels whose gain bits are not ``00`` (few in
+a typical frame) are redone with their own gain or mapped to a sentinel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .detectors import MODULE_COLS, MODULE_ROWS
+from .errors import CalibrationError
+
+__all__ = [
+    "DEFAULT_GAIN_ADU_PER_KEV",
+    "ERROR_VALUE",
+    "SATURATION_VALUE",
+    "RAW_SATURATED",
+    "RAW_ERROR",
+    "Calibration",
+    "RawGenerator",
+    "Converter",
+    "pedestal_from_dark_frames",
+    "pixel_area_factor",
+]
+
+#: Jungfraujoch default gain factors G0, G1, G2 in ADU/keV (detectors.md §4.4).
+DEFAULT_GAIN_ADU_PER_KEV = (41.0, -1.439, -0.1145)
+#: Converted int16 sentinels (detectors.md §4.4, §4.6).
+ERROR_VALUE = -32768
+SATURATION_VALUE = 32767
+#: Raw words (detectors.md §2.2).
+RAW_SATURATED = 0xC000
+RAW_ERROR = 0xFFFF
+_ADC_MAX = 0x3FFF
+_PIXELS = MODULE_ROWS * MODULE_COLS
+_G2_BITS = 3  # gain bits 11 = G2 (§2.2); 10 is invalid
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Pedestals ``(cells, modules, 3, 512, 1024)`` ADU and gains ``(modules, 3, 512, 1024)``
+    ADU/keV (detectors.md §4.3 ``[storage_cell][module][gain]``, §4.4). A pedestal above 16383
+    marks the pixel invalid for that gain (§4.3 sentinel 16383.5)."""
+
+    pedestal_adu: np.ndarray
+    gain_adu_per_kev: np.ndarray
+
+    def __post_init__(self) -> None:
+        p, g = self.pedestal_adu, self.gain_adu_per_kev
+        if p.ndim != 5 or p.shape[2:] != (3, MODULE_ROWS, MODULE_COLS):
+            raise CalibrationError(f"pedestal_adu: shape {p.shape}; need (cells, modules, 3, 512, 1024)")
+        if g.shape != p.shape[1:]:
+            raise CalibrationError(f"gain_adu_per_kev: shape {g.shape}; need {p.shape[1:]}")
+        if not 1 <= p.shape[0] <= 16:
+            raise CalibrationError(f"pedestal_adu: {p.shape[0]} storage cells; allowed 1..16 (§2.7)")
+
+    @property
+    def n_cells(self) -> int:
+        """Storage cells calibrated (1..16)."""
+        return self.pedestal_adu.shape[0]
+
+    @property
+    def n_modules(self) -> int:
+        """Modules calibrated."""
+        return self.pedestal_adu.shape[1]
+
+    @classmethod
+    def synthetic(cls, n_modules: int, n_cells: int, rng: np.random.Generator,
+                  g0_pedestal_adu: tuple[float, float] = (1000.0, 4000.0),
+                  g12_pedestal_adu: tuple[float, float] = (13000.0, 15000.0),
+                  gain_spread: float = 0.02) -> Calibration:
+        """Plausible per-pixel calibration (§6.2 suggestions, unconfirmed): G0 pedestal uniform
+        in 1000-4000 ADU, G1/G2 in 13000-15000 ADU, gains within ``gain_spread`` of defaults."""
+        shape = (n_cells, n_modules, 3, MODULE_ROWS, MODULE_COLS)
+        pedestal = np.empty(shape, dtype=np.float32)
+        pedestal[:, :, 0] = rng.uniform(*g0_pedestal_adu, size=(n_cells, n_modules, MODULE_ROWS, MODULE_COLS))
+        pedestal[:, :, 1:] = rng.uniform(*g12_pedestal_adu, size=(n_cells, n_modules, 2, MODULE_ROWS, MODULE_COLS))
+        base = np.array(DEFAULT_GAIN_ADU_PER_KEV, dtype=np.float32)[None, :, None, None]
+        spread = rng.normal(1.0, gain_spread, size=(n_modules, 3, MODULE_ROWS, MODULE_COLS))
+        return cls(pedestal, (base * spread).astype(np.float32))
+
+
+def pixel_area_factor() -> np.ndarray:
+    """Relative sensor area of each raw pixel: 2 on chip borders, 4 at chip corners (§5.1)."""
+    rows = np.ones(MODULE_ROWS, dtype=np.float32)
+    rows[[255, 256]] = 2
+    cols = np.ones(MODULE_COLS, dtype=np.float32)
+    cols[[255, 256, 511, 512, 767, 768]] = 2
+    return rows[:, None] * cols[None, :]
+
+
+class RawGenerator:
+    """Detector side: photons -> raw u16 words with dynamic gain switching (§2.2, §2.7).
+
+    A pixel stays in G0 while its G0 signal stays below ``g0_limit_adu`` ADC, switches to G1
+    while the G1 ADC stays above ``g1_limit_adu``, then to G2; a G2 ADC at or below 0 is the
+    saturated word 0xC000. Noise is Gaussian per gain in ADU (values unconfirmed, §6.2).
+    """
+
+    def __init__(self, calibration: Calibration, photon_energy_kev: float, rng: np.random.Generator,
+                 noise_adu: tuple[float, float, float] = (3.0, 1.0, 1.0),
+                 g0_limit_adu: float = 15500.0, g1_limit_adu: float = 1000.0,
+                 double_pixels: bool = True) -> None:
+        self.calibration = calibration
+        self.photon_energy_kev = photon_energy_kev
+        self.rng = rng
+        self.noise_adu = noise_adu
+        self.g0_limit_adu = g0_limit_adu
+        self.g1_limit_adu = g1_limit_adu
+        self._area = pixel_area_factor() if double_pixels else np.float32(1)
+
+    def raw(self, photons: np.ndarray, storage_cell: int = 0, forced_gain: int | None = None) -> np.ndarray:
+        """``photons`` ``(modules, 512, 1024)`` -> raw u16 words for one storage cell.
+
+        ``forced_gain`` 1 or 2 emulates ``forceswitchg1/g2`` dark runs (§4.3): that gain everywhere.
+        """
+        cal = self.calibration
+        if photons.shape != (cal.n_modules, MODULE_ROWS, MODULE_COLS):
+            raise CalibrationError(f"photons: shape {photons.shape}; need ({cal.n_modules}, 512, 1024)")
+        if not 0 <= storage_cell < cal.n_cells:
+            raise CalibrationError(f"storage_cell: {storage_cell}; allowed 0..{cal.n_cells - 1}")
+        energy_kev = np.asarray(photons, dtype=np.float32) * self._area * np.float32(self.photon_energy_kev)
+        pedestal = cal.pedestal_adu[storage_cell]
+        gain = cal.gain_adu_per_kev
+        adc = np.empty((3,) + photons.shape, dtype=np.float32)
+        for g in range(3):
+            noise = self.rng.normal(0.0, self.noise_adu[g], size=photons.shape).astype(np.float32)
+            adc[g] = pedestal[:, g] + gain[:, g] * energy_kev + noise
+        if forced_gain is None:
+            stage = np.where(adc[0] < self.g0_limit_adu, 0, np.where(adc[1] > self.g1_limit_adu, 1, 2))
+        else:
+            stage = np.full(photons.shape, forced_gain)
+        value = np.take_along_axis(adc, stage[None], axis=0)[0]
+        saturated = (stage == 2) & (value <= 0)
+        words = np.clip(np.rint(value), 0, _ADC_MAX).astype(np.uint16)
+        words |= np.array([0x0000, 0x4000, 0xC000], dtype=np.uint16)[stage]
+        words[saturated] = RAW_SATURATED
+        return words
+
+
+def pedestal_from_dark_frames(frames: np.ndarray) -> np.ndarray:
+    """Mean ADC of dark frames ``(n, ...)`` u16 for one gain (§4.3, simplified: plain mean over
+    all frames instead of the 128-frame moving window); pixels never in the right gain -> 16383.5."""
+    adc = (frames & _ADC_MAX).astype(np.float64)
+    return adc.mean(axis=0).astype(np.float32)
+
+
+class Converter:
+    """Receiver side: raw u16 -> int16 photons at ``photon_energy_kev`` (§4.4).
+
+    ``photons = (ADC - P[cell, module, g]) / (G[module, g] * E)``, rounded to nearest (numpy's
+    half-to-even, where Jungfraujoch rounds half away from zero), clipped to int16. Sentinels:
+    0xC000 -> +32767; 0xFFFF, 0x4000, gain bits 10, invalid pedestal or zero gain -> -32768.
+    """
+
+    def __init__(self, calibration: Calibration, photon_energy_kev: float) -> None:
+        if photon_energy_kev <= 0:
+            raise CalibrationError(f"photon_energy_kev: {photon_energy_kev}; allowed > 0")
+        self.calibration = calibration
+        self.photon_energy_kev = photon_energy_kev
+        gain = calibration.gain_adu_per_kev.astype(np.float64)
+        pedestal = calibration.pedestal_adu.astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = 1.0 / (gain * photon_energy_kev)  # (modules, 3, rows, cols)
+        scale = np.broadcast_to(scale, pedestal.shape)
+        offset = -pedestal * scale
+        invalid = (pedestal > _ADC_MAX) | ~np.isfinite(scale) | (gain == 0)
+        # Invalid pixels convert to the error value through the same multiply-add: scale 0.
+        self._scale = np.where(invalid, 0.0, scale).astype(np.float32).reshape(
+            calibration.n_cells, calibration.n_modules, 3, _PIXELS)
+        self._offset = np.where(invalid, float(ERROR_VALUE), offset).astype(np.float32).reshape(
+            calibration.n_cells, calibration.n_modules, 3, _PIXELS)
+        self._work = np.empty(_PIXELS, dtype=np.float32)
+
+    def convert(self, raw: np.ndarray, storage_cell: int | np.ndarray = 0,
+                out: np.ndarray | None = None) -> np.ndarray:
+        """``raw`` ``(modules, 512, 1024)`` u16 -> int16 photons of the same shape.
+
+        ``storage_cell`` is one cell for all modules or one per module (header bits 11-8).
+        """
+        cal = self.calibration
+        if raw.shape != (cal.n_modules, MODULE_ROWS, MODULE_COLS) or raw.dtype != np.uint16:
+            raise CalibrationError(
+                f"raw: {raw.dtype} {raw.shape}; need uint16 ({cal.n_modules}, 512, 1024)")
+        cells = np.broadcast_to(np.asarray(storage_cell, dtype=np.int64), (cal.n_modules,))
+        if cells.min() < 0 or cells.max() >= cal.n_cells:
+            raise CalibrationError(f"storage_cell: {cells.tolist()}; allowed 0..{cal.n_cells - 1}")
+        if out is None:
+            out = np.empty(raw.shape, dtype=np.int16)
+        work = self._work
+        for m in range(cal.n_modules):
+            self._convert_module(raw[m].reshape(-1), int(cells[m]), m, out[m].reshape(-1), work)
+        return out
+
+    def _convert_module(self, raw: np.ndarray, cell: int, module: int, out: np.ndarray,
+                        work: np.ndarray) -> None:
+        scale, offset = self._scale[cell, module], self._offset[cell, module]
+        # G0 words equal their ADC value, so the whole frame is converted as G0 first.
+        np.multiply(raw, scale[0], out=work)
+        np.add(work, offset[0], out=work)
+        np.rint(work, out=work)
+        np.copyto(out, work, casting="unsafe")
+        other = np.flatnonzero(raw >= 0x4000)
+        if other.size == 0:
+            return
+        words = raw[other]
+        gain_bits = (words >> 14).astype(np.intp)
+        plane = np.minimum(gain_bits, 2)  # bits 01 -> G1, 11 -> G2 (plane 2); 10 handled below
+        adc = (words & _ADC_MAX).astype(np.float32)
+        value = adc * scale[plane, other] + offset[plane, other]
+        value = np.clip(np.rint(value), ERROR_VALUE, SATURATION_VALUE)
+        value[(gain_bits == 2) | (words == 0x4000) | (words == RAW_ERROR)] = ERROR_VALUE
+        value[words == RAW_SATURATED] = SATURATION_VALUE
+        out[other] = value.astype(np.int16)

@@ -1,0 +1,234 @@
+"""CBOR encode/decode of stream messages (stream.md sections 3 and 4).
+
+:func:`encode` writes one definite-length map, ``type`` first, wrapped in the self-described tag
+55799 as DECTRIS does; arrays go out as tag 40 + RFC 8746 typed arrays (little-endian unless the
+array says otherwise), compressed payloads inside tag 56500.  :func:`decode` accepts messages with
+and without tag 55799, typed arrays of both byte orders, and raises one exception type,
+:class:`~stream.errors.DecodeError`, naming the message kind, field path and problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import cbor2
+import numpy as np
+
+from .arrays import TypedArray, dtype_for_tag, tag_for_dtype
+from .compression import ALGORITHMS
+from .errors import DecodeError, EncodeError
+from .messages import MESSAGE_TYPES, Message
+from .messages._base import _Invalid
+
+__all__ = [
+    "SELF_DESCRIBED_TAG",
+    "decode",
+    "decode_map",
+    "encode",
+    "encode_map",
+    "message_type",
+]
+
+#: Self-described CBOR marker wrapping every DECTRIS message (stream.md 3, 11.1).
+SELF_DESCRIBED_TAG = 55799
+MULTIDIM_TAG = 40
+MULTIDIM_COLUMN_MAJOR_TAG = 1040
+COMPRESSION_TAG = 56500
+DATETIME_TAG = 0
+
+
+class _Compressed:
+    __slots__ = ("algorithm", "modifier", "data")
+
+    def __init__(self, algorithm: str, modifier: int, data: bytes) -> None:
+        self.algorithm = algorithm
+        self.modifier = modifier
+        self.data = data
+
+
+def _compressed(value: Any) -> _Compressed | _Invalid:
+    if not isinstance(value, (list, tuple)) or len(value) != 3:
+        return _Invalid("tag 56500 content must be [algorithm, modifier, bytes]")
+    algorithm, modifier, data = value
+    if not isinstance(algorithm, str):
+        return _Invalid(f"tag 56500 algorithm must be a text string, got {algorithm!r:.40}")
+    if algorithm not in ALGORITHMS:
+        return _Invalid(f"unknown compression {algorithm!r}; allowed: {', '.join(ALGORITHMS)}")
+    if isinstance(modifier, bool) or not isinstance(modifier, int) or modifier < 0:
+        return _Invalid(f"tag 56500 modifier must be an unsigned integer, got {modifier!r:.40}")
+    if not isinstance(data, bytes):
+        return _Invalid(f"tag 56500 data must be a byte string, got {type(data).__name__}")
+    return _Compressed(algorithm, modifier, data)
+
+
+def _typed(tag: int, value: Any) -> TypedArray | _Invalid:
+    try:
+        dtype = dtype_for_tag(tag)
+    except ValueError as error:
+        return _Invalid(str(error))
+    if isinstance(value, _Invalid):
+        return value
+    if isinstance(value, _Compressed):
+        if value.algorithm != "lz4" and value.modifier != dtype.itemsize:
+            return _Invalid(
+                f"{value.algorithm} modifier {value.modifier} is not the element size "
+                f"{dtype.itemsize} of tag {tag} ({dtype.name})"
+            )
+        return TypedArray(dtype, value.data, None, value.algorithm, value.modifier)
+    if not isinstance(value, bytes):
+        return _Invalid(
+            f"typed-array tag {tag} must hold a byte string, got {type(value).__name__}"
+        )
+    if len(value) % dtype.itemsize:
+        return _Invalid(f"{len(value)} bytes are not a whole number of {dtype.name} elements")
+    return TypedArray(dtype, value)
+
+
+def _multidim(value: Any) -> TypedArray | _Invalid:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        return _Invalid("tag 40 content must be [dims, typed array]")
+    dims, array = value
+    if isinstance(array, _Invalid):
+        return array
+    if not isinstance(dims, (list, tuple)) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims
+    ):
+        return _Invalid(f"tag 40 dims must be an array of unsigned integers, got {dims!r:.60}")
+    if not isinstance(array, TypedArray) or array.dims is not None:
+        return _Invalid("tag 40 elements must be an RFC 8746 typed array")
+    return TypedArray(array.dtype, array.payload, tuple(dims), array.compression, array.modifier)
+
+
+def _tag_hook(first: Any, second: Any) -> Any:
+    # cbor2 >= 6 calls hook(tag, immutable); cbor2 5 calls hook(decoder, tag).
+    tag = first if isinstance(first, cbor2.CBORTag) else second
+    number = tag.tag
+    if number == COMPRESSION_TAG:
+        return _compressed(tag.value)
+    if 64 <= number <= 87:
+        return _typed(number, tag.value)
+    if number == MULTIDIM_TAG:
+        return _multidim(tag.value)
+    if number == MULTIDIM_COLUMN_MAJOR_TAG:
+        return _Invalid("column-major tag 1040 arrays are not supported; use tag 40")
+    if number == SELF_DESCRIBED_TAG:
+        return tag.value
+    return tag
+
+
+def decode_map(data: bytes | bytearray | memoryview) -> Mapping[str, Any]:
+    """Decode one CBOR message into its map, with arrays as :class:`TypedArray` (stream.md 3, 4).
+
+    Raises :class:`DecodeError` for anything that is not a CBOR map.  Bytes after the first CBOR
+    item are not looked at (finding them costs a copy of every image; ``jfcheck stream`` reports
+    them): see docs/stream.md.
+    """
+    try:
+        item = cbor2.loads(data, tag_hook=_tag_hook)
+    except RecursionError:
+        raise DecodeError("message", "", "nesting too deep") from None
+    except Exception as error:  # cbor2 raises CBORDecodeError and friends for malformed input
+        raise DecodeError("message", "", f"not valid CBOR: {error}") from None
+    if isinstance(item, cbor2.CBORTag) and item.tag == SELF_DESCRIBED_TAG:
+        item = item.value
+    if not isinstance(item, Mapping):
+        raise DecodeError("message", "", f"expected a CBOR map, got {type(item).__name__}")
+    return item
+
+
+def message_type(mapping: Mapping[str, Any]) -> str:
+    """The ``type`` of a decoded message map; :class:`DecodeError` when absent or unknown."""
+    kind = mapping.get("type")
+    if kind is None:
+        raise DecodeError("message", "type", "required field is missing")
+    if not isinstance(kind, str):
+        raise DecodeError("message", "type", f"expected a text string, got {kind!r:.40}")
+    if kind not in MESSAGE_TYPES:
+        allowed = ", ".join(MESSAGE_TYPES)
+        raise DecodeError(kind, "type", f"unknown message type {kind!r}; allowed: {allowed}")
+    return kind
+
+
+def decode(data: bytes | bytearray | memoryview) -> Message:
+    """Decode one message into its class (:class:`~stream.messages.StartMessage`, ...).
+
+    Unknown keys are kept in ``extra``.  Raises :class:`DecodeError` naming the kind, field path
+    and problem, e.g. ``image.data.default: dims (512, 1024) do not match 524288 bytes of uint16``.
+    """
+    mapping = decode_map(data)
+    cls = MESSAGE_TYPES[message_type(mapping)]
+    return cls.from_wire(mapping)
+
+
+def _array_item(value: TypedArray) -> cbor2.CBORTag:
+    if value.compression is None:
+        content: Any = bytes(value.payload)
+    else:
+        content = cbor2.CBORTag(
+            COMPRESSION_TAG, [value.compression, value.modifier, bytes(value.payload)]
+        )
+    typed = cbor2.CBORTag(tag_for_dtype(value.dtype), content)
+    if value.dims is None:
+        return typed
+    return cbor2.CBORTag(MULTIDIM_TAG, [list(value.dims), typed])
+
+
+def _default(encoder: cbor2.CBOREncoder, value: Any) -> None:
+    if isinstance(value, TypedArray):
+        encoder.encode(_array_item(value))
+    elif isinstance(value, np.ndarray):
+        encoder.encode(_array_item(TypedArray.from_numpy(value)))
+    elif isinstance(value, np.generic):
+        encoder.encode(value.item())
+    else:
+        raise EncodeError(f"cannot encode a value of type {type(value).__name__}")
+
+
+def _wire_value(kind: str, key: str, value: Any, type_value: str) -> Any:
+    # Strict writer: Float fields always go out as CBOR floats (DEX rejects integers there).
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise EncodeError(f"{type_value}.{key}: expected a float, got {value!r:.40}")
+        return float(value)
+    if kind == "floats":
+        return [float(v) for v in np.asarray(value, dtype=np.float64).reshape(-1)]
+    if kind == "channel_floats":
+        return {k: float(v) for k, v in value.items()}
+    if kind == "datetime":
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise EncodeError(f"{type_value}.{key}: expected a timezone-aware datetime")
+        return cbor2.CBORTag(DATETIME_TAG, value.isoformat())
+    if kind == "columns":
+        return {
+            k: v
+            if isinstance(v, TypedArray)
+            else TypedArray.from_numpy(np.asarray(v), multidim=False)
+            for k, v in value.items()
+        }
+    return value
+
+
+def encode_map(mapping: Mapping[str, Any], *, self_describe: bool = True) -> bytes:
+    """Encode a plain message map as it stands (no field checks; for tests and fault injection)."""
+    item: Any = dict(mapping)
+    if self_describe:
+        item = cbor2.CBORTag(SELF_DESCRIBED_TAG, item)
+    try:
+        return cbor2.dumps(item, default=_default)
+    except EncodeError:
+        raise
+    except Exception as error:
+        raise EncodeError(f"cannot encode message: {error}") from error
+
+
+def encode(message: Message, *, self_describe: bool = True) -> bytes:
+    """Encode ``message`` as one CBOR item (stream.md 3): ``type`` first, tag 55799 unless told."""
+    wire = message.to_wire()
+    by_key = message._BY_KEY
+    for key, value in wire.items():
+        spec = by_key.get(key)
+        if spec is not None:
+            wire[key] = _wire_value(spec.kind, key, value, message.TYPE)
+    return encode_map(wire, self_describe=self_describe)

@@ -1,0 +1,367 @@
+"""The field tables behind every message class, and the conversions they drive.
+
+Each message kind is declared once as a tuple of :class:`Field` rows (wire key, value kind,
+required, unit, spec section, meaning).  The dataclass, the decoder's validation, the encoder and
+the field documentation are all derived from that table (STYLE.md, "declare a layout once").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, make_dataclass
+from datetime import datetime
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+
+from ..arrays import TypedArray
+from ..errors import DecodeError, EncodeError
+
+__all__ = ["KINDS", "Field", "Message", "Rational", "message_class", "same_value"]
+
+
+class Rational(NamedTuple):
+    """A DS2 Rational: ``[numerator, denominator]`` of unsigned integers (stream.md 3.1).
+
+    Times such as ``real_time`` are seconds = numerator / denominator (the denominator is the
+    time-base frequency, 50 MHz in DECTRIS series).
+    """
+
+    numerator: int
+    denominator: int
+
+    @property
+    def seconds(self) -> float:
+        """The value as a float (seconds for time fields)."""
+        return self.numerator / self.denominator
+
+
+@dataclass(frozen=True)
+class Field:
+    """One row of a message field table (stream.md sections 5-10).
+
+    ``kind`` names the wire type (see :data:`KINDS`); ``std`` is ``D`` (DECTRIS), ``J``
+    (Jungfraujoch) or ``D/J``; ``status`` the spec's confirmation mark (C, O, K or U).
+    """
+
+    key: str
+    kind: str
+    required: bool = False
+    unit: str = ""
+    section: str = ""
+    std: str = "J"
+    status: str = "U"
+    doc: str = ""
+
+
+class _Invalid:
+    """What the tag hook returns for a malformed tag, so the field path can be named later."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _fail(kind: str, path: str, reason: str) -> DecodeError:
+    return DecodeError(kind, path, reason)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, _Invalid):
+        return value.reason
+    return f"got {type(value).__name__} {value!r:.60}"
+
+
+def _uint(value, msg, path):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _fail(msg, path, f"expected an unsigned integer, {_describe(value)}")
+    return value
+
+
+def _int(value, msg, path):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(msg, path, f"expected an integer, {_describe(value)}")
+    return value
+
+
+def _float(value, msg, path):
+    # DEX rejects an integer where a Float is expected; we accept it on decode (lenient reader)
+    # and always write floats (strict writer).
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _fail(msg, path, f"expected a float, {_describe(value)}")
+    return float(value)
+
+
+def _bool(value, msg, path):
+    if not isinstance(value, bool):
+        raise _fail(msg, path, f"expected a boolean, {_describe(value)}")
+    return value
+
+
+def _str(value, msg, path):
+    if not isinstance(value, str):
+        raise _fail(msg, path, f"expected a text string, {_describe(value)}")
+    return value
+
+
+def _datetime(value, msg, path):
+    if isinstance(value, str):  # tag 0 missing or not interpreted: still an RFC 3339 string
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise _fail(msg, path, f"expected an RFC 3339 date/time, got {value!r:.60}") from None
+    if not isinstance(value, datetime):
+        raise _fail(msg, path, f"expected a tag-0 date/time, {_describe(value)}")
+    return value
+
+
+def _rational(value, msg, path):
+    if isinstance(value, Rational):
+        return value
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+    ):
+        raise _fail(msg, path, f"expected a Rational [numerator, denominator], {_describe(value)}")
+    if value[1] == 0:
+        raise _fail(msg, path, "Rational denominator is 0")
+    return Rational(value[0], value[1])
+
+
+def _array(value, msg, path, *, multidim: bool | None):
+    if isinstance(value, _Invalid):
+        raise _fail(msg, path, value.reason)
+    if isinstance(value, (np.ndarray, list, tuple)) and multidim is False:
+        value = TypedArray.from_numpy(np.asarray(value), multidim=False)
+    if not isinstance(value, TypedArray):
+        wanted = "a tag-40 multi-dimensional array" if multidim else "a typed array"
+        raise _fail(msg, path, f"expected {wanted}, {_describe(value)}")
+    if multidim and value.dims is None:
+        raise _fail(msg, path, "expected a tag-40 multi-dimensional array, got a plain typed array")
+    problem = value.check()
+    if problem is not None:
+        raise _fail(msg, path, problem)
+    return value
+
+
+def _floats(value, msg, path):
+    if isinstance(value, TypedArray):
+        value = _array(value, msg, path, multidim=None).to_numpy().reshape(-1).tolist()
+    if isinstance(value, np.ndarray):
+        value = value.reshape(-1).tolist()
+    if not isinstance(value, (list, tuple)):
+        raise _fail(msg, path, f"expected an array of floats, {_describe(value)}")
+    out = []
+    for index, item in enumerate(value):
+        out.append(_float(item, msg, f"{path}[{index}]"))
+    return tuple(out)
+
+
+def _strs(value, msg, path):
+    if not isinstance(value, (list, tuple)):
+        raise _fail(msg, path, f"expected an array of text strings, {_describe(value)}")
+    return tuple(_str(item, msg, f"{path}[{index}]") for index, item in enumerate(value))
+
+
+def _mapping(value, msg, path):
+    if not isinstance(value, Mapping):
+        raise _fail(msg, path, f"expected a map, {_describe(value)}")
+    for key in value:
+        if not isinstance(key, str):
+            raise _fail(msg, path, f"map keys must be text strings, got {key!r:.40}")
+    return value
+
+
+def _channel_arrays(value, msg, path):
+    value = _mapping(value, msg, path)
+    return {key: _array(item, msg, f"{path}.{key}", multidim=True) for key, item in value.items()}
+
+
+def _channel_floats(value, msg, path):
+    value = _mapping(value, msg, path)
+    return {key: _float(item, msg, f"{path}.{key}") for key, item in value.items()}
+
+
+def _columns(value, msg, path):
+    value = _mapping(value, msg, path)
+    return {key: _array(item, msg, f"{path}.{key}", multidim=None) for key, item in value.items()}
+
+
+def _maps(value, msg, path):
+    if not isinstance(value, (list, tuple)):
+        raise _fail(msg, path, f"expected an array of maps, {_describe(value)}")
+    return tuple(_mapping(item, msg, f"{path}[{index}]") for index, item in enumerate(value))
+
+
+def _map_of_maps(value, msg, path):
+    value = _mapping(value, msg, path)
+    return {key: _mapping(item, msg, f"{path}.{key}") for key, item in value.items()}
+
+
+def _any(value, msg, path):
+    if isinstance(value, _Invalid):
+        raise _fail(msg, path, value.reason)
+    return value
+
+
+#: Value kinds a :class:`Field` may name, with the decoder that checks and converts each.
+KINDS = {
+    "uint": _uint,
+    "int": _int,
+    "float": _float,
+    "bool": _bool,
+    "str": _str,
+    "datetime": _datetime,
+    "rational": _rational,
+    "multidim": lambda v, m, p: _array(v, m, p, multidim=True),
+    "typed_array": lambda v, m, p: _array(v, m, p, multidim=None),
+    "floats": _floats,
+    "strs": _strs,
+    "map": _mapping,
+    "maps": _maps,
+    "map_of_maps": _map_of_maps,
+    "channel_arrays": _channel_arrays,
+    "channel_floats": _channel_floats,
+    "columns": _columns,
+    "any": _any,
+}
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equality for message values: NaN equals NaN, arrays compare by content, list == tuple."""
+    if a is b:
+        return True
+    if isinstance(a, TypedArray) and isinstance(b, TypedArray):
+        return a == b
+    if isinstance(a, TypedArray) or isinstance(b, TypedArray):
+        # an array given as numpy before encoding equals the typed array it decodes to
+        a, b = (x.to_numpy() if isinstance(x, TypedArray) else x for x in (a, b))
+        if not isinstance(a, (np.ndarray, list, tuple)) or not isinstance(
+            b, (np.ndarray, list, tuple)
+        ):
+            return False
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        try:
+            return bool(np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True))
+        except TypeError:
+            return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    if type(a) is not type(b) and (isinstance(a, bool) or isinstance(b, bool)):
+        return False
+    return bool(a == b)
+
+
+class Message:
+    """Base of every message class; the fields come from the class's ``FIELDS`` table.
+
+    ``extra`` keeps every key the table does not know, as received (forward compatibility,
+    stream.md section 3).
+    """
+
+    TYPE: ClassVar[str] = ""
+    FIELDS: ClassVar[tuple[Field, ...]] = ()
+    _BY_KEY: ClassVar[dict[str, Field]] = {}
+    _REQUIRED: ClassVar[tuple[str, ...]] = ()
+    _DEFAULTS: ClassVar[dict[str, None]] = {}
+
+    @classmethod
+    def from_wire(cls, mapping: Mapping[str, Any]) -> Message:
+        """Build the message from a decoded CBOR map, checking every known field.
+
+        Raises :class:`~stream.errors.DecodeError` naming the field path and the problem.
+        """
+        kind = cls.TYPE
+        values: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        by_key = cls._BY_KEY
+        for key, value in mapping.items():
+            spec = by_key.get(key)
+            if spec is None:
+                if key != "type":
+                    if isinstance(value, _Invalid):
+                        raise DecodeError(kind, key, value.reason)
+                    extra[key] = value
+                continue
+            values[key] = KINDS[spec.kind](value, kind, key)
+        for key in cls._REQUIRED:
+            if key not in values:
+                raise DecodeError(kind, key, "required field is missing")
+        # Every value is checked above, so skip the dataclass __init__ (58 frozen setattr calls
+        # cost more than the rest of decoding an image message).
+        message = object.__new__(cls)
+        state = message.__dict__
+        state.update(cls._DEFAULTS)
+        state.update(values)
+        state["extra"] = extra
+        return message
+
+    def to_wire(self) -> dict[str, Any]:
+        """The message as a plain map in table order, ``type`` first; unset fields left out."""
+        out: dict[str, Any] = {"type": self.TYPE}
+        state = self.__dict__
+        for key in self._REQUIRED:
+            if state[key] is None:
+                raise EncodeError(f"{self.TYPE}.{key}: required field is not set")
+        for key, value in state.items():  # insertion order is table order (see _DEFAULTS)
+            if value is not None and key != "extra":
+                out[key] = value
+        for key, value in self.extra.items():
+            if key in out:
+                raise EncodeError(f"{self.TYPE}.extra: key {key!r} shadows a declared field")
+            out[key] = value
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(same_value(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def message_class(name: str, type_value: str, table: tuple[Field, ...], doc: str) -> type[Message]:
+    """Derive a frozen dataclass message class from its field ``table``.
+
+    Every field becomes an optional keyword attribute (default ``None``) plus ``extra``; the
+    docstring lists the table with units and spec sections.
+    """
+    keys = [f.key for f in table]
+    if len(set(keys)) != len(keys):
+        raise AssertionError(f"{name}: duplicate keys in its field table")
+    for spec in table:
+        if spec.kind not in KINDS:
+            raise AssertionError(f"{name}.{spec.key}: unknown kind {spec.kind!r}")
+    rows = "\n".join(
+        f"    {f.key} ({f.kind}{', ' + f.unit if f.unit else ''}{', required' if f.required else ''};"
+        f" {f.std}/{f.status}, stream.md {f.section}): {f.doc}"
+        for f in table
+    )
+    attributes = [(f.key, Any, field(default=None)) for f in table]
+    attributes.append(("extra", dict, field(default_factory=dict)))
+    cls = make_dataclass(
+        name,
+        attributes,
+        bases=(Message,),
+        frozen=True,
+        eq=False,
+        kw_only=True,
+        namespace={
+            "TYPE": type_value,
+            "FIELDS": table,
+            "_BY_KEY": {f.key: f for f in table},
+            "_REQUIRED": tuple(f.key for f in table if f.required),
+            "_DEFAULTS": dict.fromkeys(keys),
+            "__doc__": f"{doc}\n\nFields (key (kind, unit; std/status, section): meaning):\n{rows}\n",
+            "__eq__": Message.__eq__,
+            "__hash__": None,
+        },
+    )
+    return cls

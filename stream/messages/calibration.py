@@ -1,0 +1,32 @@
+"""The calibration message (Jungfraujoch, stream.md section 10.2).
+
+Carries one JUNGFRAU pedestal / calibration image, sent after start to the first image socket
+only; stored under /entry/instrument/detector/calibration.  Layout provisional (U): series ids,
+a ``name`` and one MultiDimArray ``data`` per message.
+"""
+
+from __future__ import annotations
+
+from ._base import Field, message_class
+
+__all__ = ["CALIBRATION_FIELDS", "CalibrationMessage"]
+
+_J = {"std": "J", "status": "U", "section": "10.2"}
+
+CALIBRATION_FIELDS: tuple[Field, ...] = (
+    Field("series_id", "uint", **_J, doc="as in start"),
+    Field("series_unique_id", "str", **_J, doc="as in start"),
+    Field("name", "str", required=True, **_J, doc="calibration image name, e.g. pedestal_g0_sc0"),
+    Field("data", "multidim", required=True, **_J, doc="the calibration image"),
+    Field("gain", "uint", **_J, doc="gain stage 0-2 of a pedestal"),
+    Field("storage_cell", "uint", **_J, doc="storage cell of a pedestal"),
+    Field("module", "uint", **_J, doc="module number, when per module"),
+)
+
+CalibrationMessage = message_class(
+    "CalibrationMessage",
+    "calibration",
+    CALIBRATION_FIELDS,
+    "A calibration message (stream.md 10.2): one named pedestal or calibration image.",
+)
+CalibrationMessage.__module__ = __name__

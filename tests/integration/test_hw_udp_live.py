@@ -1,0 +1,81 @@
+"""Live UDP on 127.0.0.1: 2 JUNGFRAU modules x 2 interfaces with storage cells (issue 5).
+
+Sender and receiver share one process here (a thread each), so the frame time is a relaxed
+10 ms: the GIL, not the socket, would otherwise decide which datagrams survive. Rate tests with
+separate processes live in benchmarks/bench_udp.py.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from simulator.detectors import Detector, StorageCells, XfelTiming, det_info_get, jungfrau_module, run_headers
+from simulator.faults import FaultPlan
+from simulator.udp import Assembler, Packetiser, UdpReceiver, UdpSender, natural_order
+
+
+def test_hw_udp_two_modules_two_interfaces_storage_cells():
+    detector = Detector("JF1M-test", jungfrau_module(2), 2)
+    cells = StorageCells(n_cells=4, start_cell=15)
+    n_frames = 12
+    rng = np.random.default_rng(42)
+    frames = rng.integers(0, 0xFFFE, size=(4, 2, 512, 1024), dtype=np.uint16)
+    packetiser = Packetiser(detector, detector.model.encode(frames).reshape(4, detector.n_ports, -1))
+    headers = run_headers(n_frames, 2e-3, 1.98e-3, cells, XfelTiming(first_pulse_id=500, gap_every_frames=4,
+                                                                      gap_pulses=10, event_codes=(3, 7)))
+    order = natural_order(n_frames, detector.n_ports, detector.model.packets_per_port)
+    assembler = Assembler(detector, window_frames=2)
+    with UdpReceiver(assembler) as receiver, UdpSender(packetiser, receiver.addresses,
+                                                       frame_time_s=10e-3) as sender:
+        assert len({port for _, port in receiver.addresses}) == 4
+        thread = threading.Thread(target=sender.send, args=(*order, headers))
+        thread.start()
+        got = receiver.run(until_packets=len(order[0]), timeout_s=20.0, idle_timeout_s=5.0)
+        thread.join(timeout=20.0)
+        assert not thread.is_alive()
+        assembler.flush(last_frame_number=n_frames)
+        got += assembler.pop_frames()
+        stats = receiver.statistics()
+        sent = sender.statistics()
+    assert sent.packets_sent == len(order[0]) and sent.send_errors == 0
+    assert stats.datagrams_per_port == (n_frames * 64,) * 4
+    assert stats.rcvbuf_granted_bytes > 0
+    assert [f.frame_number for f in got] == list(range(1, n_frames + 1))
+    for index, frame in enumerate(got):
+        assert frame.packets_received == frame.packets_expected == 256
+        decoded = detector.model.decode(frame.port_bytes.reshape(2, 2, -1))
+        np.testing.assert_array_equal(decoded, frames[index % 4])
+        header_cells = det_info_get(frame.det_spec3, "storage_cell")
+        assert header_cells.tolist() == [15 - index % 4] * 2
+        assert cells.burst_position(header_cells).tolist() == [index % 4] * 2
+        assert frame.det_spec1.tolist() == [500 + index + 10 * (index // 4)] * 2
+        assert det_info_get(frame.det_spec3, "event_code").tolist() == [(3, 7)[index % 2]] * 2
+    assert assembler.statistics().packets_late == 0
+
+
+def test_hw_udp_with_faults_matches_ground_truth():
+    detector = Detector("JF0.5M-test", jungfrau_module(2), 1)
+    frames = np.random.default_rng(1).integers(0, 0xFFFE, size=(2, 1, 512, 1024), dtype=np.uint16)
+    packetiser = Packetiser(detector, detector.model.encode(frames).reshape(2, 2, -1))
+    n_frames = 8
+    plan = FaultPlan(seed=3, loss_rate=0.05, duplicate_rate=0.05, reorder_window_packets=16)
+    schedule = plan.schedule(n_frames, 2, 64, 2)
+    headers = run_headers(n_frames, 2e-3, 1.98e-3)
+    assembler = Assembler(detector, window_frames=2)
+    with UdpReceiver(assembler) as receiver, UdpSender(packetiser, receiver.addresses,
+                                                       frame_time_s=10e-3) as sender:
+        thread = threading.Thread(target=sender.send,
+                                  args=(schedule.frame, schedule.port, schedule.packet, headers))
+        thread.start()
+        got = receiver.run(until_packets=len(schedule.frame), timeout_s=20.0, idle_timeout_s=5.0)
+        thread.join(timeout=20.0)
+        assembler.flush(last_frame_number=n_frames)
+        got += assembler.pop_frames()
+    expected = schedule.truth.expected_received(2)
+    assert [f.frame_number for f in got] == list(range(1, n_frames + 1))
+    for index, frame in enumerate(got):
+        np.testing.assert_array_equal(frame.received, expected[index])
+    stats = assembler.statistics()
+    assert stats.packets_duplicate == int(schedule.truth.copies[expected].sum())

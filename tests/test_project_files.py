@@ -1,0 +1,36 @@
+"""README's two commands exist, .ci/run calls the test one verbatim, console scripts answer --help."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_commands() -> list[str]:
+    blocks = re.findall(r"```\n(.*?)\n```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+    return [b.strip() for b in blocks if "pip install" in b]
+
+
+def test_readme_has_the_run_and_the_test_command():
+    commands = readme_commands()
+    assert len(commands) == 2
+    assert "jfsim run" in commands[0]
+    assert "pytest" in commands[1] and "[test]" in commands[1]
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert readme_commands()[1] in ci.splitlines()
+
+
+@pytest.mark.parametrize("module", ["simulator.cli", "writer.cli", "conformance.cli"])
+def test_console_script_answers_help(module):
+    done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "usage:" in done.stdout

@@ -1,0 +1,295 @@
+"""The only module that writes HDF5: turns plan items into objects (STYLE.md "plan vs I/O").
+
+Files are created as ``<final>.<random>.tmp`` with the format low bound pinned to ``earliest`` /
+high bound ``v110`` so HDF5 1.10 readers open them (third-party-readers.md 2.6) and renamed when
+closed complete (hdf5-format.md 2).  Strings are fixed-length NUL-terminated ASCII with room for
+the terminator (third-party-readers.md 2.9).  Images go in with direct chunk writes as received
+(stream.md 4.3: filter 32008 with ``(0, 4, elem_size, 0, 2)`` for LZ4, ``(..., 3, level)`` Zstd).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import h5py
+import hdf5plugin
+import numpy as np
+
+from .errors import FileExistsRefusedError, WriteError
+from .layout import Dataset, Group, Link, Virtual
+
+__all__ = [
+    "IMAGE_FILTERS",
+    "Output",
+    "apply",
+    "create_image_stack",
+    "create_rows",
+    "image_filter",
+    "resize_rows",
+    "set_attrs",
+    "write_chunk",
+    "write_reflections",
+    "write_rows",
+]
+
+LIBVER = ("earliest", "v110")
+ZSTD_LEVEL_ASSUMED = 3
+#: ``TypedArray.compression`` -> HDF5 filter id (stream.md 4.3); ``None`` stores raw chunks.
+IMAGE_FILTERS = {"bslz4": 32008, "bszstd": 32008, "lz4": 32004, None: None}
+
+
+def image_filter(compression: str | None, itemsize: int) -> tuple[int | None, tuple[int, ...]]:
+    """(filter id, cd_values) that make a stream payload of ``compression`` a valid chunk."""
+    if compression == "bslz4":
+        return 32008, (0, 4, itemsize, 0, 2)
+    if compression == "bszstd":
+        return 32008, (0, 4, itemsize, 0, 3, ZSTD_LEVEL_ASSUMED)
+    if compression == "lz4":
+        return 32004, (0,)
+    if compression is None:
+        return None, ()
+    raise ValueError(f"image.data compression {compression!r}: allowed bslz4, bszstd, lz4 or none")
+
+
+class Output:
+    """One HDF5 file being written under a temporary name (hdf5-format.md 2).
+
+    ``h5`` is the open file; :meth:`commit` closes it and renames it to ``final`` (refusing to
+    replace an existing file unless ``overwrite``); :meth:`abandon` closes it and leaves the
+    ``.tmp`` in place.  Every failure is a :class:`WriteError` naming the file.
+    """
+
+    def __init__(self, final: Path) -> None:
+        self.final = Path(final)
+        self.tmp = self.final.with_name(f"{self.final.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            self.final.parent.mkdir(parents=True, exist_ok=True)
+            self.h5 = h5py.File(self.tmp, "w", libver=LIBVER)
+            set_attrs(self.h5, "/", {"file_name": self.final.name, "HDF5_Version": h5py.version.hdf5_version})
+        except OSError as error:
+            raise WriteError(f"{self.tmp}: cannot create: {error}") from error
+
+    def commit(self, *, overwrite: bool = False) -> int:
+        """Close, flush and rename to the final name; returns the file size in bytes."""
+        try:
+            self.h5.close()
+            size = self.tmp.stat().st_size
+            if overwrite:
+                os.replace(self.tmp, self.final)
+            else:
+                try:
+                    os.link(self.tmp, self.final)  # atomic: fails if the final name exists
+                except FileExistsError:
+                    raise FileExistsRefusedError(
+                        f"{self.final}: exists; not overwritten (left as {self.tmp.name})"
+                    ) from None
+                os.unlink(self.tmp)
+        except FileExistsRefusedError:
+            raise
+        except OSError as error:
+            raise WriteError(f"{self.tmp}: cannot close/rename to {self.final.name}: {error}") from error
+        return size
+
+    def abandon(self) -> None:
+        """Close without renaming: the file stays a ``.tmp`` (a failed run)."""
+        try:
+            if self.h5.id.valid:
+                self.h5.close()
+        except Exception:  # noqa: BLE001 - the file is already broken; the run reports the first error
+            pass
+
+
+def _ascii_type(size: int) -> h5py.h5t.TypeID:
+    tid = h5py.h5t.C_S1.copy()
+    tid.set_size(max(size, 1))
+    tid.set_strpad(h5py.h5t.STR_NULLTERM)
+    return tid
+
+
+def _ascii_bytes(value: Any) -> np.ndarray:
+    """Fixed-length ASCII bytes (``S n+1``) of a str / list of str, non-ASCII replaced by '?'."""
+    if isinstance(value, (str, bytes)):
+        data = value.encode("ascii", "replace") if isinstance(value, str) else value
+        return np.array(data, dtype=f"S{len(data) + 1}")
+    items = [v.encode("ascii", "replace") if isinstance(v, str) else bytes(v) for v in value]
+    width = max((len(v) for v in items), default=0) + 1
+    return np.array(items, dtype=f"S{width}")
+
+
+def _is_text(value: Any) -> bool:
+    if isinstance(value, (str, bytes)):
+        return True
+    return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(v, str) for v in value)
+
+
+def set_attrs(h5: h5py.File, path: str, attrs: dict[str, Any]) -> None:
+    """Set attributes of the object at ``path``; strings as NUL-terminated ASCII."""
+    obj = h5[path]
+    for name, value in attrs.items():
+        if name in obj.attrs:
+            del obj.attrs[name]
+        if _is_text(value):
+            data = _ascii_bytes(value)
+            space = h5py.h5s.create(h5py.h5s.SCALAR) if data.ndim == 0 else h5py.h5s.create_simple(data.shape)
+            attr = h5py.h5a.create(obj.id, name.encode(), _ascii_type(data.dtype.itemsize), space)
+            attr.write(data)
+        else:
+            obj.attrs[name] = value
+
+
+def _parent(h5: h5py.File, path: str) -> h5py.Group:
+    parent, _, _ = path.rstrip("/").rpartition("/")
+    return h5.require_group(parent or "/")
+
+
+def _write_dataset(h5: h5py.File, item: Dataset) -> None:
+    parent = _parent(h5, item.path)
+    name = item.path.rpartition("/")[2]
+    if name in parent:
+        del parent[name]
+    value = item.value
+    if _is_text(value):
+        data = _ascii_bytes(value)
+        space = h5py.h5s.create(h5py.h5s.SCALAR) if data.ndim == 0 else h5py.h5s.create_simple(data.shape)
+        dsid = h5py.h5d.create(parent.id, name.encode(), _ascii_type(data.dtype.itemsize), space)
+        dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, data)
+    else:
+        array = np.asarray(value, dtype=item.dtype if item.dtype else None)
+        if item.compress and array.ndim >= 1 and array.size:
+            parent.create_dataset(
+                name, data=array, chunks=array.shape, **hdf5plugin.Bitshuffle(nelems=0, cname="lz4")
+            )
+        else:
+            parent.create_dataset(name, data=array)
+    attrs = dict(item.attrs)
+    if item.units:
+        attrs["units"] = item.units
+    set_attrs(h5, item.path, attrs)
+
+
+def _write_virtual(h5: h5py.File, item: Virtual) -> None:
+    layout = h5py.VirtualLayout(shape=item.shape, dtype=item.dtype)
+    for src in item.sources:
+        if src.rows <= 0:
+            continue
+        source = h5py.VirtualSource(src.file, src.path, shape=(src.rows, *item.shape[1:]))
+        layout[src.dest_start : src.dest_start + src.rows] = source
+    parent = _parent(h5, item.path)
+    name = item.path.rpartition("/")[2]
+    if name in parent:
+        del parent[name]
+    parent.create_virtual_dataset(name, layout, fillvalue=item.fill)
+    attrs = dict(item.attrs)
+    if item.units:
+        attrs["units"] = item.units
+    set_attrs(h5, item.path, attrs)
+
+
+def apply(h5: h5py.File, items) -> None:
+    """Materialise plan ``items`` (groups, datasets, links, virtual datasets) into ``h5``."""
+    for item in items:
+        if isinstance(item, Group):
+            group = h5.require_group(item.path) if item.path != "/" else h5["/"]
+            attrs = dict(item.attrs)
+            if item.nx_class:
+                attrs["NX_class"] = item.nx_class
+            set_attrs(h5, group.name, attrs)
+        elif isinstance(item, Dataset):
+            _write_dataset(h5, item)
+        elif isinstance(item, Virtual):
+            _write_virtual(h5, item)
+        elif isinstance(item, Link):
+            parent = _parent(h5, item.path)
+            name = item.path.rpartition("/")[2]
+            if name in parent:
+                del parent[name]
+            if item.kind == "external":
+                parent[name] = h5py.ExternalLink(item.file, item.target)
+            elif item.kind == "soft":
+                parent[name] = h5py.SoftLink(item.target)
+            else:
+                parent[name] = h5[item.target]
+        else:
+            raise TypeError(f"unknown plan item {item!r}")
+
+
+def create_image_stack(
+    h5: h5py.File,
+    path: str,
+    dtype: np.dtype,
+    rows: int,
+    image_shape: tuple[int, int],
+    compression: str | None,
+) -> h5py.Dataset:
+    """The ``[rows, y, x]`` image dataset, one image per chunk, growable along axis 0.
+
+    Fill value ``INTx_MIN`` for signed, ``UINTx_MAX`` for unsigned pixels (hdf5-format.md 2).
+    """
+    dtype = np.dtype(dtype)
+    fill = np.iinfo(dtype).min if dtype.kind == "i" else np.iinfo(dtype).max if dtype.kind == "u" else np.nan
+    filter_id, options = image_filter(compression, dtype.itemsize)
+    kwargs: dict[str, Any] = {}
+    if filter_id is not None:
+        kwargs = {"compression": filter_id, "compression_opts": options}
+    return _parent(h5, path).create_dataset(
+        path.rpartition("/")[2],
+        shape=(rows, *image_shape),
+        maxshape=(None, *image_shape),
+        chunks=(1, *image_shape),
+        dtype=dtype.newbyteorder("<") if dtype.byteorder == ">" else dtype,
+        fillvalue=fill,
+        **kwargs,
+    )
+
+
+def write_chunk(dataset: h5py.Dataset, index: int, payload: bytes) -> None:
+    """Store one image payload as received into row ``index`` (grows the dataset if needed)."""
+    if index >= dataset.shape[0]:
+        dataset.resize(index + 1, axis=0)
+    dataset.id.write_direct_chunk((index, 0, 0), payload)
+
+
+def create_rows(h5: h5py.File, path: str, dtype: str, rows: int, row_shape: tuple[int, ...], fill: Any, units: str = "") -> h5py.Dataset:
+    """A per-image dataset ``[rows, *row_shape]`` filled with the sentinel ``fill`` (hdf5-format.md 4)."""
+    dtype = np.dtype(dtype)
+    row_bytes = max(int(np.prod(row_shape, dtype=np.int64)) * dtype.itemsize, 1)
+    chunk_rows = max(1, min(max(rows, 1), 1024, (1 << 20) // row_bytes))
+    extra = {} if dtype.kind == "S" else {"fillvalue": fill}
+    dataset = _parent(h5, path).create_dataset(
+        path.rpartition("/")[2],
+        shape=(rows, *row_shape),
+        maxshape=(None, *row_shape),
+        chunks=(chunk_rows, *row_shape),
+        dtype=dtype,
+        **extra,
+    )
+    if units:
+        set_attrs(h5, path, {"units": units})
+    return dataset
+
+
+def write_rows(dataset: h5py.Dataset, start: int, array: np.ndarray) -> None:
+    """Write ``array`` (leading axis = images) at rows ``start..`` (one block write)."""
+    stop = start + array.shape[0]
+    if stop > dataset.shape[0]:
+        dataset.resize(stop, axis=0)
+    dataset[start:stop] = array
+
+
+def resize_rows(dataset: h5py.Dataset, rows: int) -> None:
+    """Set the number of rows (images) of a per-image or image dataset."""
+    if dataset.shape[0] != rows:
+        dataset.resize(rows, axis=0)
+
+
+def write_reflections(h5: h5py.File, path: str, columns: dict[str, np.ndarray], units: dict[str, str]) -> None:
+    """One ``NXreflections`` group of an image's integrated reflections (hdf5-format.md 4.2)."""
+    group = h5.require_group(path)
+    set_attrs(h5, path, {"NX_class": "NXreflections"})
+    for name, values in columns.items():
+        dataset = group.create_dataset(name, data=values)
+        if units.get(name):
+            set_attrs(h5, dataset.name, {"units": units[name]})
