@@ -19,7 +19,17 @@ import cbor2
 import numpy as np
 import zmq
 
-from stream import EndMessage, ImageMessage, Puller, Pusher, Rational, StartMessage, TypedArray, decode, encode
+from stream import (
+    EndMessage,
+    ImageMessage,
+    Puller,
+    Pusher,
+    Rational,
+    StartMessage,
+    TypedArray,
+    decode,
+    encode,
+)
 
 
 def make_sequence(images: int, rng: np.random.Generator):
