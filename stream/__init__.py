@@ -9,7 +9,7 @@
 
 from .arrays import TypedArray, dtype_for_tag, tag_for_dtype
 from .codec import decode, decode_map, encode, encode_map
-from .dump import DumpWriter, ReplayStatistics, dump_files, read_dump, replay
+from .dump import DumpWriter, ReplayStatistics, dump_files, read_dump, record, replay
 from .errors import (
     CompressionError,
     DecodeError,
@@ -57,6 +57,7 @@ __all__ = [
     "Subscriber",
     "dump_files",
     "read_dump",
+    "record",
     "replay",
     "FILE_FORMATS",
     "MESSAGE_TYPES",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .errors import DumpError
 
-__all__ = ["DumpWriter", "ReplayStatistics", "dump_files", "read_dump", "replay"]
+__all__ = ["DumpWriter", "ReplayStatistics", "dump_files", "read_dump", "record", "replay"]
 
 _NAME = re.compile(r"^(\d{6,})\.cbor$")
 
@@ -121,3 +121,36 @@ def replay(
         sent += 1
         sent_bytes += len(data)
     return ReplayStatistics(sent, sent_bytes, clock() - start)
+
+
+def record(
+    receive: Callable[[int], bytes | None],
+    folder: str | os.PathLike,
+    *,
+    max_messages: int,
+    idle_timeout_s: float,
+    stop_after_end: bool = False,
+) -> DumpWriter:
+    """Write every message ``receive`` returns into ``folder`` as numbered files.
+
+    ``receive`` is e.g. ``Puller.receive_bytes`` (takes a timeout in ms, returns ``None`` on
+    timeout).  Stops after ``max_messages``, after ``idle_timeout_s`` without a message, or, with
+    ``stop_after_end``, after a message whose ``type`` is ``end`` (found without decoding the
+    whole message).  Bad messages are recorded as they came: a recording must reproduce a field
+    stream byte for byte.
+    """
+    writer = DumpWriter(folder)
+    for _ in range(max_messages):
+        data = receive(int(idle_timeout_s * 1000))
+        if data is None:
+            break
+        writer.write(data)
+        if stop_after_end and _looks_like_end(data):
+            break
+    return writer
+
+
+def _looks_like_end(data: bytes) -> bool:
+    # An end message's map opens with "type": "end" (DS2 puts type first): no full decode needed.
+    head = data[:16]
+    return b"\x64type\x63end" in head

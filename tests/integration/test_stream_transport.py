@@ -37,9 +37,10 @@ def test_push_pull_delivers_every_message_in_order():
     with Pusher(send_hwm=50) as pusher, Puller(pusher.endpoint, receive_hwm=50) as puller:
         thread = threading.Thread(target=lambda: [pusher.send(m) for m in sent], daemon=True)
         thread.start()
-        received = list(puller.iter_received(max_messages=len(sent) + 5, idle_timeout_s=5.0))
+        received = list(puller.iter_received(max_messages=len(sent), idle_timeout_s=5.0))
         thread.join(10)
         assert not thread.is_alive()
+        assert puller.receive(timeout_ms=100) is None  # nothing beyond what was sent
     assert [r.message for r in received] == sent
     stats = puller.statistics()
     assert stats.messages_received == len(sent) and stats.decode_errors == 0
@@ -52,7 +53,7 @@ def test_bad_message_is_counted_and_the_loop_goes_on():
         good = encode(EndMessage(series_id=9))
         for data in (b"\xff\x00", good, b"", good):
             pusher.send(data)
-        received = list(puller.iter_received(max_messages=10, idle_timeout_s=2.0))
+        received = list(puller.iter_received(max_messages=4, idle_timeout_s=2.0))
     assert [r.ok for r in received] == [False, True, False, True]
     assert received[1].message.series_id == 9
     stats = puller.statistics()
@@ -67,8 +68,9 @@ def test_pub_sub_delivers_every_message_to_each_subscriber():
             for message in sent:
                 publisher.send(message)
             for subscriber in (first, second):
-                got = [r.message for r in subscriber.iter_received(max_messages=len(sent) + 5, idle_timeout_s=3.0)]
+                got = [r.message for r in subscriber.iter_received(max_messages=len(sent), idle_timeout_s=3.0)]
                 assert got == sent
+                assert subscriber.receive(timeout_ms=100) is None
 
 
 def test_send_without_a_peer_times_out_and_is_counted():
@@ -81,3 +83,29 @@ def test_send_without_a_peer_times_out_and_is_counted():
 def test_endpoint_is_validated():
     with pytest.raises(TransportError, match="expected tcp://"):
         Pusher("127.0.0.1:5500")
+
+
+def test_record_then_replay_reproduces_the_stream_byte_for_byte(tmp_path):
+    from stream import record, replay
+
+    sent = [encode(m) for m in run_messages(20)] + [b"\x00not cbor"]
+    with Pusher() as pusher, Puller(pusher.endpoint) as puller:
+        for data in sent:
+            pusher.send(data)
+        recorded = record(puller.receive_bytes, tmp_path / "rec", max_messages=100, idle_timeout_s=1.0)
+    assert recorded.messages_written == len(sent)
+    with Pusher() as pusher, Puller(pusher.endpoint) as puller:
+        stats = replay(tmp_path / "rec", pusher.send)
+        again = [puller.receive_bytes(2000) for _ in range(stats.messages_sent)]
+    assert again == sent
+
+
+def test_record_stops_after_the_end_message(tmp_path):
+    from stream import record
+
+    with Pusher() as pusher, Puller(pusher.endpoint) as puller:
+        for message in run_messages(3):
+            pusher.send(message)
+        pusher.send(encode(StartMessage(series_id=2)))  # the next run: not recorded
+        recorded = record(puller.receive_bytes, tmp_path, max_messages=100, idle_timeout_s=1.0, stop_after_end=True)
+    assert recorded.messages_written == 5
