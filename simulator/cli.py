@@ -1,7 +1,8 @@
 """`jfsim`: the detector simulator, receiver and scenario runner.
 
-Until the scenario runner lands, ``jfsim run`` performs the stream round trip of
-:mod:`simulator.roundtrip` (start -> images -> end over ZeroMQ on 127.0.0.1, every pixel checked).
+``jfsim run [SCENARIO]`` runs the whole chain (:mod:`simulator.run`); ``jfsim roundtrip`` only the
+stream round trip of :mod:`simulator.roundtrip`; ``jfsim record`` / ``jfsim replay`` capture and
+play back streams.
 """
 
 from __future__ import annotations
@@ -17,11 +18,26 @@ def build_parser() -> argparse.ArgumentParser:
         prog="jfsim", description="jfjoch-hil: simulated JUNGFRAU/EIGER detectors, receiver and runs."
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    run = commands.add_parser("run", help="run the default job (currently: the stream round trip)")
-    run.add_argument("--images", type=int, default=20, help="images to send (default 20)")
-    run.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    run.add_argument("--compression", choices=("bslz4", "bszstd"), default="bslz4")
-    run.add_argument("--json", action="store_true", help="print the report as one JSON line")
+    run = commands.add_parser("run", help="run a scenario end to end: detector -> receiver -> writer -> check")
+    run.add_argument("scenario", nargs="?", default=None, help="shipped name or .toml path (default quickstart)")
+    run.add_argument("--out", default="jfsim-out", help="output folder (default ./jfsim-out)")
+    run.add_argument("--format", choices=("legacy", "vds", "integrated", "onlydata"), help="writer layout")
+    run.add_argument("--images", type=int, help="images in the run")
+    run.add_argument("--seed", type=int, help="random seed")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a scenario key (dotted TOML path, TOML value), repeatable")
+    run.add_argument("--record", metavar="DIR", help="also dump every stream message as numbered .cbor files")
+    run.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    run.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+
+    roundtrip = commands.add_parser("roundtrip", help="stream round trip only: start/images/end over ZeroMQ")
+    roundtrip.add_argument("--images", type=int, default=20, help="images to send (default 20)")
+    roundtrip.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    roundtrip.add_argument("--compression", choices=("bslz4", "bszstd"), default="bslz4")
+    roundtrip.add_argument("--json", action="store_true", help="print the report as one JSON line")
+
+    scenarios = commands.add_parser("scenarios", help="list the shipped scenarios")
+    scenarios.add_argument("--show", metavar="NAME", help="print one scenario as loaded")
 
     record = commands.add_parser("record", help="capture a live stream to numbered .cbor files")
     record.add_argument("endpoint", help="where the stream comes from, e.g. tcp://127.0.0.1:5500")
@@ -41,6 +57,67 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--wait", type=float, default=30.0, metavar="S",
                         help="how long a send may wait for a consumer (default 30)")
     return parser
+
+
+def _run(args) -> int:
+    from .errors import ScenarioError
+    from .scenario import load_scenario
+
+    overrides = list(args.set)
+    if args.format:
+        overrides.append(f"writer.format={args.format}")
+    if args.images is not None:
+        overrides.append(f"run.images={args.images}")
+    if args.seed is not None:
+        overrides.append(f"run.seed={args.seed}")
+    try:
+        scenario = load_scenario(args.scenario, overrides)
+    except ScenarioError as error:
+        print(f"jfsim run: {error}", file=sys.stderr)
+        return 2
+    from .run import run_scenario
+
+    report = run_scenario(scenario, args.out, record_dir=args.record,
+                          progress=not args.no_progress and sys.stderr.isatty())
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print(_summary(report))
+    return 0 if report["ok"] else 1
+
+
+def _summary(report: dict) -> str:
+    verdict = "OK" if report["ok"] else "FAILED"
+    lost = report["packets_injected_lost"]
+    lines = [
+        f"jfsim run {report['scenario']} (seed {report['seed']}): {verdict}",
+        f"  images      sent {report['images_sent']}, written {report['images_written']}",
+        f"  packets     expected {report['packets_expected']}, sent {report['packets_sent']}, "
+        f"injected lost {lost}, received {report['packets_received']}, "
+        f"unexplained loss {report['packets_unexplained_loss']}",
+        f"  frame rate  asked {report['frame_rate_requested_hz']:.1f} Hz, achieved "
+        f"{(report['frame_rate_achieved_hz'] or 0):.1f} Hz; writer lag {report['writer_lag_s']:.2f} s",
+        f"  conformance {'ok' if report['conformance_ok'] else 'FAILED'}; truth "
+        f"{'ok' if report['truth_ok'] else 'FAILED'} ({report['truth'].get('images_compared', 0)} images compared)",
+        f"  report      {report['report_path']}",
+    ]
+    return "\n".join(lines)
+
+
+def _scenarios(args) -> int:
+    from .errors import ScenarioError
+    from .scenario import list_scenarios, load_scenario, scenario_to_dict
+
+    if args.show:
+        try:
+            print(json.dumps(scenario_to_dict(load_scenario(args.show)), indent=2))
+        except ScenarioError as error:
+            print(f"jfsim scenarios: {error}", file=sys.stderr)
+            return 2
+        return 0
+    for name in list_scenarios():
+        print(f"{name:28s} {load_scenario(name).description}")
+    return 0
 
 
 def _record(args) -> int:
@@ -77,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     if args.command == "run":
+        return _run(args)
+    if args.command == "scenarios":
+        return _scenarios(args)
+    if args.command == "roundtrip":
         if args.images < 1:
             parser.error("--images must be at least 1")
         from .roundtrip import run_round_trip

@@ -150,7 +150,7 @@ class CrystalSettings:
     """``[crystal]``: the sample (issue 6)."""
 
     cell: tuple[float, ...] = _opt((79.1, 79.1, 38.0, 90.0, 90.0, 90.0), length=6, doc="a, b, c [A], alpha, beta, gamma [deg]")
-    space_group: int = _opt(96, low=1, high=230, doc="space group number")
+    space_group: int = _opt(96, low=1, high=230, doc="space group number (gives the Bravais type)")
     oscillation_deg: float = _opt(0.1, low=0.0, high=10.0, doc="rotation per image")
     start_angle_deg: float = _opt(0.0, low=-3600.0, high=3600.0, doc="goniometer angle of image 0")
     mosaicity_deg: float = _opt(0.2, low=0.0, high=10.0, doc="mosaic spread")

@@ -19,7 +19,7 @@ import numpy as np
 from .arrays import TypedArray, dtype_for_tag, tag_for_dtype
 from .compression import ALGORITHMS
 from .errors import DecodeError, EncodeError
-from .messages import MESSAGE_TYPES, Message
+from .messages import KINDS, MESSAGE_TYPES, Message
 from .messages._base import _Invalid
 
 __all__ = [
@@ -187,27 +187,27 @@ def _default(encoder: cbor2.CBOREncoder, value: Any) -> None:
 
 
 def _wire_value(kind: str, key: str, value: Any, type_value: str) -> Any:
-    # Strict writer: Float fields always go out as CBOR floats (DEX rejects integers there).
+    # Strict writer: every field is checked by the same table the decoder uses, so what we send
+    # is what we would accept; Float fields always go out as CBOR floats (DEX rejects integers).
     if kind == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
             raise EncodeError(f"{type_value}.{key}: expected a float, got {value!r:.40}")
         return float(value)
-    if kind == "floats":
-        return [float(v) for v in np.asarray(value, dtype=np.float64).reshape(-1)]
-    if kind == "channel_floats":
-        return {k: float(v) for k, v in value.items()}
     if kind == "datetime":
         if not isinstance(value, datetime) or value.tzinfo is None:
             raise EncodeError(f"{type_value}.{key}: expected a timezone-aware datetime")
         return cbor2.CBORTag(DATETIME_TAG, value.isoformat())
-    if kind == "columns":
-        return {
-            k: v
-            if isinstance(v, TypedArray)
-            else TypedArray.from_numpy(np.asarray(v), multidim=False)
-            for k, v in value.items()
-        }
-    return value
+    if kind in ("uint", "int") and isinstance(value, np.integer):
+        value = int(value)
+    elif kind == "floats" and isinstance(value, np.ndarray):
+        return [float(v) for v in value.astype(np.float64).reshape(-1)]
+    try:
+        checked = KINDS[kind](value, type_value, key)
+    except DecodeError as error:
+        raise EncodeError(str(error)) from None
+    if kind == "floats":
+        return list(checked)
+    return checked
 
 
 def encode_map(mapping: Mapping[str, Any], *, self_describe: bool = True) -> bytes:

@@ -134,7 +134,9 @@ def _rational(value, msg, path):
 def _array(value, msg, path, *, multidim: bool | None):
     if isinstance(value, _Invalid):
         raise _fail(msg, path, value.reason)
-    if isinstance(value, (np.ndarray, list, tuple)) and multidim is False:
+    if isinstance(value, np.ndarray):
+        value = TypedArray.from_numpy(value, multidim=multidim is not False)
+    elif isinstance(value, (list, tuple)) and multidim is False:
         value = TypedArray.from_numpy(np.asarray(value), multidim=False)
     if not isinstance(value, TypedArray):
         wanted = "a tag-40 multi-dimensional array" if multidim else "a typed array"

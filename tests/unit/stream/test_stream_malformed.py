@@ -122,3 +122,25 @@ def test_random_corruption_of_a_good_message_never_escapes(data):
             channel.to_numpy()
         except ValueError:
             pass
+
+
+def test_encoder_refuses_what_the_decoder_would_refuse():
+    from stream import EncodeError
+
+    mask = TypedArray.from_numpy(np.zeros((4, 4), "<u4"))
+    with pytest.raises(EncodeError, match=r"^start\.pixel_mask: expected a map"):
+        encode(StartMessage(pixel_mask=mask))
+    with pytest.raises(EncodeError, match=r"^image\.image_id: expected an unsigned integer"):
+        encode(ImageMessage(image_id=-1, data={}))
+    with pytest.raises(EncodeError, match=r"^start\.arm_date: expected a timezone-aware datetime"):
+        from datetime import datetime
+
+        encode(StartMessage(arm_date=datetime(2026, 1, 1)))
+
+
+def test_numpy_arrays_are_sent_as_typed_arrays():
+    start = StartMessage(roi_map=np.arange(6, dtype=np.uint16).reshape(2, 3), az_int_bin_to_q=np.array([0.5, 1.5]))
+    decoded = decode(encode(start))
+    np.testing.assert_array_equal(decoded.roi_map.to_numpy(), np.arange(6).reshape(2, 3))
+    assert decoded.roi_map.dims == (2, 3)
+    assert decoded.az_int_bin_to_q == (0.5, 1.5)
