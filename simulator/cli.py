@@ -36,6 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     roundtrip.add_argument("--compression", choices=("bslz4", "bszstd"), default="bslz4")
     roundtrip.add_argument("--json", action="store_true", help="print the report as one JSON line")
 
+    stress = commands.add_parser("stress", help="repeat a scenario at rising frame rates; find what holds")
+    stress.add_argument("scenario", help="shipped name or .toml path")
+    stress.add_argument("--out", default="jfsim-stress", help="output folder (default ./jfsim-stress)")
+    rates = stress.add_mutually_exclusive_group(required=True)
+    rates.add_argument("--rates", help="comma-separated frame rates in Hz, e.g. 500,1000,2000")
+    rates.add_argument("--ramp", action="store_true", help="double the rate from 50 Hz until it fails twice")
+    stress.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    stress.add_argument("--max-lag", type=float, default=2.0, metavar="S", help="writer lag allowed (default 2 s)")
+
     scenarios = commands.add_parser("scenarios", help="list the shipped scenarios")
     scenarios.add_argument("--show", metavar="NAME", help="print one scenario as loaded")
 
@@ -104,6 +113,27 @@ def _summary(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _stress(args) -> int:
+    from .errors import ScenarioError
+    from .scenario import load_scenario
+    from .stress import ramp_rates, stress
+
+    try:
+        scenario = load_scenario(args.scenario, args.set)
+        rates = ramp_rates(count=8) if args.ramp else [float(r) for r in args.rates.split(",") if r.strip()]
+    except (ScenarioError, ValueError) as error:
+        print(f"jfsim stress: {error}", file=sys.stderr)
+        return 2
+    table = stress(scenario, rates, args.out, max_lag_s=args.max_lag, stop_after_failures=2 if args.ramp else len(rates))
+    print(f"{'asked Hz':>10} {'achieved':>10} {'sent':>6} {'written':>8} {'lost':>6} {'lag s':>7}  held")
+    for row in table["rows"]:
+        print(f"{row['rate_requested_hz']:10.1f} {row['rate_achieved_hz']:10.1f} {row['images_sent']:6d} "
+              f"{row['images_written']:8d} {row['packets_unexplained_loss'] + row['packets_kernel_drops']:6d} "
+              f"{row['writer_lag_s']:7.2f}  {'yes' if row['held'] else 'NO'}")
+    print(f"highest rate without loss: {table['highest_rate_without_loss_hz']} Hz; plots: {', '.join(table['plots']) or 'none (install matplotlib)'}")
+    return 0 if table["highest_rate_without_loss_hz"] is not None else 1
+
+
 def _scenarios(args) -> int:
     from .errors import ScenarioError
     from .scenario import list_scenarios, load_scenario, scenario_to_dict
@@ -157,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     if args.command == "scenarios":
         return _scenarios(args)
+    if args.command == "stress":
+        return _stress(args)
     if args.command == "roundtrip":
         if args.images < 1:
             parser.error("--images must be at least 1")

@@ -336,6 +336,8 @@ def _run_once(scenario: Scenario, out_dir: str | os.PathLike, *, record_dir: str
         "packets_injected_lost": int((fates[sent_frames] != 0).sum()),
         "packets_received": packets_received,
         "packets_unexplained_loss": packets_placed_truth - packets_received,
+        # datagrams the kernel dropped because the receiver did not read in time (UDP only)
+        "packets_kernel_drops": sum((moved.get("receiver") or {}).get("kernel_drops_per_port") or ()),
         "frame_rate_requested_hz": run.frame_rate_hz,
         "frame_rate_achieved_hz": sent_frames.size / moved["seconds"] if moved["seconds"] > 0 else None,
         "writer_lag_s": round(writer_lag_s, 3),

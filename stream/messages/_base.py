@@ -156,6 +156,8 @@ def _floats(value, msg, path):
         value = value.reshape(-1).tolist()
     if not isinstance(value, (list, tuple)):
         raise _fail(msg, path, f"expected an array of floats, {_describe(value)}")
+    if all(type(item) is float for item in value):  # the common case, without a call per item
+        return tuple(value)
     out = []
     for index, item in enumerate(value):
         out.append(_float(item, msg, f"{path}[{index}]"))
