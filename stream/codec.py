@@ -226,8 +226,11 @@ def encode_map(mapping: Mapping[str, Any], *, self_describe: bool = True) -> byt
 def encode(message: Message, *, self_describe: bool = True) -> bytes:
     """Encode ``message`` as one CBOR item (stream.md 3): ``type`` first, tag 55799 unless told."""
     wire = message.to_wire()
-    by_key = message._BY_KEY
+    by_key, exact = message._BY_KEY, message._EXACT
     for key, value in wire.items():
+        wanted = exact.get(key)
+        if wanted is not None and type(value) is wanted[0] and (wanted[1] or value >= 0):
+            continue  # already exactly what the check accepts
         spec = by_key.get(key)
         if spec is not None:
             wire[key] = _wire_value(spec.kind, key, value, message.TYPE)

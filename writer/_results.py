@@ -1,8 +1,9 @@
 """Per-image results buffered in blocks of rows (issue 3 "speed": one h5py write per field per block).
 
-A :class:`ResultExtractor` knows the run's row shapes (from the start message) and copies the
-results of one image message into a :class:`Block`; blocks are handed to the run writer, which
-writes each field's filled rows with one call.
+Per image only references are kept (a tuple of scalars, the spot list, the profile lists): that
+costs a few microseconds.  When a block is flushed, :meth:`ResultExtractor.columns` converts each
+field for all rows at once into an array ``[rows, *row_shape]`` filled with the field's sentinel,
+and the run writer stores it with one call per field.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import attrgetter, itemgetter
 
 import numpy as np
 
@@ -25,11 +28,19 @@ DEFAULT_MAX_SPOTS = 250
 DEFAULT_MAX_EXTRA_LATTICES = 3
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SPOT_MEMBERS = tuple((f, f.key.partition(".")[2]) for f in SPOT_FIELDS)
-_SIMPLE = tuple(f for f in IMAGE_FIELDS if f.row == "" and "." not in f.key and f.key not in ("nPeaks", "number"))
-_PROFILING = tuple(f for f in IMAGE_FIELDS if f.key.startswith("profiling."))
-_AZINT = tuple(f for f in IMAGE_FIELDS if f.row == "azint")
 _BY_NAME = {f.name: f for f in IMAGE_FIELDS}
+_SIMPLE = tuple(f for f in IMAGE_FIELDS if f.row == "" and "." not in f.key and f.key not in ("nPeaks", "number"))
+_SIMPLE_GET = attrgetter(*(f.key for f in _SIMPLE))
+_PROFILING = tuple(f for f in IMAGE_FIELDS if f.key.startswith("profiling."))
+_PROFILING_NAMES = frozenset(f.name for f in _PROFILING)
+_AZINT = tuple(f for f in IMAGE_FIELDS if f.row == "azint")
+_AZINT_GET = attrgetter(*(f.key for f in _AZINT))
+_SPOT_MEMBERS = tuple(f.key.partition(".")[2] for f in SPOT_FIELDS)
+_SPOT_GET = itemgetter(*_SPOT_MEMBERS)
+_ROI_MEMBERS = tuple(member for member, _, _ in ROI_FIELDS)
+_INDEXED_AT = [f.key for f in _SIMPLE].index("indexing_result")
+#: Spot members meaningful only for an indexed image (hdf5-format.md 4.1, "Indexing only").
+_INDEXING_ONLY = frozenset({"h", "k", "l", "dist_ewald", "indexed", "lattice"})
 _REFLECTION_UNITS = {
     "d": "Angstrom", "int_sum": "photons", "int_err": "photons", "background_mean": "photons",
     "predicted_x": "pixel", "predicted_y": "pixel", "observed_x": "pixel", "observed_y": "pixel",
@@ -43,13 +54,14 @@ class Block:
 
     start: int
     size: int
-    arrays: dict[PerImageField, np.ndarray] = field(default_factory=dict)
     filled: np.ndarray = None  # type: ignore[assignment]
     count: int = 0
+    rows: list = field(default_factory=list)
     reflections: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.filled = np.zeros(self.size, dtype=bool)
+        self.rows = [None] * self.size
 
     def runs(self) -> list[tuple[int, int]]:
         """Contiguous (first, stop) row ranges holding an image, relative to ``start``."""
@@ -60,10 +72,10 @@ class Block:
 
 
 class ResultExtractor:
-    """Copies one image's results into a block (hdf5-format.md 4.1-4.8; stream.md 9).
+    """Turns image messages into per-image columns (hdf5-format.md 4.1-4.8; stream.md 9).
 
     ``problems`` counts values that could not be stored, by field path (never silently lost);
-    ``seen`` holds every field that received a value in this run.
+    ``seen`` maps every field that received a value in this run to its row shape.
     """
 
     def __init__(self, start, roi_names=(), number_start: int = 1) -> None:
@@ -80,7 +92,7 @@ class ResultExtractor:
         for name in roi_names:
             self._roi(name)
 
-    def _roi(self, name: str) -> tuple[PerImageField, ...] | None:
+    def _roi(self, name) -> tuple[PerImageField, ...] | None:
         fields_ = self.roi_fields.get(name)
         if fields_ is None:
             if not isinstance(name, str) or not _PLAIN.fullmatch(name):
@@ -102,106 +114,194 @@ class ResultExtractor:
             "azint": (self.phi_bins, self.q_bins or 1),
         }[field_.row]
 
-    def _array(self, block: Block, field_: PerImageField) -> np.ndarray:
-        array = block.arrays.get(field_)
-        if array is None:
-            shape = self.row_shape(field_)
-            self.seen.setdefault(field_, shape)
-            array = np.full((block.size, *shape), field_.fill, dtype=field_.dtype)
-            block.arrays[field_] = array
-        return array
-
-    def _put(self, block: Block, field_: PerImageField, row: int, value) -> None:
-        try:
-            self._array(block, field_)[row] = value
-        except (ValueError, TypeError, OverflowError, UnicodeEncodeError):
-            self.problems[f"image.{field_.key}"] += 1
-
+    # --- per image: keep references only ----------------------------------------------------------
     def extract(self, block: Block, row: int, message, image_number: int) -> None:
-        """Copy every per-image result of ``message`` into ``block`` row ``row``."""
-        getter = message.__getattribute__
-        for field_ in _SIMPLE:
-            value = getter(field_.key)
-            if value is not None:
-                self._put(block, field_, row, value)
-        self._put(block, _BY_NAME["number"], row, message.original_image_number if message.original_image_number is not None else image_number)
-        spots = message.spots
-        if spots is not None:
-            self._spots(block, row, spots)
-        if message.indexing_lattice is not None:
-            self._put(block, _BY_NAME["latticeIndexed"], row, np.asarray(message.indexing_lattice, "f4")[:9])
-        extra = message.indexing_lattice_extra
-        if extra and self.max_extra > 0:
-            self._extra(block, row, extra)
-        elif extra:
-            self.problems["image.indexing_lattice_extra (no room: max_extra_lattices = 0)"] += 1
-        profiling = message.profiling
-        if profiling:
-            for field_ in _PROFILING:
-                value = profiling.get(field_.name)
-                if value is not None:
-                    self._put(block, field_, row, value)
-            unknown = profiling.keys() - {f.name for f in _PROFILING}
-            for key in unknown:
-                self.problems[f"image.profiling.{key} (unknown stage)"] += 1
-        for field_ in _AZINT:
-            value = getter(field_.key)
-            if value is not None:
-                self._azint(block, field_, row, value)
-        rois = message.roi_integrals
-        if rois:
-            self._rois(block, row, rois)
+        """Remember the results of ``message`` for ``block`` row ``row`` (converted at flush)."""
+        number = message.original_image_number
+        block.rows[row] = (
+            _SIMPLE_GET(message),
+            image_number if number is None else number,
+            message.spots,
+            message.indexing_lattice,
+            message.indexing_lattice_extra,
+            message.profiling,
+            _AZINT_GET(message),
+            message.roi_integrals,
+        )
         reflections = message.reflections
         if reflections:
             self._reflections(block, reflections, image_number)
 
-    def _spots(self, block: Block, row: int, spots) -> None:
-        kept = spots[: self.max_spots]
-        if len(spots) > self.max_spots:
-            self.problems["image.spots (beyond max_spot_count, truncated)"] += len(spots) - self.max_spots
-        self._put(block, _BY_NAME["nPeaks"], row, len(kept))
+    # --- per block: convert every field at once ----------------------------------------------------
+    def columns(self, block: Block) -> dict[PerImageField, np.ndarray]:
+        """Every field with at least one value in ``block``: ``[size, *row_shape]`` arrays."""
+        rows = [(i, r) for i, r in enumerate(block.rows) if r is not None]
+        out: dict[PerImageField, np.ndarray] = {}
+        if not rows:
+            return out
+        index = [i for i, _ in rows]
+        for field_, column in zip(_SIMPLE, zip(*(r[0] for _, r in rows), strict=True), strict=True):
+            if None in column:
+                self._column(out, block.size, field_, index, column)
+                continue
+            array = out[field_] = self._new(field_, block.size)
+            try:
+                array[index] = column
+            except (ValueError, TypeError, OverflowError, UnicodeEncodeError):
+                del out[field_]
+                self._column(out, block.size, field_, index, column)
+        self._column(out, block.size, _BY_NAME["number"], index, [r[1] for _, r in rows])
+        indexed = {i for i, r in rows if r[0][_INDEXED_AT] is True}
+        self._spots(out, block.size, [(i, r[2]) for i, r in rows if r[2] is not None], indexed)
+        lattice = [(i, r[3]) for i, r in rows if r[3] is not None and self._indexed(i, indexed, "indexing_lattice")]
+        if lattice:
+            self._column(out, block.size, _BY_NAME["latticeIndexed"], [i for i, _ in lattice],
+                         [v[:9] if isinstance(v, (list, tuple)) and len(v) >= 9 else v for _, v in lattice])
+        self._extra(out, block.size, [(i, r[4]) for i, r in rows if r[4] and self._indexed(i, indexed, "indexing_lattice_extra")])
+        profiling = [(i, r[5]) for i, r in rows if r[5]]
+        for field_ in _PROFILING if profiling else ():
+            self._column(out, block.size, field_, [i for i, _ in profiling], [p.get(field_.name) for _, p in profiling])
+        for _, p in profiling:
+            for key in p.keys() - _PROFILING_NAMES:
+                self.problems[f"image.profiling.{key} (unknown stage)"] += 1
+        for j, field_ in enumerate(_AZINT):
+            self._azint(out, block.size, field_, [(i, r[6][j]) for i, r in rows if r[6][j] is not None])
+        self._rois(out, block.size, [(i, r[7]) for i, r in rows if r[7]])
+        for field_, array in out.items():
+            self.seen.setdefault(field_, array.shape[1:])
+        return out
+
+    def _indexed(self, row: int, indexed: set[int], what: str) -> bool:
+        if row in indexed:
+            return True
+        self.problems[f"image.{what} of an image not indexed (sentinel written, 4.1)"] += 1
+        return False
+
+    def _new(self, field_: PerImageField, size: int) -> np.ndarray:
+        return np.full((size, *self.row_shape(field_)), field_.fill, dtype=field_.dtype)
+
+    def _column(self, out, size, field_, index, values) -> None:
+        present = [(i, v) for i, v in zip(index, values, strict=True) if v is not None]
+        if not present:
+            return
+        array = out.get(field_)
+        if array is None:
+            array = out[field_] = self._new(field_, size)
+        rows = [i for i, _ in present]
+        try:
+            array[rows] = [v for _, v in present]
+        except (ValueError, TypeError, OverflowError, UnicodeEncodeError):
+            for i, v in present:  # find the bad values, store the good ones
+                try:
+                    array[i] = v
+                except (ValueError, TypeError, OverflowError, UnicodeEncodeError):
+                    self.problems[f"image.{field_.key}"] += 1
+
+    def _spots(self, out, size, rows, indexed) -> None:
+        if not rows:
+            return
+        counts = []
+        kept = []
+        for _, spots in rows:
+            if len(spots) > self.max_spots:
+                self.problems["image.spots (beyond max_spot_count, truncated)"] += len(spots) - self.max_spots
+                spots = spots[: self.max_spots]
+            counts.append(len(spots))
+            kept.extend(spots)
+        self._column(out, size, _BY_NAME["nPeaks"], [i for i, _ in rows], counts)
         if not kept:
             return
-        n = len(kept)
-        for field_, member in _SPOT_MEMBERS:
-            values = [spot.get(member) for spot in kept]
-            if all(v is None for v in values):
-                continue
-            array = self._array(block, field_)
-            try:
-                array[row, :n] = [field_.fill if v is None else v for v in values]
-            except (ValueError, TypeError, OverflowError):
-                self.problems[f"image.spots.{member}"] += 1
-
-    def _extra(self, block: Block, row: int, extra) -> None:
+        row_of = np.repeat([i for i, _ in rows], counts)
+        slot = np.concatenate([np.arange(n) for n in counts])
         try:
-            lattices = np.asarray(extra, "f4").reshape(-1, 9)
-        except (ValueError, TypeError):
-            self.problems["image.indexing_lattice_extra"] += 1
-            return
-        if len(lattices) > self.max_extra:
-            self.problems["image.indexing_lattice_extra (beyond max_extra_lattices, truncated)"] += 1
-            lattices = lattices[: self.max_extra]
-        self._array(block, _BY_NAME["latticeIndexedExtra"])[row, : len(lattices)] = lattices
+            width = len(_SPOT_MEMBERS)
+            flat = np.fromiter(chain.from_iterable(map(_SPOT_GET, kept)), np.float64, len(kept) * width)
+            table = flat.reshape(-1, width)
+            columns = {m: table[:, j] for j, m in enumerate(_SPOT_MEMBERS)}
+        except (KeyError, TypeError, ValueError):
+            columns = {}
+            for member in _SPOT_MEMBERS:
+                values = [spot.get(member) for spot in kept]
+                if all(v is None for v in values):
+                    continue
+                try:
+                    columns[member] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+                except (TypeError, ValueError):
+                    self.problems[f"image.spots.{member}"] += 1
+        unindexed = ~np.isin(row_of, list(indexed)) if len(indexed) < len(rows) else None
+        for member, field_ in zip(_SPOT_MEMBERS, SPOT_FIELDS, strict=True):
+            values = columns.get(member)
+            if values is None:
+                continue
+            if unindexed is not None and member in _INDEXING_ONLY:
+                # hdf5-format.md 4.1 "indexing only": sentinels unless the image was indexed
+                values = np.where(unindexed, np.nan if field_.fill != field_.fill else field_.fill, values)
+            array = out[field_] = self._new(field_, size)
+            if array.dtype.kind in "iu":
+                bad = ~np.isfinite(values)
+                if bad.any():
+                    self.problems[f"image.spots.{member} (missing or not a number)"] += int(bad.sum())
+                    values = np.where(bad, field_.fill, values)
+            array[row_of, slot] = values
 
-    def _azint(self, block: Block, field_: PerImageField, row: int, values) -> None:
+    def _extra(self, out, size, rows) -> None:
+        if not rows:
+            return
+        if self.max_extra <= 0:
+            self.problems["image.indexing_lattice_extra (no room: max_extra_lattices = 0)"] += len(rows)
+            return
+        field_ = _BY_NAME["latticeIndexedExtra"]
+        array = out[field_] = self._new(field_, size)
+        for i, extra in rows:
+            try:
+                lattices = np.asarray(extra, "f4").reshape(-1, 9)
+            except (ValueError, TypeError):
+                self.problems["image.indexing_lattice_extra"] += 1
+                continue
+            if len(lattices) > self.max_extra:
+                self.problems["image.indexing_lattice_extra (beyond max_extra_lattices, truncated)"] += 1
+                lattices = lattices[: self.max_extra]
+            array[i, : len(lattices)] = lattices
+
+    def _azint(self, out, size, field_, rows) -> None:
+        if not rows:
+            return
         if self.q_bins is None:
-            self.q_bins = max(len(values) // self.phi_bins, 1)
-        if len(values) != self.phi_bins * self.q_bins:
-            self.problems[f"image.{field_.key} (length {len(values)} != phi x q bins)"] += 1
+            self.q_bins = max(len(rows[0][1]) // self.phi_bins, 1)
+        width = self.phi_bins * self.q_bins
+        good = [(i, v) for i, v in rows if len(v) == width]
+        if len(good) < len(rows):
+            self.problems[f"image.{field_.key} (length != phi x q bins)"] += len(rows) - len(good)
+        if not good:
             return
-        self._put(block, field_, row, np.asarray(values, "f4").reshape(self.phi_bins, self.q_bins))
+        try:
+            values = np.fromiter(chain.from_iterable(v for _, v in good), "f4", len(good) * width)
+        except (TypeError, ValueError):  # a non-number somewhere: find the bad rows
+            kept = []
+            for i, v in good:
+                try:
+                    kept.append((i, np.fromiter(v, "f4", width)))
+                except (TypeError, ValueError):
+                    self.problems[f"image.{field_.key}"] += 1
+            if not kept:
+                return
+            good, values = kept, np.concatenate([v for _, v in kept])
+        array = out[field_] = self._new(field_, size)
+        array[[i for i, _ in good]] = values.reshape(-1, self.phi_bins, self.q_bins)
 
-    def _rois(self, block: Block, row: int, rois) -> None:
-        for name, result in rois.items():
+    def _rois(self, out, size, rows) -> None:
+        by_name: dict[str, list] = {}
+        for i, rois in rows:
+            for name, result in rois.items():
+                by_name.setdefault(name, []).append((i, result))
+        for name, results in by_name.items():
             fields_ = self._roi(name)
             if fields_ is None:
-                self.problems["image.roi_integrals (ROI name not a plain name)"] += 1
+                self.problems["image.roi_integrals (ROI name not a plain name)"] += len(results)
                 continue
-            for field_ in fields_:
-                value = result.get(field_.name)
-                if value is not None:
-                    self._put(block, field_, row, value)
+            index = [i for i, _ in results]
+            for field_, member in zip(fields_, _ROI_MEMBERS, strict=True):
+                self._column(out, size, field_, index, [r.get(member) for _, r in results])
 
     def _reflections(self, block: Block, reflections, image_number: int) -> None:
         columns: dict[str, np.ndarray] = {}
@@ -214,10 +314,8 @@ class ResultExtractor:
             except ValueError:
                 self.problems[f"image.reflections.{name}"] += 1
                 continue
-            dtype = "i4" if name in REFLECTION_INT_COLUMNS else "f4"
-            columns[name] = values.astype(dtype)
-        lengths = {len(v) for v in columns.values()}
-        if len(lengths) > 1:
+            columns[name] = values.astype("i4" if name in REFLECTION_INT_COLUMNS else "f4")
+        if len({len(v) for v in columns.values()}) > 1:
             self.problems["image.reflections (columns of different lengths)"] += 1
             return
         if columns:

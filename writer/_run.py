@@ -17,9 +17,9 @@ import numpy as np
 
 from . import materialize as mat
 from ._results import Block, ResultExtractor
-from .errors import FileExistsRefusedError, WriteError
+from .errors import FileExistsRefusedError, LayoutError, WriteError
 from .layout import (
-    Dataset,
+    Attributes,
     FileExtent,
     Group,
     RunFacts,
@@ -95,6 +95,8 @@ class _OpenFile:
         self.info = info
         self.output = output
         self.images = None
+        self.image_rows = 0
+        self.groups: dict = {}
         self.rows: dict = {}
         self.max_row = -1
         self.count = 0
@@ -108,7 +110,8 @@ class RunWriter:
     ``layout`` / ``images_per_file`` override the start message; ``overwrite`` allows replacing
     existing final files; ``block_images`` is the number of rows buffered per write;
     ``source_images`` (process mode) are the :class:`~writer.layout.VirtualSource` items of an
-    existing run's images, see :func:`writer.reader.image_sources`.
+    existing run's images, see :func:`writer.reader.image_sources`; ``legacy_dials_stack`` adds
+    the virtual ``/entry/all_images`` NXdata to a multi-file legacy master (DIALS, docs/writer.md).
     Raises :class:`~writer.errors.LayoutError` / :class:`~writer.errors.PrefixError` /
     :class:`~writer.errors.FileExistsRefusedError` when the run is refused (nothing written).
     """
@@ -121,8 +124,9 @@ class RunWriter:
         layout: str | None = None,
         images_per_file: int | None = None,
         overwrite: bool = False,
-        block_images: int = 256,
+        block_images: int = 512,
         source_images=None,
+        legacy_dials_stack: bool = True,
     ) -> None:
         self.start = start
         self.out_dir = Path(out_dir)
@@ -131,8 +135,13 @@ class RunWriter:
         self.overwrite = overwrite
         self.block_images = max(int(block_images), 1)
         self.source_images = source_images
+        self.legacy_dials_stack = legacy_dials_stack
         self.user, self.warnings = user_items(start)
-        roi_names = [d.get("name") for d in (start.roi_definitions or ()) if isinstance(d, dict)]
+        try:  # refuse a start message whose metadata cannot be laid out, before writing anything
+            metadata_items(start, None, RunFacts(1, 0, datetime.now(UTC)))
+        except (ValueError, TypeError, AttributeError, KeyError) as error:
+            raise LayoutError(f"start message cannot be laid out: {error}") from error
+        roi_names = [d.get("name") for d in (start.roi_definitions or ()) if hasattr(d, "get")]
         self.extractor = ResultExtractor(start, [n for n in roi_names if isinstance(n, str)], self.geometry.image_number_start)
         self.rejected: Counter[str] = Counter()
         self.images_written = 0
@@ -146,6 +155,7 @@ class RunWriter:
         self._open: dict[int, _OpenFile] = {}
         self._written = bytearray()
         self._t0 = time.perf_counter()
+        self._current: Path = self.out_dir
         self._finished = False
         self._check_existing()
 
@@ -200,7 +210,7 @@ class RunWriter:
                 return self._reject("image shape or type differs from the run")
         try:
             self._store(index, message, data)
-        except OSError as error:
+        except Exception as error:  # noqa: BLE001 - any failure ends this run, never the service
             self._fail(error)
             return self._reject("run failed")
         return None
@@ -208,6 +218,7 @@ class RunWriter:
     def _store(self, index: int, message, data) -> None:
         file_index = self.geometry.file_index(index)
         handle = self._open.get(file_index) or self._open_file(file_index)
+        self._current = handle.output.tmp
         row = index - handle.info.first_index
         if data is not None and self.layout != "process":
             if handle.images is None:
@@ -216,6 +227,9 @@ class RunWriter:
                 handle.images = mat.create_image_stack(
                     handle.output.h5, "/entry/data/data", data.dtype, rows, self.geometry.image_shape, data.compression
                 )
+                handle.image_rows = rows
+            if row >= handle.image_rows:
+                handle.image_rows = mat.grow_rows(handle.images, row + 1)
             mat.write_chunk(handle.images, row, data.payload)
         block_start = row - row % self.block_images
         block = handle.blocks.get(block_start)
@@ -247,6 +261,7 @@ class RunWriter:
     # --- files --------------------------------------------------------------------------------
     def _open_file(self, file_index: int) -> _OpenFile:
         info = self.geometry.data_file(file_index)
+        self._current = self.out_dir / info.name
         output = mat.Output(self.out_dir / info.name)
         handle = self._open[file_index] = _OpenFile(info, output)
         mat.apply(output.h5, data_file_items())
@@ -255,15 +270,11 @@ class RunWriter:
     def _flush(self, handle: _OpenFile, block: Block) -> None:
         h5 = handle.output.h5
         runs = block.runs()
-        for field_, array in block.arrays.items():
+        for field_, array in self.extractor.columns(block).items():
             dataset = handle.rows.get(field_)
             if dataset is None:
                 rows = handle.info.capacity or (block.start + block.size)
-                path = per_image_path(field_, self.layout)
-                mat.apply(h5, collection_groups([field_], self.layout))
-                dataset = handle.rows[field_] = mat.create_rows(
-                    h5, path, field_.dtype, rows, array.shape[1:], field_.fill, field_.units
-                )
+                dataset = self._create_rows(handle, field_, rows, array.shape[1:])
             for first, stop in runs:
                 mat.write_rows(dataset, block.start + first, array[first:stop])
         if block.reflections:
@@ -273,10 +284,33 @@ class RunWriter:
                 handle.reflections.append(number)
             mat.apply(h5, [Group("/entry/reflections", "NXcollection")])
 
-    def _finish_file(self, handle: _OpenFile) -> int:
+    def _create_rows(self, handle: _OpenFile, field_, rows: int, row_shape: tuple[int, ...]):
+        h5 = handle.output.h5
+        path = per_image_path(field_, self.layout)
+        parent_path = path.rpartition("/")[0]
+        parent = handle.groups.get(parent_path)
+        if parent is None:
+            mat.apply(h5, collection_groups([field_], self.layout))
+            parent = handle.groups[parent_path] = mat.group_at(h5, parent_path)
+        dataset = handle.rows[field_] = mat.create_rows(
+            h5, path, field_.dtype, rows, row_shape, field_.fill, field_.units, self.block_images, parent
+        )
+        return dataset
+
+    def _finish_file(self, handle: _OpenFile, *, trim: bool = True) -> int:
+        """Flush and size a file: the last file of a run is cut after its highest image; any other
+        keeps its planned size (Neggia computes the file of frame n from the first file's length,
+        so only the last file may be shorter; missing images read as the fill value)."""
         for block_start in sorted(handle.blocks):
             self._flush(handle, handle.blocks.pop(block_start))
         rows = handle.max_row + 1
+        if not trim and handle.info.capacity is not None:
+            rows = handle.info.capacity
+        # every field the run carried so far exists in every data file (sentinel-filled where this
+        # file's images had none), so a VDS row never maps to a missing source
+        for field_, row_shape in self.extractor.seen.items():
+            if field_ not in handle.rows:
+                self._create_rows(handle, field_, max(rows, 1), row_shape)
         h5 = handle.output.h5
         if handle.images is not None:
             mat.resize_rows(handle.images, rows)
@@ -285,16 +319,24 @@ class RunWriter:
             mat.resize_rows(dataset, rows)
         return rows
 
-    def _close_file(self, file_index: int) -> None:
+    def _close_file(self, file_index: int, *, trim: bool = True) -> None:
         handle = self._open.pop(file_index)
-        rows = self._finish_file(handle)
+        self._current = handle.output.tmp
+        rows = self._finish_file(handle, trim=trim)
         self.bytes_written += handle.output.commit(overwrite=self.overwrite)
         self.files.append(handle.info.name)
-        self.extents.append(FileExtent(handle.info.name, handle.info.first_index, rows))
-        self.reflections += [(n, handle.info.name) for n in handle.reflections]
+        base = Path(handle.info.name).name
+        present = frozenset(per_image_path(f, self.layout) for f in handle.rows)
+        self.extents.append(FileExtent(base, handle.info.first_index, rows, handle.info.number, present))
+        self.reflections += [(n, base) for n in handle.reflections]
 
     def _fail(self, error: Exception) -> None:
-        self.error = str(error) if isinstance(error, WriteError) else f"write error: {error}"
+        if isinstance(error, (WriteError, FileExistsRefusedError)):
+            self.error = str(error)
+        elif isinstance(error, OSError):
+            self.error = f"{self._current}: write error: {error}"
+        else:
+            self.error = f"{self._current}: {type(error).__name__}: {error}"
         for handle in self._open.values():
             handle.output.abandon()
         self._open.clear()
@@ -309,7 +351,7 @@ class RunWriter:
             if self.error is None:
                 try:
                     self._finalise(end)
-                except (OSError, FileExistsRefusedError) as error:
+                except Exception as error:  # noqa: BLE001 - reported in the result, never raised
                     self._fail(error)
         seconds = time.perf_counter() - self._t0
         return RunResult(
@@ -329,15 +371,34 @@ class RunWriter:
     def _finalise(self, end) -> None:
         single = self.layout in ("integrated", "process")
         if not single:
+            for handle in self._open.values():  # every block first, so `seen` knows all fields
+                for block_start in sorted(handle.blocks):
+                    self._flush(handle, handle.blocks.pop(block_start))
+            closed = {e.number - 1 for e in self.extents}
+            last = max([*self._open, *closed], default=-1)
+            if self.image_type is not None:
+                # a data file that received no image at all: written empty (fill value) so that the
+                # data_NNNNNN links stay contiguous (Neggia, fabio, Durin stop at a gap)
+                for file_index in range(last):
+                    if file_index not in closed and file_index not in self._open:
+                        handle = self._open_file(file_index)
+                        dtype, compression = self.image_type
+                        handle.images = mat.create_image_stack(
+                            handle.output.h5, "/entry/data/data", np.dtype(dtype), handle.info.capacity or 1,
+                            self.geometry.image_shape, compression,
+                        )
+                        handle.max_row = (handle.info.capacity or 1) - 1
             for file_index in sorted(self._open):
-                self._close_file(file_index)
+                self._close_file(file_index, trim=file_index == last)
             if self.layout == "onlydata":
                 return
-            output = mat.Output(self.out_dir / self.geometry.master_name)
+            self._current = self.out_dir / self.geometry.master_name
+            output = mat.Output(self._current)
             self._open[-1] = _OpenFile(self.geometry.data_file(0), output)
             rows = max((e.first_index + e.rows for e in self.extents), default=0)
         else:
             handle = self._open.get(0) or self._open_file(0)
+            self._current = handle.output.tmp
             rows = self._finish_file(handle)
             output = handle.output
             self.extents.append(FileExtent(output.final.name, 0, rows))
@@ -354,23 +415,24 @@ class RunWriter:
         dtype = None
         fill = None
         if self.image_type is not None:
-            dtype = np.dtype(self.image_type[0]).newbyteorder("<").str
+            dtype = self.image_type[0]
             kind = np.dtype(dtype)
             fill = np.iinfo(kind).min if kind.kind == "i" else np.iinfo(kind).max if kind.kind == "u" else np.nan
         items += link_items(
             self.layout, self.extents, fields, self.reflections, dtype, fill,
             self.geometry.image_shape, self.geometry.image_number_start,
+            dials_stack=self.legacy_dials_stack,
         )
         if single:
             items += collection_groups([f for f, _ in fields], self.layout)
             if self.image_type is not None:
-                items.append(_attrs_of("/entry/data/data", low_high_attrs(0, rows, self.geometry.image_number_start)))
+                items.append(Attributes("/entry/data/data", low_high_attrs(0, rows, self.geometry.image_number_start)))
             if self.layout == "process" and self.source_images:
                 items += self._process_images(rows)
         mat.apply(output.h5, items)
         self.bytes_written += output.commit(overwrite=self.overwrite)
         self._open.clear()
-        self.files.append(output.final.name)
+        self.files.append(output.final.relative_to(self.out_dir).as_posix())
 
     def _process_images(self, rows: int) -> list:
         dtype, shape, sources = self.source_images
@@ -381,14 +443,3 @@ class RunWriter:
         return [Virtual("/entry/data/data", dtype, (total, *shape), tuple(sources), fill, None, low_high)]
 
 
-def _attrs_of(path: str, attrs: dict) -> Group:
-    """Attributes on an existing object, as a plan item (``Group`` with no class sets attrs)."""
-    return _AttrItem(path, None, attrs)
-
-
-class _AttrItem(Group):
-    """Marker: attributes for an existing dataset (materialised like a group's attributes)."""
-
-
-__all__ += []
-_ = Dataset

@@ -1,20 +1,90 @@
-"""`jfwriter`: the stream-to-NXmx writer service (stub until its issue lands)."""
+"""`jfwriter`: the stream-to-NXmx writer service (issue 3 "Service"; hdf5-format.md).
+
+    jfwriter --listen tcp://127.0.0.1:5500 --dir OUT [--bind] [--layout NXmxVDS]
+             [--images-per-file N] [--overwrite] [--idle-timeout S]
+
+By default the PULL socket connects to ``--listen`` (the sender binds PUSH, stream.md 2.3);
+``--bind`` makes it bind (``tcp://127.0.0.1:0`` picks a free port).  Standard output carries JSON
+lines: first ``{"event": "ready", "endpoint": ...}``, then one ``{"event": "run", ...}`` per
+finished run (prefix, layout, files, images written, images rejected by reason, bytes, seconds,
+MB/s) and ``{"event": "exit", "statistics": ...}`` last.  Errors and warnings go to standard error,
+one line each, naming the run and image number.  SIGTERM / SIGINT finalise the active run and exit 0.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import signal
+import sys
+
+from .layout import LAYOUTS
+
+__all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The `jfwriter` argument parser."""
-    return argparse.ArgumentParser(prog="jfwriter", description="jfjoch-hil: the stream-to-NXmx writer service.")
+    parser = argparse.ArgumentParser(prog="jfwriter", description="jfjoch-hil: the stream-to-NXmx writer service.")
+    parser.add_argument("--listen", required=True, help="ZeroMQ endpoint of the image stream (tcp://HOST:PORT)")
+    parser.add_argument("--dir", required=True, help="output root; file_prefix is taken relative to it")
+    parser.add_argument("--bind", action="store_true", help="bind the PULL socket instead of connecting")
+    parser.add_argument("--layout", choices=sorted(LAYOUTS), help="override the start message's file_format")
+    parser.add_argument("--images-per-file", type=int, help="override the start message's images_per_file")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing final files")
+    parser.add_argument(
+        "--idle-timeout", type=float, default=10.0, help="seconds without a message before a run is finalised"
+    )
+    parser.add_argument("--receive-hwm", type=int, default=1000, help="ZeroMQ receive high-water mark")
+    parser.add_argument("--max-runs", type=int, help="exit after this many runs (tests)")
+    return parser
+
+
+def _emit(record: dict) -> None:
+    sys.stdout.write(json.dumps(record) + "\n")
+    sys.stdout.flush()
+
+
+def _log(line: str) -> None:
+    sys.stderr.write(f"jfwriter: {line}\n")
+    sys.stderr.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `jfwriter` console script; returns the process exit code."""
-    parser = build_parser()
-    parser.parse_args(argv)
-    parser.print_help()
+    args = build_parser().parse_args(argv)
+    from .service import WriterService  # imported late: `jfwriter --help` stays fast
+
+    try:
+        service = WriterService(
+            args.listen,
+            args.dir,
+            bind=args.bind,
+            layout=LAYOUTS[args.layout] if args.layout else None,
+            images_per_file=args.images_per_file,
+            overwrite=args.overwrite,
+            idle_timeout_s=args.idle_timeout,
+            receive_hwm=args.receive_hwm,
+            on_result=lambda result: _emit({"event": "run", **result.as_json()}),
+            log=_log,
+        )
+    except Exception as error:  # noqa: BLE001 - a bad endpoint is reported, not a traceback
+        _log(f"error: cannot start: {error}")
+        return 2
+
+    def _stop(signum, frame) -> None:
+        service.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    _emit({"event": "ready", "endpoint": service.endpoint, "dir": args.dir})
+    try:
+        service.serve(max_runs=args.max_runs)
+    finally:
+        statistics = dataclasses.asdict(service.statistics())
+        service.close()
+        _emit({"event": "exit", "statistics": statistics})
     return 0
 
 

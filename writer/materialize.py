@@ -1,7 +1,7 @@
 """The only module that writes HDF5: turns plan items into objects (STYLE.md "plan vs I/O").
 
-Files are created as ``<final>.<random>.tmp`` with the format low bound pinned to ``earliest`` /
-high bound ``v110`` so HDF5 1.10 readers open them (third-party-readers.md 2.6) and renamed when
+Files are created as ``<final>.<random>.tmp`` with the format bounds pinned to ``("v110", "v110")`` (superblock 3, compact chunk indexes) so HDF5
+1.10 readers, Neggia and Durin open them (third-party-readers.md 2.6) and renamed when
 closed complete (hdf5-format.md 2).  Strings are fixed-length NUL-terminated ASCII with room for
 the terminator (third-party-readers.md 2.9).  Images go in with direct chunk writes as received
 (stream.md 4.3: filter 32008 with ``(0, 4, elem_size, 0, 2)`` for LZ4, ``(..., 3, level)`` Zstd).
@@ -19,7 +19,7 @@ import hdf5plugin
 import numpy as np
 
 from .errors import FileExistsRefusedError, WriteError
-from .layout import Dataset, Group, Link, Virtual
+from .layout import Attributes, Dataset, Group, Link, Virtual
 
 __all__ = [
     "IMAGE_FILTERS",
@@ -28,6 +28,8 @@ __all__ = [
     "create_image_stack",
     "create_rows",
     "image_filter",
+    "group_at",
+    "grow_rows",
     "resize_rows",
     "set_attrs",
     "write_chunk",
@@ -35,18 +37,23 @@ __all__ = [
     "write_rows",
 ]
 
-LIBVER = ("earliest", "v110")
+LIBVER = ("v110", "v110")
 ZSTD_LEVEL_ASSUMED = 3
 #: ``TypedArray.compression`` -> HDF5 filter id (stream.md 4.3); ``None`` stores raw chunks.
 IMAGE_FILTERS = {"bslz4": 32008, "bszstd": 32008, "lz4": 32004, None: None}
 
 
 def image_filter(compression: str | None, itemsize: int) -> tuple[int | None, tuple[int, ...]]:
-    """(filter id, cd_values) that make a stream payload of ``compression`` a valid chunk."""
+    """(filter id, user cd_values) that make a stream payload of ``compression`` a valid chunk.
+
+    The bitshuffle filter's ``set_local`` prepends its version and the element size, so the
+    stored cd_values become ``(0, 4, itemsize, 0, 2)`` (LZ4) / ``(0, 4, itemsize, 0, 3, level)``
+    (Zstd), as stream.md 4.3 states; ``itemsize`` is implied by the dataset type.
+    """
     if compression == "bslz4":
-        return 32008, (0, 4, itemsize, 0, 2)
+        return 32008, (0, 2)
     if compression == "bszstd":
-        return 32008, (0, 4, itemsize, 0, 3, ZSTD_LEVEL_ASSUMED)
+        return 32008, (0, 3, ZSTD_LEVEL_ASSUMED)
     if compression == "lz4":
         return 32004, (0,)
     if compression is None:
@@ -127,6 +134,8 @@ def _is_text(value: Any) -> bool:
 
 def set_attrs(h5: h5py.File, path: str, attrs: dict[str, Any]) -> None:
     """Set attributes of the object at ``path``; strings as NUL-terminated ASCII."""
+    if not attrs:
+        return
     obj = h5[path]
     for name, value in attrs.items():
         if name in obj.attrs:
@@ -140,16 +149,36 @@ def set_attrs(h5: h5py.File, path: str, attrs: dict[str, Any]) -> None:
             obj.attrs[name] = value
 
 
-def _parent(h5: h5py.File, path: str) -> h5py.Group:
-    parent, _, _ = path.rstrip("/").rpartition("/")
-    return h5.require_group(parent or "/")
+def _group(h5: h5py.File, path: str, cache: dict | None = None) -> h5py.Group:
+    """The group at ``path``, created with its parents if missing (link checks only: h5py's
+    ``in`` resolves the object and costs ~0.2 ms per call); ``cache`` maps paths already opened."""
+    path = "/" + path.strip("/")
+    if cache is not None and path in cache:
+        return cache[path]
+    if path == "/":
+        group = h5["/"]
+    else:
+        parent_path, _, name = path.rpartition("/")
+        parent = _group(h5, parent_path, cache)
+        group = parent[name] if parent.id.links.exists(name.encode()) else parent.create_group(name)
+    if cache is not None:
+        cache[path] = group
+    return group
 
 
-def _write_dataset(h5: h5py.File, item: Dataset) -> None:
-    parent = _parent(h5, item.path)
-    name = item.path.rpartition("/")[2]
-    if name in parent:
+def _parent(h5: h5py.File, path: str, cache: dict | None = None) -> h5py.Group:
+    return _group(h5, path.rstrip("/").rpartition("/")[0], cache)
+
+
+def _unlink(parent: h5py.Group, name: str) -> None:
+    if parent.id.links.exists(name.encode()):
         del parent[name]
+
+
+def _write_dataset(h5: h5py.File, item: Dataset, cache: dict | None = None) -> None:
+    parent = _parent(h5, item.path, cache)
+    name = item.path.rpartition("/")[2]
+    _unlink(parent, name)
     value = item.value
     if _is_text(value):
         data = _ascii_bytes(value)
@@ -170,42 +199,55 @@ def _write_dataset(h5: h5py.File, item: Dataset) -> None:
     set_attrs(h5, item.path, attrs)
 
 
-def _write_virtual(h5: h5py.File, item: Virtual) -> None:
-    layout = h5py.VirtualLayout(shape=item.shape, dtype=item.dtype)
+def _write_virtual(h5: h5py.File, item: Virtual, cache: dict | None = None) -> None:
+    # h5py's low-level calls: the high-level VirtualLayout costs ~1 ms per dataset and a VDS
+    # master has one per per-image field
+    dtype = np.dtype(item.dtype)
+    rest = tuple(item.shape[1:])
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    if dtype.kind != "S":
+        dcpl.set_fill_value(np.array(item.fill, dtype=dtype))
     for src in item.sources:
         if src.rows <= 0:
             continue
-        source = h5py.VirtualSource(src.file, src.path, shape=(src.rows, *item.shape[1:]))
-        layout[src.dest_start : src.dest_start + src.rows] = source
-    parent = _parent(h5, item.path)
+        selection = h5py.h5s.create_simple(tuple(item.shape))
+        selection.select_hyperslab((src.dest_start,) + (0,) * len(rest), (src.rows, *rest))
+        source_space = h5py.h5s.create_simple((src.rows, *rest))
+        dcpl.set_virtual(selection, src.file.encode(), src.path.encode(), source_space)
+    parent = _parent(h5, item.path, cache)
     name = item.path.rpartition("/")[2]
-    if name in parent:
-        del parent[name]
-    parent.create_virtual_dataset(name, layout, fillvalue=item.fill)
+    _unlink(parent, name)
+    dataset_id = h5py.h5d.create(
+        parent.id, name.encode(), h5py.h5t.py_create(dtype), h5py.h5s.create_simple(tuple(item.shape)), dcpl=dcpl
+    )
     attrs = dict(item.attrs)
     if item.units:
         attrs["units"] = item.units
-    set_attrs(h5, item.path, attrs)
+    if attrs:
+        set_attrs(h5, item.path, attrs)
+    del dataset_id
 
 
 def apply(h5: h5py.File, items) -> None:
     """Materialise plan ``items`` (groups, datasets, links, virtual datasets) into ``h5``."""
+    cache: dict[str, h5py.Group] = {}
     for item in items:
         if isinstance(item, Group):
-            group = h5.require_group(item.path) if item.path != "/" else h5["/"]
+            group = _group(h5, item.path, cache)
             attrs = dict(item.attrs)
             if item.nx_class:
                 attrs["NX_class"] = item.nx_class
             set_attrs(h5, group.name, attrs)
+        elif isinstance(item, Attributes):
+            set_attrs(h5, item.path, dict(item.attrs))
         elif isinstance(item, Dataset):
-            _write_dataset(h5, item)
+            _write_dataset(h5, item, cache)
         elif isinstance(item, Virtual):
-            _write_virtual(h5, item)
+            _write_virtual(h5, item, cache)
         elif isinstance(item, Link):
-            parent = _parent(h5, item.path)
+            parent = _parent(h5, item.path, cache)
             name = item.path.rpartition("/")[2]
-            if name in parent:
-                del parent[name]
+            _unlink(parent, name)
             if item.kind == "external":
                 parent[name] = h5py.ExternalLink(item.file, item.target)
             elif item.kind == "soft":
@@ -239,44 +281,75 @@ def create_image_stack(
         shape=(rows, *image_shape),
         maxshape=(None, *image_shape),
         chunks=(1, *image_shape),
-        dtype=dtype.newbyteorder("<") if dtype.byteorder == ">" else dtype,
+        dtype=dtype,  # byte order as sent: the payload bytes are stored unchanged
         fillvalue=fill,
         **kwargs,
     )
 
 
 def write_chunk(dataset: h5py.Dataset, index: int, payload: bytes) -> None:
-    """Store one image payload as received into row ``index`` (grows the dataset if needed)."""
-    if index >= dataset.shape[0]:
-        dataset.resize(index + 1, axis=0)
+    """Store one image payload as received into row ``index`` (< the dataset's rows: see
+    :func:`grow_rows`); the hot path, so nothing else happens here."""
     dataset.id.write_direct_chunk((index, 0, 0), payload)
 
 
-def create_rows(h5: h5py.File, path: str, dtype: str, rows: int, row_shape: tuple[int, ...], fill: Any, units: str = "") -> h5py.Dataset:
-    """A per-image dataset ``[rows, *row_shape]`` filled with the sentinel ``fill`` (hdf5-format.md 4)."""
+def grow_rows(dataset: h5py.Dataset, rows: int) -> int:
+    """Grow axis 0 to at least ``rows`` (doubling, to keep resizes rare); returns the new size."""
+    new = max(rows, 2 * dataset.shape[0])
+    dataset.resize(new, axis=0)
+    return new
+
+
+def create_rows(
+    h5: h5py.File,
+    path: str,
+    dtype: str,
+    rows: int,
+    row_shape: tuple[int, ...],
+    fill: Any,
+    units: str = "",
+    block_rows: int = 1024,
+    parent: h5py.Group | None = None,
+) -> h5py.Dataset:
+    """A per-image dataset ``[rows, *row_shape]`` filled with the sentinel ``fill`` (hdf5-format.md 4).
+
+    Created with h5py's low-level calls (a run creates ~80 of them per data file); ``parent`` is
+    the already-open parent group, if the caller has it.
+    """
     dtype = np.dtype(dtype)
     row_bytes = max(int(np.prod(row_shape, dtype=np.int64)) * dtype.itemsize, 1)
-    chunk_rows = max(1, min(max(rows, 1), 1024, (1 << 20) // row_bytes))
-    extra = {} if dtype.kind == "S" else {"fillvalue": fill}
-    dataset = _parent(h5, path).create_dataset(
-        path.rpartition("/")[2],
-        shape=(rows, *row_shape),
-        maxshape=(None, *row_shape),
-        chunks=(chunk_rows, *row_shape),
-        dtype=dtype,
-        **extra,
-    )
+    # chunks of whole write blocks (no read-modify-write), at most ~1 MiB (the chunk cache size)
+    chunk_rows = max(1, min(max(rows, 1), block_rows, (1 << 20) // row_bytes))
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_chunk((chunk_rows, *row_shape))
+    if dtype.kind != "S":
+        dcpl.set_fill_value(np.array(fill, dtype=dtype))
+    space = h5py.h5s.create_simple((rows, *row_shape), (h5py.h5s.UNLIMITED, *row_shape))
+    group = parent if parent is not None else _parent(h5, path)
+    dataset_id = h5py.h5d.create(group.id, path.rpartition("/")[2].encode(), h5py.h5t.py_create(dtype), space, dcpl=dcpl)
     if units:
-        set_attrs(h5, path, {"units": units})
-    return dataset
+        _ascii_attr(dataset_id, b"units", units)
+    return h5py.Dataset(dataset_id)
+
+
+def group_at(h5: h5py.File, path: str) -> h5py.Group:
+    """The group at ``path``, created with its parents when missing."""
+    return _group(h5, path)
 
 
 def write_rows(dataset: h5py.Dataset, start: int, array: np.ndarray) -> None:
-    """Write ``array`` (leading axis = images) at rows ``start..`` (one block write)."""
+    """Write ``array`` (leading axis = images) at rows ``start..`` (one block write, h5py's
+    low-level call: the high-level selection machinery costs more than small writes)."""
     stop = start + array.shape[0]
-    if stop > dataset.shape[0]:
+    shape = dataset.shape
+    if stop > shape[0]:
         dataset.resize(stop, axis=0)
-    dataset[start:stop] = array
+        shape = dataset.shape
+    array = np.ascontiguousarray(array)
+    file_space = dataset.id.get_space()
+    file_space.select_hyperslab((start,) + (0,) * (len(shape) - 1), array.shape)
+    memory_space = h5py.h5s.create_simple(array.shape)
+    dataset.id.write(memory_space, file_space, array)
 
 
 def resize_rows(dataset: h5py.Dataset, rows: int) -> None:
@@ -285,11 +358,28 @@ def resize_rows(dataset: h5py.Dataset, rows: int) -> None:
         dataset.resize(rows, axis=0)
 
 
+_SCALAR_SPACE = h5py.h5s.create(h5py.h5s.SCALAR)
+
+
+def _ascii_attr(object_id, name: bytes, text: str) -> None:
+    data = _ascii_bytes(text)
+    attr = h5py.h5a.create(object_id, name, _ascii_type(data.dtype.itemsize), _SCALAR_SPACE)
+    attr.write(data)
+
+
 def write_reflections(h5: h5py.File, path: str, columns: dict[str, np.ndarray], units: dict[str, str]) -> None:
-    """One ``NXreflections`` group of an image's integrated reflections (hdf5-format.md 4.2)."""
-    group = h5.require_group(path)
-    set_attrs(h5, path, {"NX_class": "NXreflections"})
-    for name, values in columns.items():
-        dataset = group.create_dataset(name, data=values)
-        if units.get(name):
-            set_attrs(h5, dataset.name, {"units": units[name]})
+    """One ``NXreflections`` group of an image's integrated reflections (hdf5-format.md 4.2).
+
+    Uses h5py's low-level calls: one group and a dozen small datasets per image are the most
+    expensive part of the writer (see benchmarks/bench_writer.py).
+    """
+    parent, _, name = path.rpartition("/")
+    group_id = h5py.h5g.create(_group(h5, parent).id, name.encode())
+    _ascii_attr(group_id, b"NX_class", "NXreflections")
+    for column, values in columns.items():
+        values = np.ascontiguousarray(values)
+        space = h5py.h5s.create_simple(values.shape)
+        dataset_id = h5py.h5d.create(group_id, column.encode(), h5py.h5t.py_create(values.dtype), space)
+        dataset_id.write(h5py.h5s.ALL, h5py.h5s.ALL, values)
+        if units.get(column):
+            _ascii_attr(dataset_id, b"units", units[column])

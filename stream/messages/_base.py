@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, make_dataclass
 from datetime import datetime
 from typing import Any, ClassVar, NamedTuple
 
+import cbor2
 import numpy as np
 
 from ..arrays import TypedArray
@@ -107,6 +108,8 @@ def _str(value, msg, path):
 
 
 def _datetime(value, msg, path):
+    if type(value) is datetime:
+        return value
     if isinstance(value, str):  # tag 0 missing or not interpreted: still an RFC 3339 string
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -118,8 +121,12 @@ def _datetime(value, msg, path):
 
 
 def _rational(value, msg, path):
-    if isinstance(value, Rational):
+    if type(value) is Rational:
         return value
+    if type(value) in (list, tuple) and len(value) == 2:
+        numerator, denominator = value
+        if type(numerator) is int and type(denominator) is int and numerator >= 0 and denominator > 0:
+            return Rational(numerator, denominator)
     if (
         not isinstance(value, (list, tuple))
         or len(value) != 2
@@ -170,7 +177,12 @@ def _strs(value, msg, path):
     return tuple(_str(item, msg, f"{path}[{index}]") for index, item in enumerate(value))
 
 
+_PLAIN_MAPS = (dict, cbor2.frozendict)
+
+
 def _mapping(value, msg, path):
+    if type(value) in _PLAIN_MAPS and all(type(key) is str for key in value):
+        return value
     if not isinstance(value, Mapping):
         raise _fail(msg, path, f"expected a map, {_describe(value)}")
     for key in value:
@@ -180,6 +192,13 @@ def _mapping(value, msg, path):
 
 
 def _channel_arrays(value, msg, path):
+    if type(value) in _PLAIN_MAPS and all(type(item) is TypedArray and item.dims is not None for item in value.values()):
+        for key, item in value.items():  # the common case: only the size check is left to do
+            problem = item.check()
+            if problem is not None:
+                raise _fail(msg, f"{path}.{key}", problem)
+        if all(type(key) is str for key in value):
+            return dict(value)
     value = _mapping(value, msg, path)
     return {key: _array(item, msg, f"{path}.{key}", multidim=True) for key, item in value.items()}
 
@@ -195,6 +214,10 @@ def _columns(value, msg, path):
 
 
 def _maps(value, msg, path):
+    if type(value) in (list, tuple) and all(
+        type(item) in _PLAIN_MAPS and all(type(key) is str for key in item) for item in value
+    ):
+        return tuple(value)  # the common case (a spot list): no call per map
     if not isinstance(value, (list, tuple)):
         raise _fail(msg, path, f"expected an array of maps, {_describe(value)}")
     return tuple(_mapping(item, msg, f"{path}[{index}]") for index, item in enumerate(value))
@@ -232,6 +255,9 @@ KINDS = {
     "columns": _columns,
     "any": _any,
 }
+
+
+_EXACT_TYPES = {"uint": int, "int": int, "float": float, "bool": bool, "str": str}
 
 
 def same_value(a: Any, b: Any) -> bool:
@@ -275,6 +301,7 @@ class Message:
     _BY_KEY: ClassVar[dict[str, Field]] = {}
     _REQUIRED: ClassVar[tuple[str, ...]] = ()
     _DEFAULTS: ClassVar[dict[str, None]] = {}
+    _EXACT: ClassVar[dict[str, tuple[type, bool]]] = {}
 
     @classmethod
     def from_wire(cls, mapping: Mapping[str, Any]) -> Message:
@@ -286,7 +313,12 @@ class Message:
         values: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         by_key = cls._BY_KEY
+        exact = cls._EXACT
         for key, value in mapping.items():
+            wanted = exact.get(key)
+            if wanted is not None and type(value) is wanted[0] and (wanted[1] or value >= 0):
+                values[key] = value  # already exactly what the check would return
+                continue
             spec = by_key.get(key)
             if spec is None:
                 if key != "type":
@@ -363,6 +395,9 @@ def message_class(name: str, type_value: str, table: tuple[Field, ...], doc: str
             "_BY_KEY": {f.key: f for f in table},
             "_REQUIRED": tuple(f.key for f in table if f.required),
             "_DEFAULTS": dict.fromkeys(keys),
+            # scalar kinds whose check passes a value of exactly this type unchanged
+            # (type, negative allowed); bool is not int here since type() is compared
+            "_EXACT": {f.key: (_EXACT_TYPES[f.kind], f.kind != "uint") for f in table if f.kind in _EXACT_TYPES},
             "__doc__": f"{doc}\n\nFields (key (kind, unit; std/status, section): meaning):\n{rows}\n",
             "__eq__": Message.__eq__,
             "__hash__": None,

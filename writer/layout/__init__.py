@@ -13,6 +13,7 @@ from ._fields import (
     per_image_fields,
 )
 from ._linking import (
+    DIALS_STACK_GROUP,
     FileExtent,
     collection_groups,
     data_file_items,
@@ -24,6 +25,7 @@ from ._linking import (
 from ._nxmx import END_SCALARS, START_SCALARS, RunFacts, format_time, metadata_items, user_items
 from ._plan import (
     LAYOUTS,
+    Attributes,
     DataFile,
     Dataset,
     Group,
@@ -36,6 +38,7 @@ from ._plan import (
 )
 
 __all__ = [
+    "DIALS_STACK_GROUP",
     "END_SCALARS",
     "IMAGE_FIELDS",
     "INT64_MIN",
@@ -44,6 +47,7 @@ __all__ = [
     "ROI_FIELDS",
     "SPOT_FIELDS",
     "START_SCALARS",
+    "Attributes",
     "DataFile",
     "Dataset",
     "FileExtent",

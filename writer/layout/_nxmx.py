@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -52,7 +53,6 @@ START_SCALARS: tuple[tuple[str, str, str | None, str | None], ...] = (
     ("source_type", "/entry/source/type", None, None),
     ("source_current", "/entry/source/current", "f8", "A"),
     ("sample_temperature", "/entry/sample/temperature", "f8", "K"),
-    ("space_group_number", "/entry/sample/space_group_number", "i4", None),
     ("image_size_x", f"{_SPEC}/x_pixels_in_detector", "i4", None),
     ("image_size_y", f"{_SPEC}/y_pixels_in_detector", "i4", None),
     ("number_of_triggers", f"{_SPEC}/number_of_triggers", "i8", None),
@@ -219,10 +219,11 @@ def user_items(start) -> tuple[list[tuple[str, object]], list[str]]:
     accepted: list[tuple[str, object]] = []
     warnings: list[str] = []
     data = start.user_data
-    hdf5 = data.get("user", {}).get("hdf5") if isinstance(data, dict) and isinstance(data.get("user"), dict) else None
+    user = data.get("user") if isinstance(data, Mapping) else None
+    hdf5 = user.get("hdf5") if isinstance(user, Mapping) else None
     if hdf5 is None:
         return accepted, warnings
-    if not isinstance(hdf5, dict):
+    if not isinstance(hdf5, Mapping):
         return accepted, [f"start.user_data.user.hdf5: {type(hdf5).__name__}, allowed a map of scalars"]
     for key, value in hdf5.items():
         path = f"start.user_data.user.hdf5.{key}"
@@ -262,6 +263,7 @@ def metadata_items(start, end, facts: RunFacts) -> list:
         Dataset("/entry/source/name", start.source_name or "unknown"),
         Group("/entry/instrument", "NXinstrument"),
         Dataset("/entry/instrument/name", start.instrument_name or "unknown"),
+        Dataset("/entry/instrument/time_zone", "+00:00"),
         Group("/entry/instrument/beam", "NXbeam"),
         Group("/entry/instrument/attenuator", "NXattenuator") if start.attenuator_transmission is not None else None,
         Group(_DET, "NXdetector"),
@@ -270,6 +272,9 @@ def metadata_items(start, end, facts: RunFacts) -> list:
         Dataset("/entry/sample/name", start.sample_name or "unknown"),
         Group("/entry/MX", "NXcollection"),
         Dataset(f"{_DET}/acquisition_type", "triggered"),
+        # distance and beam centre come from the start message; the axis chain is built from them
+        Dataset(f"{_DET}/distance_derived", False, "bool"),
+        Dataset(f"{_DET}/beam_center_derived", False, "bool"),
         Dataset(f"{_SPEC}/nimages", int(start.number_of_images or facts.n_images), "i8"),
         Dataset(f"{_SPEC}/ntrigger", 1, "i8"),
         Dataset(f"{_SPEC}/nimages_written", int(facts.images_written), "i8"),
@@ -285,11 +290,20 @@ def metadata_items(start, end, facts: RunFacts) -> list:
     if start.threshold_energy and len(start.threshold_energy) == 1:
         (energy,) = start.threshold_energy.values()
         items.append(Dataset(f"{_DET}/threshold_energy", float(energy), "f8", "eV"))
+    if start.space_group_number is not None:  # NXsample/space_group is text in the base class
+        items.append(Dataset("/entry/sample/space_group", str(start.space_group_number)))
+    if start.countrate_correction_lookup_table is not None:
+        table = start.countrate_correction_lookup_table.to_numpy().reshape(-1)
+        items.append(Dataset(f"{_DET}/countrate_correction_lookup_table", table))
+    flatfield = (start.flatfield or {}).get("default")
+    if flatfield is not None:
+        items.append(Dataset(f"{_DET}/flatfield", flatfield.to_numpy(), compress=True))
     if start.gain_file_names:
         items.append(Dataset(f"{_SPEC}/gain_file_names", list(start.gain_file_names)))
     if start.unit_cell:
         cell = [float(start.unit_cell.get(k, math.nan)) for k in ("a", "b", "c", "alpha", "beta", "gamma")]
-        items.append(Dataset("/entry/sample/unit_cell", np.array([cell], "f8"), "f8", None))
+        # NX_LENGTH per the base class; the angles share the field (a, b, c in Angstrom, angles in deg)
+        items.append(Dataset("/entry/sample/unit_cell", np.array([cell], "f8"), "f8", "Angstrom"))
     items += _scalar_items(start, START_SCALARS)
     items += _detector_geometry(start)
     items += _sample_geometry(start, facts.n_images)
@@ -301,8 +315,8 @@ def metadata_items(start, end, facts: RunFacts) -> list:
         ]
     items += _analysis_definitions(start)
     # end of run (hdf5-format.md 3 /entry, 4.1 run-level summaries, 4.9)
-    if end is not None and end.end_date is not None:
-        items.append(Dataset("/entry/end_time", format_time(end.end_date)))
+    if end is not None:  # an end message is the observed end; without end_date, its arrival time
+        items.append(Dataset("/entry/end_time", format_time(end.end_date or facts.finalised_at)))
     estimated = (end.end_date_estimated or end.end_date) if end is not None else None
     items.append(Dataset("/entry/end_time_estimated", format_time(estimated or facts.finalised_at)))
     if end is not None:

@@ -13,6 +13,7 @@ from typing import Any
 from ..errors import LayoutError, PrefixError
 
 __all__ = [
+    "Attributes",
     "DataFile",
     "Dataset",
     "Group",
@@ -58,6 +59,14 @@ class Dataset:
     units: str | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
     compress: bool = False
+
+
+@dataclass(frozen=True)
+class Attributes:
+    """Attributes set on an object that already exists (e.g. ``image_nr_low`` on a dataset)."""
+
+    path: str
+    attrs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -144,3 +144,26 @@ def test_numpy_arrays_are_sent_as_typed_arrays():
     np.testing.assert_array_equal(decoded.roi_map.to_numpy(), np.arange(6).reshape(2, 3))
     assert decoded.roi_map.dims == (2, 3)
     assert decoded.az_int_bin_to_q == (0.5, 1.5)
+
+
+@pytest.mark.parametrize(
+    ("profile", "reason"),
+    [([1.0, True], r"az_int_profile\[1\]: expected a float"), ([1.0, "x"], r"az_int_profile\[1\]: expected a float"),
+     ("text", "az_int_profile: expected an array of floats"), ([1.0, None], r"az_int_profile\[1\]: expected a float")],
+)
+def test_float_arrays_are_checked_element_by_element_when_not_all_floats(profile, reason):
+    with pytest.raises(DecodeError, match=rf"^image\.{reason}"):
+        decode(encode_map({"type": "image", "image_id": 0, "data": {}, "az_int_profile": profile}))
+
+
+def test_fast_paths_give_the_same_values_as_the_checks():
+    spots = [{"x": 1.0, "y": 2.0, "I": 3.0, "indexed": False}]
+    decoded = decode(encode_map({"type": "image", "image_id": 3, "data": {}, "az_int_profile": [1, 2.5],
+                                 "spots": spots, "pixel_sum": -4, "storage_cell": 2}))
+    assert decoded.az_int_profile == (1.0, 2.5) and all(type(v) is float for v in decoded.az_int_profile)
+    assert decoded.spots == tuple(spots)
+    assert decoded.pixel_sum == -4 and decoded.storage_cell == 2
+    with pytest.raises(DecodeError, match=r"image\.storage_cell: expected an unsigned integer"):
+        decode(encode_map({"type": "image", "image_id": 3, "data": {}, "storage_cell": -2}))
+    with pytest.raises(DecodeError, match=r"image\.spots\[0\]: map keys must be text strings"):
+        decode(encode_map({"type": "image", "image_id": 3, "data": {}, "spots": [{1: 2.0}]}))

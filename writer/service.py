@@ -1,0 +1,259 @@
+"""The writer service: ZeroMQ PULL -> decode -> :class:`RunWriter`, one run per start..end.
+
+Issue 3 "Service": bad input never stops the service and is never silently lost.  Malformed
+messages, images without a run, duplicates, images outside the run and messages of another series
+are counted in :meth:`WriterService.statistics` and logged with the image number; a run that
+receives no end message (stream stops for ``idle_timeout_s``, a new start arrives, or the service
+is stopped) is finalised with what it has and ``/entry/end_time`` omitted.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from stream import (
+    CalibrationMessage,
+    DecodeError,
+    EndMessage,
+    ImageMessage,
+    Puller,
+    StartMessage,
+    decode,
+)
+
+from ._run import RunResult, RunWriter
+from .layout import check_prefix
+from .reader import image_sources
+
+__all__ = ["PROCESS_SOURCE_KEY", "ServiceStatistics", "WriterService"]
+
+#: Log lines per (run, reason) before further ones are only counted.
+LOG_LIMIT = 20
+#: Start-message key (an unknown key, kept in ``extra``) asking for a ``_process.h5`` companion:
+#: the master of the run to reprocess, relative to the output folder (docs/writer.md).
+PROCESS_SOURCE_KEY = "process_source_master"
+
+
+@dataclass(frozen=True)
+class ServiceStatistics:
+    """Counters of a :class:`WriterService` (STYLE.md: nothing logged and dropped)."""
+
+    messages_received: int
+    decode_errors: int
+    messages_ignored: tuple[tuple[str, int], ...]
+    runs_started: int
+    runs_finished: int
+    runs_refused: int
+    runs_failed: int
+    runs_without_end: int
+    images_written: int
+    images_rejected: tuple[tuple[str, int], ...]
+    warnings: int
+    bytes_written: int
+    active_run: str | None
+
+
+class WriterService:
+    """Pulls the image stream from ``endpoint`` and writes runs under ``out_dir``.
+
+    ``bind`` makes the PULL socket bind instead of connect; ``layout`` / ``images_per_file``
+    override the start message; ``overwrite`` allows replacing final files; ``on_result`` is
+    called with each finished :class:`RunResult`; ``log`` with every error/warning line.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        out_dir,
+        *,
+        bind: bool = False,
+        layout: str | None = None,
+        images_per_file: int | None = None,
+        overwrite: bool = False,
+        idle_timeout_s: float = 10.0,
+        receive_hwm: int = 1000,
+        block_images: int = 512,
+        on_result: Callable[[RunResult], None] | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.out_dir = Path(out_dir)
+        self.puller = Puller(endpoint, bind=bind, receive_hwm=receive_hwm, receive_timeout_ms=100)
+        self.endpoint = self.puller.endpoint if hasattr(self.puller, "endpoint") else endpoint
+        self.settings = {"layout": layout, "images_per_file": images_per_file, "overwrite": overwrite, "block_images": block_images}
+        self.idle_timeout_s = idle_timeout_s
+        self.on_result = on_result or (lambda result: None)
+        self.log = log or (lambda line: None)
+        self.results: list[RunResult] = []
+        self._run: RunWriter | None = None
+        self._refused: str | None = None
+        self._stop = threading.Event()
+        self._ignored: Counter[str] = Counter()
+        self._rejected: Counter[str] = Counter()
+        self._logged: Counter[str] = Counter()
+        self._counts = Counter()
+        self._last_message = time.monotonic()
+
+    # --- control ------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask :meth:`serve` to finalise the current run and return (thread/signal safe)."""
+        self._stop.set()
+
+    def close(self) -> None:
+        """Close the socket (after :meth:`serve` returned)."""
+        self.puller.close()
+
+    def serve(self, *, max_runs: int | None = None, max_seconds: float | None = None) -> None:
+        """Receive until stopped (or ``max_runs`` finished / ``max_seconds`` passed), then
+        finalise the active run without an end message."""
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        while not self._stop.is_set():
+            if max_runs is not None and self._counts["finished"] >= max_runs:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            raw = self.puller.receive_bytes(100)
+            if raw is None:
+                if self._run is not None and time.monotonic() - self._last_message > self.idle_timeout_s:
+                    self._log("stream idle", f"no message for {self.idle_timeout_s} s: finalising without end")
+                    self._finish(None)
+                continue
+            self._last_message = time.monotonic()
+            try:
+                message = decode(raw)
+            except DecodeError as error:
+                self.handle(None, error)
+                continue
+            self.handle(message)
+        if self._run is not None:
+            self._finish(None)
+
+    # --- messages -----------------------------------------------------------------------------
+    def handle(self, message, error=None) -> None:
+        """Process one decoded message (or a decode ``error``): the service's state machine."""
+        if error is not None:
+            self._counts["decode_errors"] += 1
+            self._log("malformed", f"malformed message skipped: {error}")
+            return
+        if isinstance(message, ImageMessage):
+            self._image(message)
+        elif isinstance(message, StartMessage):
+            self._start(message)
+        elif isinstance(message, EndMessage):
+            self._end(message)
+        elif isinstance(message, CalibrationMessage):
+            if self._run is None:
+                self._ignore("calibration without a run")
+            else:
+                try:
+                    self._run.put_calibration(message)
+                except Exception as error:  # noqa: BLE001 - a bad calibration image never stops the service
+                    self._ignore("calibration not stored")
+                    self._log("calibration", f"calibration {message.name!r} not stored: {error}")
+        else:
+            self._ignore(f"{message.TYPE} message (not written)")
+
+    def _image(self, message: ImageMessage) -> None:
+        run = self._run
+        if run is None:
+            reason = "run refused" if self._refused else "image without a run"
+            self._rejected[reason] += 1
+            self._log(reason, f"image {message.image_id}: {reason}")
+            return
+        reason = run.put_image(message)
+        if reason is not None:
+            self._log(reason, f"run {run.geometry.prefix!r} image {message.image_id}: {reason}")
+            if run.error is not None and reason == "run failed" and not self._logged[f"failed {id(run)}"]:
+                self._logged[f"failed {id(run)}"] += 1
+                self.log(f"error: run {run.geometry.prefix!r}: {run.error}")
+
+    def _start(self, message: StartMessage) -> None:
+        if self._run is not None:
+            self._log("start during run", "start message during a run: finalising the previous run without end")
+            self._finish(None)
+        self._refused = None
+        self._logged.clear()
+        self._counts["started"] += 1
+        try:
+            settings = dict(self.settings)
+            source = message.extra.get(PROCESS_SOURCE_KEY)
+            if source is not None:
+                # reprocessing (hdf5-format.md 2): results only, images linked from an existing run
+                settings["layout"] = "process"
+                settings["source_images"] = image_sources(self.out_dir / check_prefix(source))
+            self._run = RunWriter(message, self.out_dir, **settings)
+        except Exception as error:  # noqa: BLE001 - WriterError and anything unexpected: refuse the run
+            self._counts["refused"] += 1
+            self._refused = str(error)
+            self.log(f"error: run refused: {error}")
+            return
+        for warning in self._run.warnings:
+            self._counts["warnings"] += 1
+            self.log(f"warning: {warning}")
+
+    def _end(self, message: EndMessage) -> None:
+        run = self._run
+        if run is None:
+            self._ignore("end without a run")
+            return
+        start = run.start
+        if (
+            message.series_unique_id is not None
+            and start.series_unique_id is not None
+            and message.series_unique_id != start.series_unique_id
+        ):
+            self._ignore("end of another series")
+            self._log("end of another series", f"end message of series {message.series_unique_id!r} ignored")
+            return
+        self._finish(message)
+
+    def _finish(self, end) -> None:
+        run, self._run = self._run, None
+        result = run.finish(end)
+        self._counts["finished"] += 1
+        if end is None:
+            self._counts["without_end"] += 1
+        if result.error is not None:
+            self._counts["failed"] += 1
+            self.log(f"error: run {result.prefix!r}: {result.error}")
+        for reason, count in result.images_rejected:
+            self._rejected[reason] += count
+        self._counts["images"] += result.images_written
+        self._counts["bytes"] += result.bytes_written
+        for what, count in result.values_not_stored:
+            self.log(f"warning: run {result.prefix!r}: {count} value(s) not stored: {what}")
+        self.results.append(result)
+        self.on_result(result)
+
+    def _ignore(self, reason: str) -> None:
+        self._ignored[reason] += 1
+
+    def _log(self, reason: str, line: str) -> None:
+        self._logged[reason] += 1
+        if self._logged[reason] <= LOG_LIMIT:
+            self.log(f"error: {line}")
+        elif self._logged[reason] == LOG_LIMIT + 1:
+            self.log(f"error: further '{reason}' errors of this run are only counted")
+
+    def statistics(self) -> ServiceStatistics:
+        """Counters so far (the active run's images are added when it finishes)."""
+        receiver = self.puller.statistics()
+        return ServiceStatistics(
+            messages_received=receiver.messages_received,
+            decode_errors=self._counts["decode_errors"],
+            messages_ignored=tuple(sorted(self._ignored.items())),
+            runs_started=self._counts["started"],
+            runs_finished=self._counts["finished"],
+            runs_refused=self._counts["refused"],
+            runs_failed=self._counts["failed"],
+            runs_without_end=self._counts["without_end"],
+            images_written=self._counts["images"],
+            images_rejected=tuple(sorted(self._rejected.items())),
+            warnings=self._counts["warnings"],
+            bytes_written=self._counts["bytes"],
+            active_run=None if self._run is None else self._run.geometry.prefix,
+        )
