@@ -26,7 +26,9 @@ __all__ = [
     "RawGenerator",
     "Converter",
     "pedestal_from_dark_frames",
+    "PedestalTracker",
     "pixel_area_factor",
+    "simple_photon_pattern",
 ]
 
 #: Jungfraujoch default gain factors G0, G1, G2 in ADU/keV (detectors.md §4.4).
@@ -39,7 +41,6 @@ RAW_SATURATED = 0xC000
 RAW_ERROR = 0xFFFF
 _ADC_MAX = 0x3FFF
 _PIXELS = MODULE_ROWS * MODULE_COLS
-_G2_BITS = 3  # gain bits 11 = G2 (§2.2); 10 is invalid
 
 
 @dataclass(frozen=True)
@@ -144,11 +145,78 @@ class RawGenerator:
         return words
 
 
+def simple_photon_pattern(n_modules: int, rng: np.random.Generator, background_photons: float = 0.05,
+                          n_spots: int = 50, spot_photons: float = 500.0) -> np.ndarray:
+    """A built-in stand-in for a scene (until ``simulator/scenes`` is wired in): Poisson
+    background plus Gaussian spots of ``spot_photons`` total, float32 ``(modules, 512, 1024)``.
+
+    Strong spots push their centre pixels into G1, so gain switching is exercised (§2.2).
+    """
+    shape = (n_modules, MODULE_ROWS, MODULE_COLS)
+    photons = rng.poisson(background_photons, size=shape).astype(np.float32)
+    rows, cols = np.mgrid[-3:4, -3:4]
+    kernel = np.exp(-(rows**2 + cols**2) / 2.0).astype(np.float32)
+    kernel /= kernel.sum()
+    for _ in range(n_spots):
+        m = int(rng.integers(n_modules))
+        r, c = int(rng.integers(3, MODULE_ROWS - 3)), int(rng.integers(3, MODULE_COLS - 3))
+        photons[m, r - 3 : r + 4, c - 3 : c + 4] += rng.poisson(kernel * spot_photons)
+    return photons
+
+
 def pedestal_from_dark_frames(frames: np.ndarray) -> np.ndarray:
     """Mean ADC of dark frames ``(n, ...)`` u16 for one gain (§4.3, simplified: plain mean over
     all frames instead of the 128-frame moving window); pixels never in the right gain -> 16383.5."""
     adc = (frames & _ADC_MAX).astype(np.float64)
     return adc.mean(axis=0).astype(np.float32)
+
+
+class PedestalTracker:
+    """Receiver-side pedestal measurement per storage cell, module and gain from dark frames
+    (§4.3): only frames in which a pixel is in the expected gain are summed; the others are
+    counted as wrong-gain. Simplified: a plain mean over all frames, not the 128-frame moving
+    window. A pixel with no good frame, or more wrong-gain frames than ``wrong_gain_allowance``
+    (2 for G0, 0 for G1/G2 as in §4.3), gets the invalid pedestal 16383.5.
+    """
+
+    _GAIN_BITS = (0, 1, 3)
+
+    def __init__(self, n_cells: int, n_modules: int, wrong_gain_allowance: tuple[int, int, int] = (2, 0, 0)) -> None:
+        shape = (n_cells, n_modules, 3, MODULE_ROWS, MODULE_COLS)
+        self._sum = np.zeros(shape, dtype=np.float64)
+        self._count = np.zeros(shape, dtype=np.int32)
+        self._wrong = np.zeros(shape, dtype=np.int32)
+        self.wrong_gain_allowance = wrong_gain_allowance
+
+    def add(self, raw: np.ndarray, gain: int, storage_cell: int | np.ndarray = 0) -> None:
+        """Add one dark frame ``(modules, 512, 1024)`` u16 taken in ``gain`` (0, 1 or 2)."""
+        n_cells, n_modules = self._sum.shape[:2]
+        if raw.shape != (n_modules, MODULE_ROWS, MODULE_COLS):
+            raise CalibrationError(f"raw: shape {raw.shape}; need ({n_modules}, 512, 1024)")
+        if gain not in (0, 1, 2):
+            raise CalibrationError(f"gain: {gain}; allowed 0, 1, 2")
+        cells = np.broadcast_to(np.asarray(storage_cell, dtype=np.int64), (n_modules,))
+        if cells.min() < 0 or cells.max() >= n_cells:
+            raise CalibrationError(f"storage_cell: {cells.tolist()}; allowed 0..{n_cells - 1}")
+        good = ((raw >> 14) == self._GAIN_BITS[gain]) & (raw != RAW_ERROR)
+        adc = raw & _ADC_MAX
+        for m in range(n_modules):
+            c = int(cells[m])
+            self._sum[c, m, gain] += np.where(good[m], adc[m], 0)
+            self._count[c, m, gain] += good[m]
+            self._wrong[c, m, gain] += ~good[m]
+
+    def pedestal_adu(self) -> np.ndarray:
+        """Pedestals ``(cells, modules, 3, 512, 1024)`` float32, invalid pixels 16383.5."""
+        allowance = np.array(self.wrong_gain_allowance)[None, None, :, None, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = self._sum / self._count
+        invalid = (self._count == 0) | (self._wrong > allowance)
+        return np.where(invalid, 16383.5, mean).astype(np.float32)
+
+    def calibration(self, gain_adu_per_kev: np.ndarray) -> Calibration:
+        """A :class:`Calibration` from the measured pedestals and given gain factors."""
+        return Calibration(self.pedestal_adu(), gain_adu_per_kev)
 
 
 class Converter:
@@ -209,12 +277,14 @@ class Converter:
         other = np.flatnonzero(raw >= 0x4000)
         if other.size == 0:
             return
-        words = raw[other]
-        gain_bits = (words >> 14).astype(np.intp)
-        plane = np.minimum(gain_bits, 2)  # bits 01 -> G1, 11 -> G2 (plane 2); 10 handled below
-        adc = (words & _ADC_MAX).astype(np.float32)
-        value = adc * scale[plane, other] + offset[plane, other]
+        words = raw.take(other)
+        # Bits 01 -> plane 1 (G1), 1x -> plane 2 (G2; 10 is fixed up below): one flat take per
+        # coefficient over the (3 * pixels) table instead of a 2-d fancy index.
+        index = ((words >> 15).astype(np.intp) + 1) * _PIXELS + other
+        value = (words & _ADC_MAX).astype(np.float32)
+        value *= scale.reshape(-1).take(index)
+        value += offset.reshape(-1).take(index)
         value = np.clip(np.rint(value), ERROR_VALUE, SATURATION_VALUE)
-        value[(gain_bits == 2) | (words == 0x4000) | (words == RAW_ERROR)] = ERROR_VALUE
+        value[((words & 0xC000) == 0x8000) | (words == 0x4000) | (words == RAW_ERROR)] = ERROR_VALUE
         value[words == RAW_SATURATED] = SATURATION_VALUE
         out[other] = value.astype(np.int16)

@@ -61,7 +61,8 @@ class GroundTruth:
     """What the plan did, per packet identity ``(frame index, port, packet)`` (shape F, P, K).
 
     ``fate`` holds the FATE_* codes; ``late`` marks packets sent after all packets of frame
-    ``index + late_by_frames``; ``copies`` counts extra duplicate sends of a packet.
+    ``index + late_by_frames``; ``copies`` counts extra duplicate sends of a packet. The
+    ``send_*`` arrays are the schedule itself, in send order.
     """
 
     frame_numbers: np.ndarray
@@ -71,18 +72,35 @@ class GroundTruth:
     late_by_frames: int
     reorder_window_packets: int
     skipped_frame_numbers: tuple[tuple[int, int], ...]
+    send_frame: np.ndarray
+    send_port: np.ndarray
+    send_packet: np.ndarray
 
     def expected_received(self, window_frames: int) -> np.ndarray:
         """Packets a receiver with this frame window must place (F, P, K) bool.
 
-        A late packet is lost when ``late_by_frames > window_frames``. Exact when
-        ``late_by_frames != window_frames`` and ``window_frames >= 1`` with reordering, as
-        :meth:`FaultPlan.schedule` guarantees displacement below one frame.
+        See :meth:`expected_counts`.
         """
-        delivered = self.fate == FATE_DELIVERED
-        if self.late_by_frames > window_frames:
-            delivered &= ~self.late
-        return delivered
+        return self.expected_counts(window_frames)[0]
+
+    def expected_counts(self, window_frames: int) -> tuple[np.ndarray, int, int]:
+        """(placed mask (F, P, K), late deliveries, duplicate deliveries) for a receiver that
+        closes a frame on a port once that port sent a frame more than ``window_frames`` newer
+        (detectors.md §4.1 per-port listeners, §4.2 open-frame window).
+
+        Derived from the send order recorded here, packet by packet: a copy is late when an
+        earlier send on its port carried a frame number more than the window ahead.
+        """
+        numbers = self.frame_numbers.astype(np.int64)[self.send_frame]
+        late = np.zeros(numbers.size, dtype=bool)
+        for port in np.unique(self.send_port).tolist():
+            mine = np.flatnonzero(self.send_port == port)
+            prior = np.maximum.accumulate(np.concatenate(([-(1 << 62)], numbers[mine])))[:-1]
+            late[mine] = numbers[mine] < prior - window_frames
+        placed_copies = np.zeros(self.fate.shape, dtype=np.int64)
+        np.add.at(placed_copies, (self.send_frame[~late], self.send_port[~late], self.send_packet[~late]), 1)
+        placed = placed_copies > 0
+        return placed, int(late.sum()), int((placed_copies - placed).sum())
 
     def events(self) -> np.ndarray:
         """The log as rows (frame_number, port, packet, fate, late, copies) for every packet
@@ -143,6 +161,33 @@ class FaultPlan:
         for jump in self.frame_jumps:
             if jump.skip < 1 or jump.at_frame < 1:
                 raise FaultPlanError(f"faults.frame_jumps: {jump}; allowed at_frame >= 1, skip >= 1")
+
+    @classmethod
+    def from_mapping(cls, settings: object, seed: int) -> FaultPlan:
+        """Build a plan from the scenario's ``[faults]`` section (an object or mapping with the
+        same names; ``module_loss`` entries ``{module, first_frame, last_frame, port?}``,
+        ``stopped_modules`` ``{module, at_frame}``, ``frame_jumps`` ``{at_frame, skip}``)."""
+
+        def get(name: str, default: object) -> object:
+            if isinstance(settings, dict):
+                return settings.get(name, default)
+            return getattr(settings, name, default)
+
+        return cls(
+            seed=seed,
+            loss_rate=float(get("loss_rate", 0.0)),
+            burst_rate=float(get("burst_rate", 0.0)),
+            burst_length_packets=int(get("burst_length_packets", 8)),
+            loss_ranges=tuple(LossRange(int(e["module"]), int(e["first_frame"]), int(e["last_frame"]),
+                                        None if e.get("port") is None else int(e["port"]))
+                              for e in get("module_loss", ())),
+            stopped_modules=tuple((int(e["module"]), int(e["at_frame"])) for e in get("stopped_modules", ())),
+            reorder_window_packets=int(get("reorder_window_packets", 0)),
+            duplicate_rate=float(get("duplicate_rate", 0.0)),
+            late_rate=float(get("late_rate", 0.0)),
+            late_by_frames=int(get("late_by_frames", 3)),
+            frame_jumps=tuple(FrameJump(int(e["at_frame"]), int(e["skip"])) for e in get("frame_jumps", ())),
+        )
 
     def schedule(self, n_frames: int, n_ports: int, packets_per_port: int, ports_per_module: int,
                  first_frame_number: int = 1) -> Schedule:
@@ -212,18 +257,21 @@ class FaultPlan:
                 frame_numbers[jump.at_frame:] += jump.skip
                 skipped.append((before + 1, before + jump.skip))
 
-        def by_identity(values: np.ndarray) -> np.ndarray:
+        def _by_identity(values: np.ndarray) -> np.ndarray:
             out = np.empty(shape, dtype=values.dtype)
             out[frame, port, packet] = values
             return out
 
         truth = GroundTruth(
             frame_numbers=frame_numbers.astype(np.uint64),
-            fate=by_identity(fate_sent),
-            late=by_identity(late_sent),
-            copies=by_identity(copies_sent),
+            fate=_by_identity(fate_sent),
+            late=_by_identity(late_sent),
+            copies=_by_identity(copies_sent),
             late_by_frames=self.late_by_frames,
             reorder_window_packets=self.reorder_window_packets,
             skipped_frame_numbers=tuple(skipped),
+            send_frame=frame[order],
+            send_port=port[order],
+            send_packet=packet[order],
         )
-        return Schedule(frame[order], port[order], packet[order], truth.frame_numbers, truth)
+        return Schedule(truth.send_frame, truth.send_port, truth.send_packet, truth.frame_numbers, truth)

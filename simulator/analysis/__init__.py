@@ -5,7 +5,12 @@ field names; ``start_message_fields(plan_for(geometry, settings), scene)`` gives
 fields (ROI definitions and map, azimuthal bins and map, geometry, goniometer, unit cell).
 """
 
-from simulator.analysis._analyse import PROFILING_KEYS, analyse_image, plan_for
+from simulator.analysis._analyse import (
+    PROFILING_KEYS,
+    analyse_image,
+    analyse_scene_image,
+    plan_for,
+)
 from simulator.analysis._indexing import IndexingOutcome, cell_from_lattice, index_from_truth
 from simulator.analysis._integration import REFLECTION_COLUMNS, integrate
 from simulator.analysis._pixels import (
@@ -15,7 +20,16 @@ from simulator.analysis._pixels import (
     roi_integrals,
 )
 from simulator.analysis._plan import NO_BIN, AnalysisPlan, build_plan, start_message_fields
-from simulator.analysis._settings import AnalysisSettings, Roi, RoiAzim, RoiBox, RoiCircle
+from simulator.analysis._run import summarise_run
+from simulator.analysis._settings import (
+    AnalysisSettings,
+    Roi,
+    RoiAzim,
+    RoiBox,
+    RoiCircle,
+    settings_from_mapping,
+    settings_from_scenario,
+)
 from simulator.analysis._spots import SpotList, find_spots, valid_pixels
 
 __all__ = [
@@ -31,6 +45,7 @@ __all__ = [
     "RoiCircle",
     "SpotList",
     "analyse_image",
+    "analyse_scene_image",
     "azimuthal_profile",
     "background_estimate",
     "build_plan",
@@ -41,6 +56,9 @@ __all__ = [
     "integrate",
     "plan_for",
     "roi_integrals",
+    "settings_from_mapping",
+    "settings_from_scenario",
     "start_message_fields",
+    "summarise_run",
     "valid_pixels",
 ]

@@ -3,12 +3,13 @@ fields (hdf5-format.md §4.1-4.6; stream.md §9)."""
 
 from __future__ import annotations
 
+import threading
 import time
 import weakref
 
 import numpy as np
 
-from simulator.analysis._indexing import index_from_truth
+from simulator.analysis._indexing import cell_from_lattice, index_from_truth
 from simulator.analysis._integration import integrate
 from simulator.analysis._pixels import (
     azimuthal_profile,
@@ -18,11 +19,11 @@ from simulator.analysis._pixels import (
 )
 from simulator.analysis._plan import AnalysisPlan, build_plan
 from simulator.analysis._settings import AnalysisSettings
-from simulator.analysis._spots import find_spots, valid_pixels
+from simulator.analysis._spots import SpotList, find_spots, valid_pixels
 from simulator.errors import AnalysisError
-from simulator.scenes import DetectorGeometry, ImageTruth
+from simulator.scenes import DetectorGeometry, ImageTruth, Scene, render
 
-__all__ = ["PROFILING_KEYS", "analyse_image", "plan_for"]
+__all__ = ["PROFILING_KEYS", "analyse_image", "analyse_scene_image", "plan_for"]
 
 PROFILING_KEYS = (
     "spotFindingTime", "indexingTime", "integrationTime", "refinementTime", "processingTime",
@@ -31,16 +32,24 @@ PROFILING_KEYS = (
 )
 """The /entry/profiling dataset names (hdf5-format.md §4.6), seconds."""
 
-_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Keyed by identity: geometries that compare equal may still differ in their gap masks.
+_PLANS: dict[tuple[int, int], tuple[weakref.ref, AnalysisPlan]] = {}
+_MAX_PLANS = 8
+_PLANS_LOCK = threading.Lock()
 
 
 def plan_for(geometry: DetectorGeometry, settings: AnalysisSettings) -> AnalysisPlan:
-    """The (cached) analysis plan of a geometry and settings pair."""
-    per_geometry = _PLANS.setdefault(geometry, {})
-    plan = per_geometry.get(id(settings))
-    if plan is None or plan.settings is not settings:
-        plan = build_plan(geometry, settings)
-        per_geometry[id(settings)] = plan
+    """The (cached) analysis plan of this geometry and settings object."""
+    key = (id(geometry), id(settings))
+    with _PLANS_LOCK:
+        entry = _PLANS.get(key)
+        if entry is not None and entry[0]() is geometry and entry[1].settings is settings:
+            return entry[1]
+    plan = build_plan(geometry, settings)
+    with _PLANS_LOCK:
+        _PLANS[key] = (weakref.ref(geometry), plan)
+        while len(_PLANS) > _MAX_PLANS:
+            _PLANS.pop(next(iter(_PLANS)))
     return plan
 
 
@@ -79,20 +88,31 @@ def analyse_image(
     timings["preprocessingTime"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    spots = find_spots(image, plan, valid)
+    spots = find_spots(image, plan, valid) if settings.spot_finding else SpotList.empty(image.shape)
     timings["spotFindingTime"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    outcome = index_from_truth(spots, truth, settings)
+    outcome = index_from_truth(spots, truth if settings.indexing else None, settings)
     timings["indexingTime"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    reflections, scale_fields = integrate(image, valid, truth if outcome.fields["indexing_result"] else None, settings)
-    timings["integrationTime"] = time.perf_counter() - t
+    if outcome.fields["indexing_result"]:
+        # The reported cell is derived from the lattice, as a refinement would report it.
+        lattice = np.asarray(outcome.fields["indexing_lattice"]).reshape(3, 3)
+        unit_cell: dict[str, float] | None = cell_from_lattice(lattice)
+    else:
+        unit_cell = None
+    timings["refinementTime"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    az = azimuthal_profile(image, valid, plan)
-    bkg = background_estimate(image, valid, spots.strong, plan)
+    indexed_truth = truth if outcome.fields["indexing_result"] and settings.integration else None
+    reflections, scale_fields = integrate(image, valid, indexed_truth, settings)
+    timings["imageScaleTime"] = scale_fields.pop("image_scale_time_s", 0.0)
+    timings["integrationTime"] = time.perf_counter() - t - timings["imageScaleTime"]
+
+    t = time.perf_counter()
+    az = azimuthal_profile(image, valid, plan) if settings.azint else {}
+    bkg = background_estimate(image, valid, spots.spot_pixels, plan)
     timings["azIntTime"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -124,9 +144,35 @@ def analyse_image(
         "roi_integrals": rois,
     }
     result.update(outcome.fields)
+    if unit_cell is not None:
+        result["indexing_unit_cell"] = unit_cell
     result.update(scale_fields)
     result.update(az)
     result.update(stats)
     timings["processingTime"] = time.perf_counter() - start
     result["profiling"] = timings
+    return result
+
+
+def analyse_scene_image(
+    scene: Scene,
+    image_index: int,
+    settings: AnalysisSettings,
+    image: np.ndarray | None = None,
+    plan: AnalysisPlan | None = None,
+) -> dict[str, object]:
+    """Analyse image ``image_index`` of ``scene`` with its ground truth (analyse_image).
+
+    ``image`` defaults to the rendered image; pass the receiver's converted image instead when it
+    went through the detector. The Bragg prediction is timed as ``braggPredictionTime``.
+    """
+    t = time.perf_counter()
+    truth = scene.truth(image_index)
+    prediction_s = time.perf_counter() - t
+    if image is None:
+        image = render(scene, image_index)
+    result = analyse_image(image, scene.geometry, settings, truth, plan)
+    profiling = result["profiling"]
+    profiling["braggPredictionTime"] = prediction_s
+    profiling["processingTime"] += prediction_s
     return result

@@ -107,7 +107,6 @@ def index_from_truth(
         "spot_count_indexed": int(indexed.sum()),
         "bravais_lattice": crystal.bravais,
         "niggli_class": crystal.niggli_class,
-        "indexing_unit_cell": cell_from_lattice(lattices[0]),
         # The profile radius is measured: the RMS Ewald-sphere distance of the indexed spots.
         "profile_radius": float(np.sqrt(np.mean(dist_ewald[indexed] ** 2))),
         "mosaicity": float(crystal.mosaicity_deg),

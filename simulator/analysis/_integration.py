@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from simulator.analysis._settings import AnalysisSettings
 from simulator.scenes import ImageTruth
 
-__all__ = ["REFLECTION_COLUMNS", "integrate", "empty_reflections"]
+__all__ = ["REFLECTION_COLUMNS", "integrate", "empty_reflections", "fit_image_scale"]
 
 REFLECTION_COLUMNS = {
     "h": np.int32, "k": np.int32, "l": np.int32, "d": np.float32, "int_sum": np.float32,
@@ -20,6 +22,19 @@ REFLECTION_COLUMNS = {
 """The ``reflections`` columns and their dtypes (hdf5-format.md §4.2)."""
 
 _MIN_PARTIALITY = 0.05
+
+
+def fit_image_scale(int_sum: np.ndarray, model: np.ndarray, truth: ImageTruth) -> dict[str, float]:
+    """Least-squares scale g of observed to expected photons and their correlation (§4.1)."""
+    if len(model) < 3 or np.sum(model * model) <= 0:
+        return {}
+    scale = float(np.sum(int_sum * model) / np.sum(model * model))
+    cc = float(np.corrcoef(int_sum, model)[0, 1]) if np.std(int_sum) > 0 else float("nan")
+    return {
+        "image_scale_factor": scale, "image_scale_cc": cc,
+        "image_scale_mosaicity": float(truth.crystal.mosaicity_deg),
+        "image_scale_b_factor": float(truth.crystal.b_factor_a2),
+    }
 
 
 def empty_reflections() -> dict[str, np.ndarray]:
@@ -80,19 +95,15 @@ def integrate(
         observed_x = np.where(total > 0, (weights * cols[:, peak_disc]).sum(axis=1) / total, np.nan)
         observed_y = np.where(total > 0, (weights * rows[:, peak_disc]).sum(axis=1) / total, np.nan)
     model = table.photons[keep]
-    if len(keep) >= 3 and np.sum(model * model) > 0:
-        scale = float(np.sum(int_sum * model) / np.sum(model * model))
-        cc = float(np.corrcoef(int_sum, model)[0, 1]) if np.std(int_sum) > 0 else float("nan")
-        scale_fields.update(image_scale_factor=scale, image_scale_cc=cc,
-                            image_scale_mosaicity=float(truth.crystal.mosaicity_deg),
-                            image_scale_b_factor=float(truth.crystal.b_factor_a2))
-    else:
-        scale = float("nan")
+    t_scale = time.perf_counter()
+    scale_fields.update(fit_image_scale(int_sum, model, truth))
+    scale = scale_fields["image_scale_factor"]
     lp, partiality = table.lp[keep], table.partiality[keep]
     with np.errstate(invalid="ignore", divide="ignore"):
         # I_true = image_scale_corr * int_sum: undo the image scale, Lorentz-polarisation and
         # the recorded fraction (hdf5-format.md §4.2).
         scale_corr = 1.0 / (scale * lp * partiality)
+    scale_fields["image_scale_time_s"] = time.perf_counter() - t_scale
     columns = {
         "h": table.hkl[keep, 0], "k": table.hkl[keep, 1], "l": table.hkl[keep, 2],
         "d": table.d_a[keep], "int_sum": int_sum, "int_err": int_err,

@@ -35,7 +35,8 @@ def roi_integrals(image: np.ndarray, plan: AnalysisPlan) -> dict[str, dict[str, 
     """Per ROI: sum, sum of squares, valid pixel count, max and intensity-weighted centroid.
 
     Error/gap pixels are excluded entirely; saturated pixels are left out of the sums but count
-    for the max (stream.md §9 "ROI quantities"). Centroid NaN when the sum is not positive.
+    for the max (stream.md §9 "ROI quantities"). Centroid NaN when the sum is not positive;
+    max 0 when the ROI has no measured pixel.
     """
     settings = plan.settings
     width = image.shape[1]
@@ -52,7 +53,7 @@ def roi_integrals(image: np.ndarray, plan: AnalysisPlan) -> dict[str, dict[str, 
             "sum": total,
             "sum_sq": int((v * v).sum()),
             "npixel": int(summed.sum()),
-            "max": int(values[measured].max()) if measured.any() else None,
+            "max": int(values[measured].max()) if measured.any() else 0,
             "x": float((v * cols).sum() / total) if total > 0 else float("nan"),
             "y": float((v * rows).sum() / total) if total > 0 else float("nan"),
         }
@@ -77,11 +78,11 @@ def image_statistics(image: np.ndarray, valid: np.ndarray, plan: AnalysisPlan) -
 
 
 def background_estimate(
-    image: np.ndarray, valid: np.ndarray, strong: np.ndarray, plan: AnalysisPlan
+    image: np.ndarray, valid: np.ndarray, spot_pixels: np.ndarray, plan: AnalysisPlan
 ) -> float:
-    """Mean photons per valid, non-strong pixel with 3 <= d <= 5 Angstrom (bkgEstimate, §4.1)."""
+    """Mean photons per valid pixel outside spots with 3 <= d <= 5 Angstrom (bkgEstimate, §4.1)."""
     pixels = plan.bkg_band_pixels
-    use = valid.ravel()[pixels] & ~strong.ravel()[pixels]
+    use = valid.ravel()[pixels] & ~spot_pixels.ravel()[pixels]
     if not use.any():
         return float("nan")
     return float(image.ravel()[pixels][use].mean())

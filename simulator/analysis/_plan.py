@@ -117,12 +117,16 @@ def start_message_fields(plan: AnalysisPlan, scene=None) -> dict[str, object]:
     fields.update(
         roi_definitions=[_roi_definition(bit, roi) for bit, roi in enumerate(plan.settings.rois)],
         roi_map=plan.roi_map,
+        max_spot_count=plan.settings.max_spot_count,
+    )
+    if not plan.settings.azint:
+        return fields
+    fields.update(
         az_int_q_bins=plan.az_int_q_bins,
         az_int_phi_bins=plan.az_int_phi_bins,
         az_int_bin_to_q=plan.bin_to_q,
         az_int_bin_to_two_theta=plan.bin_to_two_theta,
         az_int_bin_to_phi=plan.bin_to_phi,
         az_int_map=plan.az_int_map,
-        max_spot_count=plan.settings.max_spot_count,
     )
     return fields

@@ -5,11 +5,13 @@ Frozen dataclasses; every threshold has its unit in its name.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from simulator.errors import AnalysisError
 
-__all__ = ["AnalysisSettings", "RoiBox", "RoiCircle", "RoiAzim", "Roi"]
+__all__ = ["AnalysisSettings", "Roi", "RoiAzim", "RoiBox", "RoiCircle", "settings_from_mapping",
+           "settings_from_scenario"]
 
 _MAX_ROIS = 16  # roi_map is a uint16 bitmask (hdf5-format.md §4.4.1)
 
@@ -80,18 +82,25 @@ class AnalysisSettings:
 
     Spot finding: a pixel is strong when it is at least ``photon_threshold`` and exceeds the local
     mean (window ``2 * background_window_px + 1``) by ``signal_to_noise`` local sigmas; spots are
-    8-connected strong pixels with at least ``min_pixels_per_spot`` pixels, inside
+    8-connected strong pixels with at least ``min_pixels_per_spot`` pixels and an integrated
+    signal-to-noise I / sqrt(I + n_pixels * background) of at least ``min_spot_snr``, inside
     [``high_resolution_limit_a``, ``low_resolution_limit_a``]. Spots with d >=
     ``low_res_spot_d_a`` count as low-resolution; spots within ``ice_ring_width_recip_a`` (in q)
-    of an ice ring are flagged.
+    of an ice ring are flagged. ``spot_finding``/``indexing``/``integration``/``azint`` switch
+    stages off (their fields then keep the sentinels, or are absent for azint).
     """
 
+    spot_finding: bool = True
+    indexing: bool = True
+    integration: bool = True
+    azint: bool = True
     error_value: int = -32768
     saturation_value: int = 32767
     photon_threshold: float = 4.0
     signal_to_noise: float = 3.0
     background_window_px: int = 7
     min_pixels_per_spot: int = 3
+    min_spot_snr: float = 4.0
     max_pixels_per_spot: int = 400
     high_resolution_limit_a: float = 1.0
     low_resolution_limit_a: float = 50.0
@@ -131,3 +140,56 @@ class AnalysisSettings:
                 f"{self.max_spot_count}/{self.min_pixels_per_spot}/{self.background_window_px}, "
                 "allowed >= 0 / >= 1 / >= 1"
             )
+
+
+_ROI_KINDS = {"box": RoiBox, "circle": RoiCircle, "azim": RoiAzim}
+
+
+def settings_from_mapping(table: dict, path: str = "analysis") -> AnalysisSettings:
+    """:class:`AnalysisSettings` from a scenario's ``[analysis]`` table; ROIs as
+    ``[[analysis.rois]]`` tables with ``type`` = box | circle | azim and the roi_defs field names
+    (hdf5-format.md §4.4.1). Unknown keys are refused with their path."""
+    if not isinstance(table, dict):
+        raise AnalysisError(f"{path}: {type(table).__name__}, allowed a table")
+    allowed = {f.name for f in dataclasses.fields(AnalysisSettings)}
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise AnalysisError(f"{path}.{unknown[0]}: unknown key, allowed {sorted(allowed)}")
+    values = dict(table)
+    rois = []
+    for index, roi_table in enumerate(values.pop("rois", [])):
+        roi_path = f"{path}.rois[{index}]"
+        roi_values = dict(roi_table)
+        kind = roi_values.pop("type", None)
+        if kind not in _ROI_KINDS:
+            raise AnalysisError(f"{roi_path}.type: {kind!r}, allowed {sorted(_ROI_KINDS)}")
+        cls = _ROI_KINDS[kind]
+        names = {f.name for f in dataclasses.fields(cls)}
+        extra = sorted(set(roi_values) - names)
+        if extra:
+            raise AnalysisError(f"{roi_path}.{extra[0]}: unknown key, allowed {sorted(names)}")
+        try:
+            rois.append(cls(**roi_values))
+        except TypeError as error:
+            raise AnalysisError(f"{roi_path}: {error}") from error
+    return AnalysisSettings(rois=tuple(rois), **values)
+
+
+def settings_from_scenario(scenario) -> AnalysisSettings:
+    """:class:`AnalysisSettings` of a scenario's ``[analysis]`` section (duck-typed: spot_finding,
+    indexing, integration, azint, q_bins, phi_bins, max_spot_count, rois as roi_defs maps)."""
+    section = scenario.analysis
+    base = AnalysisSettings()
+    q_range = base.az_int_q_max_recip_a - base.az_int_q_min_recip_a
+    rois = settings_from_mapping({"rois": [dict(r) for r in section.rois]}).rois
+    return dataclasses.replace(
+        base,
+        spot_finding=bool(section.spot_finding),
+        indexing=bool(section.indexing),
+        integration=bool(section.integration),
+        azint=bool(section.azint),
+        az_int_q_spacing_recip_a=q_range / int(section.q_bins),
+        az_int_phi_bins=int(section.phi_bins),
+        max_spot_count=int(section.max_spot_count),
+        rois=rois,
+    )

@@ -20,7 +20,8 @@ class SpotList:
     """Spots of one image after filtering, strongest first, at most ``max_spot_count``.
 
     ``x``/``y`` are intensity-weighted centroids (pixels), ``intensity`` background-subtracted
-    photons, ``d_a`` resolution at the centroid.
+    photons, ``d_a`` resolution at the centroid; ``spot_pixels`` marks the pixels of every spot
+    that passed the filters (isolated noise pixels excluded).
     """
 
     x: np.ndarray
@@ -33,10 +34,17 @@ class SpotList:
     spot_count_low_res: int
     spot_count_ice_ring: int
     local_background: np.ndarray
-    strong: np.ndarray
+    spot_pixels: np.ndarray
 
     def __len__(self) -> int:
         return len(self.x)
+
+    @staticmethod
+    def empty(shape: tuple[int, int]) -> SpotList:
+        """No spots (spot finding switched off)."""
+        none = np.zeros(0)
+        return SpotList(none, none, none, none, np.zeros(0, bool), 0, 0, 0, 0,
+                        np.zeros(shape, np.float32), np.zeros(shape, bool))
 
 
 def valid_pixels(image: np.ndarray, plan: AnalysisPlan) -> np.ndarray:
@@ -92,6 +100,7 @@ def find_spots(image: np.ndarray, plan: AnalysisPlan, valid: np.ndarray | None =
     signal = np.maximum(values.ravel()[flat] - mean.ravel()[flat], 0.0)
     npix = np.bincount(ids, minlength=n_components)
     total = np.bincount(ids, weights=signal, minlength=n_components)
+    background_sum = np.bincount(ids, weights=mean.ravel()[flat], minlength=n_components)
     safe = np.where(total > 0, total, 1.0)
     x = np.bincount(ids, weights=signal * cols, minlength=n_components) / safe
     y = np.bincount(ids, weights=signal * rows, minlength=n_components) / safe
@@ -103,10 +112,13 @@ def find_spots(image: np.ndarray, plan: AnalysisPlan, valid: np.ndarray | None =
         (npix >= settings.min_pixels_per_spot)
         & (npix <= settings.max_pixels_per_spot)
         & (total > 0)
+        & (total >= settings.min_spot_snr * np.sqrt(total + background_sum))
         & (d >= settings.high_resolution_limit_a)
         & (d <= settings.low_resolution_limit_a)
     )
     kept = np.nonzero(keep)[0]
+    spot_pixels = np.zeros(image.shape, bool)
+    spot_pixels.ravel()[flat[keep[ids]]] = True
     q_ice = 2 * np.pi / np.asarray(ICE_RING_D_A)
     ice_all = np.any(
         np.abs(2 * np.pi / d[kept][:, None] - q_ice[None, :]) <= settings.ice_ring_width_recip_a,
@@ -126,5 +138,5 @@ def find_spots(image: np.ndarray, plan: AnalysisPlan, valid: np.ndarray | None =
         spot_count_low_res=int(np.sum(d[kept] >= settings.low_res_spot_d_a)),
         spot_count_ice_ring=int(ice_all.sum()),
         local_background=mean,
-        strong=strong,
+        spot_pixels=spot_pixels,
     )

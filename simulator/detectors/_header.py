@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import HeaderFieldError
+
 __all__ = [
     "HEADER_DTYPE",
     "HEADER_SIZE",
@@ -91,8 +93,6 @@ def det_info_set(word: np.ndarray | int = 0, **fields: np.ndarray | int) -> np.n
     Raises :class:`simulator.errors.HeaderFieldError` for an unknown name or a value that
     does not fit its bit width.
     """
-    from ..errors import HeaderFieldError
-
     out = np.asarray(word, dtype=np.uint32).copy()
     for name, value in fields.items():
         field = DET_INFO_BITS.get(name)
@@ -110,8 +110,6 @@ def det_info_set(word: np.ndarray | int = 0, **fields: np.ndarray | int) -> np.n
 
 def det_info_get(word: np.ndarray | int, name: str) -> np.ndarray:
     """Extract the DAQ-info field ``name`` from ``word`` (vectorised; detectors.md §2.5)."""
-    from ..errors import HeaderFieldError
-
     field = DET_INFO_BITS.get(name)
     if field is None:
         raise HeaderFieldError(f"det_spec3.{name}: unknown field; allowed {sorted(DET_INFO_BITS)}")
@@ -132,8 +130,6 @@ def pack_headers(**fields: np.ndarray | int) -> np.ndarray:
     ``version`` defaults to :data:`HEADER_VERSION`. Returns a 1-d array of :data:`HEADER_DTYPE`
     whose ``tobytes()`` is the wire form.
     """
-    from ..errors import HeaderFieldError
-
     unknown = set(fields) - set(HEADER_DTYPE.names)
     if unknown:
         raise HeaderFieldError(
@@ -149,8 +145,6 @@ def pack_headers(**fields: np.ndarray | int) -> np.ndarray:
 
 def parse_headers(data: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
     """Parse back-to-back 48-byte headers (§1) into a :data:`HEADER_DTYPE` array."""
-    from ..errors import HeaderFieldError
-
     raw = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data
     raw = raw.reshape(-1)
     if raw.size % HEADER_SIZE:

@@ -112,7 +112,10 @@ class ModuleModel:
         return out
 
     def decode(self, port_bytes: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Port bytes ``(..., ports, port_bytes)`` -> module frames ``(..., 512, 1024)``."""
+        """Port bytes ``(..., ports, port_bytes)`` -> module frames ``(..., 512, 1024)``.
+
+        Without ``out``, JUNGFRAU frames are returned as a view of ``port_bytes`` (no copy).
+        """
         data = np.asarray(port_bytes, dtype=np.uint8)
         if data.shape[-2:] != (self.ports_per_module, self.port_bytes):
             raise PacketLayoutError(
@@ -120,12 +123,21 @@ class ModuleModel:
                 f"need ({self.ports_per_module}, {self.port_bytes})"
             )
         lead = data.shape[:-2]
+        if out is None and self._contiguous_rows():
+            # JUNGFRAU ports carry consecutive row blocks in order: the bytes already are the
+            # module frame, so a view costs nothing.
+            return np.ascontiguousarray(data).view("<u2").reshape(lead + (MODULE_ROWS, MODULE_COLS))
         if out is None:
             out = np.empty(lead + (MODULE_ROWS, MODULE_COLS), dtype=self.pixel_dtype)
         for index, block in enumerate(self.ports):
             pixels = self._unpack(data[..., index, :]).reshape(lead + (block.rows, block.cols))
             out[..., block.module_rows(), block.col_start : block.col_start + block.cols] = pixels
         return out
+
+    def _contiguous_rows(self) -> bool:
+        return self.det_type == DET_TYPE_JUNGFRAU and all(
+            b.row_step == 1 and b.col_start == 0 and b.cols == MODULE_COLS and b.row_start == i * b.rows
+            for i, b in enumerate(self.ports))
 
     def _pack(self, pixels: np.ndarray) -> np.ndarray:
         if self.det_type == DET_TYPE_JUNGFRAU:

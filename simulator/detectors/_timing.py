@@ -69,9 +69,10 @@ class XfelTiming:
 
 def run_headers(n_frames: int, frame_time_s: float, count_time_s: float,
                 cells: StorageCells = StorageCells(), xfel: XfelTiming | None = None,
-                first_frame_number: int = 1, chip_version: int = 1):
+                first_frame_number: int = 1, chip_version: int = 1, forced_gain: int | None = None):
     """FrameHeaders of a JUNGFRAU run (§2.4-§2.8): frame numbers +1 per storage-cell frame,
-    timestamp at 10 MHz per frame, ``exp_length`` = count time in 100 ns, cell in bits 11-8."""
+    timestamp at 10 MHz per frame, ``exp_length`` = count time in 100 ns, cell in bits 11-8.
+    ``forced_gain`` 1 or 2 marks a ``forceswitchg1/g2`` dark run (bits 12/13, §2.5, §4.3)."""
     from ..udp import FrameHeaders
 
     if n_frames < 1:
@@ -79,6 +80,10 @@ def run_headers(n_frames: int, frame_time_s: float, count_time_s: float,
     index = np.arange(n_frames, dtype=np.uint64)
     cell = cells.hardware_cells()[np.arange(n_frames) % cells.n_cells]
     fields = {"storage_cell": cell, "chip_version": chip_version}
+    if forced_gain not in (None, 1, 2):
+        raise DetectorModelError(f"forced_gain: {forced_gain}; allowed None, 1, 2")
+    if forced_gain is not None:
+        fields[f"force_switch_g{forced_gain}"] = 1
     pulse = np.zeros(n_frames, dtype=np.uint64)
     if xfel is not None:
         fields["event_code"] = xfel.codes(n_frames)

@@ -7,6 +7,7 @@ Typical use::
     truth = scene.truth(0)            # predicted reflections and lattices of that image
 """
 
+from simulator.scenes._config import scene_from_mapping
 from simulator.scenes._crystal import (
     BRAVAIS_NIGGLI_CLASS,
     Crystal,
@@ -23,6 +24,7 @@ from simulator.scenes._examples import (
     rotation_scene,
     stills_scene,
 )
+from simulator.scenes._from_scenario import bravais_of_space_group, scene_from_scenario
 from simulator.scenes._geometry import (
     HC_KEV_ANGSTROM,
     DetectorGeometry,
@@ -30,7 +32,13 @@ from simulator.scenes._geometry import (
     jungfrau_geometry,
     rotation_matrix,
 )
-from simulator.scenes._prediction import ImageTruth, ReflectionTable, image_rng, predict_image
+from simulator.scenes._prediction import (
+    ImageTruth,
+    ReflectionTable,
+    image_rng,
+    predict_image,
+    scene_crystals,
+)
 from simulator.scenes._render import (
     ICE_RING_D_A,
     Background,
@@ -61,6 +69,7 @@ __all__ = [
     "Scene",
     "StillsScan",
     "UnitCell",
+    "bravais_of_space_group",
     "clear_render_cache",
     "eiger_geometry",
     "grid_scene",
@@ -76,5 +85,8 @@ __all__ = [
     "render_expected",
     "rotation_matrix",
     "rotation_scene",
+    "scene_crystals",
+    "scene_from_mapping",
+    "scene_from_scenario",
     "stills_scene",
 ]

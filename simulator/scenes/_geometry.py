@@ -102,16 +102,18 @@ class DetectorGeometry:
     def detector_axes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Unit fast (column) and slow (row) axes and the plane normal, in the lab frame.
 
-        Untilted: fast along +x, slow along -y (rows grow downwards), normal along +z.
+        Untilted: fast along -x and slow along -y (the image as seen from the sample, the usual
+        NXmx module vectors), normal along +z. The writer's fast/slow_pixel_direction vectors
+        must be these for the files to describe the simulated geometry.
         """
         rotation = (
             rotation_matrix(np.array([0.0, 0.0, 1.0]), self.rot3_rad)
             @ rotation_matrix(np.array([1.0, 0.0, 0.0]), self.rot2_rad)
             @ rotation_matrix(np.array([0.0, 1.0, 0.0]), self.rot1_rad)
         )
-        fast = rotation @ np.array([1.0, 0.0, 0.0])
+        fast = rotation @ np.array([-1.0, 0.0, 0.0])
         slow = rotation @ np.array([0.0, -1.0, 0.0])
-        return fast, slow, np.cross(slow, fast)
+        return fast, slow, np.cross(fast, slow)
 
     def pixel_to_lab_mm(self, x_px: np.ndarray, y_px: np.ndarray) -> np.ndarray:
         """Lab positions (mm, shape (..., 3)) of image points (x_px, y_px)."""
@@ -189,6 +191,14 @@ class DetectorGeometry:
             arr.setflags(write=False)
             out[key] = arr
         return out
+
+    def module_vectors(self) -> dict[str, list[float]]:
+        """NXmx ``fast_pixel_direction``/``slow_pixel_direction`` unit vectors (McStas lab frame)."""
+        fast, slow, _ = self.detector_axes
+        return {
+            "fast_pixel_direction": [float(v) for v in fast],
+            "slow_pixel_direction": [float(v) for v in slow],
+        }
 
     def start_fields(self) -> dict[str, object]:
         """Start-message geometry fields (stream.md start message; NXmx units: m, eV, Angstrom)."""

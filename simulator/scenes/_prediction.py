@@ -6,16 +6,18 @@ A reflection h diffracts when its reciprocal vector r = R(phi) U B h ends on the
 
 from __future__ import annotations
 
+import math
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from simulator.errors import SceneError
 from simulator.scenes._crystal import Crystal, random_rotation, real_space_lattice
 from simulator.scenes._geometry import DetectorGeometry, rotation_matrix
 from simulator.scenes._scans import GridScan, RotationScan, StillsScan
 
-__all__ = ["ImageTruth", "ReflectionTable", "predict_image", "image_rng"]
+__all__ = ["ImageTruth", "ReflectionTable", "image_rng", "predict_image", "scene_crystals"]
 
 # Separate random streams per purpose, so adding one never shifts another's numbers.
 STREAM_INTENSITIES, STREAM_ORIENTATION, STREAM_NOISE, STREAM_DEFECTS = 0, 1, 2, 3
@@ -92,7 +94,6 @@ class ImageTruth:
     crystal: Crystal
     angle_start_deg: float | None = None
     angle_end_deg: float | None = None
-    extras: dict[str, object] = field(default_factory=dict)
 
 
 def _polarization(s1: np.ndarray) -> np.ndarray:
@@ -101,29 +102,56 @@ def _polarization(s1: np.ndarray) -> np.ndarray:
 
 
 _ROTATION_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_INTENSITIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_PER_CRYSTAL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _miller_and_intensities(scene) -> tuple[np.ndarray, np.ndarray]:
-    cached = _INTENSITIES.get(scene)
+def scene_crystals(scene) -> tuple[Crystal, ...]:
+    """The scene's crystals: ``crystal`` (lattice 0) then ``extra_crystals`` (1, 2, ...)."""
+    return (scene.crystal, *getattr(scene, "extra_crystals", ()))
+
+
+def _crystal_arrays(scene, index: int) -> dict[str, np.ndarray]:
+    """Miller set, Wilson intensities, float indices and 1/d^2 of crystal ``index`` (cached).
+
+    Crystal 0 draws its intensities from the stream (seed, intensities, 0), crystal n from
+    (seed, intensities, n): adding a crystal never changes another one's intensities.
+    """
+    per_scene = _PER_CRYSTAL.setdefault(scene, {})
+    cached = per_scene.get(index)
     if cached is None:
-        hkl = scene.crystal.miller_indices()
-        intensity = scene.crystal.wilson_intensities(hkl, image_rng(scene.seed, STREAM_INTENSITIES))
-        cached = (hkl, intensity)
-        _INTENSITIES[scene] = cached
+        crystal = scene_crystals(scene)[index]
+        hkl = crystal.miller_indices()
+        hkl_float = hkl.astype(np.float64)
+        reciprocal = hkl_float @ crystal.cell.b_matrix().T
+        cached = {
+            "hkl": hkl,
+            "intensity": crystal.wilson_intensities(
+                hkl, image_rng(scene.seed, STREAM_INTENSITIES, index)
+            ),
+            "hkl_float": hkl_float,
+            "inv_d_sq": np.einsum("ij,ij->i", reciprocal, reciprocal),
+        }
+        per_scene[index] = cached
     return cached
 
 
-def _rotation_table(scene) -> dict[str, np.ndarray]:
-    """Every Bragg crossing of the whole scan (computed once per scene)."""
+def _rotation_tables(scene) -> list[dict[str, np.ndarray]]:
+    """Every Bragg crossing of the whole scan, per crystal (computed once per scene)."""
     cached = _ROTATION_TABLES.get(scene)
-    if cached is not None:
-        return cached
+    if cached is None:
+        cached = [_rotation_table(scene, i) for i in range(len(scene_crystals(scene)))]
+        _ROTATION_TABLES[scene] = cached
+    return cached
+
+
+def _rotation_table(scene, crystal_index: int) -> dict[str, np.ndarray]:
     scan: RotationScan = scene.scan
     geometry: DetectorGeometry = scene.geometry
-    hkl, intensity = _miller_and_intensities(scene)
+    crystal = scene_crystals(scene)[crystal_index]
+    arrays = _crystal_arrays(scene, crystal_index)
+    hkl, intensity = arrays["hkl"], arrays["intensity"]
     axis, s0 = scan.axis_unit, geometry.s0
-    r0 = hkl @ scene.crystal.ub_matrix.T
+    r0 = arrays["hkl_float"] @ crystal.ub_matrix.T
     r_par = np.outer(r0 @ axis, axis)
     r_perp = r0 - r_par
     e_cross_r = np.cross(axis, r0)
@@ -150,7 +178,7 @@ def _rotation_table(scene) -> dict[str, np.ndarray]:
     rows_all, phi_rad, x_px, y_px, zeta, s1 = (
         rows_all[keep], phi_rad[keep], x_px[keep], y_px[keep], zeta[keep], s1[keep]
     )
-    sigma_deg = max(scene.crystal.mosaicity_deg, 0.01) / np.abs(zeta)
+    sigma_deg = max(crystal.mosaicity_deg, 0.01) / np.abs(zeta)
     total_deg = scan.n_images * scan.increment_deg
     # A crossing angle repeats every 360 deg: place each one in every turn the scan covers.
     base_offset = (np.degrees(phi_rad) - scan.start_deg) % 360.0
@@ -175,69 +203,85 @@ def _rotation_table(scene) -> dict[str, np.ndarray]:
         "intensity": intensity[rows_all[idx]],
         "r0": r0[rows_all[idx]],
     }
-    _ROTATION_TABLES[scene] = table
     return table
 
 
-def _ndtr(x: np.ndarray) -> np.ndarray:
-    from scipy.special import ndtr  # lazily: scipy's start-up is only paid when predicting
+_ERF = np.frompyfunc(math.erf, 1, 1)
 
-    return ndtr(x)
+
+def _ndtr(x: np.ndarray) -> np.ndarray:
+    """Standard normal CDF; math.erf element-wise (only a few hundred values per image)."""
+    return 0.5 * (1.0 + _ERF(np.asarray(x, dtype=float) / math.sqrt(2.0)).astype(float))
 
 
 def _predict_rotation(scene, image_index: int) -> ImageTruth:
     scan: RotationScan = scene.scan
-    table = _rotation_table(scene)
     start = scan.start_deg + image_index * scan.increment_deg
     end = start + scan.increment_deg
     centre = 0.5 * (start + end)
-    phi, sigma = table["phi_deg"], table["sigma_deg"]
-    near = np.nonzero(np.abs(phi - centre) < 0.5 * scan.increment_deg + 4 * sigma)[0]
-    partiality = _ndtr((end - phi[near]) / sigma[near]) - _ndtr((start - phi[near]) / sigma[near])
-    keep = near[partiality > 1e-3]
-    partiality = partiality[partiality > 1e-3]
     rotation = rotation_matrix(scan.axis_unit, np.radians(centre))
     s0 = scene.geometry.s0
-    r_centre = table["r0"][keep] @ rotation.T
-    dist_ewald = np.linalg.norm(s0 + r_centre, axis=1) - np.linalg.norm(s0)
-    reflections = ReflectionTable(
-        hkl=table["hkl"][keep].astype(np.int32),
-        lattice=np.zeros(len(keep), np.int32),
-        x_px=table["x_px"][keep],
-        y_px=table["y_px"][keep],
-        d_a=table["d_a"][keep],
-        phi_deg=phi[keep],
-        delta_phi_deg=phi[keep] - centre,
-        zeta=table["zeta"][keep],
-        dist_ewald_recip_a=dist_ewald,
-        partiality=partiality,
-        lp=table["lp"][keep],
-        photons=scene.crystal.mean_photons * table["intensity"][keep] * partiality * table["lp"][keep],
+    tables, lattices = [], []
+    for lattice_id, (crystal, table) in enumerate(
+        zip(scene_crystals(scene), _rotation_tables(scene), strict=True)
+    ):
+        phi, sigma = table["phi_deg"], table["sigma_deg"]
+        near = np.nonzero(np.abs(phi - centre) < 0.5 * scan.increment_deg + 4 * sigma)[0]
+        partiality = _ndtr((end - phi[near]) / sigma[near]) - _ndtr((start - phi[near]) / sigma[near])
+        keep = near[partiality > 1e-3]
+        partiality = partiality[partiality > 1e-3]
+        r_centre = table["r0"][keep] @ rotation.T
+        dist_ewald = np.linalg.norm(s0 + r_centre, axis=1) - np.linalg.norm(s0)
+        lp = table["lp"][keep]
+        tables.append(
+            ReflectionTable(
+                hkl=table["hkl"][keep].astype(np.int32),
+                lattice=np.full(len(keep), lattice_id, np.int32),
+                x_px=table["x_px"][keep],
+                y_px=table["y_px"][keep],
+                d_a=table["d_a"][keep],
+                phi_deg=phi[keep],
+                delta_phi_deg=phi[keep] - centre,
+                zeta=table["zeta"][keep],
+                dist_ewald_recip_a=dist_ewald,
+                partiality=partiality,
+                lp=lp,
+                photons=crystal.mean_photons * table["intensity"][keep] * partiality * lp,
+            )
+        )
+        lattices.append(real_space_lattice(rotation @ crystal.ub_matrix))
+    return ImageTruth(
+        image_index, ReflectionTable.concatenate(tables), tuple(lattices), scene.crystal, start, end
     )
-    lattice = real_space_lattice(rotation @ scene.crystal.ub_matrix)
-    return ImageTruth(image_index, reflections, (lattice,), scene.crystal, start, end)
 
 
 def _predict_still(
-    scene, image_index: int, orientations: list[np.ndarray], weight: float = 1.0
+    scene, image_index: int, members: list[tuple[int, np.ndarray]]
 ) -> ImageTruth:
+    """A still of the crystals ``members`` = [(crystal index, orientation U), ...]; lattice ids
+    follow the list order."""
     geometry: DetectorGeometry = scene.geometry
-    crystal: Crystal = scene.crystal
-    hkl, intensity = _miller_and_intensities(scene)
     s0 = geometry.s0
-    b_matrix = crystal.cell.b_matrix()
-    radius = crystal.profile_radius_recip_a
+    k = s0[2]
+    crystals = scene_crystals(scene)
     tables, lattices = [], []
-    for lattice_id, orientation in enumerate(orientations):
-        ub = orientation @ b_matrix
-        r = hkl @ ub.T
-        dist = np.linalg.norm(s0 + r, axis=1) - np.linalg.norm(s0)
-        near = np.nonzero(np.abs(dist) < 3.0 * radius)[0]
-        s1 = s0 + r[near]
+    for lattice_id, (crystal_index, orientation) in enumerate(members):
+        crystal = crystals[crystal_index]
+        arrays = _crystal_arrays(scene, crystal_index)
+        hkl, hkl_float, inv_d_sq = arrays["hkl"], arrays["hkl_float"], arrays["inv_d_sq"]
+        radius = crystal.profile_radius_recip_a
+        ub = orientation @ crystal.cell.b_matrix()
+        # |s0 + r|^2 = |r|^2 + 2 r_z / lambda + 1 / lambda^2: only r_z depends on the
+        # orientation, so one dot product per reflection finds those near the Ewald sphere.
+        r_z = hkl_float @ ub[2]
+        dist_all = np.sqrt(np.maximum(inv_d_sq + 2.0 * k * r_z + k * k, 0.0)) - k
+        near = np.nonzero(np.abs(dist_all) < 3.0 * radius)[0]
+        s1 = s0 + hkl_float[near] @ ub.T
+        dist = np.linalg.norm(s1, axis=1) - k
         x_px, y_px, hits = geometry.project(s1)
         ok = hits & geometry.on_sensor(x_px, y_px)
-        near, s1, x_px, y_px = near[ok], s1[ok], x_px[ok], y_px[ok]
-        partiality = np.exp(-0.5 * (dist[near] / radius) ** 2)
+        near, s1, x_px, y_px, dist = near[ok], s1[ok], x_px[ok], y_px[ok], dist[ok]
+        partiality = np.exp(-0.5 * (dist / radius) ** 2)
         lp = _polarization(s1)
         count = len(near)
         tables.append(
@@ -246,18 +290,18 @@ def _predict_still(
                 lattice=np.full(count, lattice_id, np.int32),
                 x_px=x_px,
                 y_px=y_px,
-                d_a=1.0 / np.linalg.norm(r[near], axis=1),
+                d_a=1.0 / np.sqrt(inv_d_sq[near]),
                 phi_deg=np.full(count, np.nan),
                 delta_phi_deg=np.full(count, np.nan),
                 zeta=np.full(count, np.nan),
-                dist_ewald_recip_a=dist[near],
+                dist_ewald_recip_a=dist,
                 partiality=partiality,
                 lp=lp,
-                photons=weight * crystal.mean_photons * intensity[near] * partiality * lp,
+                photons=crystal.mean_photons * arrays["intensity"][near] * partiality * lp,
             )
         )
         lattices.append(real_space_lattice(ub))
-    return ImageTruth(image_index, ReflectionTable.concatenate(tables), tuple(lattices), crystal)
+    return ImageTruth(image_index, ReflectionTable.concatenate(tables), tuple(lattices), scene.crystal)
 
 
 def predict_image(scene, image_index: int) -> ImageTruth:
@@ -269,8 +313,6 @@ def predict_image(scene, image_index: int) -> ImageTruth:
     """
     scan = scene.scan
     if not 0 <= image_index < scan.n_images:
-        from simulator.errors import SceneError
-
         raise SceneError(f"image_index: {image_index}, allowed [0, {scan.n_images})")
     if isinstance(scan, RotationScan):
         return _predict_rotation(scene, image_index)
@@ -279,11 +321,17 @@ def predict_image(scene, image_index: int) -> ImageTruth:
         if rng.random() >= scan.hit_rate:
             return ImageTruth(image_index, _empty_table(), (), scene.crystal)
         n_crystals = int(rng.integers(1, scan.max_crystals_per_hit + 1))
-        return _predict_still(scene, image_index, [random_rotation(rng) for _ in range(n_crystals)])
+        # Serial hits are microcrystals of the scene's crystal form in random orientations.
+        return _predict_still(
+            scene, image_index, [(0, random_rotation(rng)) for _ in range(n_crystals)]
+        )
     if isinstance(scan, GridScan):
         if not scan.crystal_at(image_index):
             return ImageTruth(image_index, _empty_table(), (), scene.crystal)
-        jitter_axis = rng.normal(size=3)
-        jitter = rotation_matrix(jitter_axis, np.radians(scan.jitter_deg) * rng.normal())
-        return _predict_still(scene, image_index, [jitter @ scene.crystal.orientation])
+        members = []
+        for index, crystal in enumerate(scene_crystals(scene)):
+            jitter_axis = rng.normal(size=3)
+            jitter = rotation_matrix(jitter_axis, np.radians(scan.jitter_deg) * rng.normal())
+            members.append((index, jitter @ crystal.orientation))
+        return _predict_still(scene, image_index, members)
     raise TypeError(f"scene.scan: {type(scan).__name__}, allowed RotationScan/StillsScan/GridScan")

@@ -7,6 +7,7 @@ converted-image conventions of detectors.md §4.4-4.6 (int16: +32767 saturation,
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -95,6 +96,9 @@ class DetectorDefects:
 class Scene:
     """One diffraction experiment: geometry, crystal, scan, background, defects and the seed.
 
+    ``extra_crystals`` are further crystals in the beam of a rotation or grid scan (lattices 1,
+    2, ...); a stills scan draws its own number of crystals per hit instead.
+
     The same scene and seed give the same photons, bit for bit (issue 6). Scenes compare by
     identity, which is what their caches key on.
     """
@@ -106,8 +110,11 @@ class Scene:
     defects: DetectorDefects = field(default_factory=DetectorDefects)
     seed: int = 0
     spot_sigma_px: float = 0.9
+    extra_crystals: tuple[Crystal, ...] = ()
 
     def __post_init__(self) -> None:
+        if not all(isinstance(c, Crystal) for c in self.extra_crystals):
+            raise SceneError("scene.extra_crystals: allowed a tuple of Crystal")
         if not isinstance(self.scan, RotationScan | StillsScan | GridScan):
             raise SceneError(
                 f"scene.scan: {type(self.scan).__name__}, allowed RotationScan/StillsScan/GridScan"
@@ -139,6 +146,7 @@ class Scene:
 
 _STATIC: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _RENDERED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_CACHE_LOCK = threading.Lock()  # the receiver may render from several threads
 
 
 def _static_maps(scene: Scene) -> dict[str, np.ndarray]:
@@ -221,11 +229,12 @@ def render(scene: Scene, image_index: int, cache_size: int = 16) -> np.ndarray:
     ``cache_size`` images; noise comes from a generator seeded by (seed, image), so the result
     does not depend on the order in which images are asked for.
     """
-    per_scene = _RENDERED.setdefault(scene, OrderedDict())
-    image = per_scene.get(image_index)
-    if image is not None:
-        per_scene.move_to_end(image_index)
-        return image
+    with _CACHE_LOCK:
+        per_scene = _RENDERED.setdefault(scene, OrderedDict())
+        image = per_scene.get(image_index)
+        if image is not None:
+            per_scene.move_to_end(image_index)
+            return image
     static = _static_maps(scene)
     defects = scene.defects
     expected = render_expected(scene, image_index)
@@ -235,18 +244,20 @@ def render(scene: Scene, image_index: int, cache_size: int = 16) -> np.ndarray:
     image[static["dead"] | static["gap"]] = defects.error_value
     image.setflags(write=False)
     if cache_size > 0:
-        per_scene[image_index] = image
-        while len(per_scene) > cache_size:
-            per_scene.popitem(last=False)
+        with _CACHE_LOCK:
+            per_scene[image_index] = image
+            while len(per_scene) > cache_size:
+                per_scene.popitem(last=False)
     return image
 
 
 def clear_render_cache(scene: Scene | None = None) -> None:
     """Forget rendered images (of one scene, or of all)."""
-    if scene is None:
-        _RENDERED.clear()
-    else:
-        _RENDERED.pop(scene, None)
+    with _CACHE_LOCK:
+        if scene is None:
+            _RENDERED.clear()
+        else:
+            _RENDERED.pop(scene, None)
 
 
 def pixel_mask(scene: Scene) -> np.ndarray:

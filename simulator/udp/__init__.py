@@ -3,17 +3,21 @@
 from ._assembler import AssembledFrame, Assembler, AssemblerStatistics
 from ._direct import DirectTransport
 from ._packetiser import FrameHeaders, PacketBatch, Packetiser, natural_order
+from ._pump import pump
+from ._ring import RingUdpReceiver
 from ._sockets import (
     BUFFER_REQUEST_BYTES,
     ReceiverStatistics,
     SenderStatistics,
     UdpReceiver,
     UdpSender,
+    kernel_drops,
 )
 
 __all__ = [
     "BUFFER_REQUEST_BYTES",
     "ReceiverStatistics",
+    "RingUdpReceiver",
     "SenderStatistics",
     "UdpReceiver",
     "UdpSender",
@@ -24,5 +28,7 @@ __all__ = [
     "FrameHeaders",
     "PacketBatch",
     "Packetiser",
+    "kernel_drops",
     "natural_order",
+    "pump",
 ]

@@ -3,8 +3,11 @@
 
 Batches of packets are decoded with one structured-dtype view; every decision (reject, late,
 duplicate, accept) is a vectorised mask. Frames stay open while the highest frame number seen
-is at most ``window_frames`` ahead (Jungfraujoch keeps two open frames per module, §4.2); a
-packet of a closed frame is *late* and counted, never written anywhere. Missing packets leave
+on the same port is at most ``window_frames`` ahead (Jungfraujoch keeps two open frames per
+module, §4.2; slsReceiver assembles each port independently, §4.1): ports drained at different
+moments may lag each other without harm. A frame closes once every port has moved more than
+``window_frames`` past it, or once any port is ``max_open_frames`` past it (bounds memory when a
+module stops). A packet of a closed frame is *late* and counted, never written anywhere. Missing packets leave
 0xFF bytes (§4.1 padding: JUNGFRAU 0xFFFF) in exactly their pixels.
 """
 
@@ -79,14 +82,20 @@ class AssemblerStatistics:
 class Assembler:
     """Assembles one detector's frames from packets of all its ports (§4.1, §4.2)."""
 
-    def __init__(self, detector: Detector, window_frames: int = 2, first_frame_number: int = 1) -> None:
+    def __init__(self, detector: Detector, window_frames: int = 2, first_frame_number: int = 1,
+                 max_open_frames: int = 16) -> None:
         if window_frames < 0:
             raise PacketLayoutError(f"window_frames: {window_frames}; allowed >= 0")
+        if max_open_frames <= window_frames:
+            raise PacketLayoutError(
+                f"max_open_frames: {max_open_frames}; allowed > window_frames ({window_frames})")
         if first_frame_number < 1:
             raise PacketLayoutError(f"first_frame_number: {first_frame_number}; allowed >= 1 (§2.4)")
         model = detector.model
         self.detector = detector
         self.window_frames = window_frames
+        self.max_open_frames = max_open_frames
+        self._port_max = np.full(detector.n_ports, first_frame_number - 1, dtype=np.int64)
         self._k = model.packets_per_port
         self._payload = model.payload_bytes
         self._packet_bytes = model.packet_bytes
@@ -132,19 +141,27 @@ class Assembler:
         if rows.size == 0:
             return
         frames = frame[rows]
-        # Sequential semantics, vectorised: a packet is late if, when it arrived, a frame more
-        # than window_frames newer had already been seen (its own frame was then closed).
-        prior_max = np.maximum.accumulate(np.concatenate(([self._max_seen], frames)))[:-1]
-        late = (frames < prior_max - self.window_frames) | (frames <= self._last_closed)
+        ports = port_index[rows]
+        # Sequential semantics, vectorised per port: a packet is late if, when it arrived, its
+        # port had already sent a frame more than window_frames newer (as a per-port listener
+        # would have closed it), or if its frame was already emitted.
+        late = frames <= self._last_closed
+        for port in np.unique(ports).tolist():
+            mine = np.flatnonzero(ports == port)
+            seen = np.concatenate(([self._port_max[port]], frames[mine]))
+            prior = np.maximum.accumulate(seen)
+            late[mine] |= frames[mine] < prior[:-1] - self.window_frames
+            self._port_max[port] = prior[-1]
         self._counts["late"] += int(late.sum())
         rows, frames = rows[~late], frames[~late]
-        self._max_seen = max(self._max_seen, int(prior_max[-1]), int(frame[valid].max()))
+        self._max_seen = max(self._max_seen, int(frame[valid].max()))
         keys = port_index[rows] * self._k + packet[rows]
         unique_frames, inverse = np.unique(frames, return_inverse=True)
         for position, number in enumerate(unique_frames.tolist()):
             mine = np.flatnonzero(inverse == position)
             self._place(int(number), rows[mine], keys[mine], packets, port_index, view)
-        self._close_below(self._max_seen - self.window_frames)
+        self._close_below(max(int(self._port_max.min()) - self.window_frames,
+                              self._max_seen - self.max_open_frames))
 
     def _place(self, number: int, rows: np.ndarray, keys: np.ndarray, packets: np.ndarray,
                port_index: np.ndarray, view: np.ndarray) -> None:
@@ -226,13 +243,13 @@ class Assembler:
     def flush(self, last_frame_number: int | None = None) -> None:
         """End of acquisition: emit all open frames; frames up to ``last_frame_number`` never
         seen are reported lost (§4.1 step 7)."""
-        limit = max(self._max_seen, last_frame_number or 0) + 1
         for number in sorted(self._open):
             self._emit(self._open.pop(number))
         if last_frame_number is not None and last_frame_number > self._last_closed:
             self._mark_lost(self._last_closed + 1, last_frame_number)
             self._last_closed = last_frame_number
-        self._max_seen = max(self._max_seen, limit - 1)
+        # Whatever arrives after the flush belongs to a closed frame: counted late.
+        self._max_seen = max(self._max_seen, self._last_closed)
 
     def pop_frames(self) -> list[AssembledFrame]:
         """Frames closed since the last call, in frame-number order."""

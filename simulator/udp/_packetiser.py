@@ -123,6 +123,26 @@ class Packetiser:
         view["det_spec3"] = spec3[frame] if spec3.ndim == 1 else spec3[frame, self._module_of_port[port]]
         return rows
 
+    def stamp(self, frame: np.ndarray, port: np.ndarray, packet: np.ndarray,
+              headers: FrameHeaders) -> np.ndarray | None:
+        """Write the per-frame header fields straight into the rendered packets and return their
+        flat row indices, so a sender can send those rows without copying payloads.
+
+        Returns None (nothing written) when two entries of the schedule share a rendered row,
+        e.g. duplicates or a late packet from ``R`` frames earlier: use :meth:`gather` then.
+        """
+        rows = ((frame % self.n_rendered) * self.detector.n_ports + port) * self.packets_per_port + packet
+        if np.unique(rows).size != rows.size:
+            return None
+        view = headers_view(self.rendered.reshape(-1, self.packet_bytes))
+        view["frame_number"][rows] = headers.frame_number[frame]
+        view["exp_length"][rows] = headers.exp_length[frame]
+        view["det_spec1"][rows] = headers.det_spec1[frame]
+        view["timestamp"][rows] = headers.timestamp[frame]
+        spec3 = headers.det_spec3
+        view["det_spec3"][rows] = spec3[frame] if spec3.ndim == 1 else spec3[frame, self._module_of_port[port]]
+        return rows
+
     def packetise(self, headers: FrameHeaders) -> PacketBatch:
         """All packets of ``len(headers)`` frames in natural order (frame i uses rendered i mod R)."""
         frame, port, packet = natural_order(len(headers), self.detector.n_ports, self.packets_per_port)

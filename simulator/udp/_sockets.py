@@ -21,7 +21,7 @@ from ._assembler import AssembledFrame, Assembler
 from ._packetiser import FrameHeaders, Packetiser
 
 __all__ = ["BUFFER_REQUEST_BYTES", "SenderStatistics", "UdpSender", "UdpReceiver",
-           "ReceiverStatistics"]
+           "ReceiverStatistics", "kernel_drops"]
 
 #: Socket buffer asked for on both sides (issue 5: the 208 KiB default loses packets).
 BUFFER_REQUEST_BYTES = 8 * 1024 * 1024
@@ -42,12 +42,15 @@ class SenderStatistics:
 
 @dataclass(frozen=True)
 class ReceiverStatistics:
-    """Datagrams read per port and the kernel-granted receive buffer (bytes as getsockopt says)."""
+    """Datagrams read per port, the kernel-granted receive buffer (bytes as getsockopt says) and
+    the datagrams the kernel dropped per port because that buffer was full (``None`` where
+    ``/proc/net/udp`` is not available): a loss equal to these drops is explained."""
 
     datagrams_per_port: tuple[int, ...]
     batches: int
     rcvbuf_granted_bytes: int
     elapsed_s: float
+    kernel_drops_per_port: tuple[int, ...] | None = None
 
     @property
     def datagrams(self) -> int:
@@ -55,12 +58,44 @@ class ReceiverStatistics:
         return sum(self.datagrams_per_port)
 
 
-def _udp_socket(option: int, request_bytes: int) -> tuple[socket.socket, int]:
+#: Linux ``SO_SNDBUFFORCE`` / ``SO_RCVBUFFORCE`` (asm-generic/socket.h); Python does not name them.
+_FORCE_OPTION = {socket.SO_SNDBUF: 32, socket.SO_RCVBUF: 33}
+
+
+def kernel_drops(ports: Sequence[int], table: str = "/proc/net/udp") -> tuple[int, ...] | None:
+    """Receive-buffer drops the kernel counted for the UDP sockets bound to 127.0.0.1:``port``
+    (the last column of Linux ``/proc/net/udp``); ``None`` when the table cannot be read."""
+    try:
+        with open(table, encoding="ascii") as handle:
+            lines = handle.read().splitlines()[1:]
+    except OSError:
+        return None
+    drops: dict[int, int] = {}
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 13 or fields[1].split(":")[0] != "0100007F":
+            continue
+        drops[int(fields[1].split(":")[1], 16)] = int(fields[-1])
+    return tuple(drops.get(port, 0) for port in ports)
+
+
+def _udp_socket(option: int, request_bytes: int, force: bool = False) -> tuple[socket.socket, int]:
+    """A UDP socket with the buffer ``option`` requested; returns it and the granted size.
+
+    ``force`` first tries the ``*FORCE`` variant, which may exceed ``net.core.rmem_max`` /
+    ``wmem_max`` when the process has CAP_NET_ADMIN; otherwise the plain request is capped there.
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
+        if force:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, _FORCE_OPTION[option], request_bytes)
+                return sock, sock.getsockopt(socket.SOL_SOCKET, option)
+            except OSError:
+                pass  # not permitted: fall back to the capped request below
         sock.setsockopt(socket.SOL_SOCKET, option, request_bytes)
-    except OSError as exc:  # still usable with the default size; report what was granted
-        del exc
+    except OSError:
+        pass  # still usable with the default size; statistics() reports what was granted
     return sock, sock.getsockopt(socket.SOL_SOCKET, option)
 
 
@@ -68,12 +103,14 @@ class UdpSender:
     """Sends a schedule over UDP, one connected socket per detector port, paced per frame.
 
     Frame ``i`` of the schedule starts no earlier than ``t0 + i * frame_time_s`` (absolute
-    deadlines, no drift); ``clock`` and ``sleep`` are injected. Payloads come from the
+    deadlines, no drift); with ``packet_delay_s`` the j-th packet of a frame is not sent before
+    ``t0 + i * frame_time_s + j * packet_delay_s`` (checked once per chunk of ``chunk_packets``,
+    so a small chunk paces finely). ``clock`` and ``sleep`` are injected. Payloads come from the
     packetiser's pre-rendered frames, cycled, so the sender is limited by the socket.
     """
 
     def __init__(self, packetiser: Packetiser, destinations: Sequence[tuple[str, int]],
-                 frame_time_s: float = 0.0, chunk_packets: int = 256,
+                 frame_time_s: float = 0.0, chunk_packets: int = 256, packet_delay_s: float = 0.0,
                  clock: Callable[[], float] = time.perf_counter,
                  sleep: Callable[[float], None] = time.sleep,
                  sndbuf_request_bytes: int = BUFFER_REQUEST_BYTES) -> None:
@@ -84,7 +121,11 @@ class UdpSender:
             if host not in ("127.0.0.1", "localhost"):
                 raise TransportError(f"destinations.host: {host!r}; allowed 127.0.0.1 (loopback only)")
         self.packetiser = packetiser
+        if frame_time_s < 0 or packet_delay_s < 0:
+            raise TransportError(
+                f"frame_time_s/packet_delay_s: {frame_time_s}/{packet_delay_s}; allowed >= 0")
         self.frame_time_s = frame_time_s
+        self.packet_delay_s = packet_delay_s
         self.chunk_packets = chunk_packets
         self._clock, self._sleep = clock, sleep
         self._sockets = []
@@ -97,6 +138,8 @@ class UdpSender:
         self._granted = granted
         self._buffer = np.empty((chunk_packets, packetiser.packet_bytes), dtype=np.uint8)
         self._row_views = [memoryview(row) for row in self._buffer]
+        # Views of every rendered packet: most chunks are sent straight from there (no copy).
+        self._rendered_views = [memoryview(row) for row in packetiser.rendered.reshape(-1, packetiser.packet_bytes)]
         self._counts = {"sent": 0, "errors": 0, "frames": 0, "missed": 0}
         self._elapsed = 0.0
 
@@ -122,22 +165,32 @@ class UdpSender:
         sends = [sock.send for sock in self._sockets]
         buffer = self._buffer
         for seg in range(len(starts)):
+            frame_deadline = start + float(running[bounds[seg]]) * self.frame_time_s
             if self.frame_time_s > 0:
-                deadline = start + float(running[bounds[seg]]) * self.frame_time_s
                 now = self._clock()
-                if now < deadline:
-                    self._sleep(deadline - now)
-                elif now > deadline + self.frame_time_s:
+                if now < frame_deadline:
+                    self._sleep(frame_deadline - now)
+                elif now > frame_deadline + self.frame_time_s:
                     self._counts["missed"] += 1
             self._counts["frames"] += 1
-            for lo in range(int(bounds[seg]), int(bounds[seg + 1]), self.chunk_packets):
+            first = int(bounds[seg])
+            for lo in range(first, int(bounds[seg + 1]), self.chunk_packets):
+                if self.packet_delay_s > 0 and lo > first:
+                    deadline = frame_deadline + (lo - first) * self.packet_delay_s
+                    now = self._clock()
+                    if now < deadline:
+                        self._sleep(deadline - now)
                 hi = min(lo + self.chunk_packets, int(bounds[seg + 1]))
-                self.packetiser.gather(frame[lo:hi], port[lo:hi], packet[lo:hi], headers, out=buffer)
-                views = self._row_views
-                ports = port[lo:hi].tolist()
-                for i, k in enumerate(ports):
+                rows = self.packetiser.stamp(frame[lo:hi], port[lo:hi], packet[lo:hi], headers)
+                if rows is None:
+                    self.packetiser.gather(frame[lo:hi], port[lo:hi], packet[lo:hi], headers, out=buffer)
+                    views = self._row_views[: hi - lo]
+                else:
+                    rendered = self._rendered_views
+                    views = [rendered[r] for r in rows.tolist()]
+                for send, view in zip(map(sends.__getitem__, port[lo:hi].tolist()), views, strict=True):
                     try:
-                        sends[k](views[i])
+                        send(view)
                     except OSError:
                         self._counts["errors"] += 1
                 self._counts["sent"] += hi - lo
@@ -153,12 +206,18 @@ class UdpSender:
 
 class UdpReceiver:
     """Listens on one UDP socket per detector port (127.0.0.1, port 0 unless given) and feeds
-    batches of datagrams to an :class:`Assembler` (detectors.md §4.1, §4.2)."""
+    batches of datagrams to an :class:`Assembler` (detectors.md §4.1, §4.2).
+
+    ``rcvbuf_request_bytes`` (8 MiB) is capped by ``net.core.rmem_max``; ``rcvbuf_force`` asks
+    past the cap when permitted. An 8 MiB buffer holds about 500 datagrams of 8240 bytes.
+    """
 
     def __init__(self, assembler: Assembler, ports: Sequence[int] | None = None,
                  batch_packets: int = 1024, rcvbuf_request_bytes: int = BUFFER_REQUEST_BYTES,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.perf_counter, fair_chunk_packets: int = 64,
+                 rcvbuf_force: bool = False) -> None:
         n_ports = assembler.detector.n_ports
+        self._fair_chunk = max(1, fair_chunk_packets)
         ports = list(ports) if ports is not None else [0] * n_ports
         if len(ports) != n_ports:
             raise TransportError(f"ports: {len(ports)} given; need one per detector port ({n_ports})")
@@ -168,7 +227,7 @@ class UdpReceiver:
         granted = 0
         try:
             for port in ports:
-                sock, granted = _udp_socket(socket.SO_RCVBUF, rcvbuf_request_bytes)
+                sock, granted = _udp_socket(socket.SO_RCVBUF, rcvbuf_request_bytes, rcvbuf_force)
                 self._sockets.append(sock)
                 sock.bind(("127.0.0.1", port))
                 sock.setblocking(False)
@@ -210,34 +269,38 @@ class UdpReceiver:
         self.close()
 
     def poll(self, timeout_s: float) -> int:
-        """Wait up to ``timeout_s`` for data, then drain every ready socket in batches.
+        """Wait up to ``timeout_s`` for data, then drain the ready sockets into one batch.
 
-        Returns the number of datagrams read. Bounded: at most one full batch per socket per
-        readiness event, so a flood cannot starve the caller.
+        Sockets are read round-robin, ``fair_chunk_packets`` at a time, so one busy port cannot
+        run ahead of the others by more than a chunk; at most one batch (``batch_packets``) is
+        read per call, so a flood cannot starve the caller. Returns the datagrams read.
         """
         start = self._clock()
-        read = 0
-        for key, _events in self._selector.select(timeout_s):
-            read += self._drain(key.fileobj, key.data)
-        self._elapsed += self._clock() - start
-        return read
-
-    def _drain(self, sock: socket.socket, index: int) -> int:
-        recv_into = sock.recv_into
-        views, sizes = self._slot_views, self._sizes
-        capacity = len(views)
+        ready = [(key.fileobj.recv_into, key.data) for key, _ in self._selector.select(timeout_s)]
+        views, sizes, ports = self._slot_views, self._sizes, self._ports
+        capacity, chunk = len(views), self._fair_chunk
         n = 0
-        while n < capacity:
-            try:
-                sizes[n] = recv_into(views[n])
-            except BlockingIOError:
-                break
-            n += 1
+        while ready and n < capacity:
+            still = []
+            for recv_into, index in ready:
+                stop = min(n + chunk, capacity)
+                first = n
+                while n < stop:
+                    try:
+                        sizes[n] = recv_into(views[n])
+                    except BlockingIOError:
+                        break
+                    n += 1
+                if n > first:
+                    ports[first:n] = index
+                    self._per_port[index] += n - first
+                if n == stop:
+                    still.append((recv_into, index))
+            ready = still
         if n:
-            self._ports[:n] = index
-            self._per_port[index] += n
             self._batches += 1
-            self.assembler.push(self._slots[:n], self._ports[:n], self._sizes[:n])
+            self.assembler.push(self._slots[:n], ports[:n], sizes[:n])
+        self._elapsed += self._clock() - start
         return n
 
     def run(self, until_packets: int, timeout_s: float, idle_timeout_s: float = 0.5) -> list[AssembledFrame]:
@@ -260,4 +323,6 @@ class UdpReceiver:
 
     def statistics(self) -> ReceiverStatistics:
         """Counters so far (frozen)."""
-        return ReceiverStatistics(tuple(self._per_port), self._batches, self._granted, self._elapsed)
+        ports = [address[1] for address in self.addresses] if self._sockets else []
+        return ReceiverStatistics(tuple(self._per_port), self._batches, self._granted, self._elapsed,
+                                  kernel_drops(ports) if ports else None)

@@ -1,7 +1,7 @@
 """Live UDP on 127.0.0.1: 2 JUNGFRAU modules x 2 interfaces with storage cells (issue 5).
 
 Sender and receiver share one process here (a thread each), so the frame time is a relaxed
-10 ms: the GIL, not the socket, would otherwise decide which datagrams survive. Rate tests with
+20 ms: the GIL, not the socket, would otherwise decide which datagrams survive. Rate tests with
 separate processes live in benchmarks/bench_udp.py.
 """
 
@@ -10,10 +10,22 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pytest
 
-from simulator.detectors import Detector, StorageCells, XfelTiming, det_info_get, jungfrau_module, run_headers
+from simulator.detectors import (
+    Detector,
+    StorageCells,
+    XfelTiming,
+    det_info_get,
+    jungfrau_module,
+    run_headers,
+)
 from simulator.faults import FaultPlan
 from simulator.udp import Assembler, Packetiser, UdpReceiver, UdpSender, natural_order
+
+# Room for a whole run in the kernel buffer when the process may exceed rmem_max (root); else
+# the capped 8 MiB (about 500 datagrams per port) still covers the 20 ms frame pacing.
+_BIG_BUFFER = {"rcvbuf_request_bytes": 64 << 20, "rcvbuf_force": True}
 
 
 def test_hw_udp_two_modules_two_interfaces_storage_cells():
@@ -23,12 +35,12 @@ def test_hw_udp_two_modules_two_interfaces_storage_cells():
     rng = np.random.default_rng(42)
     frames = rng.integers(0, 0xFFFE, size=(4, 2, 512, 1024), dtype=np.uint16)
     packetiser = Packetiser(detector, detector.model.encode(frames).reshape(4, detector.n_ports, -1))
-    headers = run_headers(n_frames, 2e-3, 1.98e-3, cells, XfelTiming(first_pulse_id=500, gap_every_frames=4,
+    headers = run_headers(n_frames, 20e-3, 19.98e-3, cells, XfelTiming(first_pulse_id=500, gap_every_frames=4,
                                                                       gap_pulses=10, event_codes=(3, 7)))
     order = natural_order(n_frames, detector.n_ports, detector.model.packets_per_port)
     assembler = Assembler(detector, window_frames=2)
-    with UdpReceiver(assembler) as receiver, UdpSender(packetiser, receiver.addresses,
-                                                       frame_time_s=10e-3) as sender:
+    with UdpReceiver(assembler, **_BIG_BUFFER) as receiver, UdpSender(packetiser, receiver.addresses,
+                                                       frame_time_s=20e-3) as sender:
         assert len({port for _, port in receiver.addresses}) == 4
         thread = threading.Thread(target=sender.send, args=(*order, headers))
         thread.start()
@@ -62,10 +74,10 @@ def test_hw_udp_with_faults_matches_ground_truth():
     n_frames = 8
     plan = FaultPlan(seed=3, loss_rate=0.05, duplicate_rate=0.05, reorder_window_packets=16)
     schedule = plan.schedule(n_frames, 2, 64, 2)
-    headers = run_headers(n_frames, 2e-3, 1.98e-3)
+    headers = run_headers(n_frames, 20e-3, 19.98e-3)
     assembler = Assembler(detector, window_frames=2)
-    with UdpReceiver(assembler) as receiver, UdpSender(packetiser, receiver.addresses,
-                                                       frame_time_s=10e-3) as sender:
+    with UdpReceiver(assembler, **_BIG_BUFFER) as receiver, UdpSender(packetiser, receiver.addresses,
+                                                       frame_time_s=20e-3) as sender:
         thread = threading.Thread(target=sender.send,
                                   args=(schedule.frame, schedule.port, schedule.packet, headers))
         thread.start()
@@ -79,3 +91,24 @@ def test_hw_udp_with_faults_matches_ground_truth():
         np.testing.assert_array_equal(frame.received, expected[index])
     stats = assembler.statistics()
     assert stats.packets_duplicate == int(schedule.truth.copies[expected].sum())
+
+
+def test_hw_loss_is_explained_by_kernel_drops():
+    """Overflow a deliberately small receive buffer: every datagram is either read or counted
+    as dropped by the kernel (issue 5: loss must be explained, not silent)."""
+    detector = Detector("JF-1if", jungfrau_module(1), 1)
+    packetiser = Packetiser(detector, np.zeros((1, 1, 1 << 20), np.uint8))
+    n_frames = 3
+    order = natural_order(n_frames, 1, 128)
+    assembler = Assembler(detector)
+    with UdpReceiver(assembler, rcvbuf_request_bytes=64 << 10) as receiver:
+        with UdpSender(packetiser, receiver.addresses) as sender:
+            sender.send(*order, run_headers(n_frames, 1e-3, 0.98e-3))  # nobody reads meanwhile
+        while receiver.poll(0.2):
+            pass
+        stats = receiver.statistics()
+    if stats.kernel_drops_per_port is None:
+        pytest.skip("/proc/net/udp not available: kernel drops cannot be read")
+    assert stats.datagrams_per_port[0] < 3 * 128  # the small buffer did overflow
+    assert stats.datagrams_per_port[0] + stats.kernel_drops_per_port[0] == 3 * 128
+    assert assembler.statistics().packets_accepted == stats.datagrams_per_port[0]

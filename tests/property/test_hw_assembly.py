@@ -125,11 +125,17 @@ def _check(plan, n_frames, window, chunk):
         assert (got[~expected[index]] == 0xFF).all()
     assert not by_number  # no frame the detector never sent
     stats = assembler.statistics()
-    delivered = truth.fate == FATE_DELIVERED
+    placed, late_count, duplicate_count = truth.expected_counts(window)
+    np.testing.assert_array_equal(placed, expected)
     assert stats.packets_accepted == int(expected.sum())
-    assert stats.packets_duplicate == int(truth.copies[expected].sum())
-    late_lost = delivered & ~expected
-    assert stats.packets_late == int((late_lost * (1 + truth.copies)).sum())
+    assert stats.packets_duplicate == duplicate_count
+    assert stats.packets_late == late_count
+    # Nothing the plan dropped is ever placed; every delivered, non-late packet is.
+    assert not (expected & (truth.fate != FATE_DELIVERED)).any()
+    if not truth.late.any():
+        # Reordering moves a packet by less than one frame: harmless with window >= 1.
+        assert stats.packets_late == 0
+        np.testing.assert_array_equal(expected, truth.fate == FATE_DELIVERED)
     empty = [int(n) for i, n in enumerate(numbers) if not expected[i].any()]
     skipped = sum(b - a + 1 for a, b in truth.skipped_frame_numbers)
     assert stats.frames_lost == len(empty) + skipped
@@ -143,8 +149,6 @@ def _check(plan, n_frames, window, chunk):
 @given(data=st.data(), n_frames=st.integers(2, 8), window=st.integers(1, 3), chunk=st.integers(1, 300))
 def test_hw_fault_accounting_equals_ground_truth(data, n_frames, window, chunk):
     plan = data.draw(_plans(n_frames, with_jumps=False))
-    if plan.late_by_frames == window:
-        plan = FaultPlan(**{**plan.__dict__, "late_by_frames": window + 1})
     _check(plan, n_frames, window, chunk)
 
 

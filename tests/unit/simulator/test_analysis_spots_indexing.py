@@ -7,10 +7,21 @@ import math
 
 import numpy as np
 import pytest
-from scipy.spatial import cKDTree
 
 from simulator.analysis import AnalysisSettings, analyse_image, plan_for
 from simulator.scenes import pixel_mask, render, rotation_scene, stills_scene
+
+# The analysis uses scipy.ndimage / scipy.spatial (a declared dependency of the project).
+pytest.importorskip("scipy")
+
+
+def _nearest_distance(points: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Distance from each query to its nearest point (brute force, written for the test)."""
+    if len(points) == 0:
+        return np.full(len(queries), np.inf)
+    diff = queries[:, None, :] - points[None, :, :]
+    return np.sqrt((diff**2).sum(axis=-1)).min(axis=1)
+
 
 STRONG_PHOTONS = 60.0
 
@@ -48,7 +59,7 @@ def _strong_predictions(scene, truth):
 
 def _recovery(result, strong_xy):
     found = np.array([[s["x"], s["y"]] for s in result["spots"]])
-    distance, _ = cKDTree(found).query(strong_xy)
+    distance = _nearest_distance(found, strong_xy)
     return float(np.mean(distance <= 1.5))
 
 
@@ -79,7 +90,7 @@ def test_analysis_indexed_spots_miller_indices_reproduce_positions(rotation):
     geometry = scene.geometry
     wavelength = 12.398419843320026 / geometry.energy_kev
     s0 = np.array([0.0, 0.0, 1.0 / wavelength])
-    for truth, result in results.values():
+    for _truth, result in results.values():
         assert result["indexing_result"] is True
         lattice = np.array(result["indexing_lattice"]).reshape(3, 3)
         spots = [s for s in result["spots"] if s["indexed"]]
@@ -122,7 +133,8 @@ def test_analysis_integration_matches_truth(rotation):
         assert result["image_scale_cc"] > 0.95
         key = {tuple(h): p for h, p in zip(truth.reflections.hkl.tolist(),
                                              truth.reflections.photons, strict=True)}
-        expected = np.array([key[(h, k, l)] for h, k, l in zip(refl["h"], refl["k"], refl["l"], strict=True)])
+        rows = zip(refl["h"], refl["k"], refl["l"], strict=True)
+        expected = np.array([key[(h, k, ell)] for h, k, ell in rows])
         ratio = refl["int_sum"][strong] / expected[strong]
         assert 0.85 < np.median(ratio) < 1.1  # the 3-pixel disc holds ~99 % of a 0.9-px spot
         assert refl["h"].dtype == np.int32 and refl["d"].dtype == np.float32
@@ -159,3 +171,46 @@ def test_analysis_multi_lattice_stills():
             assert len(result["indexing_lattice_extra"]) == 1
             assert {s["lattice"] for s in result["spots"] if s["indexed"]} == {0, 1}
     assert seen_two
+
+
+def test_analysis_two_crystal_rotation_reports_both_lattices():
+    from simulator.scenes import Scene, lysozyme_crystal
+
+    base = rotation_scene(5, seed=12)
+    second = lysozyme_crystal(99)
+    scene = Scene(base.geometry, base.crystal, base.scan, seed=12, extra_crystals=(second,))
+    truth = scene.truth(2)
+    assert len(truth.lattices_a) == 2 and set(np.unique(truth.reflections.lattice)) == {0, 1}
+    result = analyse_image(render(scene, 2), scene.geometry, AnalysisSettings(max_spot_count=2000), truth)
+    assert result["indexing_lattice_count"] == 2
+    lattices = [np.array(result["indexing_lattice"]).reshape(3, 3),
+                np.array(result["indexing_lattice_extra"][0]).reshape(3, 3)]
+    geometry = scene.geometry
+    wavelength = 12.398419843320026 / geometry.energy_kev
+    s0 = np.array([0.0, 0.0, 1.0 / wavelength])
+    for spot in (s for s in result["spots"] if s["indexed"]):
+        lab = geometry.pixel_to_lab_mm(np.array([spot["x"]]), np.array([spot["y"]]))[0]
+        r = lab / np.linalg.norm(lab) / wavelength - s0
+        observed = lattices[spot["lattice"]] @ r
+        assert np.all(np.abs(observed - [spot["h"], spot["k"], spot["l"]]) < 0.35)
+
+
+def test_analysis_ice_ring_spots_flagged_and_counted():
+    from simulator.scenes import ICE_RING_D_A
+
+    scene = rotation_scene(2, seed=14, ice_ring_photons=4.0)
+    settings = AnalysisSettings(max_spot_count=5000)
+    result = analyse_image(render(scene, 0), scene.geometry, settings, scene.truth(0))
+    geometry = scene.geometry
+    wavelength = 12.398419843320026 / geometry.energy_kev
+    q_ice = 2 * np.pi / np.array(ICE_RING_D_A)
+    flagged = 0
+    for spot in result["spots"]:
+        lab = geometry.pixel_to_lab_mm(np.array([round(spot["x"])]), np.array([round(spot["y"])]))[0]
+        two_theta = np.arccos(lab[2] / np.linalg.norm(lab))
+        q = 4 * np.pi * np.sin(two_theta / 2) / wavelength
+        on_ring = bool(np.min(np.abs(q - q_ice)) <= settings.ice_ring_width_recip_a)
+        assert spot["ice_ring"] == on_ring
+        flagged += on_ring
+    assert flagged > 0
+    assert result["spot_count_ice_ring"] == flagged

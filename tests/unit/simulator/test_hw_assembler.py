@@ -78,3 +78,19 @@ def test_hw_assembler_settings_validated(small):
         Assembler(detector, window_frames=-1)
     with pytest.raises(ValueError, match="first_frame_number.*>= 1"):
         Assembler(detector, first_frame_number=0)
+
+
+def test_hw_stamp_in_place_equals_gather(small):
+    detector, packetiser = small
+    base = FrameHeaders.simple(3)
+    headers = FrameHeaders(base.frame_number + np.uint64(7), base.exp_length, base.det_spec1 + np.uint64(5),
+                           base.timestamp, np.array([1, 2, 3], np.uint32))
+    frame = np.array([0, 1, 2, 2])
+    port = np.array([0, 3, 1, 2])
+    packet = np.array([5, 0, 15, 15])
+    copied = packetiser.gather(frame, port, packet, headers).copy()
+    rows = packetiser.stamp(frame, port, packet, headers)
+    np.testing.assert_array_equal(packetiser.rendered.reshape(-1, 4144)[rows], copied)
+    # One rendered frame: run frames 0 and 1 of the same port and packet share a row.
+    assert packetiser.stamp(np.array([0, 1]), port[[0, 0]], packet[[0, 0]], headers) is None
+    assert packetiser.stamp(frame[[0, 0]], port[[0, 0]], packet[[0, 0]], headers) is None  # duplicate

@@ -138,3 +138,33 @@ def test_hw_double_pixels_split_and_gaps():
     np.testing.assert_array_equal(mirrored, image[::-1])
     mask = gap_mask(2, 1, 8, 36)
     assert mask.sum() == 36 * 1030 and (mask[514:550] == 1).all()
+
+
+def _field(packet_row, offset, size):
+    return int.from_bytes(bytes(packet_row[offset:offset + size]), "little")
+
+
+def test_hw_packet_bytes_at_spec_offsets_both_detectors():
+    from simulator.detectors import XfelTiming, det_info_set, run_headers
+
+    jf = detector_by_name("JF1M")
+    frames = np.zeros((1, 2, 512, 1024), np.uint16)
+    headers = run_headers(2, 1e-3, 0.98e-3, xfel=XfelTiming(first_pulse_id=0xABCDEF, event_codes=(5,)),
+                          first_frame_number=41)
+    batch = Packetiser(jf, jf.model.encode(frames).reshape(1, 4, -1)).packetise(headers)
+    row = batch.data[-1]  # frame 42, packet 63, port 3 (module 1, top interface)
+    assert len(row) == 8240
+    assert _field(row, 0, 8) == 42 and _field(row, 8, 4) == 9800 and _field(row, 12, 4) == 63
+    assert _field(row, 16, 8) == 0xABCDEF + 1 and _field(row, 24, 8) == 10000
+    assert (_field(row, 32, 2), _field(row, 34, 2), _field(row, 36, 2)) == (1, 3, 0)
+    assert _field(row, 38, 2) == 0 and _field(row, 44, 2) == 0
+    assert _field(row, 40, 4) == int(det_info_set(chip_version=1, storage_cell=15, event_code=5))
+    assert (row[46], row[47]) == (3, 2)
+
+    eiger = detector_by_name("EIGER500k")
+    counts = np.zeros((1, 1, 512, 1024), np.uint16)
+    batch = Packetiser(eiger, eiger.model.encode(counts).reshape(1, 4, -1)).packetise(FrameHeaders.simple(1))
+    row = batch.data[batch.port_index == 3][0]
+    assert len(row) == 4144
+    assert (_field(row, 32, 2), _field(row, 34, 2), _field(row, 36, 2), _field(row, 44, 2)) == (3, 1, 1, 1)
+    assert (row[46], row[47]) == (1, 2)

@@ -1,0 +1,102 @@
+"""Benchmark: scene rendering and per-image analysis (issue 6 "Speed").
+
+Prints the time to render a JUNGFRAU 1M rotation scan (default 1000 images), the analysis time per
+JUNGFRAU module image (ms) and the spot-finding recovery of predicted strong reflections.
+Run: .venv/bin/python benchmarks/bench_scenes.py [--images N] [--analyse M]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from simulator.analysis import AnalysisSettings, analyse_image, plan_for
+from simulator.scenes import (
+    DetectorGeometry,
+    Scene,
+    clear_render_cache,
+    jungfrau_geometry,
+    render,
+    rotation_scene,
+)
+
+STRONG_PHOTONS = (20.0, 40.0, 60.0)
+
+
+def _module_scene(seed: int) -> Scene:
+    one = jungfrau_geometry(1, 1, distance_mm=80.0)
+    geometry = DetectorGeometry(
+        one.width_px, one.height_px, one.pixel_size_mm, one.distance_mm,
+        one.width_px / 2 + 10.3, one.height_px / 2 + 5.7, one.energy_kev,
+    )
+    return rotation_scene(200, seed=seed, geometry=geometry)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--images", type=int, default=1000, help="rotation images to render")
+    parser.add_argument("--analyse", type=int, default=50, help="module images to analyse")
+    args = parser.parse_args()
+
+    scene = rotation_scene(args.images, seed=1)
+    t0 = time.perf_counter()
+    scene.truth(0)
+    prediction_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for index in range(args.images):
+        render(scene, index, cache_size=0)
+    render_s = time.perf_counter() - t0
+    print(f"JUNGFRAU 1M {scene.geometry.width_px}x{scene.geometry.height_px}, lysozyme, "
+          f"{args.images} images of {scene.scan.increment_deg} deg")
+    print(f"  scan-wide Bragg prediction: {prediction_s:.2f} s")
+    print(f"  render {args.images} images: {render_s:.1f} s ({1e3 * render_s / args.images:.1f} ms/image)")
+    render(scene, 3)
+    t0 = time.perf_counter()
+    for _ in range(100):
+        render(scene, 3)
+    print(f"  cached re-render: {1e6 * (time.perf_counter() - t0) / 100:.1f} us/image")
+    clear_render_cache(scene)
+
+    module = _module_scene(seed=2)
+    settings = AnalysisSettings(max_spot_count=2000)
+    plan = plan_for(module.geometry, settings)
+    times = []
+    recovered = dict.fromkeys(STRONG_PHOTONS, 0)
+    strong_total = dict.fromkeys(STRONG_PHOTONS, 0)
+    for index in range(args.analyse):
+        image, truth = render(module, index), module.truth(index)
+        t0 = time.perf_counter()
+        result = analyse_image(image, module.geometry, settings, truth, plan)
+        times.append(time.perf_counter() - t0)
+        table = truth.reflections
+        on_sensor = module.geometry.on_sensor(table.x_px, table.y_px, margin_px=4)
+        found = np.array([[s["x"], s["y"]] for s in result["spots"]]).reshape(-1, 2)
+        for threshold in STRONG_PHOTONS:
+            strong = (table.photons >= threshold) & on_sensor
+            if strong.any() and len(found):
+                distance, _ = cKDTree(found).query(np.column_stack([table.x_px, table.y_px])[strong])
+                recovered[threshold] += int(np.sum(distance <= 1.5))
+            strong_total[threshold] += int(strong.sum())
+    times_ms = 1e3 * np.array(times)
+    print(f"JUNGFRAU module image {module.geometry.width_px}x{module.geometry.height_px}:")
+    print(f"  analysis per image: median {np.median(times_ms):.1f} ms, "
+          f"p90 {np.percentile(times_ms, 90):.1f} ms over {args.analyse} images")
+    for threshold in STRONG_PHOTONS:
+        rate = recovered[threshold] / max(strong_total[threshold], 1)
+        print(f"  spot-finding recovery of predictions >= {threshold:.0f} photons within 1.5 px: "
+              f"{recovered[threshold]}/{strong_total[threshold]} = {rate:.3f}")
+    one_m_settings = AnalysisSettings(max_spot_count=2000)
+    one_m_plan = plan_for(scene.geometry, one_m_settings)
+    one_m_ms = []
+    for index in range(min(args.analyse, 20)):
+        image, truth = render(scene, index, cache_size=0), scene.truth(index)
+        t0 = time.perf_counter()
+        analyse_image(image, scene.geometry, one_m_settings, truth, one_m_plan)
+        one_m_ms.append(1e3 * (time.perf_counter() - t0))
+    print(f"JUNGFRAU 1M image: analysis median {np.median(one_m_ms):.1f} ms")
+
+if __name__ == "__main__":
+    main()
