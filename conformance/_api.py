@@ -18,6 +18,15 @@ from conformance.rules import FILE_RULES, LAYOUTS, PROFILES
 __all__ = ["check_file"]
 
 
+def _register_filters() -> None:
+    """Register bitshuffle / LZ4 / Zstd with HDF5 (hdf5-format.md §2); without them every image is
+    unreadable. Optional: absent hdf5plugin leaves HDF5_PLUGIN_PATH to the environment."""
+    try:
+        import hdf5plugin  # noqa: F401
+    except ImportError:
+        pass
+
+
 def _unreadable(target: str, profile: str, layout: str, message: str) -> Report:
     r = FILE_RULES["FILE-UNREADABLE"]
     return Report(target, profile, layout, (Finding(r.id, r.severity, "/", message, r.section),),
@@ -44,6 +53,7 @@ def check_file(
         raise UsageError(f"profile: {profile!r}, one of {list(PROFILES)} allowed")
     if layout not in LAYOUTS:
         raise UsageError(f"layout: {layout!r}, one of {list(LAYOUTS)} allowed")
+    _register_filters()
     target = str(path)
     p = Path(path)
     if not p.is_file():

@@ -21,13 +21,14 @@ __all__ = ["Context", "ImageSource", "LEGACY_LINK", "sample_indices"]
 
 LEGACY_LINK = re.compile(r"^data_(\d{6})$")
 _SAMPLE_ROWS = 48
+_DEEP_LIMIT = 10_000_000  # --deep reads every row up to this count; beyond it a hostile shape, so sample
 
 
 def sample_indices(n: int, deep: bool) -> list[int]:
     """Image indices read without --deep: the first and last few and an even sample (issue 4 speed)."""
     if n <= 0:
         return []
-    if deep or n <= _SAMPLE_ROWS:
+    if (deep and n <= _DEEP_LIMIT) or n <= _SAMPLE_ROWS:
         return list(range(n))
     picks = set(range(min(4, n))) | set(range(max(0, n - 4), n))
     picks |= {int(x) for x in np.linspace(0, n - 1, _SAMPLE_ROWS - 8)}

@@ -86,7 +86,9 @@ def derive_facts(ctx: Context) -> None:
     detected = detect_layout(ctx)
     if ctx.layout_requested != "auto":
         ctx.layout = ctx.layout_requested
-        if detected not in ("unknown", ctx.layout_requested):
+        # A process file is recognised by its name; under another name it looks like a VDS master.
+        compatible = {ctx.layout_requested, "unknown"} | ({"vds"} if ctx.layout_requested == "process" else set())
+        if detected not in compatible:
             ctx.add("JF-LAYOUT", f"{ctx.entry_path}/data",
                     f"layout {ctx.layout_requested} requested but the file has the {detected} layout")
     else:

@@ -6,7 +6,18 @@ import json
 from dataclasses import dataclass, field
 from xml.etree import ElementTree
 
-__all__ = ["Finding", "Report"]
+__all__ = ["Finding", "Report", "ReportStatistics"]
+
+
+@dataclass(frozen=True)
+class ReportStatistics:
+    """Counts of a report (STYLE.md "Errors": nothing dropped, everything counted)."""
+
+    rules_checked: int
+    errors: int
+    warnings: int
+    findings_by_rule: tuple[tuple[str, int], ...]
+    unreadable: bool
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,14 @@ class Report:
     def rule_ids(self, severity: str | None = None) -> set[str]:
         """Ids of the rules that produced findings (optionally only of one severity)."""
         return {f.rule for f in self.findings if severity is None or f.severity == severity}
+
+    def statistics(self) -> ReportStatistics:
+        """Counts of findings per severity and per rule."""
+        counts: dict[str, int] = {}
+        for f in self.findings:
+            counts[f.rule] = counts.get(f.rule, 0) + 1
+        return ReportStatistics(self.checked, len(self.errors), len(self.warnings),
+                                tuple(sorted(counts.items())), self.unreadable)
 
     def to_json(self) -> dict:
         """``{"ok", "violations", "checked"}`` as issue 4 specifies, plus target, profile, layout."""

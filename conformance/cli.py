@@ -4,7 +4,7 @@
                     [--deep] [--json] [--junit PATH] [--allow-outside]
     jfcheck manifest FILE [-o OUT]
     jfcheck diff OLD NEW [--json]
-    jfcheck stream DIR [--json]    |    jfcheck stream --connect ENDPOINT --timeout S [--json]
+    jfcheck stream DIR [--deep] [--json]  |  jfcheck stream --connect ENDPOINT --timeout S [--deep] [--json]
 
 Exit codes: 0 conformant (warnings allowed), 1 violations (or breaking changes for diff),
 2 unreadable input or usage error.
@@ -36,15 +36,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--junit", metavar="PATH", help="write a JUnit XML report")
     p.add_argument("--allow-outside", action="store_true",
                    help="follow external links / VDS sources outside the file's folder")
+    p.add_argument("--timeout", type=float, default=600.0, metavar="S",
+                   help="give up on a file after S seconds (reported unreadable)")
+    p.add_argument("--in-process", action="store_true",
+                   help="do not isolate the check in a child process (a library crash then ends jfcheck)")
     return p
 
 
 def _check(argv: list[str]) -> int:
     from conformance._api import check_file
+    from conformance._isolate import check_file_isolated
 
     args = build_parser().parse_args(argv)
-    reports = [check_file(f, profile=args.profile, layout=args.layout, deep=args.deep,
-                          allow_outside=args.allow_outside) for f in args.files]
+    if args.in_process:
+        reports = [check_file(f, profile=args.profile, layout=args.layout, deep=args.deep,
+                              allow_outside=args.allow_outside) for f in args.files]
+    else:
+        reports = [check_file_isolated(f, profile=args.profile, layout=args.layout, deep=args.deep,
+                                       allow_outside=args.allow_outside, timeout_s=args.timeout) for f in args.files]
     if args.json:
         doc = reports[0].to_json() if len(reports) == 1 else [r.to_json() for r in reports]
         print(json.dumps(doc, indent=1))
@@ -99,14 +108,16 @@ def _stream(argv: list[str]) -> int:
     p.add_argument("--connect", metavar="ENDPOINT", help="ZeroMQ endpoint to PULL from")
     p.add_argument("--timeout", type=float, default=10.0, metavar="S", help="stop after S seconds (--connect)")
     p.add_argument("--max-messages", type=int, default=100_000)
+    p.add_argument("--deep", action="store_true", help="decompress every compressed array")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     if (args.dir is None) == (args.connect is None):
         p.error("give exactly one of DIR or --connect ENDPOINT")
     if args.dir is not None:
-        report = check_stream_dir(args.dir)
+        report = check_stream_dir(args.dir, deep=args.deep)
     else:
-        report = check_stream_connect(args.connect, timeout_s=args.timeout, max_messages=args.max_messages)
+        report = check_stream_connect(args.connect, timeout_s=args.timeout, max_messages=args.max_messages,
+                                      deep=args.deep)
     print(report.to_json_text() if args.json else report.to_text())
     return report.exit_code
 

@@ -126,10 +126,13 @@ def check_geometry(ctx: Context) -> None:
             if is_dataset(obj) and attr(obj, "vector") is not None:
                 axes.setdefault(obj.name, obj)
     detectors, sample_chain = [], []
-    for name, grp in ctx.resolver.groups(ctx.entry):
+    for _name, grp in ctx.resolver.groups(ctx.entry):
         cls = ctx.resolver.nx_class(grp)
         if cls == "NXsample":
             dep = ctx.text(f"{grp.name}/depends_on")
+            raw = ctx.get(f"{grp.name}/depends_on")
+            if isinstance(raw, Missing) and raw.kind != "absent":
+                ctx.add("NX-DEPENDS-ON", f"{grp.name}/depends_on", f"unresolvable link: {raw.detail}")
             if dep is not None:
                 sample_chain = _follow(ctx, f"{grp.name}/depends_on", grp, dep, axes)
                 if sample_chain:
@@ -144,8 +147,11 @@ def check_geometry(ctx: Context) -> None:
     for det in detectors:
         dep_path = f"{det.name}/depends_on"
         det_chain: list[str] = []
-        if ctx.dataset(dep_path) is not None:
+        dep = ctx.get(dep_path)
+        if is_dataset(dep):
             det_chain = _follow(ctx, dep_path, det, ctx.text(dep_path), axes)
+        elif isinstance(dep, Missing) and dep.kind != "absent":
+            ctx.add("NX-DEPENDS-ON", dep_path, f"depends_on is an unresolvable link: {dep.detail}")
         for _mname, mod in ctx.resolver.groups(det):
             if ctx.resolver.nx_class(mod) != "NXdetector_module":
                 continue

@@ -32,6 +32,7 @@ _BITSHUFFLE = 32008
 _LZ4 = 32004
 _PER_IMAGE_GROUPS = ("MX", "image", "roi", "azint", "profiling", "detector", "xfel")
 _WALK_LIMIT = 4000
+_MAX_IMAGE_PIXELS = 1 << 28  # 268 Mpixel: beyond any detector; a hostile shape is not read
 
 
 def _int_attr(obj, name: str) -> int | None:
@@ -198,12 +199,16 @@ def check_virtual(ctx: Context) -> None:
         if not ds.shape:
             continue
         n = int(ds.shape[0])
-        mask = np.zeros(n, dtype=bool)
-        for lo, hi in covered:
-            mask[max(lo, 0): min(hi, n - 1) + 1] = True
-        if n and not mask.all():
-            gaps = np.flatnonzero(~mask)
-            ctx.add("JF-VDS", path, f"{gaps.size} of {n} images have no existing source (first: {int(gaps[0])})")
+        # Merge the mapped intervals instead of allocating a mask: a hostile shape can be huge.
+        next_free, first_gap = 0, None
+        for lo, hi in sorted(covered):
+            if lo > next_free and first_gap is None:
+                first_gap = next_free
+            next_free = max(next_free, hi + 1)
+        if first_gap is None and next_free < n:
+            first_gap = next_free
+        if n and first_gap is not None and first_gap < n:
+            ctx.add("JF-VDS", path, f"images from {first_gap} on (of {n}) have no existing source")
 
 
 def check_integrated(ctx: Context) -> None:
@@ -331,6 +336,10 @@ def check_readable(ctx: Context) -> None:
             ds = open_with_prefix(ctx, ds)
         except Exception as exc:  # noqa: BLE001
             ctx.add("DATA-READABLE", src.label, f"cannot open: {exc}")
+            continue
+        pixels = int(np.prod(ds.shape[1:], dtype=np.float64)) if ds.ndim > 1 else 1
+        if pixels > _MAX_IMAGE_PIXELS:
+            ctx.add("DATA-READABLE", src.label, f"images of {pixels} pixels are too large to read back", severity="warning")
             continue
         bad = []
         for i in sample_indices(src.frames, ctx.deep):

@@ -237,6 +237,8 @@ def check_nxmx_items(ctx: Context) -> None:
             if isinstance(obj, Missing):
                 if obj.kind == "absent":
                     _level_finding(ctx, level, path, "field")
+                elif obj.kind in ("dangling", "loop", "broken") and level == "required":
+                    ctx.add("NX-REQUIRED", path, f"required field is an unresolvable link: {obj.detail}")
                 # dangling links and missing files are reported by the link rules
                 continue
             if level == "forbidden":

@@ -14,8 +14,7 @@ import re
 import h5py
 import numpy as np
 
-from conformance._context import LEGACY_LINK, Context
-from conformance._hdf import is_dataset
+from conformance._context import Context
 
 __all__ = ["check_neggia", "check_durin", "check_fabio", "string_attr_problem"]
 
@@ -149,4 +148,3 @@ def check_fabio(ctx: Context) -> None:
     for name in ctx.resolver.members(grp):
         if name.startswith("data") and not _FABIO_OK.match(name):
             ctx.add("RD-FABIO", f"{ctx.entry_path}/data/{name}", "fabio EigerImage takes every data* member as an image stack")
-    _ = LEGACY_LINK, is_dataset

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from conformance._context import Context
-from conformance._hdf import as_text, is_dataset, is_group
+from conformance._hdf import is_dataset, is_group
 from conformance.checks._extensions import result_holders
 from conformance.checks._tables import ROI_RESULT_FIELDS, ROI_TYPES
 
@@ -37,7 +37,7 @@ def check_roi(ctx: Context) -> None:
     rois: dict[str, tuple[str, int | None, dict[str, float]]] = {}
     if defs is not None:
         used_bits: dict[int, str] = {}
-        for name, grp in ctx.resolver.groups(defs):
+        for name, _grp in ctx.resolver.groups(defs):
             path = f"{base}/{name}"
             kind = ctx.text(f"{path}/type")
             bit = ctx.number(f"{path}/bit_index")
@@ -133,4 +133,3 @@ def _check_results(ctx: Context, rois: dict) -> None:
                     ctx.add("JF-ROI-RESULTS", f"{path}/{fname}", "missing")
                 elif ds.ndim != 1 or (h.n_images is not None and ds.shape[0] != h.n_images):
                     ctx.add("JF-ROI-RESULTS", f"{path}/{fname}", f"shape {ds.shape}, [{h.n_images}] required")
-    _ = as_text

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Field", "MX_PER_SPOT", "MX_PER_IMAGE", "MX_LATTICE", "PER_IMAGE_GROUPS", "ROI_RESULT_FIELDS",
+__all__ = ["Field", "DETECTOR_DIAGNOSTICS", "MX_PER_SPOT", "MX_PER_IMAGE", "MX_LATTICE", "PER_IMAGE_GROUPS", "ROI_RESULT_FIELDS",
            "COLLECTION_GROUPS", "ROI_TYPES", "AZINT_BINS", "AZINT_IMAGES", "DETECTOR_EXTRA_UNITS"]
 
 
@@ -74,6 +74,12 @@ PER_IMAGE_GROUPS: dict[str, tuple[Field, ...]] = {
         "imageScaleTime")),
     "xfel": (Field("pulseID", "n"), Field("eventCode", "n")),
 }
+
+# §4.7 acquisition diagnostics [n_images]: /entry/detector in data files (legacy, VDS), under
+# /entry/instrument/detector/detectorSpecific in the integrated format.
+DETECTOR_DIAGNOSTICS = tuple(Field(n, "n") for n in (
+    "timestamp", "exptime", "number", "det_info", "storage_cell_image", "rcv_delay", "rcv_free_send_buffers",
+    "packets_expected", "packets_received", "data_collection_efficiency_image"))
 
 # §4.4 /entry/roi/<name> per-image results
 ROI_RESULT_FIELDS = ("max", "sum", "sum_sq", "npixel", "x", "y")

@@ -253,7 +253,10 @@ def _common_master(f: h5py.File, spec: RunSpec, layout: str, jf: bool = True) ->
     _field(mod, "data_origin", np.array([0, 0], dtype=np.int32))
     _field(mod, "data_size", np.array([spec.ny, spec.nx], dtype=np.int32))
     _field(mod, "data_stride", np.array([1, 1], dtype=np.int32))
-    _axis(mod, "module_offset", 0.0, "m", "translation", [1, 0, 0], "/entry/instrument/detector/transformations/rot3")
+    # The module origin sits so that the beam (along z) meets pixel (beam_center_x, beam_center_y).
+    origin = np.array([12.0 * 75e-6, 8.0 * 75e-6, 0.0])
+    _axis(mod, "module_offset", float(np.linalg.norm(origin)), "m", "translation", origin / np.linalg.norm(origin),
+          "/entry/instrument/detector/transformations/rot3")
     _axis(mod, "fast_pixel_direction", 75e-6, "m", "translation", [-1, 0, 0], "/entry/instrument/detector/module/module_offset")
     _axis(mod, "slow_pixel_direction", 75e-6, "m", "translation", [0, -1, 0], "/entry/instrument/detector/module/module_offset")
     dspec = _group(det, "detectorSpecific", "NXcollection")
@@ -355,6 +358,9 @@ def build_run(folder: Path, layout: str, spec: RunSpec = RunSpec()) -> Path:
                 _vds(az, fname, spec, files, f"/entry/azint/{fname}", (2, 5), dt, 0)
         elif layout in ("integrated", "process"):
             _write_per_image(entry, spec, slice(0, spec.n_images), images)
+            if layout == "integrated":  # §4.7: diagnostics live in detectorSpecific here
+                _field(entry["instrument/detector/detectorSpecific"], "number",
+                       np.arange(spec.n_images, dtype=np.int64))
     return master
 
 

@@ -62,6 +62,19 @@ def _replace(f, path, data, **attrs):
     return ds
 
 
+def _both(fn):
+    """Apply to the per-image holder and, when it has the item too, to the master (VDS exposes it)."""
+    def run(folder: Path, master: Path) -> None:
+        holder = _holder(folder, master)
+        _edit(holder, fn)
+        if holder != master:
+            try:
+                _edit(master, fn)
+            except KeyError:
+                pass  # legacy master does not expose per-image arrays
+    return run
+
+
 def _set_attr(path, name, value):
     return _m(lambda f: f[path].attrs.__setitem__(name, value))
 
@@ -174,6 +187,12 @@ MUTANTS: tuple[Mutant, ...] = (
            _m(lambda f: f[f"{DET}/detectorSpecific"].create_dataset("nimages_written", data=np.int64(99)))),
     Mutant("MX not padded", "JF-IMAGE-COUNT", SELF,
            _h(lambda f: _replace(f, "/entry/MX/bkgEstimate", np.zeros(2, np.float32)))),
+    Mutant("image_nr_high too small", "JF-IMAGE-COUNT", ("vds", "integrated", "process"),
+           _set_attr("/entry/data/data", "image_nr_high", np.int32(3))),
+    Mutant("diagnostics not padded", "JF-IMAGE-COUNT", ("legacy", "integrated"), lambda folder, master: _edit(
+        _holder(folder, master), lambda f: _replace(f, "/entry/detector/number" if "/entry/detector/number" in f
+                                                    else "/entry/instrument/detector/detectorSpecific/number",
+                                                    np.arange(2, dtype=np.int64)))),
     Mutant("MX class NXdata", "JF-COLLECTION", ALL, _m(lambda f: f["/entry/MX"].attrs.__setitem__("NX_class", text("NXdata")))),
     Mutant("peak x in metres", "JF-UNITS", ("legacy", "integrated", "process"),
            _h(lambda f: f["/entry/MX/peakXPosRaw"].attrs.__setitem__("units", text("m")))),
@@ -185,13 +204,13 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("peakCountIndexed > nPeaks", "JF-MX-COUNTERS", ALL,
            _h(lambda f: f["/entry/MX/peakCountIndexed"].__setitem__(0, 99))),
     Mutant("imageIndexed = 2", "JF-MX-COUNTERS", ALL, _h(lambda f: f["/entry/MX/imageIndexed"].__setitem__(0, 2))),
-    Mutant("peakTotalIntensity deleted", "JF-CXI", ALL, _h(lambda f: f.__delitem__("/entry/MX/peakTotalIntensity"))),
+    Mutant("peakTotalIntensity deleted", "JF-CXI", ALL, _both(lambda f: f.__delitem__("/entry/MX/peakTotalIntensity"))),
     Mutant("circle without radius", "JF-ROI-DEFS", ALL, _m(lambda f: f.__delitem__("/entry/roi_defs/ring/radius_pxl"))),
     Mutant("unknown ROI type", "JF-ROI-DEFS", ALL, _m(lambda f: _replace(f, "/entry/roi_defs/box1/type", text("ellipse")))),
     Mutant("roi_map pixel flipped", "JF-ROI-MAP", ALL,
            _m(lambda f: f["/entry/roi_defs/roi_map"].__setitem__((0, 23), f["/entry/roi_defs/roi_map"][0, 23] ^ 1))),
     Mutant("box bound moved", "JF-ROI-MAP", ALL, _m(lambda f: _replace(f, "/entry/roi_defs/box1/max_x_pxl", np.int64(8)))),
-    Mutant("ROI result missing", "JF-ROI-RESULTS", ALL, _h(lambda f: f.__delitem__("/entry/roi/box1/sum"))),
+    Mutant("ROI result missing", "JF-ROI-RESULTS", ALL, _both(lambda f: f.__delitem__("/entry/roi/box1/sum"))),
     Mutant("azint map wrong shape", "JF-AZINT", ALL, _m(lambda f: _replace(f, "/entry/azint/map", np.zeros((3, 3), np.int32)))),
     Mutant("count_time > frame_time", "JF-PLAUSIBLE", ALL, _m(lambda f: f[f"{DET}/count_time"].__setitem__((), 0.01))),
     Mutant("negative distance", "JF-PLAUSIBLE", ALL, _m(lambda f: f[f"{DET}/distance"].__setitem__((), -0.1))),

@@ -1,0 +1,89 @@
+"""Run a file check in a forked child so that a crash inside the HDF5 C library (seen with
+byte-corrupted files: a segmentation fault while opening an object) becomes an ``unreadable``
+report with exit code 2 instead of killing ``jfcheck`` (issue 4 "Robustness").
+
+The child sends the pickled :class:`Report` through a pipe; the parent waits at most
+``timeout_s`` seconds (a corrupt file could also make the library loop) and kills the child then.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import pickle
+import select
+import signal
+import time
+
+from conformance._report import Finding, Report
+from conformance.rules import FILE_RULES
+
+__all__ = ["check_file_isolated"]
+
+_CHUNK = 1 << 16
+
+
+def _unreadable(target: str, profile: str, layout: str, message: str) -> Report:
+    r = FILE_RULES["FILE-UNREADABLE"]
+    return Report(target, profile, layout, (Finding(r.id, r.severity, "/", message, r.section),),
+                  checked=1, unreadable=True, rules_run=(r.id,))
+
+
+def check_file_isolated(path, profile: str = "jungfraujoch", layout: str = "auto", deep: bool = False,
+                        allow_outside: bool = False, timeout_s: float = 600.0) -> Report:
+    """:func:`conformance.check_file` in a forked child; falls back to in-process without ``fork``."""
+    from conformance._api import check_file
+
+    if not hasattr(os, "fork"):
+        return check_file(path, profile=profile, layout=layout, deep=deep, allow_outside=allow_outside)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never returns into the caller's stack
+        code = 0
+        try:
+            os.close(read_fd)
+            faulthandler.disable()  # a library crash is the expected outcome the parent reports
+            report = check_file(path, profile=profile, layout=layout, deep=deep, allow_outside=allow_outside)
+            data = pickle.dumps(report)
+            view = memoryview(data)
+            while view:
+                written = os.write(write_fd, view[:_CHUNK])
+                view = view[written:]
+        except BaseException:  # noqa: BLE001 - the parent turns a silent child into "unreadable"
+            code = 3
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout_s
+    timed_out = False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([read_fd], [], [], min(left, 1.0))
+            if not ready:
+                continue
+            chunk = os.read(read_fd, _CHUNK)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read_fd)
+    if timed_out:
+        os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    target = str(path)
+    if timed_out:
+        return _unreadable(target, profile, layout, f"check did not finish within {timeout_s} s (killed)")
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return _unreadable(target, profile, layout,
+                           f"the HDF5 library crashed (signal {signal.Signals(sig).name}) reading this file")
+    try:
+        report = pickle.loads(b"".join(chunks))
+    except Exception:  # noqa: BLE001
+        return _unreadable(target, profile, layout, f"check process ended without a report (status {status})")
+    return report if isinstance(report, Report) else _unreadable(target, profile, layout, "no report")
