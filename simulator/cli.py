@@ -178,6 +178,14 @@ def _replay(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``jfsim`` console script; returns the process exit code."""
+    try:
+        return _main(argv)
+    finally:
+        if "stream" in sys.modules:  # flush and release zero-copy sends before the interpreter ends
+            sys.modules["stream"].shutdown()
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

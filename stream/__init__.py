@@ -42,6 +42,7 @@ from .transport import (
     ReceiverStatistics,
     SenderStatistics,
     Subscriber,
+    shutdown,
 )
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "read_dump",
     "record",
     "replay",
+    "shutdown",
     "FILE_FORMATS",
     "MESSAGE_TYPES",
     "PROFILING_KEYS",

@@ -21,6 +21,7 @@ from .messages import Message
 
 __all__ = [
     "DEFAULT_ENDPOINT",
+    "shutdown",
     "Publisher",
     "Puller",
     "Pusher",
@@ -48,6 +49,18 @@ def _check_endpoint(endpoint: str) -> None:
         raise TransportError(
             f"endpoint {endpoint!r}: expected tcp://HOST:PORT, ipc://PATH or inproc://NAME"
         )
+
+
+def shutdown() -> None:
+    """Terminate the shared ZeroMQ context once every socket is closed: waits until queued
+    messages are sent (each socket's linger) and their zero-copy buffers are released.
+
+    Call it before a process exits after zero-copy sends; an interpreter that finalises while
+    ZeroMQ still holds such a buffer can crash.
+    """
+    context = zmq.Context.instance()
+    if not context.closed:
+        context.term()
 
 
 @dataclass(frozen=True)

@@ -210,6 +210,9 @@ class ResultExtractor:
             kept.extend(spots)
         self._column(out, size, _BY_NAME["nPeaks"], [i for i, _ in rows], counts)
         if not kept:
+            # spot lists came, all empty: the CXI peak arrays still exist, all sentinels (4.1)
+            for field_ in SPOT_FIELDS:
+                out[field_] = self._new(field_, size)
             return
         row_of = np.repeat([i for i, _ in rows], counts)
         slot = np.concatenate([np.arange(n) for n in counts])

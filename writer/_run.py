@@ -252,6 +252,12 @@ class RunWriter:
             self._flush(handle, handle.blocks.pop(block_start))
         if handle.info.capacity is not None and handle.count == handle.info.capacity:
             if self.layout not in ("integrated", "process"):
+                # Images arrive out of order across files: flush what the other open files hold,
+                # so every field received so far is known ("seen") and written into this file too.
+                for other in self._open.values():
+                    if other is not handle:
+                        for start in sorted(other.blocks):
+                            self._flush(other, other.blocks.pop(start))
                 self._close_file(file_index)
 
     def put_calibration(self, message) -> None:

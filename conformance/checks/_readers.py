@@ -48,7 +48,10 @@ def check_neggia(ctx: Context) -> None:
             ctx.add("RD-NEGGIA", src.label, "virtual dataset: Neggia aborts on layout class 3")
             continue
         if ds.dtype.kind != "u" or ds.dtype.itemsize not in (1, 2, 4):
-            ctx.add("RD-NEGGIA", src.label, f"dtype {ds.dtype}: unsigned 8/16/32-bit required")
+            # Signed images (JUNGFRAU photons) are what a Jungfraujoch writer stores as received;
+            # Neggia cannot read them (Durin can): a reader limitation, reported as a warning.
+            ctx.add("RD-NEGGIA", src.label, f"dtype {ds.dtype}: Neggia reads only unsigned 8/16/32-bit (use Durin)",
+                    severity="warning" if ds.dtype.kind == "i" else None)
         if ds.ndim == 3 and ds.chunks != (1, *ds.shape[1:]):
             ctx.add("RD-NEGGIA", src.label, f"chunks {ds.chunks}, [1, ny, nx] required")
         filters = _filters(ds)
