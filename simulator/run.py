@@ -41,8 +41,9 @@ from .chain import Experiment, build_experiment
 from .detectors import DET_TYPE_JUNGFRAU
 from .receiver import FrameProcessor, ReceiverSettings, RunPublisher
 from .scenario import Scenario, scenario_to_dict
+from .senders import module_groups, send_modules
 from .truth import compare_with_truth
-from .udp import Assembler, DirectTransport, UdpReceiver, UdpSender
+from .udp import Assembler, DirectTransport, UdpReceiver
 
 __all__ = ["FILE_FORMATS", "run_scenario"]
 
@@ -402,24 +403,31 @@ def _transport(experiment: Experiment, publisher: _AnalysingPublisher, frame, po
     receiving.start()
     control_in.close()
     stats: dict = {}
-    sending = None
+    sending: list | None = None
     deadline = time.monotonic() + timeout_s
     try:
         try:
             addresses = frames_queue.get(timeout=60.0)
         except queue.Empty:
             raise RuntimeError("the receiver process did not start listening") from None
-        results_out, results_in = context.Pipe(duplex=False)
-        sending = context.Process(target=_send_process, name="jfsim-detector", daemon=True,
-                                  args=(experiment, addresses, frame, port, packet, results_in))
-        sending.start()
-        results_in.close()
+        # One detector process per group of modules (run.sender_processes), started together.
+        results = context.Queue()
+        groups = module_groups(detector.n_modules, experiment.scenario.run.sender_processes)
+        start_at = time.time() + 0.1 * len(groups)
+        sending = [context.Process(target=_send_process, name=f"jfsim-detector-{k}", daemon=True,
+                                   args=(experiment, group, addresses, frame, port, packet, start_at, results))
+                   for k, group in enumerate(groups)]
+        for process in sending:
+            process.start()
+        senders: list[dict] = []
         sender_done = False
         while time.monotonic() < deadline:
-            if not sender_done and results_out.poll(0):
-                stats["sender"] = results_out.recv()
-                sender_done = True
-                control_out.send("sender finished")
+            while not sender_done and not results.empty():
+                senders.append(results.get())
+                if len(senders) == len(sending):
+                    stats["sender"] = _merge_senders(senders)
+                    sender_done = True
+                    control_out.send("sender finished")
             try:
                 item = frames_queue.get(timeout=0.05)
             except queue.Empty:
@@ -432,7 +440,7 @@ def _transport(experiment: Experiment, publisher: _AnalysingPublisher, frame, po
         else:
             raise RuntimeError(f"UDP run did not finish within {timeout_s} s")
     finally:
-        for process in (sending, receiving):
+        for process in [*(sending or ()), receiving]:
             if process is not None:
                 process.join(10.0)
                 if process.is_alive():
@@ -442,11 +450,18 @@ def _transport(experiment: Experiment, publisher: _AnalysingPublisher, frame, po
     return {"packets_sent": sent["packets_sent"], "seconds": sent["elapsed_s"], **stats}
 
 
-def _send_process(experiment: Experiment, addresses, frame, port, packet, results) -> None:
-    """The simulated detector: send the schedule over UDP, paced, then report statistics."""
-    with UdpSender(experiment.packetiser, addresses, frame_time_s=experiment.frame_time_s) as sender:
-        sender.send(frame, port, packet, experiment.headers)
-        results.send(dataclasses.asdict(sender.statistics()))
+def _send_process(experiment: Experiment, modules, addresses, frame, port, packet, start_at, results) -> None:
+    """The simulated detector (some of its modules): send, paced, then report statistics."""
+    results.put(send_modules(experiment, modules, addresses, frame, port, packet, start_at_epoch_s=start_at))
+
+
+def _merge_senders(senders: list[dict]) -> dict:
+    merged = {key: sum(s[key] for s in senders) for key in ("packets_sent", "bytes_sent", "send_errors",
+                                                             "deadlines_missed")}
+    merged.update(processes=len(senders), elapsed_s=max(s["elapsed_s"] for s in senders),
+                  frames_started=max(s["frames_started"] for s in senders),
+                  sndbuf_granted_bytes=min(s["sndbuf_granted_bytes"] for s in senders))
+    return merged
 
 
 def _receive_process(detector, last_frame_number: int, frames, control, timeout_s: float) -> None:

@@ -129,7 +129,7 @@ def test_replayed_recording_gives_byte_identical_image_chunks(tmp_path):
 # Small versions of every shipped scenario (the big ones are marked slow).
 SMALL = {
     "quickstart": ("run.images=4",),
-    "packet-loss-burst": ("run.images=6", "run.frame_rate_hz=50.0"),
+    "packet-loss-burst": ("run.images=6", "run.frame_rate_hz=50.0", "run.sender_processes=2"),
     "field-module-dropout": ("run.images=14", "run.frame_rate_hz=50.0"),
     "field-out-of-order-frames": ("run.images=8",),
     "field-pulse-id-gaps": ("run.images=12", "faults.frame_jumps=[{at_frame=6, skip=2}]"),
