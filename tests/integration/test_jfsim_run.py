@@ -164,3 +164,15 @@ def test_bad_scenario_key_is_refused_with_its_path(tmp_path):
     assert "writer.format: 'hdf4' is not allowed" in done.stderr
 
 
+
+
+def test_stress_runs_each_rate_and_writes_table_and_plot(tmp_path):
+    done = jfsim("stress", "quickstart", "--rates", "40,80", "--out", str(tmp_path), "--set", "run.images=4")
+    assert done.returncode == 0, done.stderr[-2000:]
+    table = json.loads((tmp_path / "quickstart_stress.json").read_text())
+    assert [row["rate_requested_hz"] for row in table["rows"]] == [40.0, 80.0]
+    assert all(row["images_sent"] == 4 for row in table["rows"])
+    assert table["highest_rate_without_loss_hz"] in (40.0, 80.0)
+    assert (tmp_path / "quickstart_stress.csv").read_text().count("\n") == 3
+    png = (tmp_path / "quickstart_stress.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
