@@ -10,12 +10,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cbor2
 import numpy as np
 
 from . import compression as _compression
 from .errors import CompressionError
 
-__all__ = ["TypedArray", "dtype_for_tag", "tag_for_dtype"]
+__all__ = ["COMPRESSION_TAG", "MULTIDIM_TAG", "TypedArray", "array_from_tag", "dtype_for_tag", "tag_for_dtype"]
+
+#: RFC 8746 multi-dimensional array, row-major (stream.md 4.2).
+MULTIDIM_TAG = 40
+#: Column-major multi-dimensional array: never seen in real data, refused with a named error.
+MULTIDIM_COLUMN_MAJOR_TAG = 1040
+#: DECTRIS compressed byte string (stream.md 4.3).
+COMPRESSION_TAG = 56500
 
 _TYPED_ARRAY_TAGS = range(64, 88)
 
@@ -25,6 +33,13 @@ def dtype_for_tag(tag: int) -> np.dtype:
 
     Raises ``ValueError`` for tags outside 64-87, the reserved tag 76 and 128-bit floats.
     """
+    dtype = _TAG_DTYPES.get(tag)
+    if dtype is not None:
+        return dtype
+    return _dtype_for_tag(tag)  # raises with the reason
+
+
+def _dtype_for_tag(tag: int) -> np.dtype:
     if tag not in _TYPED_ARRAY_TAGS:
         raise ValueError(f"tag {tag} is not an RFC 8746 typed array (64-87)")
     bits = tag - 64
@@ -44,7 +59,13 @@ def dtype_for_tag(tag: int) -> np.dtype:
 
 def tag_for_dtype(dtype: np.dtype) -> int:
     """The RFC 8746 typed-array tag of ``dtype``, keeping its byte order (stream.md 4.1)."""
-    dtype = np.dtype(dtype)
+    tag = _DTYPE_TAGS.get(dtype)
+    if tag is not None:
+        return tag
+    return _tag_for_dtype(np.dtype(dtype))
+
+
+def _tag_for_dtype(dtype: np.dtype) -> int:
     if dtype.kind not in "uif" or dtype.itemsize not in (1, 2, 4, 8):
         raise ValueError(f"dtype {dtype} has no RFC 8746 typed-array tag")
     if dtype.kind == "f" and dtype.itemsize == 1:
@@ -57,6 +78,20 @@ def tag_for_dtype(dtype: np.dtype) -> int:
         return 64 + (1 << 4) + (little << 2) + size_code
     size_code = {2: 1, 4: 2, 8: 3}[dtype.itemsize]
     return 64 + ((dtype.kind == "i") << 3) + (little << 2) + size_code
+
+
+def _tables() -> tuple[dict[int, np.dtype], dict[np.dtype, int]]:
+    # Decoding and encoding look these up per array: build them once from the rules above.
+    by_tag = {}
+    for tag in _TYPED_ARRAY_TAGS:
+        try:
+            by_tag[tag] = _dtype_for_tag(tag)
+        except ValueError:
+            continue
+    by_dtype = {}
+    for dtype in {*by_tag.values(), *(d.newbyteorder("=") for d in by_tag.values())}:
+        by_dtype[dtype] = _tag_for_dtype(dtype)
+    return by_tag, by_dtype
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -169,3 +204,53 @@ class TypedArray:
     def __repr__(self) -> str:
         how = self.compression or "raw"
         return f"TypedArray({self.dtype.str}, shape={self.shape}, {how}, {len(self.payload)} bytes)"
+
+
+def array_from_tag(item: cbor2.CBORTag) -> TypedArray:
+    """The :class:`TypedArray` a decoded CBOR tag stands for (stream.md 4.1-4.3).
+
+    Accepts ``tag40([dims, typed])`` and a bare typed-array tag 64-87, whose content is a byte
+    string or ``tag56500([algorithm, modifier, bytes])``.  One call walks the whole nesting (the
+    decoder does not pay a Python call per tag).  Raises ``ValueError`` naming what is wrong; the
+    dims are checked against the size by :meth:`TypedArray.check`, not here.
+    """
+    dims = None
+    if item.tag == MULTIDIM_TAG:
+        content = item.value
+        if not isinstance(content, (list, tuple)) or len(content) != 2:
+            raise ValueError("tag 40 content must be [dims, typed array]")
+        dims, item = content
+        if not isinstance(dims, (list, tuple)) or not all(type(d) is int and d >= 0 for d in dims):
+            raise ValueError(f"tag 40 dims must be an array of unsigned integers, got {dims!r:.60}")
+        if not isinstance(item, cbor2.CBORTag):
+            raise ValueError("tag 40 elements must be an RFC 8746 typed array")
+        dims = tuple(dims)
+    elif item.tag == MULTIDIM_COLUMN_MAJOR_TAG:
+        raise ValueError("column-major tag 1040 arrays are not supported; use tag 40")
+    dtype = dtype_for_tag(item.tag)
+    content = item.value
+    if type(content) is bytes:
+        if len(content) % dtype.itemsize:
+            raise ValueError(f"{len(content)} bytes are not a whole number of {dtype.name} elements")
+        return TypedArray(dtype, content, dims)
+    if not isinstance(content, cbor2.CBORTag) or content.tag != COMPRESSION_TAG:
+        raise ValueError(f"typed-array tag {item.tag} must hold a byte string, got {type(content).__name__}")
+    compressed = content.value
+    if not isinstance(compressed, (list, tuple)) or len(compressed) != 3:
+        raise ValueError("tag 56500 content must be [algorithm, modifier, bytes]")
+    algorithm, modifier, data = compressed
+    if not isinstance(algorithm, str):
+        raise ValueError(f"tag 56500 algorithm must be a text string, got {algorithm!r:.40}")
+    if algorithm not in _compression.ALGORITHMS:
+        raise ValueError(f"unknown compression {algorithm!r}; allowed: {', '.join(_compression.ALGORITHMS)}")
+    if type(modifier) is not int or modifier < 0:
+        raise ValueError(f"tag 56500 modifier must be an unsigned integer, got {modifier!r:.40}")
+    if type(data) is not bytes:
+        raise ValueError(f"tag 56500 data must be a byte string, got {type(data).__name__}")
+    if algorithm != "lz4" and modifier != dtype.itemsize:
+        raise ValueError(f"{algorithm} modifier {modifier} is not the element size {dtype.itemsize} "
+                         f"of tag {item.tag} ({dtype.name})")
+    return TypedArray(dtype, data, dims, algorithm, modifier)
+
+
+_TAG_DTYPES, _DTYPE_TAGS = _tables()

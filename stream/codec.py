@@ -16,11 +16,9 @@ from typing import Any
 import cbor2
 import numpy as np
 
-from .arrays import TypedArray, dtype_for_tag, tag_for_dtype
-from .compression import ALGORITHMS
+from .arrays import COMPRESSION_TAG, MULTIDIM_TAG, TypedArray, tag_for_dtype
 from .errors import DecodeError, EncodeError
 from .messages import KINDS, MESSAGE_TYPES, Message
-from .messages._base import _Invalid
 
 __all__ = [
     "SELF_DESCRIBED_TAG",
@@ -33,89 +31,7 @@ __all__ = [
 
 #: Self-described CBOR marker wrapping every DECTRIS message (stream.md 3, 11.1).
 SELF_DESCRIBED_TAG = 55799
-MULTIDIM_TAG = 40
-MULTIDIM_COLUMN_MAJOR_TAG = 1040
-COMPRESSION_TAG = 56500
 DATETIME_TAG = 0
-
-
-class _Compressed:
-    __slots__ = ("algorithm", "modifier", "data")
-
-    def __init__(self, algorithm: str, modifier: int, data: bytes) -> None:
-        self.algorithm = algorithm
-        self.modifier = modifier
-        self.data = data
-
-
-def _compressed(value: Any) -> _Compressed | _Invalid:
-    if not isinstance(value, (list, tuple)) or len(value) != 3:
-        return _Invalid("tag 56500 content must be [algorithm, modifier, bytes]")
-    algorithm, modifier, data = value
-    if not isinstance(algorithm, str):
-        return _Invalid(f"tag 56500 algorithm must be a text string, got {algorithm!r:.40}")
-    if algorithm not in ALGORITHMS:
-        return _Invalid(f"unknown compression {algorithm!r}; allowed: {', '.join(ALGORITHMS)}")
-    if isinstance(modifier, bool) or not isinstance(modifier, int) or modifier < 0:
-        return _Invalid(f"tag 56500 modifier must be an unsigned integer, got {modifier!r:.40}")
-    if not isinstance(data, bytes):
-        return _Invalid(f"tag 56500 data must be a byte string, got {type(data).__name__}")
-    return _Compressed(algorithm, modifier, data)
-
-
-def _typed(tag: int, value: Any) -> TypedArray | _Invalid:
-    try:
-        dtype = dtype_for_tag(tag)
-    except ValueError as error:
-        return _Invalid(str(error))
-    if isinstance(value, _Invalid):
-        return value
-    if isinstance(value, _Compressed):
-        if value.algorithm != "lz4" and value.modifier != dtype.itemsize:
-            return _Invalid(
-                f"{value.algorithm} modifier {value.modifier} is not the element size "
-                f"{dtype.itemsize} of tag {tag} ({dtype.name})"
-            )
-        return TypedArray(dtype, value.data, None, value.algorithm, value.modifier)
-    if not isinstance(value, bytes):
-        return _Invalid(
-            f"typed-array tag {tag} must hold a byte string, got {type(value).__name__}"
-        )
-    if len(value) % dtype.itemsize:
-        return _Invalid(f"{len(value)} bytes are not a whole number of {dtype.name} elements")
-    return TypedArray(dtype, value)
-
-
-def _multidim(value: Any) -> TypedArray | _Invalid:
-    if not isinstance(value, (list, tuple)) or len(value) != 2:
-        return _Invalid("tag 40 content must be [dims, typed array]")
-    dims, array = value
-    if isinstance(array, _Invalid):
-        return array
-    if not isinstance(dims, (list, tuple)) or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims
-    ):
-        return _Invalid(f"tag 40 dims must be an array of unsigned integers, got {dims!r:.60}")
-    if not isinstance(array, TypedArray) or array.dims is not None:
-        return _Invalid("tag 40 elements must be an RFC 8746 typed array")
-    return TypedArray(array.dtype, array.payload, tuple(dims), array.compression, array.modifier)
-
-
-def _tag_hook(first: Any, second: Any) -> Any:
-    # cbor2 >= 6 calls hook(tag, immutable); cbor2 5 calls hook(decoder, tag).
-    tag = first if isinstance(first, cbor2.CBORTag) else second
-    number = tag.tag
-    if number == COMPRESSION_TAG:
-        return _compressed(tag.value)
-    if 64 <= number <= 87:
-        return _typed(number, tag.value)
-    if number == MULTIDIM_TAG:
-        return _multidim(tag.value)
-    if number == MULTIDIM_COLUMN_MAJOR_TAG:
-        return _Invalid("column-major tag 1040 arrays are not supported; use tag 40")
-    if number == SELF_DESCRIBED_TAG:
-        return tag.value
-    return tag
 
 
 def decode_map(data: bytes | bytearray | memoryview) -> Mapping[str, Any]:
@@ -126,7 +42,9 @@ def decode_map(data: bytes | bytearray | memoryview) -> Mapping[str, Any]:
     them): see docs/stream.md.
     """
     try:
-        item = cbor2.loads(data, tag_hook=_tag_hook)
+        # No tag hook: cbor2 builds the tag objects in C and each field's check converts its
+        # arrays in one call (stream.arrays.array_from_tag).
+        item = cbor2.loads(data)
     except RecursionError:
         raise DecodeError("message", "", "nesting too deep") from None
     except Exception as error:  # cbor2 raises CBORDecodeError and friends for malformed input

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, NamedTuple
 import cbor2
 import numpy as np
 
-from ..arrays import TypedArray
+from ..arrays import TypedArray, array_from_tag
 from ..errors import DecodeError, EncodeError
 
 __all__ = ["KINDS", "Field", "Message", "Rational", "message_class", "same_value"]
@@ -56,22 +56,11 @@ class Field:
     doc: str = ""
 
 
-class _Invalid:
-    """What the tag hook returns for a malformed tag, so the field path can be named later."""
-
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-
 def _fail(kind: str, path: str, reason: str) -> DecodeError:
     return DecodeError(kind, path, reason)
 
 
 def _describe(value: Any) -> str:
-    if isinstance(value, _Invalid):
-        return value.reason
     return f"got {type(value).__name__} {value!r:.60}"
 
 
@@ -139,9 +128,12 @@ def _rational(value, msg, path):
 
 
 def _array(value, msg, path, *, multidim: bool | None):
-    if isinstance(value, _Invalid):
-        raise _fail(msg, path, value.reason)
-    if isinstance(value, np.ndarray):
+    if type(value) is cbor2.CBORTag:
+        try:
+            value = array_from_tag(value)
+        except ValueError as error:
+            raise _fail(msg, path, str(error)) from None
+    elif isinstance(value, np.ndarray):
         value = TypedArray.from_numpy(value, multidim=multidim is not False)
     elif isinstance(value, (list, tuple)) and multidim is False:
         value = TypedArray.from_numpy(np.asarray(value), multidim=False)
@@ -192,13 +184,6 @@ def _mapping(value, msg, path):
 
 
 def _channel_arrays(value, msg, path):
-    if type(value) in _PLAIN_MAPS and all(type(item) is TypedArray and item.dims is not None for item in value.values()):
-        for key, item in value.items():  # the common case: only the size check is left to do
-            problem = item.check()
-            if problem is not None:
-                raise _fail(msg, f"{path}.{key}", problem)
-        if all(type(key) is str for key in value):
-            return dict(value)
     value = _mapping(value, msg, path)
     return {key: _array(item, msg, f"{path}.{key}", multidim=True) for key, item in value.items()}
 
@@ -229,8 +214,6 @@ def _map_of_maps(value, msg, path):
 
 
 def _any(value, msg, path):
-    if isinstance(value, _Invalid):
-        raise _fail(msg, path, value.reason)
     return value
 
 
@@ -322,8 +305,6 @@ class Message:
             spec = by_key.get(key)
             if spec is None:
                 if key != "type":
-                    if isinstance(value, _Invalid):
-                        raise DecodeError(kind, key, value.reason)
                     extra[key] = value
                 continue
             values[key] = KINDS[spec.kind](value, kind, key)
