@@ -41,6 +41,7 @@ from .chain import Experiment, build_experiment
 from .detectors import DET_TYPE_JUNGFRAU
 from .receiver import FrameProcessor, ReceiverSettings, RunPublisher
 from .scenario import Scenario, scenario_to_dict
+from .scenes import GridScan
 from .senders import module_groups, send_modules
 from .truth import compare_with_truth
 from .udp import Assembler, DirectTransport, UdpReceiver
@@ -121,6 +122,11 @@ def _start_fields(experiment: Experiment, plan) -> dict:
     )
     if not jungfrau:
         fields["sensor_thickness"] = 450e-6
+    scan = experiment.scene.scan
+    if isinstance(scan, GridScan):  # the sample translates: grid axes instead of a goniometer
+        fields["grid_scan"] = {"fast_axis_images": scan.n_fast, "slow_axis_images": scan.n_slow,
+                               "step_x_m": scan.step_fast_um * 1e-6, "step_y_m": scan.step_slow_um * 1e-6,
+                               "snake": False}
     return fields
 
 

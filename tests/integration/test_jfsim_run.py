@@ -176,3 +176,15 @@ def test_stress_runs_each_rate_and_writes_table_and_plot(tmp_path):
     assert (tmp_path / "quickstart_stress.csv").read_text().count("\n") == 3
     png = (tmp_path / "quickstart_stress.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_grid_scan_writes_sample_translation_axes(tmp_path):
+    report = run(tmp_path, "eiger-serial-grid", "run.images=6", "crystal.grid=[3,2]", "run.transport='direct'")
+    assert report["exit_code"] == 0
+    with h5py.File(tmp_path / "eiger-serial-grid_master.h5") as handle:
+        transformations = handle["/entry/sample/transformations"]
+        x, y = transformations["grid_x"][...], transformations["grid_y"][...]
+        assert handle["/entry/sample/depends_on"][()].decode().endswith("grid_y")
+    # 3 points fast, 2 slow, 10 um steps: positions follow the raster, not a rotation
+    np.testing.assert_allclose(x, np.array([0, 1, 2, 0, 1, 2]) * 10e-6)
+    np.testing.assert_allclose(y, np.array([0, 0, 0, 1, 1, 1]) * 10e-6)
