@@ -31,8 +31,9 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "start": ("type", "series_id", "series_unique_id", "image_size_x", "image_size_y", "number_of_images"),
     "image": ("type", "series_id", "series_unique_id", "image_id", "data"),
     "end": ("type", "series_id", "series_unique_id"),
-    "calibration": ("type",),
-    "metadata": ("type",),
+    # §10.2 provisional layout (one named MultiDimArray per message), §10.3 (K: an images array)
+    "calibration": ("type", "name", "data"),
+    "metadata": ("type", "images"),
 }
 
 # §3.1 / §5.1 / §8.1 DS2 types of the DECTRIS fields: uint, int, float, bool, str, date, rational,
@@ -220,6 +221,12 @@ def _check_one(run: _Run, where: str, raw: bytes) -> None:
             for name in ("series_id", "series_unique_id"):
                 if name in msg and name in run.start and msg[name] != run.start[name]:
                     run.add("ST-SERIES", f"{where}:{name}", f"{msg[name]!r} differs from the start's {run.start[name]!r}")
+    if kind == "calibration" and "data" in msg:
+        _check_mdarray(run.add, f"{where}:data", msg["data"], run.deep)
+    if kind == "metadata":
+        images = msg.get("images")
+        if "images" in msg and not (isinstance(images, (list, tuple)) and all(isinstance(i, Mapping) for i in images)):
+            run.add("ST-FIELD-TYPE", f"{where}:images", f"{type(images).__name__}, an array of maps required")
     if kind == "image":
         _check_image(run, where, msg)
     if kind == "end":

@@ -196,3 +196,22 @@ def test_damaged_payload_found_only_with_deep(reference_stream_dir, folder):
     raw = _damaged_reference(reference_stream_dir, folder, cut=200)
     assert "ST-ARRAY" not in check_messages([("x.cbor", raw)]).rule_ids()
     assert "ST-ARRAY" in check_messages([("x.cbor", raw)], deep=True).rule_ids()
+
+
+def _rules(report) -> set[str]:
+    return {finding.rule for finding in report.findings}
+
+
+def test_calibration_and_metadata_messages_are_checked_by_their_fields():
+    good_calibration = {"type": "calibration", "series_id": SID, "series_unique_id": ULID,
+                        "name": "pedestal_g0_sc0", "data": _array(np.zeros((NY, NX), np.uint16))}
+    good_metadata = {"type": "metadata", "images": [{"image_id": 0}]}
+    clean = _check([_start(), good_calibration, *(_image(i) for i in range(N)), _end(), good_metadata])
+    assert not {"ST-REQUIRED", "ST-ARRAY", "ST-FIELD-TYPE"} & _rules(clean)
+
+    nameless = {k: v for k, v in good_calibration.items() if k != "name"}
+    wrong_dims = {**good_calibration, "data": cbor2.CBORTag(40, [[NY, NX + 1], cbor2.CBORTag(69, bytes(2 * NY * NX))])}
+    bad_images = {"type": "metadata", "images": 7}
+    assert "ST-REQUIRED" in _rules(_check([_start(), nameless, *(_image(i) for i in range(N)), _end()]))
+    assert "ST-ARRAY" in _rules(_check([_start(), wrong_dims, *(_image(i) for i in range(N)), _end()]))
+    assert "ST-FIELD-TYPE" in _rules(_check([*_series(), bad_images]))
