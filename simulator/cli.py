@@ -36,6 +36,22 @@ def build_parser() -> argparse.ArgumentParser:
     roundtrip.add_argument("--compression", choices=("bslz4", "bszstd"), default="bslz4")
     roundtrip.add_argument("--json", action="store_true", help="print the report as one JSON line")
 
+    detector = commands.add_parser("detector", help="send a scenario's UDP packets to a receiver (ours or real)")
+    detector.add_argument("scenario", nargs="?", default=None, help="shipped name or .toml path (default quickstart)")
+    detector.add_argument("--to", required=True, metavar="HOST:PORT,...",
+                          help="one destination per detector port, in port order")
+    detector.add_argument("--allow-remote", action="store_true", help="allow destinations off this machine")
+    detector.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+
+    receiver = commands.add_parser("receiver", help="receive UDP, convert, analyse, publish to a writer (ours or real)")
+    receiver.add_argument("scenario", nargs="?", default=None, help="shipped name or .toml path (default quickstart)")
+    receiver.add_argument("--push", required=True, metavar="ENDPOINT", help="ZeroMQ endpoint of the writer")
+    receiver.add_argument("--bind", action="store_true", help="bind the PUSH socket (default: connect)")
+    receiver.add_argument("--udp", metavar="PORT,...", help="UDP ports to listen on, one per detector port (default: free ports)")
+    receiver.add_argument("--no-analysis", action="store_true", help="publish images without the per-image analysis")
+    receiver.add_argument("--idle-timeout", type=float, default=5.0, metavar="S")
+    receiver.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+
     stress = commands.add_parser("stress", help="repeat a scenario at rising frame rates; find what holds")
     stress.add_argument("scenario", help="shipped name or .toml path")
     stress.add_argument("--out", default="jfsim-stress", help="output folder (default ./jfsim-stress)")
@@ -65,6 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--rate", type=float, default=None, metavar="HZ", help="messages per second (default: as fast as taken)")
     replay.add_argument("--wait", type=float, default=30.0, metavar="S",
                         help="how long a send may wait for a consumer (default 30)")
+
+    faults = commands.add_parser("faults", help="run the fault table against a writer (issue 8, docs/reliability.md)")
+    faults.add_argument("--target-writer", required=True, metavar="ENDPOINT",
+                        help="PUSH endpoint to bind (the writer connects); tcp://127.0.0.1:0 picks a port")
+    faults.add_argument("--connect", action="store_true", help="connect instead of binding (the writer binds)")
+    faults.add_argument("--dir", metavar="DIR", help="the writer's output folder (files are judged there)")
+    faults.add_argument("--spawn-writer", action="store_true", help="start our jfwriter on --dir and judge its logs too")
+    faults.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    faults.add_argument("--timeout", type=float, default=30.0, metavar="S", help="wait per fault (default 30)")
+    faults.add_argument("--json", action="store_true", help="print the rows as JSON lines")
     return parser
 
 
@@ -111,6 +137,43 @@ def _summary(report: dict) -> str:
         f"  report      {report['report_path']}",
     ]
     return "\n".join(lines)
+
+
+def _detector(args) -> int:
+    from .errors import ScenarioError
+    from .scenario import load_scenario
+    from .standalone import run_detector
+
+    try:
+        scenario = load_scenario(args.scenario, args.set)
+        destinations = [(host, int(port)) for host, _, port in (item.rpartition(":") for item in args.to.split(","))]
+        stats = run_detector(scenario, destinations, allow_remote=args.allow_remote)
+    except (ScenarioError, ValueError, OSError) as error:
+        print(f"jfsim detector: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(stats))
+    return 0
+
+
+def _receiver(args) -> int:
+    from .errors import ScenarioError
+    from .scenario import load_scenario
+    from .standalone import run_receiver
+
+    try:
+        scenario = load_scenario(args.scenario, args.set)
+        ports = [int(p) for p in args.udp.split(",")] if args.udp else None
+    except (ScenarioError, ValueError) as error:
+        print(f"jfsim receiver: {error}", file=sys.stderr)
+        return 2
+
+    def ready(addresses) -> None:
+        print(json.dumps({"event": "ready", "udp": [f"{h}:{p}" for h, p in addresses]}), flush=True)
+
+    stats = run_receiver(scenario, args.push, bind=args.bind, udp_ports=ports, analysis=not args.no_analysis,
+                         on_ready=ready, idle_timeout_s=args.idle_timeout)
+    print(json.dumps({"event": "done", **stats}, default=str), flush=True)
+    return 0
 
 
 def _stress(args) -> int:
@@ -197,6 +260,10 @@ def _main(argv: list[str] | None) -> int:
         return _scenarios(args)
     if args.command == "stress":
         return _stress(args)
+    if args.command == "detector":
+        return _detector(args)
+    if args.command == "receiver":
+        return _receiver(args)
     if args.command == "roundtrip":
         if args.images < 1:
             parser.error("--images must be at least 1")
@@ -217,7 +284,33 @@ def _main(argv: list[str] | None) -> int:
         return _record(args)
     if args.command == "replay":
         return _replay(args)
+    if args.command == "faults":
+        return _faults(args)
     return 2
+
+
+def _faults(args) -> int:
+    """``jfsim faults``: the fault table; exit 1 when a row fails, 2 when it cannot run."""
+    if args.dir is None:
+        print("jfsim faults: --dir is required (the writer's output folder, where outcomes are observed)",
+              file=sys.stderr)
+        return 2
+    from .faultsuite import format_table
+    from .faultsuite._suite import run_suite
+
+    try:
+        rows = run_suite(args.target_writer, args.dir, connect=args.connect, spawn=args.spawn_writer,
+                         seed=args.seed, timeout_s=args.timeout)
+    except Exception as error:  # noqa: BLE001 - a bad endpoint or a writer that never starts: a message
+        print(f"jfsim faults: cannot run against {args.target_writer}: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        for row in rows:
+            print(json.dumps({"fault": row.fault, "expected": row.expected, "observed": row.observed,
+                              "passed": row.passed}))
+    else:
+        print(format_table(rows))
+    return 0 if all(row.passed for row in rows) else 1
 
 
 if __name__ == "__main__":

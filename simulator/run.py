@@ -233,6 +233,28 @@ def _frames_to_send(experiment: Experiment) -> np.ndarray:
     return schedule.frame < abort if abort else np.ones(len(schedule.frame), bool)
 
 
+def _analysis_for(experiment: Experiment):
+    """The receiver's frame processor, the analysis plan and the per-image analysis of a run."""
+    scenario = experiment.scenario
+    run = scenario.run
+    error, saturation = _sentinels(experiment)
+    analysis_settings = dataclasses.replace(settings_from_scenario(scenario), error_value=error,
+                                            saturation_value=saturation)
+    plan = plan_for(experiment.scene.geometry, analysis_settings)
+    n_rendered = experiment.raw.shape[0]
+
+    def analyse(image_id: int, image: np.ndarray) -> dict:
+        truth = experiment.scene.truth(image_id % n_rendered)
+        return analyse_image(image, experiment.scene.geometry, analysis_settings, truth=truth, plan=plan)
+
+    receiver_settings = ReceiverSettings(
+        n_frames=run.images, photon_energy_kev=scenario.beam.energy_kev, compression=scenario.writer.compression,
+        window_frames=WINDOW_FRAMES, storage_cells=experiment.storage_cells, frame_time_s=experiment.frame_time_s,
+        count_time_s=0.98 * experiment.frame_time_s, series_id=run.seed,
+        series_unique_id=f"{scenario.prefix}-{run.seed}-{int(time.time() * 1000)}")
+    return FrameProcessor(experiment.detector, receiver_settings, experiment.calibration), plan, analyse
+
+
 def run_scenario(scenario: Scenario, out_dir: str | os.PathLike, *, record_dir: str | os.PathLike | None = None,
                  progress: bool = False, timeout_s: float = 600.0) -> dict:
     """Run ``scenario`` end to end; write ``<out>/<prefix>_report.json`` and return the report.
@@ -276,22 +298,7 @@ def _run_once(scenario: Scenario, out_dir: str | os.PathLike, *, record_dir: str
     began = time.monotonic()
     experiment = build_experiment(scenario)
     run, detector = scenario.run, experiment.detector
-    analysis_settings = settings_from_scenario(scenario)
-    error, saturation = _sentinels(experiment)
-    analysis_settings = dataclasses.replace(analysis_settings, error_value=error, saturation_value=saturation)
-    plan = plan_for(experiment.scene.geometry, analysis_settings)
-    n_rendered = experiment.raw.shape[0]
-
-    def analyse(image_id: int, image: np.ndarray) -> dict:
-        truth = experiment.scene.truth(image_id % n_rendered)
-        return analyse_image(image, experiment.scene.geometry, analysis_settings, truth=truth, plan=plan)
-
-    receiver_settings = ReceiverSettings(
-        n_frames=run.images, photon_energy_kev=scenario.beam.energy_kev, compression=scenario.writer.compression,
-        window_frames=WINDOW_FRAMES, storage_cells=experiment.storage_cells, frame_time_s=experiment.frame_time_s,
-        count_time_s=0.98 * experiment.frame_time_s, series_id=run.seed,
-        series_unique_id=f"{scenario.prefix}-{run.seed}-{int(time.time() * 1000)}")
-    processor = FrameProcessor(detector, receiver_settings, experiment.calibration)
+    processor, plan, analyse = _analysis_for(experiment)
     recorder = stream.DumpWriter(record_dir) if record_dir is not None else None
     send_mask = _frames_to_send(experiment)
     schedule = experiment.schedule

@@ -29,12 +29,13 @@ def module_groups(n_modules: int, processes: int) -> list[list[int]]:
 
 def send_modules(experiment: Experiment, modules: Sequence[int], destinations: Sequence[tuple[str, int]],
                  frame: np.ndarray, port: np.ndarray, packet: np.ndarray, *,
-                 start_at_epoch_s: float | None = None) -> dict:
+                 start_at_epoch_s: float | None = None, allow_remote: bool = False) -> dict:
     """Send the scheduled packets of ``modules`` to ``destinations`` (one (host, port) per detector
     port, all of them); frame ``i`` leaves at ``start + i / frame_rate``.
 
     ``start_at_epoch_s`` (wall clock, ``time.time()``) lets several processes or ranks start
-    together; without it the send starts at once.  Returns the sender's statistics as a dict.
+    together; without it the send starts at once.  Destinations off this machine need
+    ``allow_remote`` (a real receiver).  Returns the sender's statistics as a dict.
     """
     ports_per_module = experiment.detector.model.ports_per_module
     mine = np.isin(port // ports_per_module, np.asarray(modules, dtype=np.int64))
@@ -42,6 +43,7 @@ def send_modules(experiment: Experiment, modules: Sequence[int], destinations: S
         delay = start_at_epoch_s - time.time()
         if delay > 0:
             time.sleep(delay)
-    with UdpSender(experiment.packetiser, destinations, frame_time_s=experiment.frame_time_s) as sender:
+    with UdpSender(experiment.packetiser, destinations, frame_time_s=experiment.frame_time_s,
+                   allow_remote=allow_remote) as sender:
         sender.send(frame[mine], port[mine], packet[mine], experiment.headers)
         return dataclasses.asdict(sender.statistics())

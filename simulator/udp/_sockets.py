@@ -113,13 +113,15 @@ class UdpSender:
                  frame_time_s: float = 0.0, chunk_packets: int = 256, packet_delay_s: float = 0.0,
                  clock: Callable[[], float] = time.perf_counter,
                  sleep: Callable[[float], None] = time.sleep,
-                 sndbuf_request_bytes: int = BUFFER_REQUEST_BYTES) -> None:
+                 sndbuf_request_bytes: int = BUFFER_REQUEST_BYTES, allow_remote: bool = False) -> None:
         n_ports = packetiser.detector.n_ports
         if len(destinations) != n_ports:
             raise TransportError(f"destinations: {len(destinations)} given; need one per port ({n_ports})")
         for host, _port in destinations:
-            if host not in ("127.0.0.1", "localhost"):
-                raise TransportError(f"destinations.host: {host!r}; allowed 127.0.0.1 (loopback only)")
+            if host not in ("127.0.0.1", "localhost") and not allow_remote:
+                # Driving a real receiver on another host is an explicit choice (allow_remote).
+                raise TransportError(f"destinations.host: {host!r}; allowed 127.0.0.1 (loopback only) "
+                                     "unless allow_remote is set")
         self.packetiser = packetiser
         if frame_time_s < 0 or packet_delay_s < 0:
             raise TransportError(
