@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--spawn-writer", action="store_true", help="start our jfwriter on --dir and judge its logs too")
     faults.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     faults.add_argument("--timeout", type=float, default=30.0, metavar="S", help="wait per fault (default 30)")
+    faults.add_argument("--kill-points", type=int, default=0, metavar="N",
+                        help="with --spawn-writer: also SIGKILL the writer at N seeded points of a run")
     faults.add_argument("--json", action="store_true", help="print the rows as JSON lines")
     return parser
 
@@ -300,7 +302,7 @@ def _faults(args) -> int:
 
     try:
         rows = run_suite(args.target_writer, args.dir, connect=args.connect, spawn=args.spawn_writer,
-                         seed=args.seed, timeout_s=args.timeout)
+                         seed=args.seed, timeout_s=args.timeout, kill_points=args.kill_points)
     except Exception as error:  # noqa: BLE001 - a bad endpoint or a writer that never starts: a message
         print(f"jfsim faults: cannot run against {args.target_writer}: {error}", file=sys.stderr)
         return 2

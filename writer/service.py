@@ -30,13 +30,17 @@ from ._run import RunResult, RunWriter
 from .layout import check_prefix
 from .reader import image_sources
 
-__all__ = ["PROCESS_SOURCE_KEY", "ServiceStatistics", "WriterService"]
+__all__ = ["MAX_DECLARED_IMAGES", "PROCESS_SOURCE_KEY", "ServiceStatistics", "WriterService"]
 
 #: Log lines per (run, reason) before further ones are only counted.
 LOG_LIMIT = 20
 #: Start-message key (an unknown key, kept in ``extra``) asking for a ``_process.h5`` companion:
 #: the master of the run to reprocess, relative to the output folder (docs/writer.md).
 PROCESS_SOURCE_KEY = "process_source_master"
+#: Largest ``number_of_images`` a start message may declare (issue 8: no work from a declared size
+#: without a bound).  Files are planned at the declared size and trimmed at the end, which costs
+#: time in proportion to it (about 6 s at 1e8 images, hours at 2**40: the service would hang).
+MAX_DECLARED_IMAGES = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,9 @@ class WriterService:
         self._logged.clear()
         self._counts["started"] += 1
         try:
+            declared = message.number_of_images
+            if declared is not None and declared > MAX_DECLARED_IMAGES:
+                raise ValueError(f"start.number_of_images: {declared} declared, at most {MAX_DECLARED_IMAGES} allowed")
             settings = dict(self.settings)
             source = message.extra.get(PROCESS_SOURCE_KEY)
             if source is not None:
