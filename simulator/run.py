@@ -251,7 +251,9 @@ def _analysis_for(experiment: Experiment):
         n_frames=run.images, photon_energy_kev=scenario.beam.energy_kev, compression=scenario.writer.compression,
         window_frames=WINDOW_FRAMES, storage_cells=experiment.storage_cells, frame_time_s=experiment.frame_time_s,
         count_time_s=0.98 * experiment.frame_time_s, series_id=run.seed,
-        series_unique_id=f"{scenario.prefix}-{run.seed}-{int(time.time() * 1000)}")
+        # the same scenario and seed give the same series ids, so a restarted receiver continues
+        # the series the writer already has (stream.md 6)
+        series_unique_id=f"{scenario.prefix}-{run.seed}")
     return FrameProcessor(experiment.detector, receiver_settings, experiment.calibration), plan, analyse
 
 

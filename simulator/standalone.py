@@ -13,6 +13,8 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 import stream
 
 from .chain import build_experiment
@@ -21,7 +23,7 @@ from .scenario import Scenario
 from .senders import send_modules
 from .udp import Assembler, UdpReceiver
 
-__all__ = ["run_detector", "run_receiver"]
+__all__ = ["ReceiverSession", "run_detector", "run_receiver"]
 
 
 def run_detector(scenario: Scenario, destinations: Sequence[tuple[str, int]], *, allow_remote: bool = False,
@@ -78,3 +80,42 @@ def run_receiver(scenario: Scenario, push_endpoint: str, *, bind: bool = False, 
                 "assembler": dataclasses.asdict(assembler.statistics()),
                 "packets_expected": expected, "packets_received": int(assembler.statistics().packets_accepted)}
 
+
+class ReceiverSession:
+    """One life of a receiver process, driven through the direct transport (issue 8: a receiver
+    restarted mid-run).
+
+    A first session publishes the start message; a restarted one (``resume_after_frame`` = the
+    last frame number the previous session published) publishes no start, resumes at the next
+    frame number, and its assembler reports every frame between that point and the first frame
+    it sees as lost, so no image is shifted into a neighbour's place.
+    """
+
+    def __init__(self, experiment, send: Callable[[bytes], None], *, resume_after_frame: int = 0,
+                 analysis: bool = True) -> None:
+        from .udp import DirectTransport
+
+        self.experiment = experiment
+        processor, plan, analyse = _analysis_for(experiment)
+        if not analysis:
+            analyse = lambda image_id, image: {}  # noqa: E731
+        self.publisher = _AnalysingPublisher(processor, experiment, send, _start_fields(experiment, plan), analyse)
+        self.assembler = Assembler(experiment.detector, WINDOW_FRAMES, first_frame_number=resume_after_frame + 1)
+        self._transport = DirectTransport(experiment.packetiser, self.assembler)
+        if resume_after_frame == 0:
+            self.publisher.start()
+
+    def deliver(self, frames: Sequence[int]) -> None:
+        """Deliver every scheduled packet of run frames ``frames`` (indices), publishing what closes."""
+        s = self.experiment.schedule
+        mask = np.isin(s.frame, np.asarray(list(frames), dtype=np.int64))
+        self.publisher.handle(self._transport.deliver(s.frame[mask], s.port[mask], s.packet[mask],
+                                                      self.experiment.headers), self.assembler)
+
+    def finish(self, *, end: bool = True) -> dict:
+        """Close the open frames, publish them and (``end``) the end message; return the counts."""
+        self.assembler.flush(int(self.experiment.headers.frame_number.max()))
+        self.publisher.handle(self.assembler.pop_frames(), self.assembler)
+        if end:
+            self.publisher.end(self.assembler.statistics().frames_lost)
+        return dataclasses.asdict(self.assembler.statistics())
