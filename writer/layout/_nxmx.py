@@ -275,7 +275,10 @@ def metadata_items(start, end, facts: RunFacts) -> list:
         # distance and beam centre come from the start message; the axis chain is built from them
         Dataset(f"{_DET}/distance_derived", False, "bool"),
         Dataset(f"{_DET}/beam_center_derived", False, "bool"),
-        Dataset(f"{_SPEC}/nimages", int(start.number_of_images or facts.n_images), "i8"),
+        # Frames the files hold: a truncated run (no end, aborted) must not promise more frames
+        # than are linked, or Neggia / Durin read past the last file (nxmx-rules readers table).
+        Dataset(f"{_SPEC}/nimages", int(min(start.number_of_images or facts.n_images, facts.n_images)
+                                       if facts.n_images else (start.number_of_images or 0)), "i8"),
         Dataset(f"{_SPEC}/ntrigger", 1, "i8"),
         Dataset(f"{_SPEC}/nimages_written", int(facts.images_written), "i8"),
         Dataset(f"{_SPEC}/jfjoch_writer_release", WRITER_RELEASE),
