@@ -12,7 +12,7 @@ Prints images/s of, in the same run and on the same JUNGFRAU-module-sized bslz4 
 with the ratios core/bare and service/bare, and resident memory (peak RSS growth of the core,
 peak RSS of the service process).  Files go to a temporary folder (page cache).
 
-    .venv/bin/python benchmarks/bench_writer.py [--images 2000] [--reflections-every 10]
+    .venv/bin/python benchmarks/bench_writer.py [--images 2000] [--reflections-every 10] [--decoded]
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from stream import (
     Pusher,
     StartMessage,
     TypedArray,
+    decode,
     encode,
 )
 from writer import RunWriter
@@ -178,6 +179,9 @@ def main() -> None:
     parser.add_argument("--format", default="NXmxVDS")
     parser.add_argument("--spots", type=int, default=SPOTS, help=f"spots per image (max {SPOTS})")
     parser.add_argument("--images-only", action="store_true", help="image messages without results")
+    parser.add_argument("--decoded", action="store_true",
+                        help="feed the writer core messages that went through stream.encode/decode (spots are "
+                             "cbor2.frozendict, as in the service) instead of constructed ones (~200 kB each held)")
     args = parser.parse_args()
     images = module_images()
     n = args.images
@@ -191,6 +195,8 @@ def main() -> None:
     bare, core, service, grown = [], [], [], []
     records = {}
     encoded = [encode(m) for m in messages]
+    if args.decoded:
+        messages = [decode(data) for data in encoded]
     start = encode(start_message(n, args.format))
     end = encode(EndMessage(series_id=1, series_unique_id="BENCH"))
     for _ in range(args.rounds):
@@ -207,6 +213,8 @@ def main() -> None:
     print(f"bare write_direct_chunk loop: {', '.join(f'{r:.0f}' for r in bare)} images/s (best {reference:.0f})")
     content = "images only" if args.images_only else (
         f"every result kind, {spots} spots/image, {PHI}x{Q} azint bins, reflections every {args.reflections_every}")
+    if args.decoded:
+        content += ", decoded messages"
     print(f"writer core ({args.format}, {content}): "
           f"{', '.join(f'{r:.0f}' for r in core)} images/s, best/best ratio {max(core) / reference:.2f}")
     print(f"whole service (PULL + decode + write): {', '.join(f'{r:.0f}' for r in service)} images/s, "

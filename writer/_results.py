@@ -37,7 +37,9 @@ _AZINT = tuple(f for f in IMAGE_FIELDS if f.row == "azint")
 _AZINT_GET = attrgetter(*(f.key for f in _AZINT))
 _SPOT_MEMBERS = tuple(f.key.partition(".")[2] for f in SPOT_FIELDS)
 _SPOT_GET = itemgetter(*_SPOT_MEMBERS)
+_SPOT_SET = frozenset(_SPOT_MEMBERS)
 _ROI_MEMBERS = tuple(member for member, _, _ in ROI_FIELDS)
+_ROI_GET = itemgetter(*_ROI_MEMBERS)
 _INDEXED_AT = [f.key for f in _SIMPLE].index("indexing_result")
 #: Spot members meaningful only for an indexed image (hdf5-format.md 4.1, "Indexing only").
 _INDEXING_ONLY = frozenset({"h", "k", "l", "dist_ewald", "indexed", "lattice"})
@@ -46,6 +48,27 @@ _REFLECTION_UNITS = {
     "predicted_x": "pixel", "predicted_y": "pixel", "observed_x": "pixel", "observed_y": "pixel",
     "delta_phi": "deg",
 }
+
+
+def _spot_table(spots: list) -> np.ndarray:
+    """``[len(spots), len(_SPOT_MEMBERS)]`` float64 of every spot's members; raises KeyError,
+    TypeError or ValueError when a spot lacks a member or holds a non-number.
+
+    Decoded spots are ``cbor2.frozendict``, whose ``[]`` costs ~160 ns (a dict's ~45 ns): when
+    every spot has the same keys in the same order (one check over all keys) the values are read
+    in that order instead and the columns picked afterwards; same numbers, 2-3 x faster.
+    """
+    first = spots[0]
+    if type(first) is not dict:
+        try:
+            order = tuple(first)
+            if len(order) == len(set(order)) and _SPOT_SET <= set(order) and tuple(chain.from_iterable(spots)) == order * len(spots):
+                flat = np.fromiter(chain.from_iterable([s.values() for s in spots]), np.float64, len(spots) * len(order))
+                return flat.reshape(-1, len(order))[:, [order.index(m) for m in _SPOT_MEMBERS]]
+        except (AttributeError, KeyError, TypeError, ValueError, OverflowError):
+            pass  # the general path below finds (and reports) what is wrong
+    width = len(_SPOT_MEMBERS)
+    return np.fromiter(chain.from_iterable(map(_SPOT_GET, spots)), np.float64, len(spots) * width).reshape(-1, width)
 
 
 @dataclass
@@ -135,38 +158,47 @@ class ResultExtractor:
     # --- per block: convert every field at once ----------------------------------------------------
     def columns(self, block: Block) -> dict[PerImageField, np.ndarray]:
         """Every field with at least one value in ``block``: ``[size, *row_shape]`` arrays."""
-        rows = [(i, r) for i, r in enumerate(block.rows) if r is not None]
+        size = block.size
+        if block.count == size:
+            rows = list(enumerate(block.rows))
+        else:
+            rows = [(i, r) for i, r in enumerate(block.rows) if r is not None]
         out: dict[PerImageField, np.ndarray] = {}
         if not rows:
             return out
         index = [i for i, _ in rows]
+        every = slice(None) if len(index) == size else index  # rows ascending: all rows = a slice
         for field_, column in zip(_SIMPLE, zip(*(r[0] for _, r in rows), strict=True), strict=True):
             if None in column:
-                self._column(out, block.size, field_, index, column)
+                self._column(out, size, field_, index, column)
                 continue
-            array = out[field_] = self._new(field_, block.size)
+            array = out[field_] = self._new(field_, size)
             try:
-                array[index] = column
+                array[every] = column
             except (ValueError, TypeError, OverflowError, UnicodeEncodeError):
                 del out[field_]
-                self._column(out, block.size, field_, index, column)
-        self._column(out, block.size, _BY_NAME["number"], index, [r[1] for _, r in rows])
+                self._column(out, size, field_, index, column)
+        self._column(out, size, _BY_NAME["number"], index, [r[1] for _, r in rows])
         indexed = {i for i, r in rows if r[0][_INDEXED_AT] is True}
-        self._spots(out, block.size, [(i, r[2]) for i, r in rows if r[2] is not None], indexed)
+        self._spots(out, size, [(i, r[2]) for i, r in rows if r[2] is not None], indexed)
         lattice = [(i, r[3]) for i, r in rows if r[3] is not None and self._indexed(i, indexed, "indexing_lattice")]
         if lattice:
-            self._column(out, block.size, _BY_NAME["latticeIndexed"], [i for i, _ in lattice],
+            self._column(out, size, _BY_NAME["latticeIndexed"], [i for i, _ in lattice],
                          [v[:9] if isinstance(v, (list, tuple)) and len(v) >= 9 else v for _, v in lattice])
-        self._extra(out, block.size, [(i, r[4]) for i, r in rows if r[4] and self._indexed(i, indexed, "indexing_lattice_extra")])
+        self._extra(out, size, [(i, r[4]) for i, r in rows if r[4] and self._indexed(i, indexed, "indexing_lattice_extra")])
         profiling = [(i, r[5]) for i, r in rows if r[5]]
-        for field_ in _PROFILING if profiling else ():
-            self._column(out, block.size, field_, [i for i, _ in profiling], [p.get(field_.name) for _, p in profiling])
-        for _, p in profiling:
-            for key in p.keys() - _PROFILING_NAMES:
-                self.problems[f"image.profiling.{key} (unknown stage)"] += 1
+        if profiling:
+            index_p = [i for i, _ in profiling]
+            for field_ in _PROFILING:
+                name = field_.name
+                self._column(out, size, field_, index_p, [p.get(name) for _, p in profiling])
+            for _, p in profiling:
+                if not p.keys() <= _PROFILING_NAMES:
+                    for key in p.keys() - _PROFILING_NAMES:
+                        self.problems[f"image.profiling.{key} (unknown stage)"] += 1
         for j, field_ in enumerate(_AZINT):
-            self._azint(out, block.size, field_, [(i, r[6][j]) for i, r in rows if r[6][j] is not None])
-        self._rois(out, block.size, [(i, r[7]) for i, r in rows if r[7]])
+            self._azint(out, size, field_, [(i, r[6][j]) for i, r in rows if r[6][j] is not None])
+        self._rois(out, size, [(i, r[7]) for i, r in rows if r[7]])
         for field_, array in out.items():
             self.seen.setdefault(field_, array.shape[1:])
         return out
@@ -181,17 +213,24 @@ class ResultExtractor:
         return np.full((size, *self.row_shape(field_)), field_.fill, dtype=field_.dtype)
 
     def _column(self, out, size, field_, index, values) -> None:
-        present = [(i, v) for i, v in zip(index, values, strict=True) if v is not None]
-        if not present:
-            return
+        try:
+            missing = None in values
+        except (ValueError, TypeError):  # an array value: compare by identity below
+            missing = True
+        if missing:
+            present = [(i, v) for i, v in zip(index, values, strict=True) if v is not None]
+            if not present:
+                return
+            index = [i for i, _ in present]
+            values = [v for _, v in present]
         array = out.get(field_)
         if array is None:
             array = out[field_] = self._new(field_, size)
-        rows = [i for i, _ in present]
         try:
-            array[rows] = [v for _, v in present]
+            # ``index`` is ascending and unique: as many rows as the block means every row
+            array[slice(None) if len(index) == size else index] = values
         except (ValueError, TypeError, OverflowError, UnicodeEncodeError):
-            for i, v in present:  # find the bad values, store the good ones
+            for i, v in zip(index, values, strict=True):  # find the bad values, store the good ones
                 try:
                     array[i] = v
                 except (ValueError, TypeError, OverflowError, UnicodeEncodeError):
@@ -200,26 +239,28 @@ class ResultExtractor:
     def _spots(self, out, size, rows, indexed) -> None:
         if not rows:
             return
-        counts = []
-        kept = []
-        for _, spots in rows:
-            if len(spots) > self.max_spots:
-                self.problems["image.spots (beyond max_spot_count, truncated)"] += len(spots) - self.max_spots
-                spots = spots[: self.max_spots]
-            counts.append(len(spots))
-            kept.extend(spots)
-        self._column(out, size, _BY_NAME["nPeaks"], [i for i, _ in rows], counts)
+        limit = self.max_spots
+        index = [i for i, _ in rows]
+        counts = [len(spots) for _, spots in rows]
+        if max(counts) > limit:
+            self.problems["image.spots (beyond max_spot_count, truncated)"] += sum(n - limit for n in counts if n > limit)
+            lists = [spots[:limit] if len(spots) > limit else spots for _, spots in rows]
+            counts = [len(spots) for spots in lists]
+            kept = list(chain.from_iterable(lists))
+        else:
+            kept = list(chain.from_iterable(spots for _, spots in rows))
+        self._column(out, size, _BY_NAME["nPeaks"], index, counts)
         if not kept:
             # spot lists came, all empty: the CXI peak arrays still exist, all sentinels (4.1)
             for field_ in SPOT_FIELDS:
                 out[field_] = self._new(field_, size)
             return
-        row_of = np.repeat([i for i, _ in rows], counts)
-        slot = np.concatenate([np.arange(n) for n in counts])
+        # slots holding a spot, in row-major order = the order of ``kept`` (rows ascending)
+        per_row = np.zeros(size, np.intp)
+        per_row[index] = counts
+        occupied = np.arange(limit) < per_row[:, None]
         try:
-            width = len(_SPOT_MEMBERS)
-            flat = np.fromiter(chain.from_iterable(map(_SPOT_GET, kept)), np.float64, len(kept) * width)
-            table = flat.reshape(-1, width)
+            table = _spot_table(kept)
             columns = {m: table[:, j] for j, m in enumerate(_SPOT_MEMBERS)}
         except (KeyError, TypeError, ValueError):
             columns = {}
@@ -231,7 +272,9 @@ class ResultExtractor:
                     columns[member] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
                 except (TypeError, ValueError):
                     self.problems[f"image.spots.{member}"] += 1
-        unindexed = ~np.isin(row_of, list(indexed)) if len(indexed) < len(rows) else None
+        unindexed = None
+        if len(indexed) < len(rows):
+            unindexed = ~np.isin(np.repeat(index, counts), list(indexed))
         for member, field_ in zip(_SPOT_MEMBERS, SPOT_FIELDS, strict=True):
             values = columns.get(member)
             if values is None:
@@ -245,7 +288,7 @@ class ResultExtractor:
                 if bad.any():
                     self.problems[f"image.spots.{member} (missing or not a number)"] += int(bad.sum())
                     values = np.where(bad, field_.fill, values)
-            array[row_of, slot] = values
+            array[occupied] = values
 
     def _extra(self, out, size, rows) -> None:
         if not rows:
@@ -303,8 +346,12 @@ class ResultExtractor:
                 self.problems["image.roi_integrals (ROI name not a plain name)"] += len(results)
                 continue
             index = [i for i, _ in results]
-            for field_, member in zip(fields_, _ROI_MEMBERS, strict=True):
-                self._column(out, size, field_, index, [r.get(member) for _, r in results])
+            try:  # every member present (the usual case): one lookup per result
+                columns = list(zip(*map(_ROI_GET, [r for _, r in results]), strict=True))
+            except (KeyError, TypeError):
+                columns = [[r.get(member) for _, r in results] for member in _ROI_MEMBERS]
+            for field_, column in zip(fields_, columns, strict=True):
+                self._column(out, size, field_, index, column)
 
     def _reflections(self, block: Block, reflections, image_number: int) -> None:
         columns: dict[str, np.ndarray] = {}

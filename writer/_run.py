@@ -285,8 +285,9 @@ class RunWriter:
                 mat.write_rows(dataset, block.start + first, array[first:stop])
         if block.reflections:
             units = ResultExtractor.reflection_units()
+            groups: dict = {}  # /entry/reflections resolved once per block
             for number, columns in block.reflections:
-                mat.write_reflections(h5, reflection_path(number), columns, units)
+                mat.write_reflections(h5, reflection_path(number), columns, units, groups)
                 handle.reflections.append(number)
             mat.apply(h5, [Group("/entry/reflections", "NXcollection")])
 

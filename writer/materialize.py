@@ -39,6 +39,13 @@ __all__ = [
 
 LIBVER = ("v110", "v110")
 ZSTD_LEVEL_ASSUMED = 3
+# Made once and reused (HDF5 copies types, spaces and property lists into each object it creates):
+# building them costs 5-10 us each, as much as a small write (issue 3 "speed").
+_SCALAR_SPACE = h5py.h5s.create(h5py.h5s.SCALAR)
+_TYPES: dict[str, h5py.h5t.TypeID] = {}
+_ASCII_TYPES: dict[int, h5py.h5t.TypeID] = {}
+_ASCII_VALUES: dict[str, np.ndarray] = {}
+_ROW_DCPLS: dict[tuple, h5py.h5p.PropDCID] = {}
 #: ``TypedArray.compression`` -> HDF5 filter id (stream.md 4.3); ``None`` stores raw chunks.
 IMAGE_FILTERS = {"bslz4": 32008, "bszstd": 32008, "lz4": 32004, None: None}
 
@@ -110,9 +117,13 @@ class Output:
 
 
 def _ascii_type(size: int) -> h5py.h5t.TypeID:
-    tid = h5py.h5t.C_S1.copy()
-    tid.set_size(max(size, 1))
-    tid.set_strpad(h5py.h5t.STR_NULLTERM)
+    size = max(size, 1)
+    tid = _ASCII_TYPES.get(size)
+    if tid is None:  # one per size: HDF5 copies the type into each object it creates
+        tid = h5py.h5t.C_S1.copy()
+        tid.set_size(size)
+        tid.set_strpad(h5py.h5t.STR_NULLTERM)
+        _ASCII_TYPES[size] = tid
     return tid
 
 
@@ -134,15 +145,20 @@ def _is_text(value: Any) -> bool:
 
 def set_attrs(h5: h5py.File, path: str, attrs: dict[str, Any]) -> None:
     """Set attributes of the object at ``path``; strings as NUL-terminated ASCII."""
+    if attrs:
+        _set_attrs(h5[path], attrs)
+
+
+def _set_attrs(obj, attrs: dict[str, Any]) -> None:
+    """:func:`set_attrs` on an already-open object (resolving a path costs ~50 us)."""
     if not attrs:
         return
-    obj = h5[path]
     for name, value in attrs.items():
         if name in obj.attrs:
             del obj.attrs[name]
         if _is_text(value):
             data = _ascii_bytes(value)
-            space = h5py.h5s.create(h5py.h5s.SCALAR) if data.ndim == 0 else h5py.h5s.create_simple(data.shape)
+            space = _SCALAR_SPACE if data.ndim == 0 else h5py.h5s.create_simple(data.shape)
             attr = h5py.h5a.create(obj.id, name.encode(), _ascii_type(data.dtype.itemsize), space)
             attr.write(data)
         else:
@@ -182,21 +198,22 @@ def _write_dataset(h5: h5py.File, item: Dataset, cache: dict | None = None) -> N
     value = item.value
     if _is_text(value):
         data = _ascii_bytes(value)
-        space = h5py.h5s.create(h5py.h5s.SCALAR) if data.ndim == 0 else h5py.h5s.create_simple(data.shape)
+        space = _SCALAR_SPACE if data.ndim == 0 else h5py.h5s.create_simple(data.shape)
         dsid = h5py.h5d.create(parent.id, name.encode(), _ascii_type(data.dtype.itemsize), space)
         dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, data)
+        dataset = h5py.Dataset(dsid)
     else:
         array = np.asarray(value, dtype=item.dtype if item.dtype else None)
         if item.compress and array.ndim >= 1 and array.size:
-            parent.create_dataset(
+            dataset = parent.create_dataset(
                 name, data=array, chunks=array.shape, **hdf5plugin.Bitshuffle(nelems=0, cname="lz4")
             )
         else:
-            parent.create_dataset(name, data=array)
+            dataset = parent.create_dataset(name, data=array)
     attrs = dict(item.attrs)
     if item.units:
         attrs["units"] = item.units
-    set_attrs(h5, item.path, attrs)
+    _set_attrs(dataset, attrs)
 
 
 def _write_virtual(h5: h5py.File, item: Virtual, cache: dict | None = None) -> None:
@@ -218,14 +235,13 @@ def _write_virtual(h5: h5py.File, item: Virtual, cache: dict | None = None) -> N
     name = item.path.rpartition("/")[2]
     _unlink(parent, name)
     dataset_id = h5py.h5d.create(
-        parent.id, name.encode(), h5py.h5t.py_create(dtype), h5py.h5s.create_simple(tuple(item.shape)), dcpl=dcpl
+        parent.id, name.encode(), _h5_type(dtype), h5py.h5s.create_simple(tuple(item.shape)), dcpl=dcpl
     )
     attrs = dict(item.attrs)
     if item.units:
         attrs["units"] = item.units
     if attrs:
-        set_attrs(h5, item.path, attrs)
-    del dataset_id
+        _set_attrs(h5py.Dataset(dataset_id), attrs)
 
 
 def apply(h5: h5py.File, items) -> None:
@@ -237,7 +253,7 @@ def apply(h5: h5py.File, items) -> None:
             attrs = dict(item.attrs)
             if item.nx_class:
                 attrs["NX_class"] = item.nx_class
-            set_attrs(h5, group.name, attrs)
+            _set_attrs(group, attrs)
         elif isinstance(item, Attributes):
             set_attrs(h5, item.path, dict(item.attrs))
         elif isinstance(item, Dataset):
@@ -320,36 +336,51 @@ def create_rows(
     row_bytes = max(int(np.prod(row_shape, dtype=np.int64)) * dtype.itemsize, 1)
     # chunks of whole write blocks (no read-modify-write), at most ~1 MiB (the chunk cache size)
     chunk_rows = max(1, min(max(rows, 1), block_rows, (1 << 20) // row_bytes))
-    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-    dcpl.set_chunk((chunk_rows, *row_shape))
-    if dtype.kind != "S":
-        dcpl.set_fill_value(np.array(fill, dtype=dtype))
+    fill_value = None if dtype.kind == "S" else np.array(fill, dtype=dtype)
+    key = (chunk_rows, *row_shape, dtype.str, None if fill_value is None else fill_value.tobytes())
+    dcpl = _ROW_DCPLS.get(key)
+    if dcpl is None:  # HDF5 copies the property list into each dataset: one per kind is enough
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_chunk((chunk_rows, *row_shape))
+        if fill_value is not None:
+            dcpl.set_fill_value(fill_value)
+        _ROW_DCPLS[key] = dcpl
     space = h5py.h5s.create_simple((rows, *row_shape), (h5py.h5s.UNLIMITED, *row_shape))
     group = parent if parent is not None else _parent(h5, path)
-    dataset_id = h5py.h5d.create(group.id, path.rpartition("/")[2].encode(), h5py.h5t.py_create(dtype), space, dcpl=dcpl)
+    dataset_id = h5py.h5d.create(group.id, path.rpartition("/")[2].encode(), _h5_type(dtype), space, dcpl=dcpl)
     if units:
         _ascii_attr(dataset_id, b"units", units)
     return h5py.Dataset(dataset_id)
 
 
-def group_at(h5: h5py.File, path: str) -> h5py.Group:
-    """The group at ``path``, created with its parents when missing."""
-    return _group(h5, path)
+def _h5_type(dtype: np.dtype) -> h5py.h5t.TypeID:
+    """HDF5 type of ``dtype``, made once per dtype (HDF5 copies it into each dataset)."""
+    tid = _TYPES.get(dtype.str)
+    if tid is None:
+        tid = _TYPES[dtype.str] = h5py.h5t.py_create(dtype)
+    return tid
+
+
+def group_at(h5: h5py.File, path: str, cache: dict | None = None) -> h5py.Group:
+    """The group at ``path``, created with its parents when missing; ``cache`` maps paths
+    already opened (reused and filled)."""
+    return _group(h5, path, cache)
 
 
 def write_rows(dataset: h5py.Dataset, start: int, array: np.ndarray) -> None:
     """Write ``array`` (leading axis = images) at rows ``start..`` (one block write, h5py's
-    low-level call: the high-level selection machinery costs more than small writes)."""
+    low-level calls: the high-level selection machinery costs more than small writes)."""
+    dataset_id = dataset.id
+    file_space = dataset_id.get_space()
+    shape = file_space.shape
     stop = start + array.shape[0]
-    shape = dataset.shape
     if stop > shape[0]:
-        dataset.resize(stop, axis=0)
-        shape = dataset.shape
+        dataset_id.set_extent((stop, *shape[1:]))
+        file_space = dataset_id.get_space()
     array = np.ascontiguousarray(array)
-    file_space = dataset.id.get_space()
     file_space.select_hyperslab((start,) + (0,) * (len(shape) - 1), array.shape)
-    memory_space = h5py.h5s.create_simple(array.shape)
-    dataset.id.write(memory_space, file_space, array)
+    # the memory type given: h5py would otherwise build it from the dtype on every call
+    dataset_id.write(h5py.h5s.create_simple(array.shape), file_space, array, mtype=_h5_type(array.dtype))
 
 
 def resize_rows(dataset: h5py.Dataset, rows: int) -> None:
@@ -358,28 +389,37 @@ def resize_rows(dataset: h5py.Dataset, rows: int) -> None:
         dataset.resize(rows, axis=0)
 
 
-_SCALAR_SPACE = h5py.h5s.create(h5py.h5s.SCALAR)
-
-
 def _ascii_attr(object_id, name: bytes, text: str) -> None:
-    data = _ascii_bytes(text)
+    data = _ASCII_VALUES.get(text)
+    if data is None:
+        data = _ascii_bytes(text)
+        if len(_ASCII_VALUES) < 256:  # units and class names: a handful
+            _ASCII_VALUES[text] = data
     attr = h5py.h5a.create(object_id, name, _ascii_type(data.dtype.itemsize), _SCALAR_SPACE)
     attr.write(data)
 
 
-def write_reflections(h5: h5py.File, path: str, columns: dict[str, np.ndarray], units: dict[str, str]) -> None:
+def write_reflections(
+    h5: h5py.File, path: str, columns: dict[str, np.ndarray], units: dict[str, str], cache: dict | None = None
+) -> None:
     """One ``NXreflections`` group of an image's integrated reflections (hdf5-format.md 4.2).
 
     Uses h5py's low-level calls: one group and a dozen small datasets per image are the most
-    expensive part of the writer (see benchmarks/bench_writer.py).
+    expensive part of the writer (see benchmarks/bench_writer.py).  ``cache`` maps group paths
+    already opened (see :func:`group_at`) for a series of calls.
     """
     parent, _, name = path.rpartition("/")
-    group_id = h5py.h5g.create(_group(h5, parent).id, name.encode())
+    group_id = h5py.h5g.create(_group(h5, parent, cache).id, name.encode())
     _ascii_attr(group_id, b"NX_class", "NXreflections")
+    spaces: dict[tuple[int, ...], h5py.h5s.SpaceID] = {}
     for column, values in columns.items():
         values = np.ascontiguousarray(values)
-        space = h5py.h5s.create_simple(values.shape)
-        dataset_id = h5py.h5d.create(group_id, column.encode(), h5py.h5t.py_create(values.dtype), space)
-        dataset_id.write(h5py.h5s.ALL, h5py.h5s.ALL, values)
-        if units.get(column):
-            _ascii_attr(dataset_id, b"units", units[column])
+        space = spaces.get(values.shape)
+        if space is None:
+            space = spaces[values.shape] = h5py.h5s.create_simple(values.shape)
+        kind = _h5_type(values.dtype)
+        dataset_id = h5py.h5d.create(group_id, column.encode(), kind, space)
+        dataset_id.write(h5py.h5s.ALL, h5py.h5s.ALL, values, mtype=kind)
+        unit = units.get(column)
+        if unit:
+            _ascii_attr(dataset_id, b"units", unit)
