@@ -103,7 +103,7 @@ def disk_faults(sandbox, *, timeout_s: float = 30.0, seed: int = 0) -> list[Faul
     tmp = sorted(p.name for p in (out / "full").glob("*.tmp"))
     passed = "full/run_data_000002.h5" in error and valid and bool(tmp) and after is None
     rows.append(FaultRow("disk_full", "error names the file; closed file valid; partial *.tmp; next run written",
-                         f"error {error[:90]!r}; data_000001 valid {valid}; tmp {tmp}; {after or 'next run written'}",
+                         f"error {_short(error, out)!r}; data_000001 valid {valid}; tmp {tmp}; {after or 'next run written'}",
                          passed))
     out = sandbox / "read_only"
     with read_only_directory(out / "ro"), WriterProcess(out, timeout_s=timeout_s) as writer:
@@ -119,7 +119,7 @@ def disk_faults(sandbox, *, timeout_s: float = 30.0, seed: int = 0) -> list[Faul
     error = (record or {}).get("error") or ""
     passed = "ro/run_data_000001.h5" in error and not left and after is None
     rows.append(FaultRow("read_only_dir", "run fails with an error naming the file; next run written",
-                         f"error {error[:100]!r}; files in ro/ {left}; {after or 'next run written'}", passed))
+                         f"error {_short(error, out)!r}; files in ro/ {left}; {after or 'next run written'}", passed))
     return rows
 
 
@@ -128,3 +128,8 @@ def _same_images(path: Path, pixels) -> bool:
         data = f["/entry/data/data"]
         return data.shape[0] == len(pixels) and all(np.array_equal(data[i], p) for i, p in enumerate(pixels))
 
+
+def _short(error: str, folder) -> str:
+    """The writer's error with the output folder written as DIR, so the file name it names stays
+    in the table however deep the folder is."""
+    return error.replace(str(folder), "DIR")[:160]
