@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     stress.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     stress.add_argument("--max-lag", type=float, default=2.0, metavar="S", help="writer lag allowed (default 2 s)")
 
+    reprocess = commands.add_parser("reprocess", help="rerun the analysis on a dataset; write <prefix>_process.h5")
+    reprocess.add_argument("master", help="an existing <prefix>_master.h5 (any layout)")
+
     scenarios = commands.add_parser("scenarios", help="list the shipped scenarios")
     scenarios.add_argument("--show", metavar="NAME", help="print one scenario as loaded")
 
@@ -264,6 +267,10 @@ def _main(argv: list[str] | None) -> int:
         return _stress(args)
     if args.command == "detector":
         return _detector(args)
+    if args.command == "reprocess":
+        from .reprocess import main_reprocess
+
+        return main_reprocess(args.master)
     if args.command == "receiver":
         return _receiver(args)
     if args.command == "roundtrip":
