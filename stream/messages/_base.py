@@ -312,10 +312,10 @@ class Message:
             if key not in values:
                 raise DecodeError(kind, key, "required field is missing")
         # Every value is checked above, so skip the dataclass __init__ (58 frozen setattr calls
-        # cost more than the rest of decoding an image message).
+        # cost more than the rest of decoding an image message); absent fields read the class
+        # default, None.
         message = object.__new__(cls)
         state = message.__dict__
-        state.update(cls._DEFAULTS)
         state.update(values)
         state["extra"] = extra
         return message
@@ -325,7 +325,7 @@ class Message:
         out: dict[str, Any] = {"type": self.TYPE}
         state = self.__dict__
         for key in self._REQUIRED:
-            if state[key] is None:
+            if state.get(key) is None:
                 raise EncodeError(f"{self.TYPE}.{key}: required field is not set")
         for key, value in state.items():  # insertion order is table order (see _DEFAULTS)
             if value is not None and key != "extra":

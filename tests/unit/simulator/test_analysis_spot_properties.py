@@ -28,7 +28,10 @@ def spot_images(draw):
     rng = np.random.default_rng(seed)
     background = draw(st.floats(0.05, 3.0))
     sigma = draw(st.floats(0.7, 1.4))
-    photons = draw(st.floats(300, 3000))
+    # Strong spots only: at ~300 photons over a background of 3 with sigma 1.4, half of a spot
+    # can sit below the strong-pixel threshold (found, but with half its photons); weak spots are
+    # covered by the recovery-rate test on rendered images instead.
+    photons = draw(st.floats(600, 3000))
     # Spots on a coarse lattice of cells so that they never touch one another.
     centres = []
     for cell_y in range(1, 4):
