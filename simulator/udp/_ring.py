@@ -21,7 +21,13 @@ import numpy as np
 
 from ..errors import TransportError
 from ._assembler import AssembledFrame, Assembler
-from ._sockets import BUFFER_REQUEST_BYTES, ReceiverStatistics, _udp_socket, kernel_drops
+from ._sockets import (
+    BUFFER_REQUEST_BYTES,
+    ReceiverStatistics,
+    _udp_socket,
+    kernel_drops,
+    receive_until,
+)
 
 __all__ = ["RingUdpReceiver"]
 
@@ -169,20 +175,7 @@ class RingUdpReceiver:
 
     def run(self, until_packets: int, timeout_s: float, idle_timeout_s: float = 0.5) -> list[AssembledFrame]:
         """As :meth:`UdpReceiver.run`."""
-        frames: list[AssembledFrame] = []
-        start = last = self._clock()
-        received = 0
-        while received < until_packets:
-            now = self._clock()
-            if now - start > timeout_s or now - last > idle_timeout_s:
-                break
-            got = self.poll(min(0.05, idle_timeout_s))
-            if got:
-                received += got
-                last = self._clock()
-                frames.extend(self.assembler.pop_frames())
-        frames.extend(self.assembler.pop_frames())
-        return frames
+        return receive_until(self, until_packets, timeout_s, idle_timeout_s)
 
     def statistics(self) -> ReceiverStatistics:
         """Datagrams read per port by the reader process, and the granted SO_RCVBUF."""

@@ -308,23 +308,30 @@ class UdpReceiver:
     def run(self, until_packets: int, timeout_s: float, idle_timeout_s: float = 0.5) -> list[AssembledFrame]:
         """Receive until ``until_packets`` datagrams arrived, nothing came for ``idle_timeout_s``
         or ``timeout_s`` passed; returns the frames closed meanwhile (the caller flushes)."""
-        frames: list[AssembledFrame] = []
-        start = last = self._clock()
-        received = 0
-        while received < until_packets:
-            now = self._clock()
-            if now - start > timeout_s or now - last > idle_timeout_s:
-                break
-            got = self.poll(min(0.05, idle_timeout_s))
-            if got:
-                received += got
-                last = self._clock()
-                frames.extend(self.assembler.pop_frames())
-        frames.extend(self.assembler.pop_frames())
-        return frames
+        return receive_until(self, until_packets, timeout_s, idle_timeout_s)
 
     def statistics(self) -> ReceiverStatistics:
         """Counters so far (frozen)."""
         ports = [address[1] for address in self.addresses] if self._sockets else []
         return ReceiverStatistics(tuple(self._per_port), self._batches, self._granted, self._elapsed,
                                   kernel_drops(ports) if ports else None)
+
+
+def receive_until(receiver, until_packets: int, timeout_s: float, idle_timeout_s: float) -> list[AssembledFrame]:
+    """The receive loop of every receiver kind (anything with ``poll``, ``assembler`` and
+    ``_clock``): poll until ``until_packets`` datagrams, ``idle_timeout_s`` of silence or
+    ``timeout_s``; return the frames closed meanwhile."""
+    frames: list[AssembledFrame] = []
+    start = last = receiver._clock()
+    received = 0
+    while received < until_packets:
+        now = receiver._clock()
+        if now - start > timeout_s or now - last > idle_timeout_s:
+            break
+        got = receiver.poll(min(0.05, idle_timeout_s))
+        if got:
+            received += got
+            last = receiver._clock()
+            frames.extend(receiver.assembler.pop_frames())
+    frames.extend(receiver.assembler.pop_frames())
+    return frames
