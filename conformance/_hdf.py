@@ -16,7 +16,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-__all__ = ["Resolver", "Missing", "as_text", "attr", "is_group", "is_dataset"]
+__all__ = ["Resolver", "Missing", "as_text", "attr", "dataset_filters", "is_group", "is_dataset"]
 
 _MAX_LINK_DEPTH = 16
 _MAX_MEMBERS = 20_000
@@ -210,3 +210,13 @@ class Resolver:
     def nx_class(self, obj: Any) -> str | None:
         """The NX_class attribute of ``obj`` as text."""
         return as_text(attr(obj, "NX_class"))
+
+
+def dataset_filters(ds: h5py.Dataset) -> list[tuple[int, tuple[int, ...]]]:
+    """The HDF5 filter pipeline of ``ds`` as (filter id, client values) pairs."""
+    plist = ds.id.get_create_plist()
+    out = []
+    for i in range(plist.get_nfilters()):
+        code, _flags, values, _name = plist.get_filter(i)
+        out.append((int(code), tuple(int(v) for v in values)))
+    return out

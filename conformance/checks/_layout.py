@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 
 from conformance._context import LEGACY_LINK, Context, sample_indices
-from conformance._hdf import Missing, attr, is_dataset, is_group
+from conformance._hdf import Missing, attr, dataset_filters, is_dataset, is_group
 
 __all__ = [
     "check_legacy_links",
@@ -251,14 +251,6 @@ def check_layout_exposure(ctx: Context) -> None:
                     ctx.add("JF-LAYOUT", f"{ctx.entry_path}/{gname}", f"data files hold /entry/{gname}; the VDS master must expose it")
 
 
-def _filters(ds: h5py.Dataset) -> list[tuple[int, tuple[int, ...]]]:
-    plist = ds.id.get_create_plist()
-    out = []
-    for i in range(plist.get_nfilters()):
-        code, _flags, values, _name = plist.get_filter(i)
-        out.append((int(code), tuple(int(v) for v in values)))
-    return out
-
 
 def _storage_datasets(ctx: Context) -> list[h5py.Dataset]:
     out = []
@@ -306,7 +298,7 @@ def check_image_dataset(ctx: Context) -> None:
             continue
         if ds.chunks != (1, *ds.shape[1:]):
             ctx.add("JF-IMAGE-DATASET", label, f"chunks {ds.chunks}, one image per chunk {(1, *ds.shape[1:])} required")
-        codes = [c for c, _ in _filters(ds)]
+        codes = [c for c, _ in dataset_filters(ds)]
         if _BITSHUFFLE not in codes:
             ctx.add("JF-IMAGE-DATASET", label, f"filters {codes}: bitshuffle ({_BITSHUFFLE}) with LZ4 or Zstd required")
         want = sentinel_for(ds.dtype)

@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 
 from conformance._context import Context
+from conformance._hdf import dataset_filters
 
 __all__ = ["check_neggia", "check_durin", "check_fabio", "string_attr_problem"]
 
@@ -23,14 +24,6 @@ _DURIN_LENGTH = {"m", "mm", "um", "cm", "meter", "meters", "metre", "metres", "m
                  "micrometer", "micrometers", "micron", "microns", "centimeter", "centimeters"}
 _FABIO_OK = re.compile(r"^data(_\d{6})?$")
 
-
-def _filters(ds: h5py.Dataset) -> list[tuple[int, tuple[int, ...]]]:
-    plist = ds.id.get_create_plist()
-    out = []
-    for i in range(plist.get_nfilters()):
-        code, _flags, values, _name = plist.get_filter(i)
-        out.append((int(code), tuple(int(v) for v in values)))
-    return out
 
 
 def _zstd(filters: list[tuple[int, tuple[int, ...]]]) -> bool:
@@ -54,7 +47,7 @@ def check_neggia(ctx: Context) -> None:
                     severity="warning" if ds.dtype.kind == "i" else None)
         if ds.ndim == 3 and ds.chunks != (1, *ds.shape[1:]):
             ctx.add("RD-NEGGIA", src.label, f"chunks {ds.chunks}, [1, ny, nx] required")
-        filters = _filters(ds)
+        filters = dataset_filters(ds)
         ok = len(filters) <= 1 and all(
             code == _LZ4 or (code == _BITSHUFFLE and not _zstd(filters)) for code, _ in filters)
         if not ok:
@@ -139,7 +132,7 @@ def check_durin(ctx: Context) -> None:
                 continue
             groups.append(child)
     for src in ctx.sources:
-        if not src.dataset.is_virtual and _zstd(_filters(src.dataset)):
+        if not src.dataset.is_virtual and _zstd(dataset_filters(src.dataset)):
             ctx.add("RD-DURIN", src.label, "bitshuffle with Zstd: Durin refuses 6-parameter bitshuffle")
 
 
