@@ -17,11 +17,11 @@ import numpy as np
 
 from . import materialize as mat
 from ._results import Block, ResultExtractor
+from ._store import LocalStore, RowSpec, StoreError
 from .errors import FileExistsRefusedError, LayoutError, WriteError
 from .layout import (
     Attributes,
     FileExtent,
-    Group,
     RunFacts,
     Virtual,
     collection_groups,
@@ -89,15 +89,15 @@ class RunResult:
 
 
 class _OpenFile:
-    """A data file (or the integrated file) being written."""
+    """A data file (or the integrated file, or the master: key -1) being written by the store."""
 
-    def __init__(self, info, output: mat.Output) -> None:
+    def __init__(self, key: int, info, final: Path) -> None:
+        self.key = key
         self.info = info
-        self.output = output
-        self.images = None
-        self.image_rows = 0
-        self.groups: dict = {}
-        self.rows: dict = {}
+        self.final = final
+        self.tmp = mat.tmp_name(final)
+        self.has_images = False
+        self.fields: dict = {}  # PerImageField -> RowSpec, the per-image datasets the file has
         self.max_row = -1
         self.count = 0
         self.blocks: dict[int, Block] = {}
@@ -111,7 +111,9 @@ class RunWriter:
     existing final files; ``block_images`` is the number of rows buffered per write;
     ``source_images`` (process mode) are the :class:`~writer.layout.VirtualSource` items of an
     existing run's images, see :func:`writer.reader.image_sources`; ``legacy_dials_stack`` adds
-    the virtual ``/entry/all_images`` NXdata to a multi-file legacy master (DIALS, docs/writer.md).
+    the virtual ``/entry/all_images`` NXdata to a multi-file legacy master (DIALS, docs/writer.md);
+    ``store`` does the HDF5 work (default: a :class:`~writer._store.LocalStore` in this process;
+    a :class:`~writer._store.ProcessStore` moves it to a second process).
     Raises :class:`~writer.errors.LayoutError` / :class:`~writer.errors.PrefixError` /
     :class:`~writer.errors.FileExistsRefusedError` when the run is refused (nothing written).
     """
@@ -127,6 +129,7 @@ class RunWriter:
         block_images: int = 512,
         source_images=None,
         legacy_dials_stack: bool = True,
+        store=None,
     ) -> None:
         self.start = start
         self.out_dir = Path(out_dir)
@@ -158,6 +161,8 @@ class RunWriter:
         self._current: Path = self.out_dir
         self._finished = False
         self._check_existing()
+        self.store = store if store is not None else LocalStore()
+        self.store.begin_run()
 
     # --- checks -------------------------------------------------------------------------------
     def _check_existing(self) -> None:
@@ -218,19 +223,17 @@ class RunWriter:
     def _store(self, index: int, message, data) -> None:
         file_index = self.geometry.file_index(index)
         handle = self._open.get(file_index) or self._open_file(file_index)
-        self._current = handle.output.tmp
+        self._current = handle.tmp
         row = index - handle.info.first_index
         if data is not None and self.layout != "process":
-            if handle.images is None:
+            if not handle.has_images:
                 self.image_type = (data.dtype.str, data.compression)
-                rows = handle.info.capacity or 1
-                handle.images = mat.create_image_stack(
-                    handle.output.h5, "/entry/data/data", data.dtype, rows, self.geometry.image_shape, data.compression
+                self.store.stack(
+                    file_index, "/entry/data/data", data.dtype.str, handle.info.capacity or 1,
+                    self.geometry.image_shape, data.compression,
                 )
-                handle.image_rows = rows
-            if row >= handle.image_rows:
-                handle.image_rows = mat.grow_rows(handle.images, row + 1)
-            mat.write_chunk(handle.images, row, data.payload)
+                handle.has_images = True
+            self.store.chunk(file_index, row, data.payload)
         block_start = row - row % self.block_images
         block = handle.blocks.get(block_start)
         if block is None:
@@ -268,41 +271,30 @@ class RunWriter:
     def _open_file(self, file_index: int) -> _OpenFile:
         info = self.geometry.data_file(file_index)
         self._current = self.out_dir / info.name
-        output = mat.Output(self.out_dir / info.name)
-        handle = self._open[file_index] = _OpenFile(info, output)
-        mat.apply(output.h5, data_file_items())
+        handle = self._open[file_index] = _OpenFile(file_index, info, self.out_dir / info.name)
+        self.store.open(file_index, handle.final, data_file_items(), handle.tmp)
         return handle
 
     def _flush(self, handle: _OpenFile, block: Block) -> None:
-        h5 = handle.output.h5
         runs = block.runs()
+        entries = []
         for field_, array in self.extractor.columns(block).items():
-            dataset = handle.rows.get(field_)
-            if dataset is None:
+            spec = handle.fields.get(field_)
+            if spec is None:
                 rows = handle.info.capacity or (block.start + block.size)
-                dataset = self._create_rows(handle, field_, rows, array.shape[1:])
-            for first, stop in runs:
-                mat.write_rows(dataset, block.start + first, array[first:stop])
-        if block.reflections:
-            units = ResultExtractor.reflection_units()
-            groups: dict = {}  # /entry/reflections resolved once per block
-            for number, columns in block.reflections:
-                mat.write_reflections(h5, reflection_path(number), columns, units, groups)
-                handle.reflections.append(number)
-            mat.apply(h5, [Group("/entry/reflections", "NXcollection")])
+                spec = self._row_spec(handle, field_, rows, array.shape[1:])
+            entries.append((spec, block.start, runs, array))
+        reflections = [(reflection_path(number), columns) for number, columns in block.reflections]
+        handle.reflections += [number for number, _ in block.reflections]
+        self.store.rows(handle.key, entries, reflections, ResultExtractor.reflection_units() if reflections else None)
 
-    def _create_rows(self, handle: _OpenFile, field_, rows: int, row_shape: tuple[int, ...]):
-        h5 = handle.output.h5
-        path = per_image_path(field_, self.layout)
-        parent_path = path.rpartition("/")[0]
-        parent = handle.groups.get(parent_path)
-        if parent is None:
-            mat.apply(h5, collection_groups([field_], self.layout))
-            parent = handle.groups[parent_path] = mat.group_at(h5, parent_path)
-        dataset = handle.rows[field_] = mat.create_rows(
-            h5, path, field_.dtype, rows, row_shape, field_.fill, field_.units, self.block_images, parent
+    def _row_spec(self, handle: _OpenFile, field_, rows: int, row_shape: tuple[int, ...]) -> RowSpec:
+        """How the store creates ``field_`` in ``handle``'s file (noted as present there)."""
+        spec = handle.fields[field_] = RowSpec(
+            per_image_path(field_, self.layout), tuple(collection_groups([field_], self.layout)), field_.dtype,
+            rows, tuple(row_shape), field_.fill, field_.units, self.block_images,
         )
-        return dataset
+        return spec
 
     def _finish_file(self, handle: _OpenFile, *, trim: bool = True) -> int:
         """Flush and size a file: the last file of a run is cut after its highest image; any other
@@ -315,37 +307,35 @@ class RunWriter:
             rows = handle.info.capacity
         # every field the run carried so far exists in every data file (sentinel-filled where this
         # file's images had none), so a VDS row never maps to a missing source
-        for field_, row_shape in self.extractor.seen.items():
-            if field_ not in handle.rows:
-                self._create_rows(handle, field_, max(rows, 1), row_shape)
-        h5 = handle.output.h5
-        if handle.images is not None:
-            mat.resize_rows(handle.images, rows)
-            mat.set_attrs(h5, "/entry/data/data", low_high_attrs(handle.info.first_index, rows, self.geometry.image_number_start))
-        for dataset in handle.rows.values():
-            mat.resize_rows(dataset, rows)
+        missing = [
+            self._row_spec(handle, field_, max(rows, 1), row_shape)
+            for field_, row_shape in self.extractor.seen.items()
+            if field_ not in handle.fields
+        ]
+        image_attrs = None
+        if handle.has_images:
+            image_attrs = low_high_attrs(handle.info.first_index, rows, self.geometry.image_number_start)
+        self.store.finish(handle.key, rows, image_attrs, missing)
         return rows
 
     def _close_file(self, file_index: int, *, trim: bool = True) -> None:
         handle = self._open.pop(file_index)
-        self._current = handle.output.tmp
+        self._current = handle.tmp
         rows = self._finish_file(handle, trim=trim)
-        self.bytes_written += handle.output.commit(overwrite=self.overwrite)
-        self.files.append(handle.info.name)
+        self.store.commit(file_index, self.overwrite)
         base = Path(handle.info.name).name
-        present = frozenset(per_image_path(f, self.layout) for f in handle.rows)
+        present = frozenset(per_image_path(f, self.layout) for f in handle.fields)
         self.extents.append(FileExtent(base, handle.info.first_index, rows, handle.info.number, present))
         self.reflections += [(n, base) for n in handle.reflections]
 
     def _fail(self, error: Exception) -> None:
-        if isinstance(error, (WriteError, FileExistsRefusedError)):
+        if isinstance(error, (WriteError, FileExistsRefusedError, StoreError)):
             self.error = str(error)
         elif isinstance(error, OSError):
             self.error = f"{self._current}: write error: {error}"
         else:
             self.error = f"{self._current}: {type(error).__name__}: {error}"
-        for handle in self._open.values():
-            handle.output.abandon()
+        self.store.abandon_all()
         self._open.clear()
 
     # --- end of run ---------------------------------------------------------------------------
@@ -360,6 +350,7 @@ class RunWriter:
                     self._finalise(end)
                 except Exception as error:  # noqa: BLE001 - reported in the result, never raised
                     self._fail(error)
+            self._settle(self.store.report())
         seconds = time.perf_counter() - self._t0
         return RunResult(
             prefix=self.geometry.prefix,
@@ -374,6 +365,25 @@ class RunWriter:
             warnings=tuple(self.warnings),
             values_not_stored=tuple(sorted(self.extractor.problems.items())),
         )
+
+    def _settle(self, report) -> None:
+        """Take what the store did: the files it committed and their bytes, and an error it met
+        after the call that caused it had returned (a store process).  Images handed to a store
+        that failed before writing them are counted as rejected ("run failed"), not written."""
+        if report.error is not None and self.error is None:
+            self.error = report.error
+            self.store.abandon_all()
+        self.bytes_written = report.bytes_committed
+        self.files = [self._relative(path) for path in report.committed]
+        if self.error is not None and self.layout != "process" and report.chunks_written < self.images_written:
+            self.rejected["run failed"] += self.images_written - report.chunks_written
+            self.images_written = report.chunks_written
+
+    def _relative(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.out_dir).as_posix()
+        except ValueError:
+            return str(path)
 
     def _finalise(self, end) -> None:
         single = self.layout in ("integrated", "process")
@@ -390,25 +400,27 @@ class RunWriter:
                     if file_index not in closed and file_index not in self._open:
                         handle = self._open_file(file_index)
                         dtype, compression = self.image_type
-                        handle.images = mat.create_image_stack(
-                            handle.output.h5, "/entry/data/data", np.dtype(dtype), handle.info.capacity or 1,
+                        self.store.stack(
+                            file_index, "/entry/data/data", dtype, handle.info.capacity or 1,
                             self.geometry.image_shape, compression,
                         )
+                        handle.has_images = True
                         handle.max_row = (handle.info.capacity or 1) - 1
             for file_index in sorted(self._open):
                 self._close_file(file_index, trim=file_index == last)
             if self.layout == "onlydata":
                 return
-            self._current = self.out_dir / self.geometry.master_name
-            output = mat.Output(self._current)
-            self._open[-1] = _OpenFile(self.geometry.data_file(0), output)
+            handle = _OpenFile(-1, self.geometry.data_file(0), self.out_dir / self.geometry.master_name)
+            self._current = handle.final
+            self.store.open(-1, handle.final, (), handle.tmp)
+            self._current = handle.tmp
+            self._open[-1] = handle
             rows = max((e.first_index + e.rows for e in self.extents), default=0)
         else:
             handle = self._open.get(0) or self._open_file(0)
-            self._current = handle.output.tmp
+            self._current = handle.tmp
             rows = self._finish_file(handle)
-            output = handle.output
-            self.extents.append(FileExtent(output.final.name, 0, rows))
+            self.extents.append(FileExtent(handle.final.name, 0, rows))
             self._open = {-1: handle}
         fields = [(f, shape) for f, shape in self.extractor.seen.items()]
         facts = RunFacts(
@@ -436,10 +448,9 @@ class RunWriter:
                 items.append(Attributes("/entry/data/data", low_high_attrs(0, rows, self.geometry.image_number_start)))
             if self.layout == "process" and self.source_images:
                 items += self._process_images(rows)
-        mat.apply(output.h5, items)
-        self.bytes_written += output.commit(overwrite=self.overwrite)
+        self.store.apply(handle.key, items)
+        self.store.commit(handle.key, self.overwrite)
         self._open.clear()
-        self.files.append(output.final.relative_to(self.out_dir).as_posix())
 
     def _process_images(self, rows: int) -> list:
         dtype, shape, sources = self.source_images

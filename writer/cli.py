@@ -38,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--receive-hwm", type=int, default=1000, help="ZeroMQ receive high-water mark")
     parser.add_argument("--max-runs", type=int, help="exit after this many runs (tests)")
+    parser.add_argument(
+        "--store", choices=("process", "local"), default="process",
+        help="where the HDF5 work runs: a second process (default) or this one",
+    )
     return parser
 
 
@@ -84,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             receive_hwm=args.receive_hwm,
             on_result=lambda result: _emit({"event": "run", **result.as_json()}),
             log=_log,
+            store=args.store,
         )
     except Exception as error:  # noqa: BLE001 - a bad endpoint is reported, not a traceback
         _log(f"error: cannot start: {error}")

@@ -32,6 +32,7 @@ __all__ = [
     "grow_rows",
     "resize_rows",
     "set_attrs",
+    "tmp_name",
     "write_chunk",
     "write_reflections",
     "write_rows",
@@ -68,6 +69,12 @@ def image_filter(compression: str | None, itemsize: int) -> tuple[int | None, tu
     raise ValueError(f"image.data compression {compression!r}: allowed bslz4, bszstd, lz4 or none")
 
 
+def tmp_name(final: Path) -> Path:
+    """``<final>.<random>.tmp``: the name a file is written under until it is complete."""
+    final = Path(final)
+    return final.with_name(f"{final.name}.{secrets.token_hex(4)}.tmp")
+
+
 class Output:
     """One HDF5 file being written under a temporary name (hdf5-format.md 2).
 
@@ -76,9 +83,9 @@ class Output:
     ``.tmp`` in place.  Every failure is a :class:`WriteError` naming the file.
     """
 
-    def __init__(self, final: Path) -> None:
+    def __init__(self, final: Path, tmp: Path | None = None) -> None:
         self.final = Path(final)
-        self.tmp = self.final.with_name(f"{self.final.name}.{secrets.token_hex(4)}.tmp")
+        self.tmp = Path(tmp) if tmp is not None else tmp_name(self.final)
         try:
             self.final.parent.mkdir(parents=True, exist_ok=True)
             self.h5 = h5py.File(self.tmp, "w", libver=LIBVER)

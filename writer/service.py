@@ -9,6 +9,7 @@ is stopped) is finalised with what it has and ``/entry/end_time`` omitted.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter
@@ -27,6 +28,7 @@ from stream import (
 )
 
 from ._run import RunResult, RunWriter
+from ._store import LocalStore, ProcessStore
 from .layout import check_prefix
 from .reader import image_sources
 
@@ -67,7 +69,9 @@ class WriterService:
 
     ``bind`` makes the PULL socket bind instead of connect; ``layout`` / ``images_per_file``
     override the start message; ``overwrite`` allows replacing final files; ``on_result`` is
-    called with each finished :class:`RunResult`; ``log`` with every error/warning line.
+    called with each finished :class:`RunResult`; ``log`` with every error/warning line;
+    ``store`` is ``"process"`` (HDF5 work in a second process, made before the socket: the
+    default where ``fork`` exists) or ``"local"`` (everything in this process).
     """
 
     def __init__(
@@ -84,14 +88,19 @@ class WriterService:
         block_images: int = 512,
         on_result: Callable[[RunResult], None] | None = None,
         log: Callable[[str], None] | None = None,
+        store: str = "process",
     ) -> None:
+        if store not in ("process", "local"):
+            raise ValueError(f"store: {store!r}; allowed 'process' or 'local'")
         self.out_dir = Path(out_dir)
+        self.log = log or (lambda line: None)
+        self._store_kind = store if hasattr(os, "fork") else "local"
+        self.store = self._new_store()  # before the ZeroMQ context: the store process is forked
         self.puller = Puller(endpoint, bind=bind, receive_hwm=receive_hwm, receive_timeout_ms=100)
         self.endpoint = self.puller.endpoint if hasattr(self.puller, "endpoint") else endpoint
         self.settings = {"layout": layout, "images_per_file": images_per_file, "overwrite": overwrite, "block_images": block_images}
         self.idle_timeout_s = idle_timeout_s
         self.on_result = on_result or (lambda result: None)
-        self.log = log or (lambda line: None)
         self.results: list[RunResult] = []
         self._run: RunWriter | None = None
         self._refused: str | None = None
@@ -108,8 +117,20 @@ class WriterService:
         self._stop.set()
 
     def close(self) -> None:
-        """Close the socket (after :meth:`serve` returned)."""
+        """Close the socket and stop the store process (after :meth:`serve` returned)."""
         self.puller.close()
+        self.store.close()
+
+    def _new_store(self):
+        return ProcessStore() if self._store_kind == "process" else LocalStore()
+
+    def _live_store(self):
+        """The store for the next run: a store process that died (killed, crashed) is replaced."""
+        if isinstance(self.store, ProcessStore) and not self.store.alive:
+            self.log(f"warning: store process ended (exit code {self.store.exitcode}); starting a new one")
+            self.store.close()
+            self.store = self._new_store()
+        return self.store
 
     def serve(self, *, max_runs: int | None = None, max_seconds: float | None = None) -> None:
         """Receive until stopped (or ``max_runs`` finished / ``max_seconds`` passed), then
@@ -192,7 +213,7 @@ class WriterService:
                 # reprocessing (hdf5-format.md 2): results only, images linked from an existing run
                 settings["layout"] = "process"
                 settings["source_images"] = image_sources(self.out_dir / check_prefix(source))
-            self._run = RunWriter(message, self.out_dir, **settings)
+            self._run = RunWriter(message, self.out_dir, store=self._live_store(), **settings)
         except Exception as error:  # noqa: BLE001 - WriterError and anything unexpected: refuse the run
             self._counts["refused"] += 1
             self._refused = str(error)

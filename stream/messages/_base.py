@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, make_dataclass
 from datetime import datetime
+from itertools import chain
 from typing import Any, ClassVar, NamedTuple
 
 import cbor2
@@ -155,7 +156,7 @@ def _floats(value, msg, path):
         value = value.reshape(-1).tolist()
     if not isinstance(value, (list, tuple)):
         raise _fail(msg, path, f"expected an array of floats, {_describe(value)}")
-    if all(type(item) is float for item in value):  # the common case, without a call per item
+    if not value or set(map(type, value)) == _FLOAT_ONLY:  # the common case: C-level, no call per item
         return tuple(value)
     out = []
     for index, item in enumerate(value):
@@ -170,10 +171,13 @@ def _strs(value, msg, path):
 
 
 _PLAIN_MAPS = (dict, cbor2.frozendict)
+_PLAIN_MAP_TYPES = frozenset(_PLAIN_MAPS)
+_FLOAT_ONLY = {float}
+_STR_ONLY = {str}
 
 
 def _mapping(value, msg, path):
-    if type(value) in _PLAIN_MAPS and all(type(key) is str for key in value):
+    if type(value) in _PLAIN_MAPS and (not value or set(map(type, value)) == _STR_ONLY):
         return value
     if not isinstance(value, Mapping):
         raise _fail(msg, path, f"expected a map, {_describe(value)}")
@@ -199,10 +203,11 @@ def _columns(value, msg, path):
 
 
 def _maps(value, msg, path):
-    if type(value) in (list, tuple) and all(
-        type(item) in _PLAIN_MAPS and all(type(key) is str for key in item) for item in value
+    if type(value) in (list, tuple) and (
+        not value
+        or (set(map(type, value)) <= _PLAIN_MAP_TYPES and set(map(type, chain.from_iterable(value))) <= _STR_ONLY)
     ):
-        return tuple(value)  # the common case (a spot list): no call per map
+        return tuple(value)  # the common case (a spot list): type sets built in C, no call per key
     if not isinstance(value, (list, tuple)):
         raise _fail(msg, path, f"expected an array of maps, {_describe(value)}")
     return tuple(_mapping(item, msg, f"{path}[{index}]") for index, item in enumerate(value))
