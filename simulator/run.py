@@ -147,9 +147,9 @@ def _version() -> str:
 class _Writer:
     """``jfwriter`` as its own process, connected to our PUSH endpoint; its JSON lines read."""
 
-    def __init__(self, endpoint: str, out_dir: Path, idle_timeout_s: float) -> None:
+    def __init__(self, endpoint: str, out_dir: Path, idle_timeout_s: float, nice: int = 0) -> None:
         command = [sys.executable, "-m", "writer.cli", "--listen", endpoint, "--dir", str(out_dir),
-                   "--idle-timeout", str(idle_timeout_s), "--max-runs", "1"]
+                   "--idle-timeout", str(idle_timeout_s), "--max-runs", "1", "--nice", str(nice)]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: queue.Queue = queue.Queue()
         self.errors: list[str] = []
@@ -309,7 +309,7 @@ def _run_once(scenario: Scenario, out_dir: str | os.PathLike, *, record_dir: str
     bar = _Progress(run.images, progress)
 
     with Pusher(send_hwm=1000, send_timeout_ms=int(timeout_s * 1000)) as pusher:
-        writer = _Writer(pusher.endpoint, out_dir, scenario.writer.finalize_timeout_s)
+        writer = _Writer(pusher.endpoint, out_dir, scenario.writer.finalize_timeout_s, run.processing_nice)
         try:
             ready = writer.wait_for("ready", 60.0)
             if ready is None:
@@ -419,6 +419,7 @@ def _transport(experiment: Experiment, publisher: _AnalysingPublisher, frame, po
     control_in.close()
     stats: dict = {}
     sending: list | None = None
+    niced: int | None = None
     deadline = time.monotonic() + timeout_s
     try:
         try:
@@ -434,6 +435,11 @@ def _transport(experiment: Experiment, publisher: _AnalysingPublisher, frame, po
                    for k, group in enumerate(groups)]
         for process in sending:
             process.start()
+        # the socket processes are forked: from here this process (conversion, analysis,
+        # publishing) yields the CPU to them, as a field receiver gives its packet path priority
+        niced = _lower_priority(experiment.scenario.run.processing_nice)
+        if niced is not None:
+            stats["processing_nice"] = os.getpriority(os.PRIO_PROCESS, 0) - niced
         senders: list[dict] = []
         sender_done = False
         while time.monotonic() < deadline:
@@ -460,9 +466,35 @@ def _transport(experiment: Experiment, publisher: _AnalysingPublisher, frame, po
                 process.join(10.0)
                 if process.is_alive():
                     process.kill()
+        if niced is not None:
+            stats["processing_nice_restored"] = _restore_priority(niced)
     publisher.end(stats["assembler"]["frames_lost"])
     sent = stats["sender"]
     return {"packets_sent": sent["packets_sent"], "seconds": sent["elapsed_s"], **stats}
+
+
+def _lower_priority(step: int) -> int | None:
+    """Raise this process's niceness by ``step``; returns the niceness to restore (or ``None``)."""
+    if step <= 0 or not hasattr(os, "getpriority"):
+        return None
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, min(19, before + step))
+    except OSError:
+        return None
+    return before
+
+
+def _restore_priority(before: int | None) -> bool:
+    """Back to the niceness before :func:`_lower_priority`; ``False`` where lowering it again
+    needs a privilege this process lacks (it then stays niced, see docs/scenarios.md)."""
+    if before is None:
+        return True
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, before)
+    except OSError:
+        return False
+    return True
 
 
 def _send_process(experiment: Experiment, modules, addresses, frame, port, packet, start_at, results) -> None:

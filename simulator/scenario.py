@@ -126,6 +126,9 @@ class RunSettings:
     event_code: int = _opt(0, low=0, doc="event code sent with every pulse (XFEL)")
     abort_after_images: int = _opt(0, low=0, doc="stop the run after this many images, no end message (0: never)")
     sender_processes: int = _opt(1, low=1, high=64, doc="UDP sender processes (one per module or port)")
+    processing_nice: int = _opt(10, low=0, high=19, doc=(
+        "niceness added to the processing side (conversion, analysis, publishing, jfwriter) while the "
+        "detector and receiver socket processes run, so they keep the CPU on a busy machine (0: off)"))
 
 
 @dataclass(frozen=True)

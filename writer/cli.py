@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import signal
 import sys
 
@@ -38,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--receive-hwm", type=int, default=1000, help="ZeroMQ receive high-water mark")
     parser.add_argument("--max-runs", type=int, help="exit after this many runs (tests)")
+    parser.add_argument(
+        "--nice", type=int, default=0, metavar="N",
+        help="raise this process's niceness by N at start (a simulator gives its packet path priority)",
+    )
     parser.add_argument(
         "--store", choices=("process", "local"), default="process",
         help="where the HDF5 work runs: a second process (default) or this one",
@@ -73,6 +78,8 @@ def _tune_allocator() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `jfwriter` console script; returns the process exit code."""
     args = build_parser().parse_args(argv)
+    if args.nice > 0 and hasattr(os, "nice"):
+        os.nice(min(args.nice, 19))  # before the store process is forked: it inherits it
     _tune_allocator()
     from .service import WriterService  # imported late: `jfwriter --help` stays fast
 

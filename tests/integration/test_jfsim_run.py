@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,11 @@ def images_of(out: Path, prefix: str) -> list[np.ndarray]:
 
 def test_quickstart_runs_end_to_end_over_udp(tmp_path):
     report = run(tmp_path)
+    # the processing side yields to the socket processes while they run (run.processing_nice,
+    # default 10), then returns to its priority (which needs the privilege to raise it again)
+    assert report["receiver"]["processing_nice"] == 10
+    if os.geteuid() == 0:
+        assert report["receiver"]["processing_nice_restored"] is True
     assert report["exit_code"] == 0, json.dumps({k: report.get(k) for k in ("truth", "conformance", "writer_errors")})
     assert REQUIRED_KEYS <= report.keys()
     assert report["scenario"] == "quickstart" and report["transport"] == "udp"
