@@ -1,4 +1,4 @@
-"""Run a file check in a forked child so that a crash inside the HDF5 C library (seen with
+"""Run a file check (or a manifest) in a forked child so that a crash inside the HDF5 C library (seen with
 byte-corrupted files: a segmentation fault while opening an object) becomes an ``unreadable``
 report with exit code 2 instead of killing ``jfcheck`` (issue 4 "Robustness").
 
@@ -16,9 +16,10 @@ import signal
 import time
 
 from conformance._report import Finding, Report
+from conformance.errors import UnreadableFileError
 from conformance.rules import FILE_RULES
 
-__all__ = ["check_file_isolated"]
+__all__ = ["call_isolated", "check_file_isolated"]
 
 _CHUNK = 1 << 16
 
@@ -29,13 +30,13 @@ def _unreadable(target: str, profile: str, layout: str, message: str) -> Report:
                   checked=1, unreadable=True, rules_run=(r.id,))
 
 
-def check_file_isolated(path, profile: str = "jungfraujoch", layout: str = "auto", deep: bool = False,
-                        allow_outside: bool = False, timeout_s: float = 600.0) -> Report:
-    """:func:`conformance.check_file` in a forked child; falls back to in-process without ``fork``."""
-    from conformance._api import check_file
+class _Crashed(Exception):
+    """The isolated call did not return: crash, timeout or a child without an answer."""
 
-    if not hasattr(os, "fork"):
-        return check_file(path, profile=profile, layout=layout, deep=deep, allow_outside=allow_outside)
+
+def _in_child(fn, args, kwargs, timeout_s: float):
+    """``fn(*args, **kwargs)`` in a forked child; its result, or its exception re-raised here.
+    Raises :class:`_Crashed` (message: what happened) when the child dies or overruns."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: never returns into the caller's stack
@@ -43,13 +44,19 @@ def check_file_isolated(path, profile: str = "jungfraujoch", layout: str = "auto
         try:
             os.close(read_fd)
             faulthandler.disable()  # a library crash is the expected outcome the parent reports
-            report = check_file(path, profile=profile, layout=layout, deep=deep, allow_outside=allow_outside)
-            data = pickle.dumps(report)
+            try:
+                answer = ("ok", fn(*args, **kwargs))
+            except Exception as error:  # noqa: BLE001 - handed to the parent as it is
+                answer = ("raised", error)
+            try:
+                data = pickle.dumps(answer)
+            except Exception as error:  # noqa: BLE001 - an unpicklable exception: its text
+                data = pickle.dumps(("raised", RuntimeError(f"{type(error).__name__}: {error}")))
             view = memoryview(data)
             while view:
                 written = os.write(write_fd, view[:_CHUNK])
                 view = view[written:]
-        except BaseException:  # noqa: BLE001 - the parent turns a silent child into "unreadable"
+        except BaseException:  # noqa: BLE001 - the parent turns a silent child into an error
             code = 3
         finally:
             os._exit(code)
@@ -75,15 +82,51 @@ def check_file_isolated(path, profile: str = "jungfraujoch", layout: str = "auto
     if timed_out:
         os.kill(pid, signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
-    target = str(path)
     if timed_out:
-        return _unreadable(target, profile, layout, f"check did not finish within {timeout_s} s (killed)")
+        raise _Crashed(f"did not finish within {timeout_s} s (killed)")
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        return _unreadable(target, profile, layout,
-                           f"the HDF5 library crashed (signal {signal.Signals(sig).name}) reading this file")
+        raise _Crashed(f"the HDF5 library crashed (signal {signal.Signals(sig).name}) reading this file")
     try:
-        report = pickle.loads(b"".join(chunks))
+        kind, value = pickle.loads(b"".join(chunks))
     except Exception:  # noqa: BLE001
-        return _unreadable(target, profile, layout, f"check process ended without a report (status {status})")
+        raise _Crashed(f"ended without an answer (status {status})") from None
+    if kind == "raised":
+        raise value
+    return value
+
+
+def call_isolated(fn, *args, timeout_s: float = 600.0, what: str = "", **kwargs):
+    """``fn(*args, **kwargs)`` in a forked child (in process where ``fork`` is missing).
+
+    Returns its result; an exception it raises is raised here; a crash of the child (a signal,
+    e.g. SIGSEGV inside the HDF5 library) or a run past ``timeout_s`` raises
+    :class:`~conformance.errors.UnreadableFileError` naming ``what`` (``jfcheck`` exit code 2).
+    """
+    if not hasattr(os, "fork"):
+        return fn(*args, **kwargs)
+    try:
+        return _in_child(fn, args, kwargs, timeout_s)
+    except _Crashed as error:
+        raise UnreadableFileError(f"{what}: {error}" if what else str(error)) from None
+
+
+def check_file_isolated(path, profile: str = "jungfraujoch", layout: str = "auto", deep: bool = False,
+                        allow_outside: bool = False, timeout_s: float = 600.0) -> Report:
+    """:func:`conformance.check_file` in a forked child; falls back to in-process without ``fork``."""
+    from conformance._api import check_file
+
+    if not hasattr(os, "fork"):
+        return check_file(path, profile=profile, layout=layout, deep=deep, allow_outside=allow_outside)
+    target = str(path)
+    try:
+        report = _in_child(check_file, (path,), {"profile": profile, "layout": layout, "deep": deep,
+                                                 "allow_outside": allow_outside}, timeout_s)
+    except _Crashed as error:
+        message = str(error)
+        if message.startswith("did not finish"):
+            message = f"check {message}"
+        elif message.startswith("ended"):
+            message = f"check process {message}"
+        return _unreadable(target, profile, layout, message)
     return report if isinstance(report, Report) else _unreadable(target, profile, layout, "no report")

@@ -67,13 +67,14 @@ def _check(argv: list[str]) -> int:
 
 
 def _manifest(argv: list[str]) -> int:
+    from conformance._isolate import call_isolated
     from conformance._manifest import make_manifest
 
     p = argparse.ArgumentParser(prog="jfcheck manifest", description="Write a layout snapshot of a file.")
     p.add_argument("file")
     p.add_argument("-o", "--output", help="write here instead of stdout")
     args = p.parse_args(argv)
-    doc = make_manifest(args.file)
+    doc = call_isolated(make_manifest, args.file, what=args.file)  # a library crash: exit 2, not a dead jfcheck
     text = json.dumps(doc, indent=1, sort_keys=True)
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
@@ -83,6 +84,7 @@ def _manifest(argv: list[str]) -> int:
 
 
 def _diff(argv: list[str]) -> int:
+    from conformance._isolate import call_isolated
     from conformance._manifest import diff_manifests, load_manifest
 
     p = argparse.ArgumentParser(prog="jfcheck diff", description="Compare two files or manifests.")
@@ -90,7 +92,8 @@ def _diff(argv: list[str]) -> int:
     p.add_argument("new")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    changes = diff_manifests(load_manifest(args.old), load_manifest(args.new))
+    old, new = (call_isolated(load_manifest, p, what=p) for p in (args.old, args.new))
+    changes = diff_manifests(old, new)
     if args.json:
         print(json.dumps([c.as_dict() for c in changes], indent=1))
     else:
