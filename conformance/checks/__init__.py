@@ -13,6 +13,7 @@ from conformance.checks._extensions import (
     check_mx,
     check_per_image_groups,
     check_plausible,
+    check_reflections,
 )
 from conformance.checks._geometry import check_geometry, check_modules
 from conformance.checks._layout import (
@@ -53,6 +54,7 @@ FILE_CHECKS = (
     (check_mx, ("JF-MX-SHAPE", "JF-MX-SENTINEL", "JF-MX-COUNTERS", "JF-CXI", "JF-IMAGE-COUNT", "JF-UNITS")),
     (check_per_image_groups, ("JF-IMAGE-COUNT", "JF-MX-SHAPE", "JF-UNITS")),
     (check_azint, ("JF-AZINT", "JF-IMAGE-COUNT", "JF-UNITS")),
+    (check_reflections, ("JF-REFLECTIONS", "JF-UNITS")),
     (check_roi, ("JF-ROI-DEFS", "JF-ROI-MAP", "JF-ROI-RESULTS")),
     (check_plausible, ("JF-PLAUSIBLE",)),
     (check_neggia, ("RD-NEGGIA",)),

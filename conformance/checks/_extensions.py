@@ -8,6 +8,7 @@ checks run on every such "result holder" with the image count it must be padded 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import h5py
@@ -21,15 +22,17 @@ from conformance.checks._tables import (
     COLLECTION_GROUPS,
     DETECTOR_DIAGNOSTICS,
     DETECTOR_EXTRA_UNITS,
+    MILLER,
     MX_LATTICE,
     MX_PER_IMAGE,
     MX_PER_SPOT,
     PER_IMAGE_GROUPS,
+    REFLECTION_FIELDS,
     Field,
 )
 from conformance.checks._units import EXTENSION_UNITS
 
-__all__ = ["Holder", "result_holders", "check_mx", "check_diagnostics", "check_image_numbers", "check_per_image_groups", "check_azint",
+__all__ = ["Holder", "result_holders", "check_mx", "check_diagnostics", "check_image_numbers", "check_per_image_groups", "check_reflections", "check_azint",
            "check_collections", "check_plausible", "check_image_count", "check_extension_units"]
 
 _HC_EV_ANGSTROM = 12398.419843320026  # h*c in eV*Angstrom (CODATA 2018)
@@ -320,6 +323,66 @@ def check_collections(ctx: Context) -> None:
             grp = ctx.resolver.child(refl, name)
             if is_group(grp) and ctx.resolver.nx_class(grp) != "NXreflections":
                 ctx.add("JF-COLLECTION", f"{ctx.entry_path}/reflections/{name}", "NX_class 'NXreflections' required")
+
+
+_IMAGE_GROUP = re.compile(r"image_(\d{6})")
+_MAX_READ = 1_000_000  # values read per Miller column (a hostile file may declare any length)
+
+
+def check_reflections(ctx: Context) -> None:
+    """§4.2: /entry/reflections/image_NNNNNN groups (sampled; all with --deep): the name is a 6-digit
+    number of an image of the run; h, k, l present; every column 1-D, all of one length, with the
+    spec's units; Miller indices integral."""
+    for h in result_holders(ctx):
+        refl = _get(ctx, h, "reflections")
+        if not is_group(refl):
+            continue
+        names = sorted(ctx.resolver.members(refl))
+        for name in names if ctx.deep else sorted(set(names[:4] + names[-4:])):
+            path = f"{h.label}{ctx.entry_path}/reflections/{name}"
+            match = _IMAGE_GROUP.fullmatch(name)
+            if match is None:
+                ctx.add("JF-REFLECTIONS", path, "group name must be image_NNNNNN (the 6-digit image number)")
+                continue
+            number = int(match.group(1))
+            if number < 1 or (ctx.n_frames is not None and number > ctx.n_frames):
+                ctx.add("JF-REFLECTIONS", path, f"image number {number} is outside the run (1..{ctx.n_frames})")
+            grp = ctx.resolver.child(refl, name)
+            if not is_group(grp):
+                continue  # a dangling or outside link is the link rules' finding
+            _check_reflection_group(ctx, path, grp)
+
+
+def _check_reflection_group(ctx: Context, path: str, grp: h5py.Group) -> None:
+    lengths: dict[str, int] = {}
+    for column in ctx.resolver.members(grp):
+        ds = ctx.resolver.child(grp, column)
+        if not is_dataset(ds):
+            continue
+        if ds.ndim != 1:
+            ctx.add("JF-REFLECTIONS", f"{path}/{column}", f"rank {ds.ndim}, a 1-D column required")
+            continue
+        lengths[column] = ds.shape[0]
+        field_ = REFLECTION_FIELDS.get(column)
+        if field_ is not None:
+            _units_ok(ctx, f"{path}/{column}", ds, field_)
+    missing = [c for c in MILLER if c not in lengths]
+    if missing:
+        ctx.add("JF-REFLECTIONS", path, f"Miller index column(s) {', '.join(missing)} missing")
+    if len(set(lengths.values())) > 1:
+        shortest = min(lengths, key=lengths.get)
+        ctx.add("JF-REFLECTIONS", path, f"columns differ in length ({shortest}: {lengths[shortest]}, "
+                                        f"{max(lengths.values())} elsewhere)")
+    for column in MILLER:
+        ds = ctx.resolver.child(grp, column) if column in lengths else None
+        if ds is None or ds.dtype.kind not in "iuf":
+            if ds is not None:
+                ctx.add("JF-REFLECTIONS", f"{path}/{column}", f"type {ds.dtype}, a number required")
+            continue
+        if ds.dtype.kind == "f":
+            values = np.asarray(ds[: _MAX_READ])
+            if not np.all(np.isfinite(values) & (values == np.round(values))):
+                ctx.add("JF-REFLECTIONS", f"{path}/{column}", "Miller indices must be integers")
 
 
 def check_extension_units(ctx: Context) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["Field", "DETECTOR_DIAGNOSTICS", "MX_PER_SPOT", "MX_PER_IMAGE", "MX_LATTICE", "PER_IMAGE_GROUPS", "ROI_RESULT_FIELDS",
-           "COLLECTION_GROUPS", "ROI_TYPES", "AZINT_BINS", "AZINT_IMAGES", "DETECTOR_EXTRA_UNITS"]
+           "COLLECTION_GROUPS", "ROI_TYPES", "AZINT_BINS", "AZINT_IMAGES", "DETECTOR_EXTRA_UNITS",
+           "REFLECTION_FIELDS", "MILLER"]
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,14 @@ AZINT_IMAGES = ("image", "image_std", "image_count")
 COLLECTION_GROUPS = ("MX", "azint", "roi", "roi_defs", "image", "profiling", "detector", "xfel", "user",
                      "instrument/detector/detectorSpecific", "instrument/detector/calibration",
                      "instrument/fluorescence")
+
+# §4.2 columns of an /entry/reflections/image_NNNNNN group (those with units; the rest are unitless)
+REFLECTION_FIELDS = {f.name: f for f in (
+    Field("d", "f", "Angstrom"), Field("int_sum", "f", "photons"), Field("int_err", "f", "photons"),
+    Field("background_mean", "f", "photons"), Field("predicted_x", "f", "pixel"), Field("predicted_y", "f", "pixel"),
+    Field("observed_x", "f", "pixel"), Field("observed_y", "f", "pixel"), Field("delta_phi", "f", "deg"),
+)}
+MILLER = ("h", "k", "l")
 
 # §4.10 detector extension scalars with units
 DETECTOR_EXTRA_UNITS = (Field("detector_distance", "f", "m"), Field("jungfrau_conversion_factor", "f", "eV"))

@@ -91,6 +91,9 @@ FILE_RULES: dict[str, Rule] = {
            profiles=_JF),
         _r("JF-AZINT", "HDF5 §4.3", "error", "azint bins [phi, q], per-image profiles [n, phi, q], map [y, x]",
            profiles=_JF),
+        _r("JF-REFLECTIONS", "HDF5 §4.2", "error",
+           "reflection groups are image_NNNNNN of an image of the run, with h, k, l; columns 1-D of one length; "
+           "Miller indices integral", profiles=_JF),
         # --- plausibility and data ----------------------------------------------------------------
         _r("JF-PLAUSIBLE", "HDF5 §3, §4.10", "error",
            "wavelength/energy agree, distance > 0, beam centre finite, count_time <= frame_time, values fit bit depth",

@@ -31,6 +31,7 @@ class RunSpec:
     max_spots: int = 5
     seed: int = 7
     prefix: str = "run"
+    reflection_images: tuple[int, ...] = (2, 5)  # 1-based images with integrated reflections (§4.2)
 
 
 def text(value: str) -> np.ndarray:
@@ -176,6 +177,33 @@ def _write_per_image(entry: h5py.Group, spec: RunSpec, sl: slice, images: np.nda
     _field(az, "image_count", np.full(prof.shape, 3, dtype=np.int32))
 
 
+_REFLECTION_UNITS = {"d": "Angstrom", "int_sum": "photons", "int_err": "photons", "background_mean": "photons",
+                     "predicted_x": "pixel", "predicted_y": "pixel", "observed_x": "pixel", "observed_y": "pixel",
+                     "delta_phi": "deg"}
+
+
+def _reflections(entry: h5py.Group, numbers) -> None:
+    """§4.2: one NXreflections group per image, the spec's columns, three reflections each."""
+    numbers = list(numbers)
+    if not numbers:
+        return
+    refl = _group(entry, "reflections", "NXcollection")
+    for number in numbers:
+        g = _group(refl, f"image_{number:06d}", "NXreflections")
+        for name, values in (("h", [1, -2, 3]), ("k", [0, 4, -1]), ("l", [2, 2, -5])):
+            g.create_dataset(name, data=np.array(values, np.int32))
+        columns = {"d": [2.1, 3.5, 1.8], "int_sum": [120.0, 45.5, 300.0], "int_err": [11.0, 7.0, 17.5],
+                   "background_mean": [1.5, 1.2, 1.9], "predicted_x": [10.2, 4.4, 20.1],
+                   "predicted_y": [3.3, 8.8, 12.0], "observed_x": [10.0, 4.5, 20.0], "observed_y": [3.4, 8.7, 12.2],
+                   "observed_frame": [number - 0.4, number - 0.5, number - 0.6], "lp": [0.9, 0.8, 0.95],
+                   "partiality": [1.0, 0.5, 0.75], "delta_phi": [0.01, -0.02, 0.03], "zeta": [0.7, 0.6, 0.9],
+                   "image_scale_corr": [1.0, 1.0, 1.0]}
+        for name, values in columns.items():
+            ds = g.create_dataset(name, data=np.array(values, np.float32))
+            if name in _REFLECTION_UNITS:
+                ds.attrs["units"] = text(_REFLECTION_UNITS[name])
+
+
 def _data_file(path: Path, spec: RunSpec, images: np.ndarray, start: int, stop: int) -> None:
     with h5py.File(path, "w") as f:
         entry = _group(f, "entry", "NXentry")
@@ -184,6 +212,7 @@ def _data_file(path: Path, spec: RunSpec, images: np.ndarray, start: int, stop: 
         _write_per_image(entry, spec, slice(start, stop), images)
         det = _group(entry, "detector", "NXcollection")
         _field(det, "number", np.arange(start, stop, dtype=np.int64))
+        _reflections(entry, [n for n in spec.reflection_images if start < n <= stop])
 
 
 def _vds(master_grp: h5py.Group, name: str, spec: RunSpec, files: list[tuple[str, int, int]], src_path: str,
@@ -356,7 +385,15 @@ def build_run(folder: Path, layout: str, spec: RunSpec = RunSpec()) -> Path:
             for fname in ("image", "image_std", "image_count"):
                 dt = np.int32 if fname == "image_count" else np.float32
                 _vds(az, fname, spec, files, f"/entry/azint/{fname}", (2, 5), dt, 0)
-        elif layout in ("integrated", "process"):
+        if layout == "vds":  # §4.2: the master exposes the data files' groups through external links
+            numbers = [n for n in spec.reflection_images if n <= spec.n_images]
+            refl = _group(entry, "reflections", "NXcollection") if numbers else None
+            for number in numbers:
+                name = next(n for n, a, b in files if a < number <= b)
+                refl[f"image_{number:06d}"] = h5py.ExternalLink(name, f"/entry/reflections/image_{number:06d}")
+        if layout in ("integrated", "process"):
+            _reflections(entry, [n for n in spec.reflection_images if n <= spec.n_images])
+        if layout in ("integrated", "process"):
             _write_per_image(entry, spec, slice(0, spec.n_images), images)
             if layout == "integrated":  # §4.7: diagnostics live in detectorSpecific here
                 _field(entry["instrument/detector/detectorSpecific"], "number",

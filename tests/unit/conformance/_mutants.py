@@ -22,6 +22,7 @@ ALL = ("legacy", "vds", "integrated", "process")
 SPLIT = ("legacy", "vds")
 SELF = ("integrated", "process")
 DET = "/entry/instrument/detector"
+REFL = "/entry/reflections/image_000002"  # in the first data file (legacy, vds) or the master
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,20 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("box bound moved", "JF-ROI-MAP", ALL, _m(lambda f: _replace(f, "/entry/roi_defs/box1/max_x_pxl", np.int64(8)))),
     Mutant("ROI result missing", "JF-ROI-RESULTS", ALL, _both(lambda f: f.__delitem__("/entry/roi/box1/sum"))),
     Mutant("azint map wrong shape", "JF-AZINT", ALL, _m(lambda f: _replace(f, "/entry/azint/map", np.zeros((3, 3), np.int32)))),
+    Mutant("reflection column shorter", "JF-REFLECTIONS", ALL,
+           _h(lambda f: _replace(f, f"{REFL}/int_sum", np.array([1.0, 2.0], np.float32)))),
+    Mutant("Miller index not integral", "JF-REFLECTIONS", ALL,
+           _h(lambda f: _replace(f, f"{REFL}/h", np.array([1.0, 2.5, 3.0], np.float32)))),
+    Mutant("Miller index column missing", "JF-REFLECTIONS", ALL, _h(lambda f: f.__delitem__(f"{REFL}/k"))),
+    Mutant("reflection column 2-D", "JF-REFLECTIONS", ALL,
+           _h(lambda f: _replace(f, f"{REFL}/lp", np.ones((3, 2), np.float32)))),
+    Mutant("reflection group misnamed", "JF-REFLECTIONS", ("legacy", "integrated", "process"),
+           _h(lambda f: f.move(REFL, "/entry/reflections/image_2"))),
+    Mutant("reflection group of no image", "JF-REFLECTIONS", ("legacy", "integrated", "process"),
+           _h(lambda f: f.move(REFL, "/entry/reflections/image_000099"))),
+    Mutant("reflection link of no image", "JF-REFLECTIONS", ("vds",),
+           _m(lambda f: f.move(REFL, "/entry/reflections/image_000099"))),
+    Mutant("reflection d units", "JF-UNITS", ALL, _h(lambda f: f[f"{REFL}/d"].attrs.__setitem__("units", text("m")))),
     Mutant("count_time > frame_time", "JF-PLAUSIBLE", ALL, _m(lambda f: f[f"{DET}/count_time"].__setitem__((), 0.01))),
     Mutant("negative distance", "JF-PLAUSIBLE", ALL, _m(lambda f: f[f"{DET}/distance"].__setitem__((), -0.1))),
     Mutant("energy disagrees", "JF-PLAUSIBLE", ALL,
