@@ -8,6 +8,7 @@ packets, bit for bit.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +61,14 @@ class Experiment:
         """Period between frames."""
         return 1.0 / self.scenario.run.frame_rate_hz
 
+    def converter(self) -> Converter:
+        """The truth's own converter of this calibration and energy, made once (building its
+        tables costs ~15 ms, as much as converting a frame many times over)."""
+        cached = self.__dict__.get("_converter")
+        if cached is None:
+            cached = self.__dict__["_converter"] = Converter(self.calibration, self.scenario.beam.energy_kev)
+        return cached
+
     def raw_frame(self, image: int) -> np.ndarray:
         """The raw module frames of run frame ``image`` (rendered frames are cycled)."""
         return self.raw[image % self.raw.shape[0]]
@@ -85,8 +94,7 @@ class Experiment:
             truth_raw = model.decode(ports.reshape(n_modules, model.ports_per_module, -1))
         d = self.detector
         if model.det_type == DET_TYPE_JUNGFRAU:
-            converted = Converter(self.calibration, self.scenario.beam.energy_kev).convert(
-                truth_raw, self.storage_position(image))
+            converted = self.converter().convert(truth_raw, self.storage_position(image))
             return assemble_image(converted, d.modules_per_row, d.gap_x_px, d.gap_y_px)
         return assemble_image(truth_raw, d.modules_per_row, d.gap_x_px, d.gap_y_px, divide=False)
 
@@ -109,13 +117,24 @@ def modules_from_image(image: np.ndarray, detector: Detector) -> np.ndarray:
     per unit area, which is what the raw generator expects (it scales by the pixel's area).
     """
     n = detector.n_modules
-    index = np.arange(n * 512 * 1024, dtype=np.int64).reshape(n, 512, 1024)
-    mapping = assemble_image(index, detector.modules_per_row, detector.gap_x_px, detector.gap_y_px,
-                             divide=False, fill_value=-1)
+    covered, sources, per_pixel = _module_mapping(n, detector.modules_per_row, detector.gap_x_px, detector.gap_y_px)
+    sums = np.bincount(sources, weights=image[covered], minlength=per_pixel.size)
+    return (sums / per_pixel).reshape(n, 512, 1024).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _module_mapping(n_modules: int, modules_per_row: int, gap_x: int, gap_y: int):
+    """(converted pixels covered by a module pixel, the module pixel of each, converted pixels per
+    module pixel (at least 1)) of a detector layout: the same for every frame, made once."""
+    size = n_modules * 512 * 1024
+    index = np.arange(size, dtype=np.int64).reshape(n_modules, 512, 1024)
+    mapping = assemble_image(index, modules_per_row, gap_x, gap_y, divide=False, fill_value=-1)
     covered = mapping >= 0
-    sums = np.bincount(mapping[covered], weights=image[covered], minlength=index.size)
-    counts = np.bincount(mapping[covered], minlength=index.size)
-    return (sums / np.maximum(counts, 1)).reshape(n, 512, 1024).astype(np.float32)
+    sources = mapping[covered]
+    per_pixel = np.maximum(np.bincount(sources, minlength=size), 1)
+    for array in (covered, sources, per_pixel):
+        array.setflags(write=False)
+    return covered, sources, per_pixel
 
 
 def _fault_plan(scenario: Scenario) -> FaultPlan:
