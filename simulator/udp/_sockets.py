@@ -99,6 +99,82 @@ def _udp_socket(option: int, request_bytes: int, force: bool = False) -> tuple[s
     return sock, sock.getsockopt(socket.SOL_SOCKET, option)
 
 
+# struct mmsghdr / struct iovec of LP64 Linux (x86-64, aarch64): sendmmsg sends a batch of
+# datagrams in one system call; the Python per-packet path costs ~5 us a packet.
+_MMSGHDR = np.dtype({"names": ["iov", "iovlen", "len"], "formats": ["<u8", "<u8", "<u4"],
+                     "offsets": [16, 24, 56], "itemsize": 64})
+_IOVEC = np.dtype({"names": ["base", "len"], "formats": ["<u8", "<u8"], "itemsize": 16})
+
+
+def _libc_function(name: str, *argtypes):
+    """A libc function through ctypes (calls release the GIL), or ``None`` where it is missing
+    (not Linux, not LP64): callers then keep one Python call per datagram."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux") or np.dtype(np.intp).itemsize != 8:
+        return None
+    try:
+        function = getattr(ctypes.CDLL(None, use_errno=True), name)
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = list(argtypes)
+    function.restype = ctypes.c_int
+    return function
+
+
+def _sendmmsg():
+    import ctypes
+
+    return _libc_function("sendmmsg", ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int)
+
+
+def _recvmmsg():
+    import ctypes
+
+    return _libc_function("recvmmsg", ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p)
+
+
+_MSG_DONTWAIT = 0x40
+
+
+class _BatchSender:
+    """Sends rows of a packet array per socket with ``sendmmsg``, in schedule order per socket."""
+
+    def __init__(self, sendmmsg, capacity: int, packet_bytes: int) -> None:
+        self._call = sendmmsg
+        self.packet_bytes = packet_bytes
+        self._iov = np.zeros(capacity, _IOVEC)
+        self._iov["len"] = packet_bytes
+        self._msgs = np.zeros(capacity, _MMSGHDR)
+        self._msgs["iov"] = self._iov.ctypes.data + np.arange(capacity, dtype=np.uint64) * _IOVEC.itemsize
+        self._msgs["iovlen"] = 1
+
+    def send(self, fds: list[int], base_address: int, rows: np.ndarray, ports: np.ndarray) -> int:
+        """Send ``rows`` of the packet array at ``base_address`` to ``fds[ports[i]]``; returns errors."""
+        import ctypes
+
+        n = len(rows)
+        order = np.argsort(ports, kind="stable")  # each socket keeps the schedule's order
+        sorted_ports = ports[order]
+        self._iov["base"][:n] = base_address + rows[order].astype(np.uint64) * self.packet_bytes
+        edges = np.flatnonzero(np.diff(sorted_ports)) + 1
+        errors = 0
+        address = self._msgs.ctypes.data
+        for lo, hi in zip(np.concatenate(([0], edges)).tolist(), np.concatenate((edges, [n])).tolist(), strict=True):
+            fd = fds[int(sorted_ports[lo])]
+            while lo < hi:
+                sent = self._call(fd, address + lo * _MMSGHDR.itemsize, hi - lo, 0)
+                if sent < 0:  # the first datagram failed (e.g. ECONNREFUSED): count it, go on
+                    if ctypes.get_errno() == 4:  # EINTR: nothing sent, try again
+                        continue
+                    errors += 1
+                    lo += 1
+                else:
+                    lo += sent
+        return errors
+
+
 class UdpSender:
     """Sends a schedule over UDP, one connected socket per detector port, paced per frame.
 
@@ -113,7 +189,8 @@ class UdpSender:
                  frame_time_s: float = 0.0, chunk_packets: int = 256, packet_delay_s: float = 0.0,
                  clock: Callable[[], float] = time.perf_counter,
                  sleep: Callable[[float], None] = time.sleep,
-                 sndbuf_request_bytes: int = BUFFER_REQUEST_BYTES, allow_remote: bool = False) -> None:
+                 sndbuf_request_bytes: int = BUFFER_REQUEST_BYTES, allow_remote: bool = False,
+                 batch_syscalls: bool = True) -> None:
         n_ports = packetiser.detector.n_ports
         if len(destinations) != n_ports:
             raise TransportError(f"destinations: {len(destinations)} given; need one per port ({n_ports})")
@@ -144,6 +221,9 @@ class UdpSender:
         self._rendered_views = [memoryview(row) for row in packetiser.rendered.reshape(-1, packetiser.packet_bytes)]
         self._counts = {"sent": 0, "errors": 0, "frames": 0, "missed": 0}
         self._elapsed = 0.0
+        call = _sendmmsg() if batch_syscalls else None
+        self._batch = None if call is None else _BatchSender(call, chunk_packets, packetiser.packet_bytes)
+        self.batched = self._batch is not None
 
     def close(self) -> None:
         """Close all sockets."""
@@ -165,6 +245,7 @@ class UdpSender:
         starts = np.flatnonzero(np.diff(running, prepend=-1) > 0)
         bounds = np.append(starts, len(frame))
         sends = [sock.send for sock in self._sockets]
+        self._fds = [sock.fileno() for sock in self._sockets]
         buffer = self._buffer
         for seg in range(len(starts)):
             frame_deadline = start + float(running[bounds[seg]]) * self.frame_time_s
@@ -184,6 +265,15 @@ class UdpSender:
                         self._sleep(deadline - now)
                 hi = min(lo + self.chunk_packets, int(bounds[seg + 1]))
                 rows = self.packetiser.stamp(frame[lo:hi], port[lo:hi], packet[lo:hi], headers)
+                if self._batch is not None:
+                    if rows is None:
+                        self.packetiser.gather(frame[lo:hi], port[lo:hi], packet[lo:hi], headers, out=buffer)
+                        base, rows = buffer.ctypes.data, np.arange(hi - lo)
+                    else:
+                        base = self.packetiser.rendered.ctypes.data
+                    self._counts["errors"] += self._batch.send(self._fds, base, rows, port[lo:hi])
+                    self._counts["sent"] += hi - lo
+                    continue
                 if rows is None:
                     self.packetiser.gather(frame[lo:hi], port[lo:hi], packet[lo:hi], headers, out=buffer)
                     views = self._row_views[: hi - lo]
@@ -217,7 +307,7 @@ class UdpReceiver:
     def __init__(self, assembler: Assembler, ports: Sequence[int] | None = None,
                  batch_packets: int = 1024, rcvbuf_request_bytes: int = BUFFER_REQUEST_BYTES,
                  clock: Callable[[], float] = time.perf_counter, fair_chunk_packets: int = 64,
-                 rcvbuf_force: bool = False) -> None:
+                 rcvbuf_force: bool = False, batch_syscalls: bool = True) -> None:
         n_ports = assembler.detector.n_ports
         self._fair_chunk = max(1, fair_chunk_packets)
         ports = list(ports) if ports is not None else [0] * n_ports
@@ -250,6 +340,16 @@ class UdpReceiver:
         self._selector = selectors.DefaultSelector()
         for index, sock in enumerate(self._sockets):
             self._selector.register(sock, selectors.EVENT_READ, index)
+        # recvmmsg: one system call reads a chunk of datagrams into consecutive slots
+        self._recvmmsg = _recvmmsg() if batch_syscalls else None
+        self.batched = self._recvmmsg is not None
+        if self._recvmmsg is not None:
+            self._iov = np.zeros(batch_packets, _IOVEC)
+            self._iov["base"] = self._slots.ctypes.data + np.arange(batch_packets, dtype=np.uint64) * self._slot_bytes
+            self._iov["len"] = self._slot_bytes
+            self._msgs = np.zeros(batch_packets, _MMSGHDR)
+            self._msgs["iov"] = self._iov.ctypes.data + np.arange(batch_packets, dtype=np.uint64) * _IOVEC.itemsize
+            self._msgs["iovlen"] = 1
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
@@ -277,6 +377,8 @@ class UdpReceiver:
         run ahead of the others by more than a chunk; at most one batch (``batch_packets``) is
         read per call, so a flood cannot starve the caller. Returns the datagrams read.
         """
+        if self._recvmmsg is not None:
+            return self._poll_batched(timeout_s)
         start = self._clock()
         ready = [(key.fileobj.recv_into, key.data) for key, _ in self._selector.select(timeout_s)]
         views, sizes, ports = self._slot_views, self._sizes, self._ports
@@ -298,6 +400,41 @@ class UdpReceiver:
                     self._per_port[index] += n - first
                 if n == stop:
                     still.append((recv_into, index))
+            ready = still
+        if n:
+            self._batches += 1
+            self.assembler.push(self._slots[:n], ports[:n], sizes[:n])
+        self._elapsed += self._clock() - start
+        return n
+
+    def _poll_batched(self, timeout_s: float) -> int:
+        """:meth:`poll` with ``recvmmsg``: the same round-robin chunks, one call per chunk."""
+        import ctypes
+
+        start = self._clock()
+        ready = [(key.fileobj.fileno(), key.data) for key, _ in self._selector.select(timeout_s)]
+        sizes, ports, msgs = self._sizes, self._ports, self._msgs
+        address = msgs.ctypes.data
+        capacity, chunk = len(sizes), self._fair_chunk
+        n = 0
+        while ready and n < capacity:
+            still = []
+            for fd, index in ready:
+                want = min(chunk, capacity - n)
+                if want <= 0:
+                    break
+                got = self._recvmmsg(fd, address + n * _MMSGHDR.itemsize, want, _MSG_DONTWAIT, None)
+                if got < 0:
+                    if ctypes.get_errno() == 4:  # EINTR: nothing read, the socket stays ready
+                        still.append((fd, index))
+                    continue  # EAGAIN: drained
+                if got:
+                    sizes[n:n + got] = msgs["len"][n:n + got]
+                    ports[n:n + got] = index
+                    self._per_port[index] += got
+                    n += got
+                if got == want:
+                    still.append((fd, index))
             ready = still
         if n:
             self._batches += 1
