@@ -132,17 +132,19 @@ def test_hw_udp_datagrams_of_the_wrong_size_are_counted_not_placed(batched):
     packetiser = Packetiser(detector, detector.model.encode(frames).reshape(1, 1, -1))
     good = packetiser.packetise(run_headers(1, 1e-3, 0.9e-3)).data
     assembler = Assembler(detector, window_frames=2)
-    with UdpReceiver(assembler, batch_syscalls=batched) as receiver, \
+    sent = good[:6]  # 2 bad + 4 good: ~50 kB, within even a default-sized receive buffer
+    with UdpReceiver(assembler, **_BIG_BUFFER, batch_syscalls=batched) as receiver, \
             socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
         target = receiver.addresses[0]
-        raw.sendto(bytes(good[0]) + b"\0" * 100, target)  # too long
-        raw.sendto(bytes(good[1])[:-8], target)  # too short
-        for row in good[2:]:
+        raw.sendto(bytes(sent[0]) + b"\0" * 100, target)  # too long
+        raw.sendto(bytes(sent[1])[:-8], target)  # too short
+        for row in sent[2:]:
             raw.sendto(bytes(row), target)
-        got = receiver.run(until_packets=len(good), timeout_s=10.0, idle_timeout_s=1.0)
+        got = receiver.run(until_packets=len(sent), timeout_s=10.0, idle_timeout_s=1.0)
+        assert receiver.statistics().datagrams_per_port == (len(sent),)
     assembler.flush(last_frame_number=1)
     got += assembler.pop_frames()
     stats = assembler.statistics()
     assert stats.packets_rejected_size == 2
-    assert stats.packets_accepted == len(good) - 2
-    assert [f.packets_received for f in got] == [len(good) - 2]
+    assert stats.packets_accepted == len(sent) - 2
+    assert [f.packets_received for f in got] == [len(sent) - 2]
