@@ -129,15 +129,35 @@ class RawGenerator:
         energy_kev = np.asarray(photons, dtype=np.float32) * self._area * np.float32(self.photon_energy_kev)
         pedestal = cal.pedestal_adu[storage_cell]
         gain = cal.gain_adu_per_kev
-        adc = np.empty((3,) + photons.shape, dtype=np.float32)
-        for g in range(3):
-            noise = self.rng.normal(0.0, self.noise_adu[g], size=photons.shape).astype(np.float32)
-            adc[g] = pedestal[:, g] + gain[:, g] * energy_kev + noise
-        if forced_gain is None:
-            stage = np.where(adc[0] < self.g0_limit_adu, 0, np.where(adc[1] > self.g1_limit_adu, 1, 2))
+        shape = photons.shape
+
+        def adc(g: int, where: np.ndarray | None = None) -> np.ndarray:
+            # ADC of gain g (with its noise) for every pixel, or for the flat indices ``where``:
+            # noise is drawn only for the pixels that end in that gain's decision
+            if where is None:
+                noise = self.rng.standard_normal(shape, dtype=np.float32)
+                return pedestal[:, g] + gain[:, g] * energy_kev + np.float32(self.noise_adu[g]) * noise
+            noise = self.rng.standard_normal(where.size, dtype=np.float32)
+            m, y, x = np.unravel_index(where, shape)
+            return pedestal[m, g, y, x] + gain[m, g, y, x] * energy_kev[m, y, x] + np.float32(self.noise_adu[g]) * noise
+
+        if forced_gain is not None:
+            stage = np.full(shape, forced_gain, dtype=np.intp)
+            value = adc(forced_gain).astype(np.float32)
         else:
-            stage = np.full(photons.shape, forced_gain)
-        value = np.take_along_axis(adc, stage[None], axis=0)[0]
+            value = adc(0).astype(np.float32)
+            stage = np.zeros(shape, dtype=np.intp)
+            above = np.flatnonzero(value.reshape(-1) >= self.g0_limit_adu)  # G0 would overflow
+            if above.size:
+                g1 = adc(1, above)
+                in_g1 = g1 > self.g1_limit_adu
+                flat_value, flat_stage = value.reshape(-1), stage.reshape(-1)
+                flat_value[above[in_g1]] = g1[in_g1]
+                flat_stage[above[in_g1]] = 1
+                to_g2 = above[~in_g1]
+                if to_g2.size:
+                    flat_value[to_g2] = adc(2, to_g2)
+                    flat_stage[to_g2] = 2
         saturated = (stage == 2) & (value <= 0)
         words = np.clip(np.rint(value), 0, _ADC_MAX).astype(np.uint16)
         words |= np.array([0x0000, 0x4000, 0xC000], dtype=np.uint16)[stage]
