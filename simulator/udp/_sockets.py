@@ -8,6 +8,7 @@ slots and hands whole batches to the :class:`Assembler`, so per-packet Python wo
 
 from __future__ import annotations
 
+import errno
 import selectors
 import socket
 import time
@@ -138,17 +139,24 @@ def _recvmmsg():
 _MSG_DONTWAIT = 0x40
 
 
+def _message_vector(capacity: int, buffer_bytes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(iovecs, mmsghdrs) for ``capacity`` datagrams: message i has one iovec of
+    ``buffer_bytes``, iovec i; the caller sets the iovec bases."""
+    iov = np.zeros(capacity, _IOVEC)
+    iov["len"] = buffer_bytes
+    msgs = np.zeros(capacity, _MMSGHDR)
+    msgs["iov"] = iov.ctypes.data + np.arange(capacity, dtype=np.uint64) * _IOVEC.itemsize
+    msgs["iovlen"] = 1
+    return iov, msgs
+
+
 class _BatchSender:
     """Sends rows of a packet array per socket with ``sendmmsg``, in schedule order per socket."""
 
     def __init__(self, sendmmsg, capacity: int, packet_bytes: int) -> None:
         self._call = sendmmsg
         self.packet_bytes = packet_bytes
-        self._iov = np.zeros(capacity, _IOVEC)
-        self._iov["len"] = packet_bytes
-        self._msgs = np.zeros(capacity, _MMSGHDR)
-        self._msgs["iov"] = self._iov.ctypes.data + np.arange(capacity, dtype=np.uint64) * _IOVEC.itemsize
-        self._msgs["iovlen"] = 1
+        self._iov, self._msgs = _message_vector(capacity, packet_bytes)
 
     def send(self, fds: list[int], base_address: int, rows: np.ndarray, ports: np.ndarray) -> int:
         """Send ``rows`` of the packet array at ``base_address`` to ``fds[ports[i]]``; returns errors."""
@@ -166,7 +174,7 @@ class _BatchSender:
             while lo < hi:
                 sent = self._call(fd, address + lo * _MMSGHDR.itemsize, hi - lo, 0)
                 if sent < 0:  # the first datagram failed (e.g. ECONNREFUSED): count it, go on
-                    if ctypes.get_errno() == 4:  # EINTR: nothing sent, try again
+                    if ctypes.get_errno() == errno.EINTR:  # nothing sent, try again
                         continue
                     errors += 1
                     lo += 1
@@ -245,7 +253,7 @@ class UdpSender:
         starts = np.flatnonzero(np.diff(running, prepend=-1) > 0)
         bounds = np.append(starts, len(frame))
         sends = [sock.send for sock in self._sockets]
-        self._fds = [sock.fileno() for sock in self._sockets]
+        fds = [sock.fileno() for sock in self._sockets]
         buffer = self._buffer
         for seg in range(len(starts)):
             frame_deadline = start + float(running[bounds[seg]]) * self.frame_time_s
@@ -265,17 +273,17 @@ class UdpSender:
                         self._sleep(deadline - now)
                 hi = min(lo + self.chunk_packets, int(bounds[seg + 1]))
                 rows = self.packetiser.stamp(frame[lo:hi], port[lo:hi], packet[lo:hi], headers)
+                if rows is None:
+                    self.packetiser.gather(frame[lo:hi], port[lo:hi], packet[lo:hi], headers, out=buffer)
                 if self._batch is not None:
                     if rows is None:
-                        self.packetiser.gather(frame[lo:hi], port[lo:hi], packet[lo:hi], headers, out=buffer)
                         base, rows = buffer.ctypes.data, np.arange(hi - lo)
                     else:
                         base = self.packetiser.rendered.ctypes.data
-                    self._counts["errors"] += self._batch.send(self._fds, base, rows, port[lo:hi])
+                    self._counts["errors"] += self._batch.send(fds, base, rows, port[lo:hi])
                     self._counts["sent"] += hi - lo
                     continue
                 if rows is None:
-                    self.packetiser.gather(frame[lo:hi], port[lo:hi], packet[lo:hi], headers, out=buffer)
                     views = self._row_views[: hi - lo]
                 else:
                     rendered = self._rendered_views
@@ -343,13 +351,9 @@ class UdpReceiver:
         # recvmmsg: one system call reads a chunk of datagrams into consecutive slots
         self._recvmmsg = _recvmmsg() if batch_syscalls else None
         self.batched = self._recvmmsg is not None
-        if self._recvmmsg is not None:
-            self._iov = np.zeros(batch_packets, _IOVEC)
+        if self._recvmmsg is not None:  # message i reads into slot i
+            self._iov, self._msgs = _message_vector(batch_packets, self._slot_bytes)
             self._iov["base"] = self._slots.ctypes.data + np.arange(batch_packets, dtype=np.uint64) * self._slot_bytes
-            self._iov["len"] = self._slot_bytes
-            self._msgs = np.zeros(batch_packets, _MMSGHDR)
-            self._msgs["iov"] = self._iov.ctypes.data + np.arange(batch_packets, dtype=np.uint64) * _IOVEC.itemsize
-            self._msgs["iovlen"] = 1
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
@@ -425,7 +429,7 @@ class UdpReceiver:
                     break
                 got = self._recvmmsg(fd, address + n * _MMSGHDR.itemsize, want, _MSG_DONTWAIT, None)
                 if got < 0:
-                    if ctypes.get_errno() == 4:  # EINTR: nothing read, the socket stays ready
+                    if ctypes.get_errno() == errno.EINTR:  # nothing read, the socket stays ready
                         still.append((fd, index))
                     continue  # EAGAIN: drained
                 if got:
