@@ -80,6 +80,26 @@ def _message(error: BaseException, where: Path) -> str:
     return f"{where}: {type(error).__name__}: {error}"
 
 
+class _Guard:
+    """See :meth:`LocalStore._guard` (a class: cheaper per image than ``contextlib``)."""
+
+    __slots__ = ("store", "where")
+
+    def __init__(self, store: LocalStore, where: Path) -> None:
+        self.store, self.where = store, where
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if error is None or not isinstance(error, Exception):
+            return
+        message = _message(error, self.where)
+        if self.store._error is None:
+            self.store._error = message
+        raise StoreError(message) from error
+
+
 class LocalStore:
     """Every HDF5 operation of a run, done in this process (raises :class:`StoreError`)."""
 
@@ -104,47 +124,36 @@ class LocalStore:
         self.abandon_all()
 
     # --- files --------------------------------------------------------------------------------
-    def _fail(self, error: BaseException, where: Path) -> StoreError:
-        message = _message(error, where)
-        if self._error is None:
-            self._error = message
-        return StoreError(message)
-
-    def _where(self, key: int) -> Path:
-        handle = self._files.get(key)
-        return handle.output.tmp if handle is not None else Path("?")
+    def _guard(self, where: Path) -> _Guard:
+        """Context of one operation on ``where``: any exception leaves it as a :class:`StoreError`
+        naming the file (the run's first one is kept for :meth:`report`)."""
+        return _Guard(self, where)
 
     def open(self, key: int, final: Path, items=(), tmp: Path | None = None) -> None:
         """Create ``final`` as ``tmp`` (default: a new ``.tmp`` name) and write the plan ``items``."""
-        try:
+        with self._guard(Path(final)):
             output = mat.Output(Path(final), tmp)
             self._files[key] = _File(output)
             if items:
                 mat.apply(output.h5, items)
-        except Exception as error:  # noqa: BLE001 - reported as StoreError naming the file
-            raise self._fail(error, Path(final)) from error
 
     def stack(self, key: int, path: str, dtype: str, rows: int, image_shape, compression) -> None:
         """Create the image dataset of file ``key`` (if missing) with ``rows`` rows."""
-        try:
-            handle = self._files[key]
+        handle = self._files[key]
+        with self._guard(handle.output.tmp):
             if handle.images is None:
                 handle.images = mat.create_image_stack(
                     handle.output.h5, path, np.dtype(dtype), rows, tuple(image_shape), compression
                 )
                 handle.image_rows = rows
-        except Exception as error:  # noqa: BLE001
-            raise self._fail(error, self._where(key)) from error
 
     def chunk(self, key: int, row: int, payload) -> None:
         """Store one image payload as received at ``row`` (after :meth:`stack`)."""
         handle = self._files[key]
-        try:
+        with self._guard(handle.output.tmp):
             if row >= handle.image_rows:
                 handle.image_rows = mat.grow_rows(handle.images, row + 1)
             mat.write_chunk(handle.images, row, payload)
-        except Exception as error:  # noqa: BLE001
-            raise self._fail(error, handle.output.tmp) from error
         self._chunks += 1
 
     def _dataset(self, handle: _File, spec: RowSpec):
@@ -165,7 +174,7 @@ class LocalStore:
         """Write a block: ``entries`` are ``(RowSpec, start, runs, array)`` (``runs`` = (first,
         stop) row ranges of ``array`` holding images); ``reflections`` are ``(path, columns)``."""
         handle = self._files[key]
-        try:
+        with self._guard(handle.output.tmp):
             for spec, start, runs, array in entries:
                 dataset = self._dataset(handle, spec)
                 for first, stop in runs:
@@ -176,14 +185,12 @@ class LocalStore:
                 for path, columns in reflections:
                     mat.write_reflections(h5, path, columns, units or {}, groups)
                 mat.apply(h5, [Group("/entry/reflections", "NXcollection")])
-        except Exception as error:  # noqa: BLE001
-            raise self._fail(error, handle.output.tmp) from error
 
     def finish(self, key: int, rows: int, image_attrs=None, missing=()) -> None:
         """Size file ``key`` to ``rows`` images: create the ``missing`` :class:`RowSpec` datasets
         (sentinel-filled), cut or extend the image and per-image datasets, set ``image_attrs``."""
         handle = self._files[key]
-        try:
+        with self._guard(handle.output.tmp):
             for spec in missing:
                 self._dataset(handle, spec)
             if handle.images is not None:
@@ -192,25 +199,22 @@ class LocalStore:
                     mat.set_attrs(handle.output.h5, "/entry/data/data", image_attrs)
             for dataset in handle.rows.values():
                 mat.resize_rows(dataset, rows)
-        except Exception as error:  # noqa: BLE001
-            raise self._fail(error, handle.output.tmp) from error
 
     def apply(self, key: int, items) -> None:
         """Write plan ``items`` into file ``key``."""
         handle = self._files[key]
-        try:
+        with self._guard(handle.output.tmp):
             mat.apply(handle.output.h5, items)
-        except Exception as error:  # noqa: BLE001
-            raise self._fail(error, handle.output.tmp) from error
 
     def commit(self, key: int, overwrite: bool = False) -> None:
-        """Close file ``key`` and rename it to its final name."""
+        """Close file ``key`` and rename it to its final name (a failed one stays ``.tmp``)."""
         handle = self._files.pop(key)
         try:
-            self._bytes += handle.output.commit(overwrite=overwrite)
-        except Exception as error:  # noqa: BLE001
+            with self._guard(handle.output.tmp):
+                self._bytes += handle.output.commit(overwrite=overwrite)
+        except StoreError:
             handle.output.abandon()
-            raise self._fail(error, handle.output.tmp) from error
+            raise
         self._committed.append(handle.output.final)
 
     def abandon_all(self) -> None:
