@@ -61,13 +61,11 @@ class Experiment:
         """Period between frames."""
         return 1.0 / self.scenario.run.frame_rate_hz
 
+    @functools.cached_property
     def converter(self) -> Converter:
         """The truth's own converter of this calibration and energy, made once (building its
         tables costs ~15 ms, as much as converting a frame many times over)."""
-        cached = self.__dict__.get("_converter")
-        if cached is None:
-            cached = self.__dict__["_converter"] = Converter(self.calibration, self.scenario.beam.energy_kev)
-        return cached
+        return Converter(self.calibration, self.scenario.beam.energy_kev)
 
     def raw_frame(self, image: int) -> np.ndarray:
         """The raw module frames of run frame ``image`` (rendered frames are cycled)."""
@@ -94,7 +92,7 @@ class Experiment:
             truth_raw = model.decode(ports.reshape(n_modules, model.ports_per_module, -1))
         d = self.detector
         if model.det_type == DET_TYPE_JUNGFRAU:
-            converted = self.converter().convert(truth_raw, self.storage_position(image))
+            converted = self.converter.convert(truth_raw, self.storage_position(image))
             return assemble_image(converted, d.modules_per_row, d.gap_x_px, d.gap_y_px)
         return assemble_image(truth_raw, d.modules_per_row, d.gap_x_px, d.gap_y_px, divide=False)
 

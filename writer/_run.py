@@ -411,9 +411,8 @@ class RunWriter:
             if self.layout == "onlydata":
                 return
             handle = _OpenFile(-1, self.geometry.data_file(0), self.out_dir / self.geometry.master_name)
-            self._current = handle.final
-            self.store.open(-1, handle.final, (), handle.tmp)
             self._current = handle.tmp
+            self.store.open(-1, handle.final, (), handle.tmp)
             self._open[-1] = handle
             rows = max((e.first_index + e.rows for e in self.extents), default=0)
         else:
