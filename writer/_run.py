@@ -172,9 +172,9 @@ class RunWriter:
         plan 10^5 data files, and a ``stat`` of each cost seconds)."""
         if self.overwrite:
             return
-        first = self.out_dir / self.geometry.data_file(0).name
+        first = self.geometry.data_file(0).name
         names = [self.geometry.master_name] if self.geometry.master_name else []
-        names.append(self.geometry.data_file(0).name)
+        names.append(first)
         # a stat of each (raises for a name the file system refuses, e.g. too long)
         taken = [name for name in dict.fromkeys(names) if (self.out_dir / name).exists()]
         if self.layout not in ("integrated", "process") and not taken:
@@ -182,7 +182,7 @@ class RunWriter:
             if self.geometry.number_of_images and self.geometry.images_per_file:
                 count = -(-self.geometry.number_of_images // self.geometry.images_per_file)
             try:
-                existing = [entry.name for entry in os.scandir(first.parent)] if count > 1 else []
+                existing = [entry.name for entry in os.scandir((self.out_dir / first).parent)] if count > 1 else []
             except (FileNotFoundError, NotADirectoryError):
                 existing = []
             pattern = re.compile(re.escape(Path(self.geometry.prefix).name + "_data_") + r"(\d{6,})\.h5\Z")
