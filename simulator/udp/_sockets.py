@@ -405,9 +405,14 @@ class UdpReceiver:
                 if n == stop:
                     still.append((recv_into, index))
             ready = still
+        return self._deliver(n, start)
+
+    def _deliver(self, n: int, start: float) -> int:
+        """Hand the ``n`` datagrams read into the slots to the assembler (one batch) and account
+        the time since ``start``; returns ``n``."""
         if n:
             self._batches += 1
-            self.assembler.push(self._slots[:n], ports[:n], sizes[:n])
+            self.assembler.push(self._slots[:n], self._ports[:n], self._sizes[:n])
         self._elapsed += self._clock() - start
         return n
 
@@ -440,11 +445,7 @@ class UdpReceiver:
                 if got == want:
                     still.append((fd, index))
             ready = still
-        if n:
-            self._batches += 1
-            self.assembler.push(self._slots[:n], ports[:n], sizes[:n])
-        self._elapsed += self._clock() - start
-        return n
+        return self._deliver(n, start)
 
     def run(self, until_packets: int, timeout_s: float, idle_timeout_s: float = 0.5) -> list[AssembledFrame]:
         """Receive until ``until_packets`` datagrams arrived, nothing came for ``idle_timeout_s``

@@ -4,6 +4,7 @@ files (issue 8 "Malformed streams", "Hostile names and metadata", "Slow consumer
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 
 import pytest
 import zmq
@@ -13,6 +14,26 @@ from simulator.faultsuite import WriterProcess, malformed_faults, run_fault_tabl
 from simulator.faultsuite._disk import disk_faults
 from simulator.faultsuite._suite import run_suite
 from stream import Puller, Pusher
+
+
+@contextmanager
+def discarding_sink(context=None):
+    """A bound PULL socket whose thread reads and discards every message: a writer that drops all."""
+    sink = Puller("tcp://127.0.0.1:0", bind=True, receive_timeout_ms=50, context=context)
+    done = threading.Event()
+
+    def drain() -> None:
+        while not done.is_set():
+            sink.receive_bytes(50)
+
+    thread = threading.Thread(target=drain, daemon=True)
+    thread.start()
+    try:
+        yield sink
+    finally:
+        done.set()
+        thread.join(5)
+        sink.close()
 
 
 def test_cli_table_against_spawned_jfwriter_all_pass(tmp_path, capsys):
@@ -48,23 +69,12 @@ def test_table_fails_against_a_writer_that_drops_everything(tmp_path):
     """A sink that reads and discards: every probe is missing, every row fails (the table can fail)."""
     out = tmp_path / "out"
     out.mkdir()
-    sink = Puller("tcp://127.0.0.1:0", bind=True, receive_timeout_ms=50)
-    done = threading.Event()
-
-    def drain() -> None:
-        while not done.is_set():
-            sink.receive_bytes(50)
-
-    thread = threading.Thread(target=drain, daemon=True)
-    thread.start()
-    pusher = Pusher(sink.endpoint, bind=False, linger_ms=0, send_timeout_ms=2000)
-    try:
-        rows = run_fault_table(pusher.send, out, malformed_faults()[:3], timeout_s=0.5)
-    finally:
-        pusher.close()
-        done.set()
-        thread.join(5)
-        sink.close()
+    with discarding_sink() as sink:
+        pusher = Pusher(sink.endpoint, bind=False, linger_ms=0, send_timeout_ms=2000)
+        try:
+            rows = run_fault_table(pusher.send, out, malformed_faults()[:3], timeout_s=0.5)
+        finally:
+            pusher.close()
     assert rows and not any(row.passed for row in rows)
     assert all("PROBE MISSING" in row.observed for row in rows)
 
@@ -98,22 +108,11 @@ def test_cli_exit_1_when_rows_fail(tmp_path, capsys):
     every socket of that context to close.
     """
     context = zmq.Context()
-    sink = Puller("tcp://127.0.0.1:0", bind=True, receive_timeout_ms=50, context=context)
-    done = threading.Event()
-
-    def drain() -> None:
-        while not done.is_set():
-            sink.receive_bytes(50)
-
-    thread = threading.Thread(target=drain, daemon=True)
-    thread.start()
     try:
-        code = jfsim(["faults", "--target-writer", sink.endpoint, "--connect", "--dir", str(tmp_path / "out"),
-                      "--timeout", "0.3"])
+        with discarding_sink(context) as sink:
+            code = jfsim(["faults", "--target-writer", sink.endpoint, "--connect", "--dir", str(tmp_path / "out"),
+                          "--timeout", "0.3"])
     finally:
-        done.set()
-        thread.join(5)
-        sink.close()
         context.term()
     table = capsys.readouterr().out
     assert code == 1
