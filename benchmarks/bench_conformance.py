@@ -19,7 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from conformance import check_file  # noqa: E402
+from jfjoch_hil.conformance import check_file  # noqa: E402
+
 from tests.unit.conformance._files import RunSpec, build_run  # noqa: E402
 
 
@@ -33,7 +34,9 @@ def _time(fn, repeat: int = 3) -> float:
 
 
 def bench_large(images: int, per_file: int, ny: int, nx: int, max_spots: int) -> None:
-    spec = RunSpec(n_images=images, images_per_file=per_file, ny=ny, nx=nx, max_spots=max_spots, seed=11)
+    spec = RunSpec(
+        n_images=images, images_per_file=per_file, ny=ny, nx=nx, max_spots=max_spots, seed=11
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for layout in ("legacy", "vds", "integrated"):
             t0 = time.perf_counter()
@@ -42,12 +45,22 @@ def bench_large(images: int, per_file: int, ny: int, nx: int, max_spots: int) ->
             report = check_file(master)
             fast = _time(lambda m=master: check_file(m))
             deep = _time(lambda m=master: check_file(m, deep=True), repeat=1)
-            cli = _time(lambda m=master: subprocess.run([sys.executable, "-m", "conformance.cli", str(m)],
-                                                        capture_output=True, check=False), repeat=1)
-            print(f"{layout:10s} jfcheck CLI (process start, imports, isolated check): {cli:6.3f} s")
-            print(f"{layout:10s} {images} images {ny}x{nx}, max_spots {max_spots}: build {built:6.2f} s | "
-                  f"check {fast:6.3f} s (errors {len(report.errors)}) | --deep {deep:6.3f} s | "
-                  f"deep/fast {deep / fast:5.1f}x | budget 5 s -> {'OK' if fast < 5 else 'OVER'}")
+            cli = _time(
+                lambda m=master: subprocess.run(
+                    [sys.executable, "-m", "jfjoch_hil.conformance.cli", str(m)],
+                    capture_output=True,
+                    check=False,
+                ),
+                repeat=1,
+            )
+            print(
+                f"{layout:10s} jfcheck CLI (process start, imports, isolated check): {cli:6.3f} s"
+            )
+            print(
+                f"{layout:10s} {images} images {ny}x{nx}, max_spots {max_spots}: build {built:6.2f} s | "
+                f"check {fast:6.3f} s (errors {len(report.errors)}) | --deep {deep:6.3f} s | "
+                f"deep/fast {deep / fast:5.1f}x | budget 5 s -> {'OK' if fast < 5 else 'OVER'}"
+            )
 
 
 def bench_mutations() -> None:
@@ -56,7 +69,10 @@ def bench_mutations() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        pristine = {layout: build_run(root / "p" / layout, layout) for layout in ("legacy", "vds", "integrated", "process")}
+        pristine = {
+            layout: build_run(root / "p" / layout, layout)
+            for layout in ("legacy", "vds", "integrated", "process")
+        }
         pristine["dectris"] = build_dectris(root / "p" / "dectris")
         caught, total, missed = 0, 0, []
         rules = set()
@@ -73,8 +89,10 @@ def bench_mutations() -> None:
                 if not ok:
                     missed.append(f"{layout}: {mutant.name}")
                 shutil.rmtree(folder)
-        print(f"mutants: {len(MUTANTS)} kinds x layouts = {total} mutants over {len(rules)} rule ids; "
-              f"caught by the right rule {caught}/{total} = {caught / total:.1%}")
+        print(
+            f"mutants: {len(MUTANTS)} kinds x layouts = {total} mutants over {len(rules)} rule ids; "
+            f"caught by the right rule {caught}/{total} = {caught / total:.1%}"
+        )
         for m in missed:
             print(f"  missed: {m}")
 

@@ -11,10 +11,8 @@ import argparse
 import time
 
 import numpy as np
-from scipy.spatial import cKDTree
-
-from simulator.analysis import AnalysisSettings, analyse_image, plan_for
-from simulator.scenes import (
+from jfjoch_hil.simulator.analysis import AnalysisSettings, analyse_image, plan_for
+from jfjoch_hil.simulator.scenes import (
     DetectorGeometry,
     Scene,
     clear_render_cache,
@@ -22,6 +20,7 @@ from simulator.scenes import (
     render,
     rotation_scene,
 )
+from scipy.spatial import cKDTree
 
 STRONG_PHOTONS = (20.0, 40.0, 60.0)
 
@@ -29,8 +28,13 @@ STRONG_PHOTONS = (20.0, 40.0, 60.0)
 def _module_scene(seed: int) -> Scene:
     one = jungfrau_geometry(1, 1, distance_mm=80.0)
     geometry = DetectorGeometry(
-        one.width_px, one.height_px, one.pixel_size_mm, one.distance_mm,
-        one.width_px / 2 + 10.3, one.height_px / 2 + 5.7, one.energy_kev,
+        one.width_px,
+        one.height_px,
+        one.pixel_size_mm,
+        one.distance_mm,
+        one.width_px / 2 + 10.3,
+        one.height_px / 2 + 5.7,
+        one.energy_kev,
     )
     return rotation_scene(200, seed=seed, geometry=geometry)
 
@@ -49,10 +53,14 @@ def main() -> None:
     for index in range(args.images):
         render(scene, index, cache_size=0)
     render_s = time.perf_counter() - t0
-    print(f"JUNGFRAU 1M {scene.geometry.width_px}x{scene.geometry.height_px}, lysozyme, "
-          f"{args.images} images of {scene.scan.increment_deg} deg")
+    print(
+        f"JUNGFRAU 1M {scene.geometry.width_px}x{scene.geometry.height_px}, lysozyme, "
+        f"{args.images} images of {scene.scan.increment_deg} deg"
+    )
     print(f"  scan-wide Bragg prediction: {prediction_s:.2f} s")
-    print(f"  render {args.images} images: {render_s:.1f} s ({1e3 * render_s / args.images:.1f} ms/image)")
+    print(
+        f"  render {args.images} images: {render_s:.1f} s ({1e3 * render_s / args.images:.1f} ms/image)"
+    )
     render(scene, 3)
     t0 = time.perf_counter()
     for _ in range(100):
@@ -77,17 +85,23 @@ def main() -> None:
         for threshold in STRONG_PHOTONS:
             strong = (table.photons >= threshold) & on_sensor
             if strong.any() and len(found):
-                distance, _ = cKDTree(found).query(np.column_stack([table.x_px, table.y_px])[strong])
+                distance, _ = cKDTree(found).query(
+                    np.column_stack([table.x_px, table.y_px])[strong]
+                )
                 recovered[threshold] += int(np.sum(distance <= 1.5))
             strong_total[threshold] += int(strong.sum())
     times_ms = 1e3 * np.array(times)
     print(f"JUNGFRAU module image {module.geometry.width_px}x{module.geometry.height_px}:")
-    print(f"  analysis per image: median {np.median(times_ms):.1f} ms, "
-          f"p90 {np.percentile(times_ms, 90):.1f} ms over {args.analyse} images")
+    print(
+        f"  analysis per image: median {np.median(times_ms):.1f} ms, "
+        f"p90 {np.percentile(times_ms, 90):.1f} ms over {args.analyse} images"
+    )
     for threshold in STRONG_PHOTONS:
         rate = recovered[threshold] / max(strong_total[threshold], 1)
-        print(f"  spot-finding recovery of predictions >= {threshold:.0f} photons within 1.5 px: "
-              f"{recovered[threshold]}/{strong_total[threshold]} = {rate:.3f}")
+        print(
+            f"  spot-finding recovery of predictions >= {threshold:.0f} photons within 1.5 px: "
+            f"{recovered[threshold]}/{strong_total[threshold]} = {rate:.3f}"
+        )
     one_m_settings = AnalysisSettings(max_spot_count=2000)
     one_m_plan = plan_for(scene.geometry, one_m_settings)
     one_m_ms = []
@@ -97,6 +111,7 @@ def main() -> None:
         analyse_image(image, scene.geometry, one_m_settings, truth, one_m_plan)
         one_m_ms.append(1e3 * (time.perf_counter() - t0))
     print(f"JUNGFRAU 1M image: analysis median {np.median(one_m_ms):.1f} ms")
+
 
 if __name__ == "__main__":
     main()

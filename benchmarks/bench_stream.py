@@ -18,8 +18,7 @@ from datetime import UTC, datetime
 import cbor2
 import numpy as np
 import zmq
-
-from stream import (
+from jfjoch_hil.stream import (
     EndMessage,
     ImageMessage,
     Puller,
@@ -30,26 +29,46 @@ from stream import (
     decode,
     encode,
 )
-from stream.codec import wire_map
+from jfjoch_hil.stream.codec import wire_map
 
 
 def make_sequence(images: int, rng: np.random.Generator):
     """A run whose image payloads are ~1 MB after bslz4 (noisy 1024 x 512 uint16 pixels)."""
     start = StartMessage(
-        series_id=1, series_unique_id="bench", arm_date=datetime.now(UTC), number_of_images=images,
-        image_size_x=1024, image_size_y=512, channels=["default"], beam_center_x=512.0,
-        beam_center_y=256.0, detector_distance=0.1, incident_energy=12400.0,
+        series_id=1,
+        series_unique_id="bench",
+        arm_date=datetime.now(UTC),
+        number_of_images=images,
+        image_size_x=1024,
+        image_size_y=512,
+        channels=["default"],
+        beam_center_x=512.0,
+        beam_center_y=256.0,
+        detector_distance=0.1,
+        incident_energy=12400.0,
     )
     frames = []
     for image_id in range(images):
         pixels = rng.integers(0, 2**16, (512, 1024), dtype=np.uint16)
-        frames.append(ImageMessage(
-            image_id=image_id, series_id=1, series_unique_id="bench",
-            real_time=Rational(999995, 50_000_000), start_time=Rational(image_id * 10**6, 50_000_000),
-            data={"default": TypedArray.from_numpy(pixels, compression="bslz4")},
-            xfel_pulse_id=image_id, storage_cell=image_id % 16, packets_expected=128, packets_received=128,
-        ))
-    return [start, *frames, EndMessage(series_id=1, series_unique_id="bench", images_collected=images)]
+        frames.append(
+            ImageMessage(
+                image_id=image_id,
+                series_id=1,
+                series_unique_id="bench",
+                real_time=Rational(999995, 50_000_000),
+                start_time=Rational(image_id * 10**6, 50_000_000),
+                data={"default": TypedArray.from_numpy(pixels, compression="bslz4")},
+                xfel_pulse_id=image_id,
+                storage_cell=image_id % 16,
+                packets_expected=128,
+                packets_received=128,
+            )
+        )
+    return [
+        start,
+        *frames,
+        EndMessage(series_id=1, series_unique_id="bench", images_collected=images),
+    ]
 
 
 def plain_equivalent(message) -> dict:
@@ -58,7 +77,10 @@ def plain_equivalent(message) -> dict:
     out = {}
     for key, value in wire.items():
         if key == "data":
-            value = {ch: [list(a.dims), [a.compression, a.modifier, a.payload]] for ch, a in value.items()}
+            value = {
+                ch: [list(a.dims), [a.compression, a.modifier, a.payload]]
+                for ch, a in value.items()
+            }
         elif isinstance(value, Rational):
             value = list(value)
         out[key] = value
@@ -141,8 +163,12 @@ def bench_transport(payloads, repeats: int) -> None:
 
     ours_s, bare_s = best_of_interleaved(repeats, ours, bare)
     print(f"transport: {count} pre-encoded image messages, {nbytes / count / 1e3:.0f} kB each")
-    print(f"  stream Pusher/Puller : {count / ours_s:8.0f} msg/s  ({nbytes / ours_s / 1e9:.2f} GB/s)")
-    print(f"  bare pyzmq PUSH/PULL : {count / bare_s:8.0f} msg/s  ({nbytes / bare_s / 1e9:.2f} GB/s)")
+    print(
+        f"  stream Pusher/Puller : {count / ours_s:8.0f} msg/s  ({nbytes / ours_s / 1e9:.2f} GB/s)"
+    )
+    print(
+        f"  bare pyzmq PUSH/PULL : {count / bare_s:8.0f} msg/s  ({nbytes / bare_s / 1e9:.2f} GB/s)"
+    )
     print(f"  ratio (ours / bare) = {bare_s / ours_s:.2f}   (target >= 0.8)")
 
 
@@ -157,7 +183,9 @@ def main() -> None:
     payloads = [encode(m) for m in sequence[1:-1]]
     bench_transport(payloads, args.repeats)
     small = make_sequence(1, rng)[1]
-    module = TypedArray.from_numpy(rng.poisson(1.0, (512, 1024)).astype(np.uint16), compression="bslz4")
+    module = TypedArray.from_numpy(
+        rng.poisson(1.0, (512, 1024)).astype(np.uint16), compression="bslz4"
+    )
     small = ImageMessage(image_id=0, data={"default": module})
     bench_transport([encode(small)] * (args.images * 10), args.repeats)
 

@@ -22,21 +22,26 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from simulator.conversion import Calibration, Converter, RawGenerator
-from simulator.detectors import Detector, StorageCells, jungfrau_module, run_headers
-from simulator.receiver import FrameProcessor, ReceiverSettings
-from simulator.udp import (
-    Assembler,
-    DirectTransport,
+from jfjoch_hil.simulator.detector import (
+    Detector,
     FrameHeaders,
     Packetiser,
+    StorageCells,
+    UdpSender,
+    jungfrau_module,
+    natural_order,
+    run_headers,
+)
+from jfjoch_hil.simulator.detector._calibration import Calibration, RawGenerator
+from jfjoch_hil.simulator.receiver import (
+    Assembler,
+    DirectTransport,
     RingUdpReceiver,
     UdpReceiver,
-    UdpSender,
-    natural_order,
     pump,
 )
+from jfjoch_hil.simulator.receiver._publish import FrameProcessor, ReceiverSettings
+from jfjoch_hil.simulator.receiver.conversion import Converter
 
 HERE = Path(__file__).resolve().parent
 PACKET_BYTES = 8240
@@ -49,8 +54,12 @@ def compile_baseline(workdir: Path) -> Path | None:
         print("C baseline: skipped (no C compiler found)")
         return None
     exe = workdir / "udp_baseline"
-    result = subprocess.run([cc, "-O2", "-o", str(exe), str(HERE / "c" / "udp_baseline.c")],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [cc, "-O2", "-o", str(exe), str(HERE / "c" / "udp_baseline.c")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if result.returncode != 0:
         print(f"C baseline: skipped (compile failed: {result.stderr.strip()[:200]})")
         return None
@@ -73,15 +82,23 @@ def _one_port_detector() -> Detector:
 
 def _packetiser(detector: Detector, n_rendered: int = 4) -> Packetiser:
     rng = np.random.default_rng(0)
-    frames = rng.integers(0, 0x3FFF, size=(n_rendered, detector.n_modules, 512, 1024), dtype=np.uint16)
-    return Packetiser(detector, detector.model.encode(frames).reshape(n_rendered, detector.n_ports, -1))
+    frames = rng.integers(
+        0, 0x3FFF, size=(n_rendered, detector.n_modules, 512, 1024), dtype=np.uint16
+    )
+    return Packetiser(
+        detector, detector.model.encode(frames).reshape(n_rendered, detector.n_ports, -1)
+    )
 
 
 def c_send_pps(exe: Path, total: int) -> float:
     """sendmmsg, unpaced, into a bound socket nobody reads (same sink as the Python sender)."""
     with _sink() as sink:
-        out = subprocess.run([str(exe), "send", str(sink.getsockname()[1]), "1", "128", str(total), "0"],
-                             capture_output=True, text=True, timeout=120).stdout
+        out = subprocess.run(
+            [str(exe), "send", str(sink.getsockname()[1]), "1", "128", str(total), "0"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
     figures = _parse(out)
     return figures["packets"] / figures["seconds"]
 
@@ -94,7 +111,10 @@ def python_send_pps(total: int, batch: bool = True) -> float:
     n_frames = total // 128
     headers = FrameHeaders.simple(n_frames)
     order = natural_order(n_frames, 1, 128)
-    with _sink() as sink, UdpSender(packetiser, [sink.getsockname()], batch_syscalls=batch) as sender:
+    with (
+        _sink() as sink,
+        UdpSender(packetiser, [sink.getsockname()], batch_syscalls=batch) as sender,
+    ):
         start = time.perf_counter()
         sender.send(*order, headers)
         elapsed = time.perf_counter() - start
@@ -102,13 +122,18 @@ def python_send_pps(total: int, batch: bool = True) -> float:
 
 
 def _c_sender(exe: Path, port: int, total: int, rate_pps: float) -> subprocess.Popen:
-    return subprocess.Popen([str(exe), "send", str(port), "1", "128", str(total), str(rate_pps)],
-                            stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [str(exe), "send", str(port), "1", "128", str(total), str(rate_pps)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def c_receive(exe: Path, total: int, rate_pps: float) -> int:
     """Datagrams a recvmmsg receiver got out of ``total`` sent at ``rate_pps`` by the C sender."""
-    receiver = subprocess.Popen([str(exe), "recv", "1", str(total), "300"], stdout=subprocess.PIPE, text=True)
+    receiver = subprocess.Popen(
+        [str(exe), "recv", "1", str(total), "300"], stdout=subprocess.PIPE, text=True
+    )
     port = int(receiver.stdout.readline())
     sender = _c_sender(exe, port, total, rate_pps)
     sender.communicate(timeout=120)
@@ -140,7 +165,9 @@ def python_receive(exe: Path, total: int, rate_pps: float, ring: bool = False) -
     return got, assembler.statistics().packets_accepted
 
 
-def zero_loss_rate(trials: dict, rates: list[float], seconds: float, tries: int = 3) -> dict[str, float]:
+def zero_loss_rate(
+    trials: dict, rates: list[float], seconds: float, tries: int = 3
+) -> dict[str, float]:
     """Highest rung of the ladder at which each trial received every packet of a ``seconds``
     long burst in at least one of ``tries`` attempts; trials alternate at every rung so they
     see the same load."""
@@ -191,8 +218,14 @@ def direct_ms(n_frames: int = 300) -> tuple[float, float]:
     rng = np.random.default_rng(2)
     detector = Detector("JF0.5M", jungfrau_module(2), 1)
     calibration = Calibration.synthetic(1, 1, rng)
-    raw = np.stack([RawGenerator(calibration, 12.4, rng).raw(
-        rng.poisson(0.3, (1, 512, 1024)).astype(np.float32)) for _ in range(2)])
+    raw = np.stack(
+        [
+            RawGenerator(calibration, 12.4, rng).raw(
+                rng.poisson(0.3, (1, 512, 1024)).astype(np.float32)
+            )
+            for _ in range(2)
+        ]
+    )
     packetiser = Packetiser(detector, detector.model.encode(raw).reshape(2, 2, -1))
     converter = Converter(calibration, 12.4)
     headers = run_headers(n_frames, 1e-3, 0.98e-3, StorageCells(1, 0))
@@ -205,10 +238,12 @@ def direct_ms(n_frames: int = 300) -> tuple[float, float]:
         out = np.empty((1, 512, 1024), np.int16)
         start = time.perf_counter()
         for lo in range(0, len(order[0]), 1024):
-            part = [a[lo:lo + 1024] for a in order]
+            part = [a[lo : lo + 1024] for a in order]
             for frame in transport.deliver(*part, headers):
                 if convert:
-                    converter.convert(detector.model.decode(frame.port_bytes.reshape(1, 2, -1)), 0, out=out)
+                    converter.convert(
+                        detector.model.decode(frame.port_bytes.reshape(1, 2, -1)), 0, out=out
+                    )
                 assembler.release(frame)
         index = int(convert)
         figures[index] = min(figures[index], (time.perf_counter() - start) / n_frames * 1e3)
@@ -225,8 +260,14 @@ def _sender_process(addresses, n_modules: int, n_frames: int, frame_time_s: floa
         queue.put(sender.statistics())
 
 
-def end_to_end(n_modules: int, rate_hz: float, seconds: float, ring: bool,
-               rcvbuf_bytes: int = 8 << 20, force: bool = False) -> tuple[float, float, float, int, int]:
+def end_to_end(
+    n_modules: int,
+    rate_hz: float,
+    seconds: float,
+    ring: bool,
+    rcvbuf_bytes: int = 8 << 20,
+    force: bool = False,
+) -> tuple[float, float, float, int, int]:
     """Python sender process -> UdpReceiver + Assembler + conversion in this process.
 
     Returns (loss fraction, unexplained loss fraction (not counted as kernel receive-buffer drops,
@@ -239,16 +280,20 @@ def end_to_end(n_modules: int, rate_hz: float, seconds: float, ring: bool,
     n_frames = int(rate_hz * seconds)
     # The receiver's own frame path: decode, convert (missing packets -> error value), no
     # geometry and no compression (those belong to the publishing stage).
-    processor = FrameProcessor(detector, ReceiverSettings(n_frames=n_frames, geometry=False,
-                                                          compression=None), calibration)
+    processor = FrameProcessor(
+        detector, ReceiverSettings(n_frames=n_frames, geometry=False, compression=None), calibration
+    )
     assembler = Assembler(detector, window_frames=2)
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     make = RingUdpReceiver if ring else UdpReceiver
-    with make(assembler, batch_packets=1024, rcvbuf_request_bytes=rcvbuf_bytes,
-              rcvbuf_force=force) as receiver:
-        process = ctx.Process(target=_sender_process,
-                              args=(receiver.addresses, n_modules, n_frames, 1.0 / rate_hz, queue))
+    with make(
+        assembler, batch_packets=1024, rcvbuf_request_bytes=rcvbuf_bytes, rcvbuf_force=force
+    ) as receiver:
+        process = ctx.Process(
+            target=_sender_process,
+            args=(receiver.addresses, n_modules, n_frames, 1.0 / rate_hz, queue),
+        )
         process.start()
         total = n_frames * detector.packets_per_frame
 
@@ -268,36 +313,54 @@ def end_to_end(n_modules: int, rate_hz: float, seconds: float, ring: bool,
     # Explained: kernel receive-buffer drops, send errors, and packets the assembler counted as
     # late (a port more than max_open_frames behind another: its frames were already closed).
     unexplained = total - accepted - dropped - stats.send_errors - accounting.packets_late
-    return (1.0 - accepted / total, unexplained / total, n_frames / stats.elapsed_s,
-            stats.deadlines_missed, granted)
+    return (
+        1.0 - accepted / total,
+        unexplained / total,
+        n_frames / stats.elapsed_s,
+        stats.deadlines_missed,
+        granted,
+    )
 
 
 def baseline_comparisons(exe: Path, total: int) -> None:
     """Sender and receiver figures against the C baseline, trials alternating."""
     # Alternate C and Python so both see the same spells of load from other users.
-    pairs = [(c_send_pps(exe, total), python_send_pps(total), python_send_pps(total, batch=False)) for _ in range(5)]
+    pairs = [
+        (c_send_pps(exe, total), python_send_pps(total), python_send_pps(total, batch=False))
+        for _ in range(5)
+    ]
     c_best, py_best, single_best = (max(p[k] for p in pairs) for k in range(3))
     ratios = sorted(py / c for c, py, _ in pairs)
-    print(f"sender: python {py_best:,.0f} packets/s, C sendmmsg {c_best:,.0f} packets/s (best of 5), "
-          f"ratio of bests {py_best / c_best:.2f}, median pair ratio {ratios[2]:.2f} (target >= 0.7); "
-          f"one send() per packet instead of sendmmsg: {single_best:,.0f} packets/s ({single_best / c_best:.2f})")
+    print(
+        f"sender: python {py_best:,.0f} packets/s, C sendmmsg {c_best:,.0f} packets/s (best of 5), "
+        f"ratio of bests {py_best / c_best:.2f}, median pair ratio {ratios[2]:.2f} (target >= 0.7); "
+        f"one send() per packet instead of sendmmsg: {single_best:,.0f} packets/s ({single_best / c_best:.2f})"
+    )
     ladder = [25_000.0 * k for k in range(1, 17)]
-    best = zero_loss_rate({
-        "C recvmmsg": lambda n, r: c_receive(exe, n, r),
-        "UdpReceiver (1 process)": lambda n, r: python_receive(exe, n, r)[1],
-        "RingUdpReceiver (2 processes)": lambda n, r: python_receive(exe, n, r, ring=True)[1],
-    }, ladder, seconds=0.4)
+    best = zero_loss_rate(
+        {
+            "C recvmmsg": lambda n, r: c_receive(exe, n, r),
+            "UdpReceiver (1 process)": lambda n, r: python_receive(exe, n, r)[1],
+            "RingUdpReceiver (2 processes)": lambda n, r: python_receive(exe, n, r, ring=True)[1],
+        },
+        ladder,
+        seconds=0.4,
+    )
     c_rate = best["C recvmmsg"]
     for name in ("UdpReceiver (1 process)", "RingUdpReceiver (2 processes)"):
         ratio = best[name] / c_rate if c_rate else float("nan")
-        print(f"receiver zero-loss rate (C sender paced, 25k steps, 0.4 s bursts, best of 3): {name} "
-              f"{best[name]:,.0f} packets/s, C recvmmsg {c_rate:,.0f} packets/s, ratio {ratio:.2f} "
-              "(target >= 0.8)")
+        print(
+            f"receiver zero-loss rate (C sender paced, 25k steps, 0.4 s bursts, best of 3): {name} "
+            f"{best[name]:,.0f} packets/s, C recvmmsg {c_rate:,.0f} packets/s, ratio {ratio:.2f} "
+            "(target >= 0.8)"
+        )
     got_c = c_receive(exe, total, 0)
     got_py = python_receive(exe, total, 0)[1]
     got_ring = python_receive(exe, total, 0, ring=True)[1]
-    print(f"receiver, C sender unpaced: C got {got_c}/{total}, UdpReceiver placed "
-          f"{got_py}/{total}, RingUdpReceiver placed {got_ring}/{total}")
+    print(
+        f"receiver, C sender unpaced: C got {got_c}/{total}, UdpReceiver placed "
+        f"{got_py}/{total}, RingUdpReceiver placed {got_ring}/{total}"
+    )
 
 
 def main() -> None:
@@ -309,15 +372,21 @@ def main() -> None:
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-        print(f"SO_RCVBUF requested 8 MiB, kernel reports {probe.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)} B")
+        print(
+            f"SO_RCVBUF requested 8 MiB, kernel reports {probe.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)} B"
+        )
 
     for fraction, spots in ((0.0, False), (0.005, False), (0.02, True), (0.02, False)):
         where = "in 5x5 spots" if spots else "scattered at random"
-        print(f"conversion: {conversion_ms(fraction, spots=spots):.3f} ms per JUNGFRAU module frame with "
-              f"{fraction * 100:.1f} % pixels in G1{' ' + where if fraction else ''} (target <= 0.75)")
+        print(
+            f"conversion: {conversion_ms(fraction, spots=spots):.3f} ms per JUNGFRAU module frame with "
+            f"{fraction * 100:.1f} % pixels in G1{' ' + where if fraction else ''} (target <= 0.75)"
+        )
     assemble, full = direct_ms()
-    print(f"direct transport: packetise+assemble {assemble:.3f} ms, +decode+convert {full:.3f} ms "
-          "per module frame (target <= 1.0)")
+    print(
+        f"direct transport: packetise+assemble {assemble:.3f} ms, +decode+convert {full:.3f} ms "
+        "per module frame (target <= 1.0)"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         exe = compile_baseline(Path(tmp))
@@ -330,26 +399,33 @@ def main() -> None:
     # Ladder of module count x frame rate; each module count stops at its first rate with loss.
     seconds = 2.0 if args.quick else 3.0
     ladders = {1: (250.0, 500.0)} if args.quick else {1: (250.0, 500.0, 1000.0), 2: (250.0, 500.0)}
-    variants = [("UdpReceiver, 8 MiB", False, 8 << 20, False),
-                ("RingUdpReceiver, 8 MiB", True, 8 << 20, False),
-                ("UdpReceiver, 64 MiB forced", False, 64 << 20, True)]
+    variants = [
+        ("UdpReceiver, 8 MiB", False, 8 << 20, False),
+        ("RingUdpReceiver, 8 MiB", True, 8 << 20, False),
+        ("UdpReceiver, 64 MiB forced", False, 64 << 20, True),
+    ]
     for name, ring, rcvbuf, force in variants:
         held = []
         for n_modules, rates in ladders.items():
             for rate in rates:
                 loss, unexplained, achieved, missed, granted = end_to_end(
-                    n_modules, rate, seconds, ring, rcvbuf, force)
-                print(f"end to end UDP + conversion ({name}, granted {granted} B): {n_modules} module(s) x "
-                      f"{rate:.0f} Hz: loss {loss * 100:.3f} % (unexplained by kernel drop counters "
-                      f"{unexplained * 100:.3f} %), sender achieved {achieved:.0f} Hz "
-                      f"({missed} frames started over one period late)")
+                    n_modules, rate, seconds, ring, rcvbuf, force
+                )
+                print(
+                    f"end to end UDP + conversion ({name}, granted {granted} B): {n_modules} module(s) x "
+                    f"{rate:.0f} Hz: loss {loss * 100:.3f} % (unexplained by kernel drop counters "
+                    f"{unexplained * 100:.3f} %), sender achieved {achieved:.0f} Hz "
+                    f"({missed} frames started over one period late)"
+                )
                 if loss > 0:
                     break
                 held.append((n_modules * rate, n_modules, rate))
         if held:
             _, n_modules, rate = max(held)
-            print(f"end to end ({name}): highest zero-loss case {n_modules} module(s) x {rate:.0f} Hz "
-                  f"({n_modules * rate:.0f} module frames/s)")
+            print(
+                f"end to end ({name}): highest zero-loss case {n_modules} module(s) x {rate:.0f} Hz "
+                f"({n_modules * rate:.0f} module frames/s)"
+            )
         else:
             print(f"end to end ({name}): no case held with zero loss")
 

@@ -41,8 +41,7 @@ from pathlib import Path
 import h5py
 import hdf5plugin  # noqa: F401
 import numpy as np
-
-from stream import (
+from jfjoch_hil.stream import (
     PROFILING_KEYS,
     REFLECTION_COLUMNS,
     EndMessage,
@@ -53,8 +52,8 @@ from stream import (
     decode,
     encode,
 )
-from writer import RunWriter
-from writer._store import ProcessStore
+from jfjoch_hil.writer import RunWriter
+from jfjoch_hil.writer._store import ProcessStore
 
 NY, NX = 512, 1024
 DISTINCT = 8
@@ -68,7 +67,9 @@ def module_images() -> list[TypedArray]:
     images = []
     for k in range(DISTINCT):
         pixels = rng.poisson(0.3, size=(NY, NX)).astype(np.uint16)
-        pixels[rng.integers(0, NY, 400), rng.integers(0, NX, 400)] += rng.integers(10, 5000, 400).astype(np.uint16)
+        pixels[rng.integers(0, NY, 400), rng.integers(0, NX, 400)] += rng.integers(
+            10, 5000, 400
+        ).astype(np.uint16)
         pixels[:, ::64] = rng.integers(0, 200, (NY, NX // 64)).astype(np.uint16) + k
         images.append(TypedArray.from_numpy(pixels, compression="bslz4"))
     return images
@@ -76,52 +77,130 @@ def module_images() -> list[TypedArray]:
 
 def start_message(n: int, file_format: str) -> StartMessage:
     return StartMessage(
-        series_id=1, series_unique_id="BENCH", arm_date=datetime.now(UTC), image_size_x=NX, image_size_y=NY,
-        number_of_images=n, images_per_file=1000, file_prefix="bench/run", file_format=file_format,
-        beam_center_x=512.0, beam_center_y=256.0, detector_distance=0.1, pixel_size_x=75e-6,
-        pixel_size_y=75e-6, incident_wavelength=1.0, sensor_material="Si", sensor_thickness=320e-6,
-        max_spot_count=SPOTS, az_int_phi_bins=PHI, az_int_q_bins=Q,
+        series_id=1,
+        series_unique_id="BENCH",
+        arm_date=datetime.now(UTC),
+        image_size_x=NX,
+        image_size_y=NY,
+        number_of_images=n,
+        images_per_file=1000,
+        file_prefix="bench/run",
+        file_format=file_format,
+        beam_center_x=512.0,
+        beam_center_y=256.0,
+        detector_distance=0.1,
+        pixel_size_x=75e-6,
+        pixel_size_y=75e-6,
+        incident_wavelength=1.0,
+        sensor_material="Si",
+        sensor_thickness=320e-6,
+        max_spot_count=SPOTS,
+        az_int_phi_bins=PHI,
+        az_int_q_bins=Q,
         goniometer={"omega": {"start": 0.0, "increment": 0.1, "vector": [-1.0, 0.0, 0.0]}},
-        roi_definitions=[{"name": "a", "type": "box", "bit_index": 0}, {"name": "b", "type": "box", "bit_index": 1}],
+        roi_definitions=[
+            {"name": "a", "type": "box", "bit_index": 0},
+            {"name": "b", "type": "box", "bit_index": 1},
+        ],
         pulsed_source=True,
     )
 
 
-def image_message(index: int, data: TypedArray, reflections_every: int, spots_per_image: int = SPOTS) -> ImageMessage:
+def image_message(
+    index: int, data: TypedArray, reflections_every: int, spots_per_image: int = SPOTS
+) -> ImageMessage:
     rng = np.random.default_rng(index)
     xy = rng.uniform(0, 500, size=(spots_per_image, 3))
     spots = [
-        {"x": float(x), "y": float(y), "I": float(i), "indexed": True, "h": 1, "k": 2, "l": 3,
-         "dist_ewald": 0.001, "lattice": 0, "ice_ring": False}
+        {
+            "x": float(x),
+            "y": float(y),
+            "I": float(i),
+            "indexed": True,
+            "h": 1,
+            "k": 2,
+            "l": 3,
+            "dist_ewald": 0.001,
+            "lattice": 0,
+            "ice_ring": False,
+        }
         for x, y, i in xy
     ]
     reflections = None
     if reflections_every and index % reflections_every == 0:
-        reflections = {c: TypedArray.from_numpy(np.arange(50, dtype=np.float32), multidim=False) for c in REFLECTION_COLUMNS}
+        reflections = {
+            c: TypedArray.from_numpy(np.arange(50, dtype=np.float32), multidim=False)
+            for c in REFLECTION_COLUMNS
+        }
     profile = [float(v) for v in rng.uniform(0, 10, PHI * Q)]
     return ImageMessage(
-        series_id=1, series_unique_id="BENCH", image_id=index, data={"default": data}, spots=spots,
-        strong_pixel_count=500, spot_count_unfiltered=60, spot_count_low_res=3, spot_count_ice_ring=1,
-        spot_count_indexed=30, indexing_result=True, indexing_lattice=[float(v) for v in range(9)],
-        indexing_lattice_extra=[[1.0] * 9], indexing_lattice_count=1, niggli_class=5, bravais_lattice="mC",
-        profile_radius=0.001, mosaicity=0.1, b_factor=10.0, resolution_estimate=2.0,
-        integrated_reflection_count=50, bkg_estimate=1.0, beam_corr_x=0.1, beam_corr_y=0.1,
-        image_scale_factor=1.0, image_scale_cc=0.9, image_scale_mosaicity=0.1, image_scale_b_factor=1.0,
-        reflections=reflections, az_int_profile=profile, az_int_profile_std=profile, az_int_profile_count=profile,
-        roi_integrals={"a": {"sum": 1, "sum_sq": 1, "npixel": 10, "max": 5, "x": 1.0, "y": 2.0},
-                       "b": {"sum": 2, "sum_sq": 4, "npixel": 10, "max": 5, "x": 1.0, "y": 2.0}},
-        image_max_value=5000, image_min_value=0, error_pixel_count=0, saturated_pixel_count=0, pixel_sum=123456,
-        profiling={k: 0.001 for k in PROFILING_KEYS}, xfel_pulse_id=index, xfel_event_code=1, storage_cell=0,
-        packets_expected=128, packets_received=128, data_collection_efficiency=1.0, receiver_delay=5,
-        receiver_free_send_buffers=100, det_info=0, timestamp=index, exposure_time=0.001,
+        series_id=1,
+        series_unique_id="BENCH",
+        image_id=index,
+        data={"default": data},
+        spots=spots,
+        strong_pixel_count=500,
+        spot_count_unfiltered=60,
+        spot_count_low_res=3,
+        spot_count_ice_ring=1,
+        spot_count_indexed=30,
+        indexing_result=True,
+        indexing_lattice=[float(v) for v in range(9)],
+        indexing_lattice_extra=[[1.0] * 9],
+        indexing_lattice_count=1,
+        niggli_class=5,
+        bravais_lattice="mC",
+        profile_radius=0.001,
+        mosaicity=0.1,
+        b_factor=10.0,
+        resolution_estimate=2.0,
+        integrated_reflection_count=50,
+        bkg_estimate=1.0,
+        beam_corr_x=0.1,
+        beam_corr_y=0.1,
+        image_scale_factor=1.0,
+        image_scale_cc=0.9,
+        image_scale_mosaicity=0.1,
+        image_scale_b_factor=1.0,
+        reflections=reflections,
+        az_int_profile=profile,
+        az_int_profile_std=profile,
+        az_int_profile_count=profile,
+        roi_integrals={
+            "a": {"sum": 1, "sum_sq": 1, "npixel": 10, "max": 5, "x": 1.0, "y": 2.0},
+            "b": {"sum": 2, "sum_sq": 4, "npixel": 10, "max": 5, "x": 1.0, "y": 2.0},
+        },
+        image_max_value=5000,
+        image_min_value=0,
+        error_pixel_count=0,
+        saturated_pixel_count=0,
+        pixel_sum=123456,
+        profiling={k: 0.001 for k in PROFILING_KEYS},
+        xfel_pulse_id=index,
+        xfel_event_code=1,
+        storage_cell=0,
+        packets_expected=128,
+        packets_received=128,
+        data_collection_efficiency=1.0,
+        receiver_delay=5,
+        receiver_free_send_buffers=100,
+        det_info=0,
+        timestamp=index,
+        exposure_time=0.001,
     )
 
 
 def bare_loop(folder: Path, images: list[TypedArray], n: int) -> float:
     folder.mkdir(parents=True, exist_ok=True)
     with h5py.File(folder / "bare.h5", "w", libver=("v110", "v110")) as f:
-        ds = f.create_dataset("data", shape=(n, NY, NX), chunks=(1, NY, NX), dtype="u2",
-                              compression=32008, compression_opts=(0, 2))
+        ds = f.create_dataset(
+            "data",
+            shape=(n, NY, NX),
+            chunks=(1, NY, NX),
+            dtype="u2",
+            compression=32008,
+            compression_opts=(0, 2),
+        )
         dsid = ds.id
         t0 = time.perf_counter()
         for i in range(n):
@@ -131,7 +210,9 @@ def bare_loop(folder: Path, images: list[TypedArray], n: int) -> float:
     return n / seconds
 
 
-def writer_core(folder: Path, messages: list[ImageMessage], file_format: str, store=None) -> tuple[float, int]:
+def writer_core(
+    folder: Path, messages: list[ImageMessage], file_format: str, store=None
+) -> tuple[float, int]:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
     writer = RunWriter(start_message(len(messages), file_format), folder, store=store)
@@ -144,9 +225,25 @@ def writer_core(folder: Path, messages: list[ImageMessage], file_format: str, st
     return len(messages) / seconds, grown_kb
 
 
-def whole_service(folder: Path, encoded: list[bytes], start: bytes, end: bytes, store: str) -> tuple[float, dict]:
-    command = [sys.executable, "-m", "writer.cli", "--listen", "tcp://127.0.0.1:0", "--bind", "--dir", str(folder),
-               "--max-runs", "1", "--receive-hwm", "100", "--store", store]
+def whole_service(
+    folder: Path, encoded: list[bytes], start: bytes, end: bytes, store: str
+) -> tuple[float, dict]:
+    command = [
+        sys.executable,
+        "-m",
+        "jfjoch_hil.writer.cli",
+        "--listen",
+        "tcp://127.0.0.1:0",
+        "--bind",
+        "--dir",
+        str(folder),
+        "--max-runs",
+        "1",
+        "--receive-hwm",
+        "100",
+        "--store",
+        store,
+    ]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     selector = selectors.DefaultSelector()
     selector.register(child.stdout, selectors.EVENT_READ)
@@ -158,7 +255,9 @@ def whole_service(folder: Path, encoded: list[bytes], start: bytes, end: bytes, 
 
     try:
         ready = line()
-        with Pusher(ready["endpoint"], bind=False, send_hwm=2000, linger_ms=10000, send_timeout_ms=60000) as pusher:
+        with Pusher(
+            ready["endpoint"], bind=False, send_hwm=2000, linger_ms=10000, send_timeout_ms=60000
+        ) as pusher:
             pusher.send(start)
             t0 = time.perf_counter()
             for data in encoded:
@@ -186,23 +285,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--reflections-every", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; best of each is compared")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds; best of each is compared"
+    )
     parser.add_argument("--format", default="NXmxVDS")
     parser.add_argument("--spots", type=int, default=SPOTS, help=f"spots per image (max {SPOTS})")
     parser.add_argument("--images-only", action="store_true", help="image messages without results")
-    parser.add_argument("--decoded", action="store_true",
-                        help="feed the writer core messages that went through stream.encode/decode (spots are "
-                             "cbor2.frozendict, as in the service) instead of constructed ones (~200 kB each held)")
+    parser.add_argument(
+        "--decoded",
+        action="store_true",
+        help="feed the writer core messages that went through stream.encode/decode (spots are "
+        "cbor2.frozendict, as in the service) instead of constructed ones (~200 kB each held)",
+    )
     args = parser.parse_args()
     store = ProcessStore()  # forked before this process opens any HDF5 file
     images = module_images()
     n = args.images
-    print(f"chunk bytes: mean {np.mean([len(i.payload) for i in images]) / 1e3:.0f} kB, images {n}, "
-          f"{args.rounds} interleaved rounds (the machine is shared: best of each is compared)")
+    print(
+        f"chunk bytes: mean {np.mean([len(i.payload) for i in images]) / 1e3:.0f} kB, images {n}, "
+        f"{args.rounds} interleaved rounds (the machine is shared: best of each is compared)"
+    )
     spots = min(args.spots, SPOTS)
-    messages = [image_message(i, images[i % DISTINCT], args.reflections_every, spots) for i in range(n)]
+    messages = [
+        image_message(i, images[i % DISTINCT], args.reflections_every, spots) for i in range(n)
+    ]
     if args.images_only:
-        messages = [ImageMessage(series_id=1, series_unique_id="BENCH", image_id=m.image_id, data=m.data) for m in messages]
+        messages = [
+            ImageMessage(series_id=1, series_unique_id="BENCH", image_id=m.image_id, data=m.data)
+            for m in messages
+        ]
     root = Path("/dev/shm") if Path("/dev/shm").is_dir() else None  # page cache without writeback
     bare, core, core_process, grown = [], [], [], []
     service: dict[str, list[float]] = {"local": [], "process": []}
@@ -226,26 +337,47 @@ def main() -> None:
                 rate, records = whole_service(Path(tmp), encoded, start, end, kind)
                 rates.append(rate)
     reference = max(bare)
-    print(f"bare write_direct_chunk loop: {', '.join(f'{r:.0f}' for r in bare)} images/s (best {reference:.0f})")
-    content = "images only" if args.images_only else (
-        f"every result kind, {spots} spots/image, {PHI}x{Q} azint bins, reflections every {args.reflections_every}")
+    print(
+        f"bare write_direct_chunk loop: {', '.join(f'{r:.0f}' for r in bare)} images/s (best {reference:.0f})"
+    )
+    content = (
+        "images only"
+        if args.images_only
+        else (
+            f"every result kind, {spots} spots/image, {PHI}x{Q} azint bins, reflections every {args.reflections_every}"
+        )
+    )
     if args.decoded:
         content += ", decoded messages"
-    print(f"writer core ({args.format}, {content}): "
-          f"{', '.join(f'{r:.0f}' for r in core)} images/s, best/best ratio {max(core) / reference:.2f}")
-    print(f"writer core, HDF5 work in a store process: {', '.join(f'{r:.0f}' for r in core_process)} images/s, "
-          f"best/best ratio {max(core_process) / reference:.2f}")
+    print(
+        f"writer core ({args.format}, {content}): "
+        f"{', '.join(f'{r:.0f}' for r in core)} images/s, best/best ratio {max(core) / reference:.2f}"
+    )
+    print(
+        f"writer core, HDF5 work in a store process: {', '.join(f'{r:.0f}' for r in core_process)} images/s, "
+        f"best/best ratio {max(core_process) / reference:.2f}"
+    )
     for kind, rates in service.items():
-        print(f"whole service (PULL + decode + write, jfwriter --store {kind}): "
-              f"{', '.join(f'{r:.0f}' for r in rates)} images/s, best/best ratio {max(rates) / reference:.2f}")
-    print(f"per-round ratios core/bare: {', '.join(f'{c / b:.2f}' for c, b in zip(core, bare, strict=True))}; "
-          f"core with store process/bare: {', '.join(f'{c / b:.2f}' for c, b in zip(core_process, bare, strict=True))}; "
-          + "; ".join(f"service --store {kind}/bare: {', '.join(f'{s / b:.2f}' for s, b in zip(rates, bare, strict=True))}"
-                      for kind, rates in service.items()))
+        print(
+            f"whole service (PULL + decode + write, jfwriter --store {kind}): "
+            f"{', '.join(f'{r:.0f}' for r in rates)} images/s, best/best ratio {max(rates) / reference:.2f}"
+        )
+    print(
+        f"per-round ratios core/bare: {', '.join(f'{c / b:.2f}' for c, b in zip(core, bare, strict=True))}; "
+        f"core with store process/bare: {', '.join(f'{c / b:.2f}' for c, b in zip(core_process, bare, strict=True))}; "
+        + "; ".join(
+            f"service --store {kind}/bare: {', '.join(f'{s / b:.2f}' for s, b in zip(rates, bare, strict=True))}"
+            for kind, rates in service.items()
+        )
+    )
     peak = records["exit"]["statistics"] if records else {}
-    print(f"writer core peak RSS growth: {max(grown) / 1024:.0f} MiB for {n} images "
-          f"(raw images alone would be {n * NY * NX * 2 / 2**20:.0f} MiB); service peak RSS {records.get('vm_hwm_kb', 0) / 1024:.0f} MiB")
-    print(f"service images written: {peak.get('images_written')}, rejected: {peak.get('images_rejected')}")
+    print(
+        f"writer core peak RSS growth: {max(grown) / 1024:.0f} MiB for {n} images "
+        f"(raw images alone would be {n * NY * NX * 2 / 2**20:.0f} MiB); service peak RSS {records.get('vm_hwm_kb', 0) / 1024:.0f} MiB"
+    )
+    print(
+        f"service images written: {peak.get('images_written')}, rejected: {peak.get('images_rejected')}"
+    )
     store.close()
 
 

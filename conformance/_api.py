@@ -6,14 +6,13 @@ import os
 from pathlib import Path
 
 import h5py
-
-from conformance._context import Context
-from conformance._facts import derive_facts
-from conformance._hdf import Resolver
-from conformance._report import Finding, Report
-from conformance.checks import FILE_CHECKS
-from conformance.errors import UsageError
-from conformance.rules import FILE_RULES, LAYOUTS, PROFILES
+from jfjoch_hil.conformance._context import Context
+from jfjoch_hil.conformance._facts import derive_facts
+from jfjoch_hil.conformance._hdf import Resolver
+from jfjoch_hil.conformance._report import Finding, Report
+from jfjoch_hil.conformance.checks import FILE_CHECKS
+from jfjoch_hil.conformance.errors import UsageError
+from jfjoch_hil.conformance.rules import FILE_RULES, LAYOUTS, PROFILES
 
 __all__ = ["check_file"]
 
@@ -29,8 +28,15 @@ def _register_filters() -> None:
 
 def _unreadable(target: str, profile: str, layout: str, message: str) -> Report:
     r = FILE_RULES["FILE-UNREADABLE"]
-    return Report(target, profile, layout, (Finding(r.id, r.severity, "/", message, r.section),),
-                  checked=1, unreadable=True, rules_run=(r.id,))
+    return Report(
+        target,
+        profile,
+        layout,
+        (Finding(r.id, r.severity, "/", message, r.section),),
+        checked=1,
+        unreadable=True,
+        rules_run=(r.id,),
+    )
 
 
 def check_file(
@@ -63,7 +69,9 @@ def check_file(
     except Exception as exc:  # noqa: BLE001 - any open failure is "unreadable", never a crash
         return _unreadable(target, profile, layout, f"not readable as HDF5: {exc}")
     resolver = Resolver(master, allow_outside=allow_outside)
-    ctx = Context(target=target, resolver=resolver, profile=profile, layout_requested=layout, deep=deep)
+    ctx = Context(
+        target=target, resolver=resolver, profile=profile, layout_requested=layout, deep=deep
+    )
     try:
         try:
             derive_facts(ctx)
@@ -77,8 +85,11 @@ def check_file(
             try:
                 check(ctx)
             except Exception as exc:  # noqa: BLE001 - a corrupt item fails its rule, not the run
-                ctx.add("CHECK-FAILED", check.__name__,
-                        f"{'/'.join(applicable)} not evaluated: {type(exc).__name__}: {str(exc)[:200]}")
+                ctx.add(
+                    "CHECK-FAILED",
+                    check.__name__,
+                    f"{'/'.join(applicable)} not evaluated: {type(exc).__name__}: {str(exc)[:200]}",
+                )
     finally:
         resolver.close()
         try:
@@ -86,5 +97,12 @@ def check_file(
         except Exception:  # noqa: BLE001, S110
             pass
     unique = tuple(dict.fromkeys(ctx.findings))
-    return Report(target, profile, ctx.layout, unique, checked=len(ctx.rules_run),
-                  unreadable=False, rules_run=tuple(sorted(ctx.rules_run)))
+    return Report(
+        target,
+        profile,
+        ctx.layout,
+        unique,
+        checked=len(ctx.rules_run),
+        unreadable=False,
+        rules_run=tuple(sorted(ctx.rules_run)),
+    )

@@ -12,16 +12,17 @@ from typing import Any
 
 import h5py
 import numpy as np
-
-from conformance._hdf import Missing, Resolver, as_text, attr, is_dataset, is_group
-from conformance._report import Finding
-from conformance.rules import FILE_RULES
+from jfjoch_hil.conformance._hdf import Missing, Resolver, as_text, attr, is_dataset, is_group
+from jfjoch_hil.conformance._report import Finding
+from jfjoch_hil.conformance.rules import FILE_RULES
 
 __all__ = ["Context", "ImageSource", "LEGACY_LINK", "sample_indices"]
 
 LEGACY_LINK = re.compile(r"^data_(\d{6})$")
 _SAMPLE_ROWS = 48
-_DEEP_LIMIT = 10_000_000  # --deep reads every row up to this count; beyond it a hostile shape, so sample
+_DEEP_LIMIT = (
+    10_000_000  # --deep reads every row up to this count; beyond it a hostile shape, so sample
+)
 
 
 def sample_indices(n: int, deep: bool) -> list[int]:
@@ -42,7 +43,9 @@ class ImageSource:
     label: str  # e.g. "/entry/data/data" or "/entry/data/data_000002"
     dataset: h5py.Dataset
     frames: int
-    file_group: h5py.Group  # the root of the file holding it (per-image arrays live next to it in legacy)
+    file_group: (
+        h5py.Group
+    )  # the root of the file holding it (per-image arrays live next to it in legacy)
 
 
 @dataclass

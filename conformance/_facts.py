@@ -8,8 +8,8 @@ points back at the original image files.
 
 from __future__ import annotations
 
-from conformance._context import LEGACY_LINK, Context, ImageSource
-from conformance._hdf import as_text, is_dataset
+from jfjoch_hil.conformance._context import LEGACY_LINK, Context, ImageSource
+from jfjoch_hil.conformance._hdf import as_text, is_dataset
 
 __all__ = ["derive_facts", "detect_layout"]
 
@@ -67,11 +67,15 @@ def _gather_sources(ctx: Context) -> None:
         for name in sorted(n for n in ctx.resolver.members(data_group) if LEGACY_LINK.match(n)):
             ds = ctx.resolver.child(data_group, name)
             if is_dataset(ds) and ds.ndim >= 1:
-                ctx.sources.append(ImageSource(f"{ctx.entry_path}/data/{name}", ds, int(ds.shape[0]), ds.file))
+                ctx.sources.append(
+                    ImageSource(f"{ctx.entry_path}/data/{name}", ds, int(ds.shape[0]), ds.file)
+                )
     else:
         ds = ctx.resolver.child(data_group, "data")
         if is_dataset(ds) and ds.ndim >= 1:
-            ctx.sources.append(ImageSource(f"{ctx.entry_path}/data/data", ds, int(ds.shape[0]), ds.file))
+            ctx.sources.append(
+                ImageSource(f"{ctx.entry_path}/data/data", ds, int(ds.shape[0]), ds.file)
+            )
     if ctx.sources:
         ctx.n_frames = sum(s.frames for s in ctx.sources)
         first = ctx.sources[0].dataset
@@ -87,10 +91,15 @@ def derive_facts(ctx: Context) -> None:
     if ctx.layout_requested != "auto":
         ctx.layout = ctx.layout_requested
         # A process file is recognised by its name; under another name it looks like a VDS master.
-        compatible = {ctx.layout_requested, "unknown"} | ({"vds"} if ctx.layout_requested == "process" else set())
+        compatible = {ctx.layout_requested, "unknown"} | (
+            {"vds"} if ctx.layout_requested == "process" else set()
+        )
         if detected not in compatible:
-            ctx.add("JF-LAYOUT", f"{ctx.entry_path}/data",
-                    f"layout {ctx.layout_requested} requested but the file has the {detected} layout")
+            ctx.add(
+                "JF-LAYOUT",
+                f"{ctx.entry_path}/data",
+                f"layout {ctx.layout_requested} requested but the file has the {detected} layout",
+            )
     else:
         ctx.layout = detected
     _gather_sources(ctx)

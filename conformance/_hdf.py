@@ -79,7 +79,9 @@ class Resolver:
         self.folder = Path(os.path.abspath(master.filename)).parent
         self.allow_outside = allow_outside
         self._files: dict[str, h5py.File] = {}
-        self.files_referenced: dict[str, str] = {}  # resolved path -> status ("ok", "missing", "outside")
+        self.files_referenced: dict[
+            str, str
+        ] = {}  # resolved path -> status ("ok", "missing", "outside")
 
     def close(self) -> None:
         """Close every data file this resolver opened."""
@@ -152,7 +154,9 @@ class Resolver:
         except Exception as exc:  # noqa: BLE001
             return Missing("broken", f"{name}: {exc}")
 
-    def walk(self, start: h5py.Group, path: str, depth: int = 0, dangling_kind: str = "absent") -> Any:
+    def walk(
+        self, start: h5py.Group, path: str, depth: int = 0, dangling_kind: str = "absent"
+    ) -> Any:
         """Resolve ``path`` (absolute or relative to ``start``) one member at a time."""
         obj: Any = start.file if path.startswith("/") else start
         for part in [p for p in path.split("/") if p and p != "."]:

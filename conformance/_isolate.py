@@ -15,9 +15,9 @@ import select
 import signal
 import time
 
-from conformance._report import Finding, Report
-from conformance.errors import UnreadableFileError
-from conformance.rules import FILE_RULES
+from jfjoch_hil.conformance._report import Finding, Report
+from jfjoch_hil.conformance.errors import UnreadableFileError
+from jfjoch_hil.conformance.rules import FILE_RULES
 
 __all__ = ["call_isolated", "check_file_isolated"]
 
@@ -26,8 +26,15 @@ _CHUNK = 1 << 16
 
 def _unreadable(target: str, profile: str, layout: str, message: str) -> Report:
     r = FILE_RULES["FILE-UNREADABLE"]
-    return Report(target, profile, layout, (Finding(r.id, r.severity, "/", message, r.section),),
-                  checked=1, unreadable=True, rules_run=(r.id,))
+    return Report(
+        target,
+        profile,
+        layout,
+        (Finding(r.id, r.severity, "/", message, r.section),),
+        checked=1,
+        unreadable=True,
+        rules_run=(r.id,),
+    )
 
 
 class _Crashed(Exception):
@@ -86,7 +93,9 @@ def _in_child(fn, args, kwargs, timeout_s: float):
         raise _Crashed(f"did not finish within {timeout_s} s (killed)")
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        raise _Crashed(f"the HDF5 library crashed (signal {signal.Signals(sig).name}) reading this file")
+        raise _Crashed(
+            f"the HDF5 library crashed (signal {signal.Signals(sig).name}) reading this file"
+        )
     try:
         kind, value = pickle.loads(b"".join(chunks))
     except Exception:  # noqa: BLE001
@@ -111,17 +120,29 @@ def call_isolated(fn, *args, timeout_s: float = 600.0, what: str = "", **kwargs)
         raise UnreadableFileError(f"{what}: {error}" if what else str(error)) from None
 
 
-def check_file_isolated(path, profile: str = "jungfraujoch", layout: str = "auto", deep: bool = False,
-                        allow_outside: bool = False, timeout_s: float = 600.0) -> Report:
+def check_file_isolated(
+    path,
+    profile: str = "jungfraujoch",
+    layout: str = "auto",
+    deep: bool = False,
+    allow_outside: bool = False,
+    timeout_s: float = 600.0,
+) -> Report:
     """:func:`conformance.check_file` in a forked child; falls back to in-process without ``fork``."""
-    from conformance._api import check_file
+    from jfjoch_hil.conformance._api import check_file
 
     if not hasattr(os, "fork"):
-        return check_file(path, profile=profile, layout=layout, deep=deep, allow_outside=allow_outside)
+        return check_file(
+            path, profile=profile, layout=layout, deep=deep, allow_outside=allow_outside
+        )
     target = str(path)
     try:
-        report = _in_child(check_file, (path,), {"profile": profile, "layout": layout, "deep": deep,
-                                                 "allow_outside": allow_outside}, timeout_s)
+        report = _in_child(
+            check_file,
+            (path,),
+            {"profile": profile, "layout": layout, "deep": deep, "allow_outside": allow_outside},
+            timeout_s,
+        )
     except _Crashed as error:
         message = str(error)
         if message.startswith("did not finish"):
@@ -129,4 +150,6 @@ def check_file_isolated(path, profile: str = "jungfraujoch", layout: str = "auto
         elif message.startswith("ended"):
             message = f"check process {message}"
         return _unreadable(target, profile, layout, message)
-    return report if isinstance(report, Report) else _unreadable(target, profile, layout, "no report")
+    return (
+        report if isinstance(report, Report) else _unreadable(target, profile, layout, "no report")
+    )

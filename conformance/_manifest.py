@@ -15,11 +15,10 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-
-from conformance._context import Context
-from conformance._facts import derive_facts
-from conformance._hdf import Resolver, as_text, is_dataset, is_group
-from conformance.errors import ManifestError, UnreadableFileError
+from jfjoch_hil.conformance._context import Context
+from jfjoch_hil.conformance._facts import derive_facts
+from jfjoch_hil.conformance._hdf import Resolver, as_text, is_dataset, is_group
+from jfjoch_hil.conformance.errors import ManifestError, UnreadableFileError
 
 __all__ = ["make_manifest", "load_manifest", "diff_manifests", "Change", "MANIFEST_FORMAT"]
 
@@ -71,7 +70,9 @@ def make_manifest(path: str | Path) -> dict:
         raise UnreadableFileError(f"{path}: not readable as HDF5 ({exc})") from exc
     resolver = Resolver(master)
     try:
-        ctx = Context(target=str(path), resolver=resolver, profile="nxmx", layout_requested="auto", deep=False)
+        ctx = Context(
+            target=str(path), resolver=resolver, profile="nxmx", layout_requested="auto", deep=False
+        )
         derive_facts(ctx)
         n = ctx.n_frames
         entries: dict[str, dict] = {}
@@ -93,12 +94,21 @@ def make_manifest(path: str | Path) -> dict:
                     if kind == "hard":
                         stack.append((key, obj))
                 elif is_dataset(obj):
-                    entries[key] = {"kind": "dataset", "dtype": _dtype_text(obj.dtype),
-                                    "shape": _symbolic(obj.shape or (), n), "virtual": bool(obj.is_virtual),
-                                    "attrs": _attrs(obj)}
+                    entries[key] = {
+                        "kind": "dataset",
+                        "dtype": _dtype_text(obj.dtype),
+                        "shape": _symbolic(obj.shape or (), n),
+                        "virtual": bool(obj.is_virtual),
+                        "attrs": _attrs(obj),
+                    }
                 else:
                     entries[key] = {"kind": "dangling_link"}
-        return {"format": MANIFEST_FORMAT, "layout": ctx.layout, "n_images": n, "entries": dict(sorted(entries.items()))}
+        return {
+            "format": MANIFEST_FORMAT,
+            "layout": ctx.layout,
+            "n_images": n,
+            "entries": dict(sorted(entries.items())),
+        }
     finally:
         resolver.close()
         master.close()
@@ -117,7 +127,11 @@ def load_manifest(path: str | Path) -> dict:
         doc = json.loads(p.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{path}: neither HDF5 nor a JSON manifest ({exc})") from exc
-    if not isinstance(doc, dict) or doc.get("format") != MANIFEST_FORMAT or not isinstance(doc.get("entries"), dict):
+    if (
+        not isinstance(doc, dict)
+        or doc.get("format") != MANIFEST_FORMAT
+        or not isinstance(doc.get("entries"), dict)
+    ):
         raise ManifestError(f"{path}: format must be '{MANIFEST_FORMAT}' with an 'entries' object")
     return doc
 
@@ -133,7 +147,12 @@ class Change:
 
     def as_dict(self) -> dict:
         """JSON form."""
-        return {"kind": self.kind, "path": self.path, "detail": self.detail, "breaking": self.breaking}
+        return {
+            "kind": self.kind,
+            "path": self.path,
+            "detail": self.detail,
+            "breaking": self.breaking,
+        }
 
 
 def _dtype_breaking(old: str, new: str) -> bool:
@@ -164,18 +183,34 @@ def diff_manifests(old: dict, new: dict) -> list[Change]:
     for path in sorted(set(eo) & set(en)):
         a, b = eo[path], en[path]
         if a.get("kind") != b.get("kind"):
-            changes.append(Change("changed", path, f"kind {a.get('kind')} -> {b.get('kind')}", True))
+            changes.append(
+                Change("changed", path, f"kind {a.get('kind')} -> {b.get('kind')}", True)
+            )
             continue
         if a.get("kind") == "dataset":
             if a.get("dtype") != b.get("dtype"):
-                changes.append(Change("changed", path, f"dtype {a.get('dtype')} -> {b.get('dtype')}",
-                                      _dtype_breaking(str(a.get("dtype")), str(b.get("dtype")))))
+                changes.append(
+                    Change(
+                        "changed",
+                        path,
+                        f"dtype {a.get('dtype')} -> {b.get('dtype')}",
+                        _dtype_breaking(str(a.get("dtype")), str(b.get("dtype"))),
+                    )
+                )
             if a.get("shape") != b.get("shape"):
-                changes.append(Change("changed", path, f"shape {a.get('shape')} -> {b.get('shape')}", True))
+                changes.append(
+                    Change("changed", path, f"shape {a.get('shape')} -> {b.get('shape')}", True)
+                )
             if a.get("virtual") != b.get("virtual"):
-                changes.append(Change("changed", path, f"virtual {a.get('virtual')} -> {b.get('virtual')}", False))
+                changes.append(
+                    Change(
+                        "changed", path, f"virtual {a.get('virtual')} -> {b.get('virtual')}", False
+                    )
+                )
         if a.get("target") != b.get("target"):
-            changes.append(Change("changed", path, f"link target {a.get('target')} -> {b.get('target')}", True))
+            changes.append(
+                Change("changed", path, f"link target {a.get('target')} -> {b.get('target')}", True)
+            )
         aa, ba = a.get("attrs") or {}, b.get("attrs") or {}
         for name in sorted(set(aa) - set(ba)):
             changes.append(Change("removed", f"{path}@{name}", "attribute removed", True))
@@ -183,5 +218,7 @@ def diff_manifests(old: dict, new: dict) -> list[Change]:
             changes.append(Change("added", f"{path}@{name}", "attribute added", False))
         for name in sorted(set(aa) & set(ba)):
             if aa[name] != ba[name]:
-                changes.append(Change("changed", f"{path}@{name}", f"{aa[name]} -> {ba[name]}", True))
+                changes.append(
+                    Change("changed", f"{path}@{name}", f"{aa[name]} -> {ba[name]}", True)
+                )
     return changes

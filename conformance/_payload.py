@@ -20,7 +20,9 @@ def _bitshuffle(data: bytes, elem: int, algorithm: str) -> int:
     total = int.from_bytes(data[:8], "big")
     block_bytes = int.from_bytes(data[8:12], "big")
     if total % elem or block_bytes % elem or block_bytes == 0:
-        raise ValueError(f"header: total {total} / block {block_bytes} bytes not multiples of {elem}")
+        raise ValueError(
+            f"header: total {total} / block {block_bytes} bytes not multiples of {elem}"
+        )
     body = np.frombuffer(data, dtype=np.uint8, offset=12)
     fn = bitshuffle.decompress_lz4 if algorithm == "bslz4" else bitshuffle.decompress_zstd
     out = fn(body, (total // elem,), np.dtype(_INT_DTYPES[elem]), block_bytes // elem)
@@ -38,10 +40,10 @@ def _lz4_blocks(data: bytes) -> int:
     while produced < total:
         if pos + 4 > len(data):
             raise ValueError(f"payload ends after {produced} of {total} bytes")
-        size = int.from_bytes(data[pos:pos + 4], "big")
+        size = int.from_bytes(data[pos : pos + 4], "big")
         pos += 4
         want = min(block, total - produced)
-        chunk = data[pos:pos + size]
+        chunk = data[pos : pos + size]
         if len(chunk) != size:
             raise ValueError(f"block of {size} bytes truncated to {len(chunk)}")
         raw = chunk if size == want else lz4.block.decompress(chunk, uncompressed_size=want)

@@ -88,8 +88,13 @@ class Report:
         counts: dict[str, int] = {}
         for f in self.findings:
             counts[f.rule] = counts.get(f.rule, 0) + 1
-        return ReportStatistics(self.checked, len(self.errors), len(self.warnings),
-                                tuple(sorted(counts.items())), self.unreadable)
+        return ReportStatistics(
+            self.checked,
+            len(self.errors),
+            len(self.warnings),
+            tuple(sorted(counts.items())),
+            self.unreadable,
+        )
 
     def to_json(self) -> dict:
         """``{"ok", "violations", "checked"}`` as issue 4 specifies, plus target, profile, layout."""
@@ -117,7 +122,9 @@ class Report:
             by_rule.setdefault(f.rule, []).append(f)
         for rule_id in sorted(by_rule, key=lambda r: (by_rule[r][0].severity != "error", r)):
             group = by_rule[rule_id]
-            lines.append(f"[{group[0].severity.upper()}] {rule_id} ({group[0].section}): {len(group)} finding(s)")
+            lines.append(
+                f"[{group[0].severity.upper()}] {rule_id} ({group[0].section}): {len(group)} finding(s)"
+            )
             for f in group:
                 lines.append(f"    {f.path}: {f.message}")
         lines.append("OK" if self.ok else "NOT CONFORMANT")

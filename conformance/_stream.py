@@ -15,11 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cbor2
+from jfjoch_hil.conformance._report import Finding, Report
+from jfjoch_hil.conformance.rules import STREAM_RULES
 
-from conformance._report import Finding, Report
-from conformance.rules import STREAM_RULES
-
-__all__ = ["check_messages", "check_stream_dir", "check_stream_connect", "REQUIRED_FIELDS", "FIELD_TYPES"]
+__all__ = [
+    "check_messages",
+    "check_stream_dir",
+    "check_stream_connect",
+    "REQUIRED_FIELDS",
+    "FIELD_TYPES",
+]
 
 _SELF_DESCRIBED = b"\xd9\xd9\xf7"
 _KINDS = ("start", "image", "end", "calibration", "metadata")
@@ -28,7 +33,14 @@ _ALGORITHMS = {"bslz4", "lz4", "bszstd"}
 
 # §5.1, §8.1, §10.1: fields each kind must carry (project decision for start: the five ids/sizes).
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
-    "start": ("type", "series_id", "series_unique_id", "image_size_x", "image_size_y", "number_of_images"),
+    "start": (
+        "type",
+        "series_id",
+        "series_unique_id",
+        "image_size_x",
+        "image_size_y",
+        "number_of_images",
+    ),
     "image": ("type", "series_id", "series_unique_id", "image_id", "data"),
     "end": ("type", "series_id", "series_unique_id"),
     # §10.2 provisional layout (one named MultiDimArray per message), §10.3 (K: an images array)
@@ -39,17 +51,42 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
 # §3.1 / §5.1 / §8.1 DS2 types of the DECTRIS fields: uint, int, float, bool, str, date, rational,
 # str_list, mdarray_map (channel -> MultiDimArray), float_map, typed (typed array), any.
 FIELD_TYPES: dict[str, str] = {
-    "series_id": "uint", "series_unique_id": "str", "image_id": "uint", "number_of_images": "uint",
-    "image_size_x": "uint", "image_size_y": "uint", "channels": "str_list", "arm_date": "date",
-    "series_date": "date", "beam_center_x": "float", "beam_center_y": "float", "count_time": "float",
-    "frame_time": "float", "incident_energy": "float", "incident_wavelength": "float",
-    "pixel_size_x": "float", "pixel_size_y": "float", "sensor_thickness": "float",
-    "countrate_correction_enabled": "bool", "flatfield_enabled": "bool", "pixel_mask_enabled": "bool",
-    "virtual_pixel_interpolation_enabled": "bool", "saturation_value": "int", "sensor_material": "str",
-    "detector_description": "str", "detector_serial_number": "str", "image_dtype": "str",
-    "real_time": "rational", "start_time": "rational", "stop_time": "rational", "data": "mdarray_map",
-    "pixel_mask": "mdarray_map", "flatfield": "mdarray_map", "threshold_energy": "float_map",
-    "detector_translation": "float_list", "goniometer": "map",
+    "series_id": "uint",
+    "series_unique_id": "str",
+    "image_id": "uint",
+    "number_of_images": "uint",
+    "image_size_x": "uint",
+    "image_size_y": "uint",
+    "channels": "str_list",
+    "arm_date": "date",
+    "series_date": "date",
+    "beam_center_x": "float",
+    "beam_center_y": "float",
+    "count_time": "float",
+    "frame_time": "float",
+    "incident_energy": "float",
+    "incident_wavelength": "float",
+    "pixel_size_x": "float",
+    "pixel_size_y": "float",
+    "sensor_thickness": "float",
+    "countrate_correction_enabled": "bool",
+    "flatfield_enabled": "bool",
+    "pixel_mask_enabled": "bool",
+    "virtual_pixel_interpolation_enabled": "bool",
+    "saturation_value": "int",
+    "sensor_material": "str",
+    "detector_description": "str",
+    "detector_serial_number": "str",
+    "image_dtype": "str",
+    "real_time": "rational",
+    "start_time": "rational",
+    "stop_time": "rational",
+    "data": "mdarray_map",
+    "pixel_mask": "mdarray_map",
+    "flatfield": "mdarray_map",
+    "threshold_energy": "float_map",
+    "detector_translation": "float_list",
+    "goniometer": "map",
 }
 _IMAGE_DTYPES = {"uint8", "uint16", "uint32", "int8", "int16", "int32", "float32"}
 
@@ -68,8 +105,12 @@ def _type_ok(kind: str, value) -> bool:
     if kind == "date":
         return isinstance(value, _dt.datetime) and value.tzinfo is not None
     if kind == "rational":
-        return (isinstance(value, list | tuple) and len(value) == 2
-                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value) and value[1] > 0)
+        return (
+            isinstance(value, list | tuple)
+            and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+            and value[1] > 0
+        )
     if kind == "str_list":
         return isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
     if kind == "float_list":
@@ -101,25 +142,46 @@ def _check_mdarray(add, where: str, item, deep: bool = False) -> None:
         add("ST-ARRAY", where, "tag 40 content must be [dims, typed array]")
         return
     dims, typed = value
-    if not isinstance(dims, list | tuple) or len(dims) != 2 or not all(isinstance(d, int) and d > 0 for d in dims):
+    if (
+        not isinstance(dims, list | tuple)
+        or len(dims) != 2
+        or not all(isinstance(d, int) and d > 0 for d in dims)
+    ):
         add("ST-ARRAY", where, f"dims {dims!r}: two positive integers [rows, columns] required")
         return
     if not isinstance(typed, cbor2.CBORTag) or _typed_element_size(typed.tag) is None:
-        add("ST-ARRAY", where, f"typed-array tag 64..87 required, got {getattr(typed, 'tag', type(typed).__name__)}")
+        add(
+            "ST-ARRAY",
+            where,
+            f"typed-array tag 64..87 required, got {getattr(typed, 'tag', type(typed).__name__)}",
+        )
         return
     elem = _typed_element_size(typed.tag)
     want = dims[0] * dims[1] * elem
     payload = typed.value
     if isinstance(payload, bytes):
         if len(payload) != want:
-            add("ST-ARRAY", where, f"{len(payload)} bytes, dims {list(dims)} x {elem} B = {want} required")
+            add(
+                "ST-ARRAY",
+                where,
+                f"{len(payload)} bytes, dims {list(dims)} x {elem} B = {want} required",
+            )
         return
     if not isinstance(payload, cbor2.CBORTag) or payload.tag != 56500:
-        add("ST-ARRAY", where, "typed array holds neither a byte string nor a tag-56500 compressed item")
+        add(
+            "ST-ARRAY",
+            where,
+            "typed array holds neither a byte string nor a tag-56500 compressed item",
+        )
         return
     comp = payload.value
-    if not (isinstance(comp, list | tuple) and len(comp) == 3 and isinstance(comp[0], str)
-            and isinstance(comp[1], int) and isinstance(comp[2], bytes)):
+    if not (
+        isinstance(comp, list | tuple)
+        and len(comp) == 3
+        and isinstance(comp[0], str)
+        and isinstance(comp[1], int)
+        and isinstance(comp[2], bytes)
+    ):
         add("ST-ARRAY", where, "tag 56500 content must be [algorithm, modifier, bytes]")
         return
     algorithm, modifier, data = comp
@@ -139,7 +201,7 @@ def _check_mdarray(add, where: str, item, deep: bool = False) -> None:
         add("ST-ARRAY", where, f"block size {block} bytes is not a positive multiple of {elem}")
         return
     if deep and total == want:
-        from conformance._payload import decompressed_size
+        from jfjoch_hil.conformance._payload import decompressed_size
 
         try:
             got = decompressed_size(algorithm, data, elem)
@@ -150,7 +212,11 @@ def _check_mdarray(add, where: str, item, deep: bool = False) -> None:
             add("ST-ARRAY", where, f"{algorithm} payload does not decompress: {str(exc)[:120]}")
             return
         if got != want:
-            add("ST-ARRAY", where, f"{algorithm} payload decompresses to {got} bytes, {want} expected")
+            add(
+                "ST-ARRAY",
+                where,
+                f"{algorithm} payload decompresses to {got} bytes, {want} expected",
+            )
 
 
 @dataclass
@@ -170,11 +236,15 @@ class _Run:
 
 def _check_one(run: _Run, where: str, raw: bytes) -> None:
     if not raw.startswith(_SELF_DESCRIBED):
-        run.add("ST-SELF-DESCRIBED", where, "no tag 55799 prefix (the DECTRIS C parser requires it)")
+        run.add(
+            "ST-SELF-DESCRIBED", where, "no tag 55799 prefix (the DECTRIS C parser requires it)"
+        )
     try:
         msg = cbor2.loads(raw)
     except Exception as exc:  # noqa: BLE001 - any decode failure is this message's finding
-        run.add("ST-UNREADABLE", where, f"not one CBOR item: {type(exc).__name__}: {str(exc)[:160]}")
+        run.add(
+            "ST-UNREADABLE", where, f"not one CBOR item: {type(exc).__name__}: {str(exc)[:160]}"
+        )
         return
     if not isinstance(msg, Mapping):
         run.add("ST-ENVELOPE", where, f"top level is {type(msg).__name__}, a map required")
@@ -183,7 +253,9 @@ def _check_one(run: _Run, where: str, raw: bytes) -> None:
     if not all(isinstance(k, str) for k in keys):
         run.add("ST-ENVELOPE", where, "map keys must be text strings")
     if not keys or keys[0] != "type":
-        run.add("ST-ENVELOPE", where, f"first key is {keys[0] if keys else None!r}, 'type' required")
+        run.add(
+            "ST-ENVELOPE", where, f"first key is {keys[0] if keys else None!r}, 'type' required"
+        )
     kind = msg.get("type")
     if kind not in _KINDS:
         run.add("ST-TYPE", where, f"type {kind!r}, one of {list(_KINDS)} required")
@@ -196,10 +268,16 @@ def _check_one(run: _Run, where: str, raw: bytes) -> None:
         for name, value in msg.items():
             want = FIELD_TYPES.get(name)
             if want and not _type_ok(want, value):
-                run.add("ST-FIELD-TYPE", f"{where}:{name}", f"{type(value).__name__} {str(value)[:60]!r}, {want} required")
+                run.add(
+                    "ST-FIELD-TYPE",
+                    f"{where}:{name}",
+                    f"{type(value).__name__} {str(value)[:60]!r}, {want} required",
+                )
     if kind == "start":
         if isinstance(msg.get("image_dtype"), str) and msg["image_dtype"] not in _IMAGE_DTYPES:
-            run.add("ST-FIELD-TYPE", f"{where}:image_dtype", f"'{msg['image_dtype']}' not a pixel type")
+            run.add(
+                "ST-FIELD-TYPE", f"{where}:image_dtype", f"'{msg['image_dtype']}' not a pixel type"
+            )
         for name in ("pixel_mask", "flatfield"):
             if isinstance(msg.get(name), Mapping):
                 for ch, arr in msg[name].items():
@@ -212,7 +290,9 @@ def _check_one(run: _Run, where: str, raw: bytes) -> None:
         if run.start is None:
             run.orphans += 1
             if run.orphans == 1:
-                run.add("ST-ORDER", where, f"{kind} message before any start message (missing start)")
+                run.add(
+                    "ST-ORDER", where, f"{kind} message before any start message (missing start)"
+                )
         elif run.ended and kind != "end":
             run.add("ST-ORDER", where, f"{kind} message after the end message")
         elif run.ended:
@@ -220,13 +300,23 @@ def _check_one(run: _Run, where: str, raw: bytes) -> None:
         if run.start is not None and kind in ("image", "end"):
             for name in ("series_id", "series_unique_id"):
                 if name in msg and name in run.start and msg[name] != run.start[name]:
-                    run.add("ST-SERIES", f"{where}:{name}", f"{msg[name]!r} differs from the start's {run.start[name]!r}")
+                    run.add(
+                        "ST-SERIES",
+                        f"{where}:{name}",
+                        f"{msg[name]!r} differs from the start's {run.start[name]!r}",
+                    )
     if kind == "calibration" and "data" in msg:
         _check_mdarray(run.add, f"{where}:data", msg["data"], run.deep)
     if kind == "metadata":
         images = msg.get("images")
-        if "images" in msg and not (isinstance(images, (list, tuple)) and all(isinstance(i, Mapping) for i in images)):
-            run.add("ST-FIELD-TYPE", f"{where}:images", f"{type(images).__name__}, an array of maps required")
+        if "images" in msg and not (
+            isinstance(images, (list, tuple)) and all(isinstance(i, Mapping) for i in images)
+        ):
+            run.add(
+                "ST-FIELD-TYPE",
+                f"{where}:images",
+                f"{type(images).__name__}, an array of maps required",
+            )
     if kind == "image":
         _check_image(run, where, msg)
     if kind == "end":
@@ -246,7 +336,11 @@ def _check_image(run: _Run, where: str, msg: dict) -> None:
     if isinstance(data, Mapping):
         channels = (run.start or {}).get("channels")
         if isinstance(channels, list | tuple) and list(data.keys()) != list(channels):
-            run.add("ST-ARRAY", f"{where}:data", f"channels {list(data.keys())} differ from the start's {list(channels)}")
+            run.add(
+                "ST-ARRAY",
+                f"{where}:data",
+                f"channels {list(data.keys())} differ from the start's {list(channels)}",
+            )
         size = [(run.start or {}).get("image_size_y"), (run.start or {}).get("image_size_x")]
         for ch, arr in data.items():
             _check_mdarray(run.add, f"{where}:data.{ch}", arr, run.deep)
@@ -254,11 +348,16 @@ def _check_image(run: _Run, where: str, msg: dict) -> None:
             if None not in size and isinstance(dims, list | tuple) and list(dims) != size:
                 run.add("ST-ARRAY", f"{where}:data.{ch}", f"dims {list(dims)}, start says {size}")
     times = [msg.get(n) for n in ("start_time", "stop_time")]
-    if all(_type_ok("rational", t) for t in times) and times[0][0] * times[1][1] > times[1][0] * times[0][1]:
+    if (
+        all(_type_ok("rational", t) for t in times)
+        and times[0][0] * times[1][1] > times[1][0] * times[0][1]
+    ):
         run.add("ST-FIELD-TYPE", f"{where}:stop_time", "stop_time precedes start_time")
 
 
-def check_messages(messages: Iterable[tuple[str, bytes]], target: str = "stream", deep: bool = False) -> Report:
+def check_messages(
+    messages: Iterable[tuple[str, bytes]], target: str = "stream", deep: bool = False
+) -> Report:
     """Check a sequence of (label, raw CBOR bytes) messages in arrival order; ``deep`` also
     decompresses every compressed array (stream.md §4.3)."""
     run = _Run(deep=deep)
@@ -269,17 +368,35 @@ def check_messages(messages: Iterable[tuple[str, bytes]], target: str = "stream"
     if n == 0:
         run.add("ST-ORDER", target, "no messages")
     elif run.start is None:
-        run.add("ST-ORDER", target, f"no start message in the stream ({run.orphans} messages without one)")
+        run.add(
+            "ST-ORDER",
+            target,
+            f"no start message in the stream ({run.orphans} messages without one)",
+        )
     elif not run.ended:
         run.add("ST-ORDER", target, "the stream has no end message")
     if run.start is not None and isinstance(run.start.get("number_of_images"), int) and run.ended:
         missing = run.start["number_of_images"] - len(run.image_ids)
         if missing > 0:
-            run.add("ST-IMAGE-ID", target, f"{missing} of {run.start['number_of_images']} images never arrived", )
-    unreadable = n > 0 and all(f.rule == "ST-UNREADABLE" for f in run.findings if f.severity == "error") \
+            run.add(
+                "ST-IMAGE-ID",
+                target,
+                f"{missing} of {run.start['number_of_images']} images never arrived",
+            )
+    unreadable = (
+        n > 0
+        and all(f.rule == "ST-UNREADABLE" for f in run.findings if f.severity == "error")
         and sum(f.rule == "ST-UNREADABLE" for f in run.findings) == n
-    return Report(target, "stream", "-", tuple(run.findings), checked=len(STREAM_RULES), unreadable=unreadable,
-                  rules_run=tuple(sorted(STREAM_RULES)))
+    )
+    return Report(
+        target,
+        "stream",
+        "-",
+        tuple(run.findings),
+        checked=len(STREAM_RULES),
+        unreadable=unreadable,
+        rules_run=tuple(sorted(STREAM_RULES)),
+    )
 
 
 def check_stream_dir(folder: str | Path, deep: bool = False) -> Report:
@@ -287,8 +404,14 @@ def check_stream_dir(folder: str | Path, deep: bool = False) -> Report:
     root = Path(folder)
     if not root.is_dir():
         r = STREAM_RULES["ST-UNREADABLE"]
-        return Report(str(folder), "stream", "-", (Finding(r.id, r.severity, str(folder), "not a folder", r.section),),
-                      checked=1, unreadable=True)
+        return Report(
+            str(folder),
+            "stream",
+            "-",
+            (Finding(r.id, r.severity, str(folder), "not a folder", r.section),),
+            checked=1,
+            unreadable=True,
+        )
     files = sorted(p for p in root.iterdir() if p.suffix == ".cbor" and p.is_file())
 
     def read():
@@ -301,8 +424,9 @@ def check_stream_dir(folder: str | Path, deep: bool = False) -> Report:
     return check_messages(read(), target=str(root), deep=deep)
 
 
-def check_stream_connect(endpoint: str, timeout_s: float = 10.0, max_messages: int = 100_000,
-                         deep: bool = False) -> Report:
+def check_stream_connect(
+    endpoint: str, timeout_s: float = 10.0, max_messages: int = 100_000, deep: bool = False
+) -> Report:
     """Connect a PULL socket to ``endpoint`` (stream.md §2.3) and check what arrives until the end
     message, ``timeout_s`` seconds, or ``max_messages`` messages."""
     import zmq

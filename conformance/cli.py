@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from conformance.rules import LAYOUTS, PROFILES
+from jfjoch_hil.conformance.rules import LAYOUTS, PROFILES
 
 __all__ = ["main", "build_parser"]
 
@@ -26,34 +26,64 @@ _SUBCOMMANDS = ("manifest", "diff", "stream")
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``jfcheck FILE...`` (sub-commands have their own, see :func:`main`)."""
-    p = argparse.ArgumentParser(prog="jfcheck", description="Check NXmx / Jungfraujoch HDF5 files "
-                                "(sub-commands: manifest, diff, stream).")
+    p = argparse.ArgumentParser(
+        prog="jfcheck",
+        description="Check NXmx / Jungfraujoch HDF5 files (sub-commands: manifest, diff, stream).",
+    )
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--profile", choices=PROFILES, default="jungfraujoch")
     p.add_argument("--layout", choices=LAYOUTS, default="auto")
     p.add_argument("--deep", action="store_true", help="read every image and per-image row")
     p.add_argument("--json", action="store_true", help="print a JSON report")
     p.add_argument("--junit", metavar="PATH", help="write a JUnit XML report")
-    p.add_argument("--allow-outside", action="store_true",
-                   help="follow external links / VDS sources outside the file's folder")
-    p.add_argument("--timeout", type=float, default=600.0, metavar="S",
-                   help="give up on a file after S seconds (reported unreadable)")
-    p.add_argument("--in-process", action="store_true",
-                   help="do not isolate the check in a child process (a library crash then ends jfcheck)")
+    p.add_argument(
+        "--allow-outside",
+        action="store_true",
+        help="follow external links / VDS sources outside the file's folder",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="give up on a file after S seconds (reported unreadable)",
+    )
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="do not isolate the check in a child process (a library crash then ends jfcheck)",
+    )
     return p
 
 
 def _check(argv: list[str]) -> int:
-    from conformance._api import check_file
-    from conformance._isolate import check_file_isolated
+    from jfjoch_hil.conformance._api import check_file
+    from jfjoch_hil.conformance._isolate import check_file_isolated
 
     args = build_parser().parse_args(argv)
     if args.in_process:
-        reports = [check_file(f, profile=args.profile, layout=args.layout, deep=args.deep,
-                              allow_outside=args.allow_outside) for f in args.files]
+        reports = [
+            check_file(
+                f,
+                profile=args.profile,
+                layout=args.layout,
+                deep=args.deep,
+                allow_outside=args.allow_outside,
+            )
+            for f in args.files
+        ]
     else:
-        reports = [check_file_isolated(f, profile=args.profile, layout=args.layout, deep=args.deep,
-                                       allow_outside=args.allow_outside, timeout_s=args.timeout) for f in args.files]
+        reports = [
+            check_file_isolated(
+                f,
+                profile=args.profile,
+                layout=args.layout,
+                deep=args.deep,
+                allow_outside=args.allow_outside,
+                timeout_s=args.timeout,
+            )
+            for f in args.files
+        ]
     if args.json:
         doc = reports[0].to_json() if len(reports) == 1 else [r.to_json() for r in reports]
         print(json.dumps(doc, indent=1))
@@ -62,19 +92,26 @@ def _check(argv: list[str]) -> int:
     if args.junit:
         Path(args.junit).write_text(
             '<?xml version="1.0" encoding="utf-8"?>\n<testsuites>'
-            + "".join(r.to_junit() for r in reports) + "</testsuites>\n", encoding="utf-8")
+            + "".join(r.to_junit() for r in reports)
+            + "</testsuites>\n",
+            encoding="utf-8",
+        )
     return max(r.exit_code for r in reports)
 
 
 def _manifest(argv: list[str]) -> int:
-    from conformance._isolate import call_isolated
-    from conformance._manifest import make_manifest
+    from jfjoch_hil.conformance._isolate import call_isolated
+    from jfjoch_hil.conformance._manifest import make_manifest
 
-    p = argparse.ArgumentParser(prog="jfcheck manifest", description="Write a layout snapshot of a file.")
+    p = argparse.ArgumentParser(
+        prog="jfcheck manifest", description="Write a layout snapshot of a file."
+    )
     p.add_argument("file")
     p.add_argument("-o", "--output", help="write here instead of stdout")
     args = p.parse_args(argv)
-    doc = call_isolated(make_manifest, args.file, what=args.file)  # a library crash: exit 2, not a dead jfcheck
+    doc = call_isolated(
+        make_manifest, args.file, what=args.file
+    )  # a library crash: exit 2, not a dead jfcheck
     text = json.dumps(doc, indent=1, sort_keys=True)
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
@@ -84,8 +121,8 @@ def _manifest(argv: list[str]) -> int:
 
 
 def _diff(argv: list[str]) -> int:
-    from conformance._isolate import call_isolated
-    from conformance._manifest import diff_manifests, load_manifest
+    from jfjoch_hil.conformance._isolate import call_isolated
+    from jfjoch_hil.conformance._manifest import diff_manifests, load_manifest
 
     p = argparse.ArgumentParser(prog="jfcheck diff", description="Compare two files or manifests.")
     p.add_argument("old")
@@ -99,17 +136,23 @@ def _diff(argv: list[str]) -> int:
     else:
         for c in changes:
             print(f"{'BREAKING' if c.breaking else 'ok      '} {c.kind:8s} {c.path}: {c.detail}")
-        print(f"{sum(c.breaking for c in changes)} breaking, {sum(not c.breaking for c in changes)} non-breaking")
+        print(
+            f"{sum(c.breaking for c in changes)} breaking, {sum(not c.breaking for c in changes)} non-breaking"
+        )
     return 1 if any(c.breaking for c in changes) else 0
 
 
 def _stream(argv: list[str]) -> int:
-    from conformance._stream import check_stream_connect, check_stream_dir
+    from jfjoch_hil.conformance._stream import check_stream_connect, check_stream_dir
 
-    p = argparse.ArgumentParser(prog="jfcheck stream", description="Check CBOR stream messages (stream.md).")
+    p = argparse.ArgumentParser(
+        prog="jfcheck stream", description="Check CBOR stream messages (stream.md)."
+    )
     p.add_argument("dir", nargs="?", help="folder of dumped .cbor messages (one message per file)")
     p.add_argument("--connect", metavar="ENDPOINT", help="ZeroMQ endpoint to PULL from")
-    p.add_argument("--timeout", type=float, default=10.0, metavar="S", help="stop after S seconds (--connect)")
+    p.add_argument(
+        "--timeout", type=float, default=10.0, metavar="S", help="stop after S seconds (--connect)"
+    )
     p.add_argument("--max-messages", type=int, default=100_000)
     p.add_argument("--deep", action="store_true", help="decompress every compressed array")
     p.add_argument("--json", action="store_true")
@@ -119,8 +162,9 @@ def _stream(argv: list[str]) -> int:
     if args.dir is not None:
         report = check_stream_dir(args.dir, deep=args.deep)
     else:
-        report = check_stream_connect(args.connect, timeout_s=args.timeout, max_messages=args.max_messages,
-                                      deep=args.deep)
+        report = check_stream_connect(
+            args.connect, timeout_s=args.timeout, max_messages=args.max_messages, deep=args.deep
+        )
     print(report.to_json_text() if args.json else report.to_text())
     return report.exit_code
 

@@ -23,25 +23,29 @@ __all__ = ["JfcheckHelper", "JfcheckItem", "jfcheck"]
 class JfcheckHelper:
     """What the ``jfcheck`` fixture returns: ``check`` gives a Report, ``assert_ok`` fails the test on errors."""
 
-    def __init__(self, profile: str = "jungfraujoch", deep: bool = False, isolate: bool = False) -> None:
+    def __init__(
+        self, profile: str = "jungfraujoch", deep: bool = False, isolate: bool = False
+    ) -> None:
         self.profile = profile
         self.deep = deep
-        self.isolate = isolate  # fork a child per check: survives HDF5 library crashes on corrupt files
+        self.isolate = (
+            isolate  # fork a child per check: survives HDF5 library crashes on corrupt files
+        )
 
     def check(self, path, **options):
         """Check an HDF5 file (or a folder of .cbor messages) and return the Report."""
         target = Path(path)
         if target.is_dir():
-            from conformance._stream import check_stream_dir
+            from jfjoch_hil.conformance._stream import check_stream_dir
 
             return check_stream_dir(target)
         options.setdefault("profile", self.profile)
         options.setdefault("deep", self.deep)
         if self.isolate:
-            from conformance._isolate import check_file_isolated
+            from jfjoch_hil.conformance._isolate import check_file_isolated
 
             return check_file_isolated(target, **options)
-        from conformance._api import check_file
+        from jfjoch_hil.conformance._api import check_file
 
         return check_file(target, **options)
 
@@ -56,8 +60,13 @@ class JfcheckHelper:
 def pytest_addoption(parser: pytest.Parser) -> None:
     """``--jfcheck PATH`` (repeatable), ``--jfcheck-profile``, ``--jfcheck-deep``."""
     group = parser.getgroup("jfcheck", "NXmx / stream conformance (jfjoch-hil)")
-    group.addoption("--jfcheck", action="append", default=[], metavar="PATH",
-                    help="check this file or .cbor folder as a test; other tests are deselected")
+    group.addoption(
+        "--jfcheck",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="check this file or .cbor folder as a test; other tests are deselected",
+    )
     group.addoption("--jfcheck-profile", default="jungfraujoch", choices=("jungfraujoch", "nxmx"))
     group.addoption("--jfcheck-deep", action="store_true", help="read every image")
 
@@ -65,8 +74,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def jfcheck(request: pytest.FixtureRequest) -> JfcheckHelper:
     """The conformance helper: ``jfcheck.assert_ok(path)``."""
-    return JfcheckHelper(profile=request.config.getoption("--jfcheck-profile"),
-                         deep=request.config.getoption("--jfcheck-deep"))
+    return JfcheckHelper(
+        profile=request.config.getoption("--jfcheck-profile"),
+        deep=request.config.getoption("--jfcheck-deep"),
+    )
 
 
 class JfcheckItem(pytest.Item):
@@ -77,8 +88,11 @@ class JfcheckItem(pytest.Item):
         self.target = target
 
     def runtest(self) -> None:
-        helper = JfcheckHelper(profile=self.config.getoption("--jfcheck-profile"),
-                               deep=self.config.getoption("--jfcheck-deep"), isolate=True)
+        helper = JfcheckHelper(
+            profile=self.config.getoption("--jfcheck-profile"),
+            deep=self.config.getoption("--jfcheck-deep"),
+            isolate=True,
+        )
         helper.assert_ok(self.target)
 
     def repr_failure(self, excinfo, style=None):
@@ -90,7 +104,9 @@ class JfcheckItem(pytest.Item):
         return self.target, None, f"jfcheck {self.target}"
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list
+) -> None:
     """Replace the collected tests by one item per ``--jfcheck`` target when the option is given."""
     targets = config.getoption("--jfcheck", default=[])
     if not targets:

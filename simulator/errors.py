@@ -11,7 +11,6 @@ __all__ = [
     "TransportError",
     "SceneError",
     "AnalysisError",
-    "ScenarioError",
 ]
 
 
@@ -45,8 +44,3 @@ class SceneError(ValueError):
 
 class AnalysisError(ValueError):
     """An image or analysis setting does not fit the geometry (hdf5-format.md §4.1-4.6)."""
-
-
-class ScenarioError(ValueError):
-    """A scenario file or ``--set`` override names an unknown key or a value that is not allowed
-    (issue 7); the message names the dotted key path and the allowed values."""

@@ -7,10 +7,17 @@
 - :mod:`stream.dump`: numbered ``.cbor`` dump folders and their replay.
 """
 
-from .arrays import TypedArray, dtype_for_tag, tag_for_dtype
-from .codec import decode, decode_map, encode, encode_map
-from .dump import DumpWriter, ReplayStatistics, dump_files, read_dump, record, replay
-from .errors import (
+from jfjoch_hil.stream.arrays import TypedArray, dtype_for_tag, tag_for_dtype
+from jfjoch_hil.stream.codec import decode, decode_map, encode, encode_map
+from jfjoch_hil.stream.dump import (
+    DumpWriter,
+    ReplayStatistics,
+    dump_files,
+    read_dump,
+    record,
+    replay,
+)
+from jfjoch_hil.stream.errors import (
     CompressionError,
     DecodeError,
     DumpError,
@@ -18,7 +25,7 @@ from .errors import (
     StreamError,
     TransportError,
 )
-from .messages import (
+from jfjoch_hil.stream.messages import (
     FILE_FORMATS,
     MESSAGE_TYPES,
     PROFILING_KEYS,
@@ -33,7 +40,7 @@ from .messages import (
     Rational,
     StartMessage,
 )
-from .transport import (
+from jfjoch_hil.stream.transport import (
     DEFAULT_ENDPOINT,
     Publisher,
     Puller,

@@ -12,11 +12,17 @@ from dataclasses import dataclass
 
 import cbor2
 import numpy as np
+from jfjoch_hil.stream import compression as _compression
+from jfjoch_hil.stream.errors import CompressionError
 
-from . import compression as _compression
-from .errors import CompressionError
-
-__all__ = ["COMPRESSION_TAG", "MULTIDIM_TAG", "TypedArray", "array_from_tag", "dtype_for_tag", "tag_for_dtype"]
+__all__ = [
+    "COMPRESSION_TAG",
+    "MULTIDIM_TAG",
+    "TypedArray",
+    "array_from_tag",
+    "dtype_for_tag",
+    "tag_for_dtype",
+]
 
 #: RFC 8746 multi-dimensional array, row-major (stream.md 4.2).
 MULTIDIM_TAG = 40
@@ -231,10 +237,14 @@ def array_from_tag(item: cbor2.CBORTag) -> TypedArray:
     content = item.value
     if type(content) is bytes:
         if len(content) % dtype.itemsize:
-            raise ValueError(f"{len(content)} bytes are not a whole number of {dtype.name} elements")
+            raise ValueError(
+                f"{len(content)} bytes are not a whole number of {dtype.name} elements"
+            )
         return TypedArray(dtype, content, dims)
     if not isinstance(content, cbor2.CBORTag) or content.tag != COMPRESSION_TAG:
-        raise ValueError(f"typed-array tag {item.tag} must hold a byte string, got {type(content).__name__}")
+        raise ValueError(
+            f"typed-array tag {item.tag} must hold a byte string, got {type(content).__name__}"
+        )
     compressed = content.value
     if not isinstance(compressed, (list, tuple)) or len(compressed) != 3:
         raise ValueError("tag 56500 content must be [algorithm, modifier, bytes]")
@@ -242,14 +252,18 @@ def array_from_tag(item: cbor2.CBORTag) -> TypedArray:
     if not isinstance(algorithm, str):
         raise ValueError(f"tag 56500 algorithm must be a text string, got {algorithm!r:.40}")
     if algorithm not in _compression.ALGORITHMS:
-        raise ValueError(f"unknown compression {algorithm!r}; allowed: {', '.join(_compression.ALGORITHMS)}")
+        raise ValueError(
+            f"unknown compression {algorithm!r}; allowed: {', '.join(_compression.ALGORITHMS)}"
+        )
     if type(modifier) is not int or modifier < 0:
         raise ValueError(f"tag 56500 modifier must be an unsigned integer, got {modifier!r:.40}")
     if type(data) is not bytes:
         raise ValueError(f"tag 56500 data must be a byte string, got {type(data).__name__}")
     if algorithm != "lz4" and modifier != dtype.itemsize:
-        raise ValueError(f"{algorithm} modifier {modifier} is not the element size {dtype.itemsize} "
-                         f"of tag {item.tag} ({dtype.name})")
+        raise ValueError(
+            f"{algorithm} modifier {modifier} is not the element size {dtype.itemsize} "
+            f"of tag {item.tag} ({dtype.name})"
+        )
     return TypedArray(dtype, data, dims, algorithm, modifier)
 
 

@@ -15,10 +15,9 @@ from typing import Any
 
 import cbor2
 import numpy as np
-
-from .arrays import COMPRESSION_TAG, MULTIDIM_TAG, TypedArray, tag_for_dtype
-from .errors import DecodeError, EncodeError
-from .messages import KINDS, MESSAGE_TYPES, Message
+from jfjoch_hil.stream.arrays import COMPRESSION_TAG, MULTIDIM_TAG, TypedArray, tag_for_dtype
+from jfjoch_hil.stream.errors import DecodeError, EncodeError
+from jfjoch_hil.stream.messages import KINDS, MESSAGE_TYPES, Message
 
 __all__ = [
     "SELF_DESCRIBED_TAG",

@@ -19,8 +19,7 @@ import struct
 import bitshuffle
 import lz4.block
 import numpy as np
-
-from .errors import CompressionError
+from jfjoch_hil.stream.errors import CompressionError
 
 __all__ = [
     "ALGORITHMS",

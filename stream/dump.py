@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DumpError
+from jfjoch_hil.stream.errors import DumpError
 
 __all__ = ["DumpWriter", "ReplayStatistics", "dump_files", "read_dump", "record", "replay"]
 

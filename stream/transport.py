@@ -14,10 +14,9 @@ from collections import Counter
 from dataclasses import dataclass
 
 import zmq
-
-from .codec import decode, encode
-from .errors import DecodeError, TransportError
-from .messages import Message
+from jfjoch_hil.stream.codec import decode, encode
+from jfjoch_hil.stream.errors import DecodeError, TransportError
+from jfjoch_hil.stream.messages import Message
 
 __all__ = [
     "DEFAULT_ENDPOINT",

@@ -14,7 +14,9 @@ _FILTERS = {
 }
 
 
-def read_through_hdf5(payload: bytes, algorithm: str, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+def read_through_hdf5(
+    payload: bytes, algorithm: str, dtype: np.dtype, shape: tuple[int, ...]
+) -> np.ndarray:
     """The array HDF5 + hdf5plugin decode from ``payload`` written with ``write_direct_chunk``."""
     with h5py.File("in-memory.h5", "w", driver="core", backing_store=False) as handle:
         dataset = handle.create_dataset(

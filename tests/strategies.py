@@ -11,9 +11,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-
-from stream import MESSAGE_TYPES, TypedArray
-from stream.compression import ALGORITHMS
+from jfjoch_hil.stream import MESSAGE_TYPES, TypedArray
+from jfjoch_hil.stream.compression import ALGORITHMS
 
 #: Pixel types the stream must carry (issue: 8/16/32-bit signed and unsigned), both byte orders.
 PIXEL_DTYPES = [
@@ -23,7 +22,9 @@ PIXEL_DTYPES = [
 ]
 #: Every element type with an RFC 8746 tag that we round-trip (floats and 64-bit included).
 ALL_DTYPES = PIXEL_DTYPES + [
-    np.dtype(code).newbyteorder(order) for code in ("u8", "i8", "f2", "f4", "f8") for order in ("<", ">")
+    np.dtype(code).newbyteorder(order)
+    for code in ("u8", "i8", "f2", "f4", "f8")
+    for order in ("<", ">")
 ]
 COMPRESSIONS = (None, *ALGORITHMS)
 
@@ -39,16 +40,21 @@ datetimes = st.datetimes(
 rationals = st.tuples(st.integers(0, 2**32), st.integers(1, 2**32))
 scalars = st.none() | st.booleans() | int64 | floats | text | st.binary(max_size=16)
 json_like = st.recursive(
-    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4),
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4),
     max_leaves=12,
 )
 
 
 @st.composite
-def arrays(draw, *, dtypes=PIXEL_DTYPES, min_dims=2, max_dims=2, max_side=40, compressions=COMPRESSIONS):
+def arrays(
+    draw, *, dtypes=PIXEL_DTYPES, min_dims=2, max_dims=2, max_side=40, compressions=COMPRESSIONS
+):
     """A numpy array of one of ``dtypes`` with any values, and the compression to send it with."""
     dtype = draw(st.sampled_from(dtypes))
-    shape = draw(hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=0, max_side=max_side))
+    shape = draw(
+        hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=0, max_side=max_side)
+    )
     elements = None
     if dtype.kind == "f":
         elements = st.floats(width=dtype.itemsize * 8, allow_nan=False)
@@ -79,7 +85,9 @@ _KIND_STRATEGIES = {
     "map": st.dictionaries(keys, json_like, max_size=4),
     "maps": st.lists(st.dictionaries(keys, json_like, max_size=4), max_size=4),
     "map_of_maps": st.dictionaries(keys, st.dictionaries(keys, json_like, max_size=3), max_size=3),
-    "channel_arrays": st.dictionaries(keys, typed_arrays(multidim=True, dtypes=PIXEL_DTYPES), max_size=3),
+    "channel_arrays": st.dictionaries(
+        keys, typed_arrays(multidim=True, dtypes=PIXEL_DTYPES), max_size=3
+    ),
     "channel_floats": st.dictionaries(keys, floats, max_size=3),
     "columns": st.dictionaries(keys, typed_arrays(multidim=False), max_size=3),
     "any": json_like,
@@ -97,5 +105,9 @@ def messages(draw, cls=None):
         if spec.required or draw(st.booleans()):
             values[spec.key] = draw(_KIND_STRATEGIES[spec.kind])
     known = {spec.key for spec in cls.FIELDS} | {"type"}
-    extra = draw(st.dictionaries(keys.filter(lambda k: k not in known).map(lambda k: "x_" + k), json_like, max_size=3))
+    extra = draw(
+        st.dictionaries(
+            keys.filter(lambda k: k not in known).map(lambda k: "x_" + k), json_like, max_size=3
+        )
+    )
     return cls(**values, extra=extra)

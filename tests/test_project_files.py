@@ -29,8 +29,12 @@ def test_ci_runs_the_readme_test_command_verbatim():
     assert readme_commands()[1] in ci.splitlines()
 
 
-@pytest.mark.parametrize("module", ["simulator.cli", "writer.cli", "conformance.cli"])
+@pytest.mark.parametrize(
+    "module", ["jfjoch_hil.harness.cli", "jfjoch_hil.writer.cli", "jfjoch_hil.conformance.cli"]
+)
 def test_console_script_answers_help(module):
-    done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert "usage:" in done.stdout

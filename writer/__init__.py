@@ -8,8 +8,8 @@ Imports only :mod:`stream` of ours.
 - :mod:`writer.layout`: the plain-data plans; :mod:`writer.materialize`: the only h5py writer.
 """
 
-from ._run import REJECT_REASONS, RunResult, RunWriter
-from .errors import (
+from jfjoch_hil.writer._run import REJECT_REASONS, RunResult, RunWriter
+from jfjoch_hil.writer.errors import (
     FileExistsRefusedError,
     LayoutError,
     PrefixError,
@@ -18,8 +18,8 @@ from .errors import (
     WriteError,
     WriterError,
 )
-from .reader import RunReader, image_sources
-from .service import ServiceStatistics, WriterService
+from jfjoch_hil.writer.reader import RunReader, image_sources
+from jfjoch_hil.writer.service import ServiceStatistics, WriterService
 
 __all__ = [
     "REJECT_REASONS",

@@ -57,8 +57,13 @@ class HDF5CallError(RuntimeError):
 class _ErrorRecord(ctypes.Structure):
     # H5E_error2_t
     _fields_ = [
-        ("cls_id", _HID), ("maj_num", _HID), ("min_num", _HID), ("line", ctypes.c_uint),
-        ("func_name", ctypes.c_char_p), ("file_name", ctypes.c_char_p), ("desc", ctypes.c_char_p),
+        ("cls_id", _HID),
+        ("maj_num", _HID),
+        ("min_num", _HID),
+        ("line", ctypes.c_uint),
+        ("func_name", ctypes.c_char_p),
+        ("file_name", ctypes.c_char_p),
+        ("desc", ctypes.c_char_p),
     ]
 
 
@@ -89,7 +94,14 @@ class Native:
         free = ctypes.CDLL(path, use_errno=True)  # releases the GIL during a call
         held = ctypes.PyDLL(path, use_errno=True)  # keeps it (short calls)
         self._write_chunk = free.H5Dwrite_chunk
-        self._write_chunk.argtypes = [_HID, _HID, ctypes.c_uint32, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+        self._write_chunk.argtypes = [
+            _HID,
+            _HID,
+            ctypes.c_uint32,
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_void_p,
+        ]
         self._write_chunk.restype = _HERR
         signatures = {
             "H5Gcreate2": ([_HID, ctypes.c_char_p, _HID, _HID, _HID], _HID),
@@ -148,7 +160,9 @@ class Native:
             self._call["H5Eclear2"](_H5E_DEFAULT)
         except (ctypes.ArgumentError, OSError):
             pass
-        described = [" ".join(d.split()) for d in self._described]  # the library's texts hold newlines
+        described = [
+            " ".join(d.split()) for d in self._described
+        ]  # the library's texts hold newlines
         found = next((m for m in map(_ERRNO.search, described) if m), None)
         if found:
             number = int(found.group(1))
@@ -176,7 +190,9 @@ class Native:
             if self._write_chunk(dataset_id, _H5P_DEFAULT, 0, self._offset, length, pointer) < 0:
                 raise self._failed(f"H5Dwrite_chunk (row {row})")
 
-    def reflections_group(self, parent_id: int, name: bytes, nx_class, columns, scalar_space_id: int) -> None:
+    def reflections_group(
+        self, parent_id: int, name: bytes, nx_class, columns, scalar_space_id: int
+    ) -> None:
         """Create group ``name`` under ``parent_id`` holding one 1-D dataset per column.
 
         ``nx_class`` and each column's units are ``(string type id, value array)`` for a scalar
@@ -185,16 +201,32 @@ class Native:
         """
         call = self._call
         with phil:
-            group = self._checked("H5Gcreate2", parent_id, name, _H5P_DEFAULT, self._group_plist, _H5P_DEFAULT)
+            group = self._checked(
+                "H5Gcreate2", parent_id, name, _H5P_DEFAULT, self._group_plist, _H5P_DEFAULT
+            )
             try:
                 self._attribute(group, b"NX_class", nx_class, scalar_space_id)
                 for column, values, type_id, space_id, units in columns:
-                    plist = self._compact if values.nbytes <= COMPACT_MAX_BYTES else self._contiguous
-                    dataset = call["H5Dcreate2"](group, column, type_id, space_id, _H5P_DEFAULT, plist, _H5P_DEFAULT)
+                    plist = (
+                        self._compact if values.nbytes <= COMPACT_MAX_BYTES else self._contiguous
+                    )
+                    dataset = call["H5Dcreate2"](
+                        group, column, type_id, space_id, _H5P_DEFAULT, plist, _H5P_DEFAULT
+                    )
                     if dataset < 0:
                         raise self._failed(f"H5Dcreate2 ({column.decode(errors='replace')})")
                     try:
-                        if call["H5Dwrite"](dataset, type_id, _H5S_ALL, _H5S_ALL, _H5P_DEFAULT, values.ctypes.data) < 0:
+                        if (
+                            call["H5Dwrite"](
+                                dataset,
+                                type_id,
+                                _H5S_ALL,
+                                _H5S_ALL,
+                                _H5P_DEFAULT,
+                                values.ctypes.data,
+                            )
+                            < 0
+                        ):
                             raise self._failed(f"H5Dwrite ({column.decode(errors='replace')})")
                         if units is not None:
                             self._attribute(dataset, b"units", units, scalar_space_id)
@@ -206,7 +238,9 @@ class Native:
     def _attribute(self, object_id: int, name: bytes, value, space_id: int) -> None:
         type_id, data = value
         call = self._call
-        attribute = call["H5Acreate2"](object_id, name, type_id, space_id, _H5P_DEFAULT, _H5P_DEFAULT)
+        attribute = call["H5Acreate2"](
+            object_id, name, type_id, space_id, _H5P_DEFAULT, _H5P_DEFAULT
+        )
         if attribute < 0:
             raise self._failed(f"H5Acreate2 ({name.decode()})")
         try:
@@ -230,4 +264,3 @@ def native() -> Native | None:
         return Native(path)
     except (OSError, AttributeError, ValueError):
         return None
-

@@ -15,10 +15,14 @@ from itertools import chain
 from operator import attrgetter, itemgetter
 
 import numpy as np
-
-from stream import REFLECTION_COLUMNS
-
-from .layout import IMAGE_FIELDS, REFLECTION_INT_COLUMNS, ROI_FIELDS, SPOT_FIELDS, PerImageField
+from jfjoch_hil.stream import REFLECTION_COLUMNS
+from jfjoch_hil.writer.layout import (
+    IMAGE_FIELDS,
+    REFLECTION_INT_COLUMNS,
+    ROI_FIELDS,
+    SPOT_FIELDS,
+    PerImageField,
+)
 
 __all__ = ["DEFAULT_MAX_EXTRA_LATTICES", "DEFAULT_MAX_SPOTS", "Block", "ResultExtractor"]
 
@@ -29,7 +33,11 @@ DEFAULT_MAX_EXTRA_LATTICES = 3
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BY_NAME = {f.name: f for f in IMAGE_FIELDS}
-_SIMPLE = tuple(f for f in IMAGE_FIELDS if f.row == "" and "." not in f.key and f.key not in ("nPeaks", "number"))
+_SIMPLE = tuple(
+    f
+    for f in IMAGE_FIELDS
+    if f.row == "" and "." not in f.key and f.key not in ("nPeaks", "number")
+)
 _SIMPLE_GET = attrgetter(*(f.key for f in _SIMPLE))
 _PROFILING = tuple(f for f in IMAGE_FIELDS if f.key.startswith("profiling."))
 _PROFILING_NAMES = frozenset(f.name for f in _PROFILING)
@@ -44,8 +52,14 @@ _INDEXED_AT = [f.key for f in _SIMPLE].index("indexing_result")
 #: Spot members meaningful only for an indexed image (hdf5-format.md 4.1, "Indexing only").
 _INDEXING_ONLY = frozenset({"h", "k", "l", "dist_ewald", "indexed", "lattice"})
 _REFLECTION_UNITS = {
-    "d": "Angstrom", "int_sum": "photons", "int_err": "photons", "background_mean": "photons",
-    "predicted_x": "pixel", "predicted_y": "pixel", "observed_x": "pixel", "observed_y": "pixel",
+    "d": "Angstrom",
+    "int_sum": "photons",
+    "int_err": "photons",
+    "background_mean": "photons",
+    "predicted_x": "pixel",
+    "predicted_y": "pixel",
+    "observed_x": "pixel",
+    "observed_y": "pixel",
     "delta_phi": "deg",
 }
 
@@ -62,13 +76,23 @@ def _spot_table(spots: list) -> np.ndarray:
     if type(first) is not dict:
         try:
             order = tuple(first)
-            if len(order) == len(set(order)) and _SPOT_SET <= set(order) and tuple(chain.from_iterable(spots)) == order * len(spots):
-                flat = np.fromiter(chain.from_iterable([s.values() for s in spots]), np.float64, len(spots) * len(order))
+            if (
+                len(order) == len(set(order))
+                and _SPOT_SET <= set(order)
+                and tuple(chain.from_iterable(spots)) == order * len(spots)
+            ):
+                flat = np.fromiter(
+                    chain.from_iterable([s.values() for s in spots]),
+                    np.float64,
+                    len(spots) * len(order),
+                )
                 return flat.reshape(-1, len(order))[:, [order.index(m) for m in _SPOT_MEMBERS]]
         except (AttributeError, KeyError, TypeError, ValueError, OverflowError):
             pass  # the general path below finds (and reports) what is wrong
     width = len(_SPOT_MEMBERS)
-    return np.fromiter(chain.from_iterable(map(_SPOT_GET, spots)), np.float64, len(spots) * width).reshape(-1, width)
+    return np.fromiter(
+        chain.from_iterable(map(_SPOT_GET, spots)), np.float64, len(spots) * width
+    ).reshape(-1, width)
 
 
 @dataclass
@@ -102,9 +126,13 @@ class ResultExtractor:
     """
 
     def __init__(self, start, roi_names=(), number_start: int = 1) -> None:
-        self.max_spots = DEFAULT_MAX_SPOTS if start.max_spot_count is None else int(start.max_spot_count)
+        self.max_spots = (
+            DEFAULT_MAX_SPOTS if start.max_spot_count is None else int(start.max_spot_count)
+        )
         self.max_extra = (
-            DEFAULT_MAX_EXTRA_LATTICES if start.max_extra_lattices is None else int(start.max_extra_lattices)
+            DEFAULT_MAX_EXTRA_LATTICES
+            if start.max_extra_lattices is None
+            else int(start.max_extra_lattices)
         )
         self.phi_bins = int(start.az_int_phi_bins or 1)
         self.q_bins = int(start.az_int_q_bins) if start.az_int_q_bins else None
@@ -121,7 +149,9 @@ class ResultExtractor:
             if not isinstance(name, str) or not _PLAIN.fullmatch(name):
                 return None
             fields_ = tuple(
-                PerImageField(f"roi/{name}", member, f"roi.{name}.{member}", dtype, fill, "", "", "4.4")
+                PerImageField(
+                    f"roi/{name}", member, f"roi.{name}.{member}", dtype, fill, "", "", "4.4"
+                )
                 for member, dtype, fill in ROI_FIELDS
             )
             self.roi_fields[name] = fields_
@@ -181,11 +211,28 @@ class ResultExtractor:
         self._column(out, size, _BY_NAME["number"], index, [r[1] for _, r in rows])
         indexed = {i for i, r in rows if r[0][_INDEXED_AT] is True}
         self._spots(out, size, [(i, r[2]) for i, r in rows if r[2] is not None], indexed)
-        lattice = [(i, r[3]) for i, r in rows if r[3] is not None and self._indexed(i, indexed, "indexing_lattice")]
+        lattice = [
+            (i, r[3])
+            for i, r in rows
+            if r[3] is not None and self._indexed(i, indexed, "indexing_lattice")
+        ]
         if lattice:
-            self._column(out, size, _BY_NAME["latticeIndexed"], [i for i, _ in lattice],
-                         [v[:9] if isinstance(v, (list, tuple)) and len(v) >= 9 else v for _, v in lattice])
-        self._extra(out, size, [(i, r[4]) for i, r in rows if r[4] and self._indexed(i, indexed, "indexing_lattice_extra")])
+            self._column(
+                out,
+                size,
+                _BY_NAME["latticeIndexed"],
+                [i for i, _ in lattice],
+                [v[:9] if isinstance(v, (list, tuple)) and len(v) >= 9 else v for _, v in lattice],
+            )
+        self._extra(
+            out,
+            size,
+            [
+                (i, r[4])
+                for i, r in rows
+                if r[4] and self._indexed(i, indexed, "indexing_lattice_extra")
+            ],
+        )
         profiling = [(i, r[5]) for i, r in rows if r[5]]
         if profiling:
             index_p = [i for i, _ in profiling]
@@ -243,7 +290,9 @@ class ResultExtractor:
         index = [i for i, _ in rows]
         counts = [len(spots) for _, spots in rows]
         if max(counts) > limit:
-            self.problems["image.spots (beyond max_spot_count, truncated)"] += sum(n - limit for n in counts if n > limit)
+            self.problems["image.spots (beyond max_spot_count, truncated)"] += sum(
+                n - limit for n in counts if n > limit
+            )
             lists = [spots[:limit] if len(spots) > limit else spots for _, spots in rows]
             counts = [len(spots) for spots in lists]
             kept = list(chain.from_iterable(lists))
@@ -269,7 +318,9 @@ class ResultExtractor:
                 if all(v is None for v in values):
                     continue
                 try:
-                    columns[member] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+                    columns[member] = np.array(
+                        [np.nan if v is None else v for v in values], dtype=np.float64
+                    )
                 except (TypeError, ValueError):
                     self.problems[f"image.spots.{member}"] += 1
         unindexed = None
@@ -281,12 +332,16 @@ class ResultExtractor:
                 continue
             if unindexed is not None and member in _INDEXING_ONLY:
                 # hdf5-format.md 4.1 "indexing only": sentinels unless the image was indexed
-                values = np.where(unindexed, np.nan if field_.fill != field_.fill else field_.fill, values)
+                values = np.where(
+                    unindexed, np.nan if field_.fill != field_.fill else field_.fill, values
+                )
             array = out[field_] = self._new(field_, size)
             if array.dtype.kind in "iu":
                 bad = ~np.isfinite(values)
                 if bad.any():
-                    self.problems[f"image.spots.{member} (missing or not a number)"] += int(bad.sum())
+                    self.problems[f"image.spots.{member} (missing or not a number)"] += int(
+                        bad.sum()
+                    )
                     values = np.where(bad, field_.fill, values)
             array[occupied] = values
 
@@ -294,7 +349,9 @@ class ResultExtractor:
         if not rows:
             return
         if self.max_extra <= 0:
-            self.problems["image.indexing_lattice_extra (no room: max_extra_lattices = 0)"] += len(rows)
+            self.problems["image.indexing_lattice_extra (no room: max_extra_lattices = 0)"] += len(
+                rows
+            )
             return
         field_ = _BY_NAME["latticeIndexedExtra"]
         array = out[field_] = self._new(field_, size)
@@ -305,7 +362,9 @@ class ResultExtractor:
                 self.problems["image.indexing_lattice_extra"] += 1
                 continue
             if len(lattices) > self.max_extra:
-                self.problems["image.indexing_lattice_extra (beyond max_extra_lattices, truncated)"] += 1
+                self.problems[
+                    "image.indexing_lattice_extra (beyond max_extra_lattices, truncated)"
+                ] += 1
                 lattices = lattices[: self.max_extra]
             array[i, : len(lattices)] = lattices
 

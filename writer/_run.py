@@ -16,12 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-
-from . import materialize as mat
-from ._results import Block, ResultExtractor
-from ._store import LocalStore, RowSpec, StoreError
-from .errors import FileExistsRefusedError, LayoutError, WriteError
-from .layout import (
+from jfjoch_hil.writer import materialize as mat
+from jfjoch_hil.writer._results import Block, ResultExtractor
+from jfjoch_hil.writer._store import LocalStore, RowSpec, StoreError
+from jfjoch_hil.writer.errors import FileExistsRefusedError, LayoutError, WriteError
+from jfjoch_hil.writer.layout import (
     Attributes,
     FileExtent,
     RunFacts,
@@ -147,7 +146,9 @@ class RunWriter:
         except (ValueError, TypeError, AttributeError, KeyError) as error:
             raise LayoutError(f"start message cannot be laid out: {error}") from error
         roi_names = [d.get("name") for d in (start.roi_definitions or ()) if hasattr(d, "get")]
-        self.extractor = ResultExtractor(start, [n for n in roi_names if isinstance(n, str)], self.geometry.image_number_start)
+        self.extractor = ResultExtractor(
+            start, [n for n in roi_names if isinstance(n, str)], self.geometry.image_number_start
+        )
         self.rejected: Counter[str] = Counter()
         self.images_written = 0
         self.bytes_written = 0
@@ -182,10 +183,16 @@ class RunWriter:
             if self.geometry.number_of_images and self.geometry.images_per_file:
                 count = -(-self.geometry.number_of_images // self.geometry.images_per_file)
             try:
-                existing = [entry.name for entry in os.scandir((self.out_dir / first).parent)] if count > 1 else []
+                existing = (
+                    [entry.name for entry in os.scandir((self.out_dir / first).parent)]
+                    if count > 1
+                    else []
+                )
             except (FileNotFoundError, NotADirectoryError):
                 existing = []
-            pattern = re.compile(re.escape(Path(self.geometry.prefix).name + "_data_") + r"(\d{6,})\.h5\Z")
+            pattern = re.compile(
+                re.escape(Path(self.geometry.prefix).name + "_data_") + r"(\d{6,})\.h5\Z"
+            )
             numbers = sorted(int(m.group(1)) for m in map(pattern.match, existing) if m)
             taken += [self.geometry.data_file(n - 1).name for n in numbers if 1 <= n <= count][:1]
         if taken:
@@ -207,7 +214,10 @@ class RunWriter:
         if (
             message.series_unique_id is not None
             and start.series_unique_id is not None
-            and (message.series_unique_id != start.series_unique_id or message.series_id != start.series_id)
+            and (
+                message.series_unique_id != start.series_unique_id
+                or message.series_id != start.series_id
+            )
         ):
             return self._reject("series id mismatch")
         index = message.image_id
@@ -242,8 +252,12 @@ class RunWriter:
             if not handle.has_images:
                 self.image_type = (data.dtype.str, data.compression)
                 self.store.stack(
-                    file_index, "/entry/data/data", data.dtype.str, self._initial_rows(handle, row + 1),
-                    self.geometry.image_shape, data.compression,
+                    file_index,
+                    "/entry/data/data",
+                    data.dtype.str,
+                    self._initial_rows(handle, row + 1),
+                    self.geometry.image_shape,
+                    data.compression,
                 )
                 handle.has_images = True
             self.store.chunk(file_index, row, data.payload)
@@ -299,7 +313,12 @@ class RunWriter:
             entries.append((spec, block.start, runs, array))
         reflections = [(reflection_path(number), columns) for number, columns in block.reflections]
         handle.reflections += [number for number, _ in block.reflections]
-        self.store.rows(handle.key, entries, reflections, ResultExtractor.reflection_units() if reflections else None)
+        self.store.rows(
+            handle.key,
+            entries,
+            reflections,
+            ResultExtractor.reflection_units() if reflections else None,
+        )
 
     def _initial_rows(self, handle: _OpenFile, needed: int) -> int:
         """Rows a file's image or per-image dataset is created with: what the images so far need
@@ -310,11 +329,19 @@ class RunWriter:
         capacity = handle.info.capacity
         return rows if capacity is None else max(1, min(rows, capacity))
 
-    def _row_spec(self, handle: _OpenFile, field_, rows: int, row_shape: tuple[int, ...]) -> RowSpec:
+    def _row_spec(
+        self, handle: _OpenFile, field_, rows: int, row_shape: tuple[int, ...]
+    ) -> RowSpec:
         """How the store creates ``field_`` in ``handle``'s file (noted as present there)."""
         spec = handle.fields[field_] = RowSpec(
-            per_image_path(field_, self.layout), tuple(collection_groups([field_], self.layout)), field_.dtype,
-            rows, tuple(row_shape), field_.fill, field_.units, self.block_images,
+            per_image_path(field_, self.layout),
+            tuple(collection_groups([field_], self.layout)),
+            field_.dtype,
+            rows,
+            tuple(row_shape),
+            field_.fill,
+            field_.units,
+            self.block_images,
         )
         return spec
 
@@ -336,7 +363,9 @@ class RunWriter:
         ]
         image_attrs = None
         if handle.has_images:
-            image_attrs = low_high_attrs(handle.info.first_index, rows, self.geometry.image_number_start)
+            image_attrs = low_high_attrs(
+                handle.info.first_index, rows, self.geometry.image_number_start
+            )
         self.store.finish(handle.key, rows, image_attrs, missing)
         return rows
 
@@ -347,7 +376,9 @@ class RunWriter:
         self.store.commit(file_index, self.overwrite)
         base = Path(handle.info.name).name
         present = frozenset(per_image_path(f, self.layout) for f in handle.fields)
-        self.extents.append(FileExtent(base, handle.info.first_index, rows, handle.info.number, present))
+        self.extents.append(
+            FileExtent(base, handle.info.first_index, rows, handle.info.number, present)
+        )
         self.reflections += [(n, base) for n in handle.reflections]
 
     def _fail(self, error: Exception) -> None:
@@ -397,7 +428,11 @@ class RunWriter:
             self.store.abandon_all()
         self.bytes_written = report.bytes_committed
         self.files = [self._relative(path) for path in report.committed]
-        if self.error is not None and self.layout != "process" and report.chunks_written < self.images_written:
+        if (
+            self.error is not None
+            and self.layout != "process"
+            and report.chunks_written < self.images_written
+        ):
             self.rejected["run failed"] += self.images_written - report.chunks_written
             self.images_written = report.chunks_written
 
@@ -423,8 +458,12 @@ class RunWriter:
                         handle = self._open_file(file_index)
                         dtype, compression = self.image_type
                         self.store.stack(
-                            file_index, "/entry/data/data", dtype, handle.info.capacity or 1,
-                            self.geometry.image_shape, compression,
+                            file_index,
+                            "/entry/data/data",
+                            dtype,
+                            handle.info.capacity or 1,
+                            self.geometry.image_shape,
+                            compression,
                         )
                         handle.has_images = True
                         handle.max_row = (handle.info.capacity or 1) - 1
@@ -432,7 +471,9 @@ class RunWriter:
                 self._close_file(file_index, trim=file_index == last)
             if self.layout == "onlydata":
                 return
-            handle = _OpenFile(-1, self.geometry.data_file(0), self.out_dir / self.geometry.master_name)
+            handle = _OpenFile(
+                -1, self.geometry.data_file(0), self.out_dir / self.geometry.master_name
+            )
             self._current = handle.tmp
             self.store.open(-1, handle.final, (), handle.tmp)
             self._open[-1] = handle
@@ -457,16 +498,33 @@ class RunWriter:
         if self.image_type is not None:
             dtype = self.image_type[0]
             kind = np.dtype(dtype)
-            fill = np.iinfo(kind).min if kind.kind == "i" else np.iinfo(kind).max if kind.kind == "u" else np.nan
+            fill = (
+                np.iinfo(kind).min
+                if kind.kind == "i"
+                else np.iinfo(kind).max
+                if kind.kind == "u"
+                else np.nan
+            )
         items += link_items(
-            self.layout, self.extents, fields, self.reflections, dtype, fill,
-            self.geometry.image_shape, self.geometry.image_number_start,
+            self.layout,
+            self.extents,
+            fields,
+            self.reflections,
+            dtype,
+            fill,
+            self.geometry.image_shape,
+            self.geometry.image_number_start,
             dials_stack=self.legacy_dials_stack,
         )
         if single:
             items += collection_groups([f for f, _ in fields], self.layout)
             if self.image_type is not None:
-                items.append(Attributes("/entry/data/data", low_high_attrs(0, rows, self.geometry.image_number_start)))
+                items.append(
+                    Attributes(
+                        "/entry/data/data",
+                        low_high_attrs(0, rows, self.geometry.image_number_start),
+                    )
+                )
             if self.layout == "process" and self.source_images:
                 items += self._process_images(rows)
         self.store.apply(handle.key, items)
@@ -477,8 +535,16 @@ class RunWriter:
         dtype, shape, sources = self.source_images
         total = max((s.dest_start + s.rows for s in sources), default=0)
         kind = np.dtype(dtype)
-        fill = np.iinfo(kind).min if kind.kind == "i" else np.iinfo(kind).max if kind.kind == "u" else np.nan
+        fill = (
+            np.iinfo(kind).min
+            if kind.kind == "i"
+            else np.iinfo(kind).max
+            if kind.kind == "u"
+            else np.nan
+        )
         low_high = low_high_attrs(0, total, self.geometry.image_number_start)
-        return [Virtual("/entry/data/data", dtype, (total, *shape), tuple(sources), fill, None, low_high)]
-
-
+        return [
+            Virtual(
+                "/entry/data/data", dtype, (total, *shape), tuple(sources), fill, None, low_high
+            )
+        ]

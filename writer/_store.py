@@ -27,10 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
-from . import materialize as mat
-from .errors import FileExistsRefusedError, WriteError, WriterError
-from .layout import Group
+from jfjoch_hil.writer import materialize as mat
+from jfjoch_hil.writer.errors import FileExistsRefusedError, WriteError, WriterError
+from jfjoch_hil.writer.layout import Group
 
 __all__ = ["LocalStore", "ProcessStore", "StoreError", "StoreReport", "default_store"]
 
@@ -165,8 +164,15 @@ class LocalStore:
                 mat.apply(handle.output.h5, spec.groups)
                 parent = handle.groups[parent_path] = mat.group_at(handle.output.h5, parent_path)
             dataset = handle.rows[spec.path] = mat.create_rows(
-                handle.output.h5, spec.path, spec.dtype, spec.rows, spec.row_shape, spec.fill, spec.units,
-                spec.block_rows, parent,
+                handle.output.h5,
+                spec.path,
+                spec.dtype,
+                spec.rows,
+                spec.row_shape,
+                spec.fill,
+                spec.units,
+                spec.block_rows,
+                parent,
             )
         return dataset
 
@@ -263,7 +269,7 @@ def _serve(commands, replies, ring: mmap.mmap, parent: int) -> None:
                 for key, row, offset, length, release in command[1]:
                     if not failed:
                         try:
-                            store.chunk(key, row, view[offset:offset + length])
+                            store.chunk(key, row, view[offset : offset + length])
                         finally:
                             header[0] = release
                     else:
@@ -295,7 +301,11 @@ def _serve(commands, replies, ring: mmap.mmap, parent: int) -> None:
                 failed = True
                 store.abandon_all()
                 header[1] = 1
-                text = str(error) if isinstance(error, StoreError) else f"store process: {op}: {type(error).__name__}: {error}"
+                text = (
+                    str(error)
+                    if isinstance(error, StoreError)
+                    else f"store process: {op}: {type(error).__name__}: {error}"
+                )
                 replies.send(("error", text))
             if op == "chunks":  # release the ring space of the images after the failing one
                 header[0] = command[1][-1][4]
@@ -315,8 +325,14 @@ class ProcessStore:
             raise StoreError("a store process needs fork (use LocalStore on this platform)")
         self.ring_bytes = int(ring_bytes)
         self.stall_timeout_s = stall_timeout_s
-        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_ANONYMOUS", 0x20) | getattr(mmap, "MAP_POPULATE", 0)
-        self._ring = mmap.mmap(-1, _HEADER + self.ring_bytes, flags=flags)  # populated: no page faults in the run
+        flags = (
+            mmap.MAP_SHARED
+            | getattr(mmap, "MAP_ANONYMOUS", 0x20)
+            | getattr(mmap, "MAP_POPULATE", 0)
+        )
+        self._ring = mmap.mmap(
+            -1, _HEADER + self.ring_bytes, flags=flags
+        )  # populated: no page faults in the run
         self._view = memoryview(self._ring)
         self._header = np.frombuffer(self._ring, np.uint64, 2, 0)
         self._pending: list = []
@@ -324,8 +340,10 @@ class ProcessStore:
         child_commands, self._commands = context.Pipe(duplex=False)
         self._replies, child_replies = context.Pipe(duplex=False)
         self._process = context.Process(
-            target=_serve, args=(child_commands, child_replies, self._ring, os.getpid()),
-            name="jfwriter-store", daemon=True,
+            target=_serve,
+            args=(child_commands, child_replies, self._ring, os.getpid()),
+            name="jfwriter-store",
+            daemon=True,
         )
         self._process.start()
         child_commands.close()
@@ -387,7 +405,9 @@ class ProcessStore:
     def _room(self, length: int) -> int:
         """Ring offset (after the header) for ``length`` bytes, waiting while the child is behind."""
         offset = self._produced % self.ring_bytes
-        skip = self.ring_bytes - offset if offset + length > self.ring_bytes else 0  # no record wraps
+        skip = (
+            self.ring_bytes - offset if offset + length > self.ring_bytes else 0
+        )  # no record wraps
         need = skip + length
         deadline = None
         while self.ring_bytes - (self._produced - int(self._header[0])) < need:
@@ -400,7 +420,9 @@ class ProcessStore:
             if deadline is None:
                 deadline = time.monotonic() + self.stall_timeout_s
             elif time.monotonic() > deadline:
-                raise StoreError(f"store process stalled: no image written for {self.stall_timeout_s:.0f} s")
+                raise StoreError(
+                    f"store process stalled: no image written for {self.stall_timeout_s:.0f} s"
+                )
             self._replies.poll(0.0005)
         self._produced += skip
         return 0 if skip else offset
@@ -420,7 +442,9 @@ class ProcessStore:
         except StoreError as error:
             return StoreReport(error=self._error or str(error))
         if reply.error is None and self._error is not None:
-            reply = StoreReport(reply.bytes_committed, reply.chunks_written, reply.committed, self._error)
+            reply = StoreReport(
+                reply.bytes_committed, reply.chunks_written, reply.committed, self._error
+            )
         return reply
 
     def open(self, key, final, items=(), tmp=None) -> None:
@@ -430,7 +454,9 @@ class ProcessStore:
         self._send(("stack", key, path, dtype, rows, tuple(image_shape), compression))
 
     def chunk(self, key: int, row: int, payload) -> None:
-        length = len(payload) if isinstance(payload, (bytes, bytearray)) else memoryview(payload).nbytes
+        length = (
+            len(payload) if isinstance(payload, (bytes, bytearray)) else memoryview(payload).nbytes
+        )
         if length > self.ring_bytes // 2:  # an outsize image: through the pipe
             self.images_piped += 1
             self._send(("inline", key, row, bytes(payload), self._produced))
@@ -438,7 +464,9 @@ class ProcessStore:
         self._check()
         offset = self._room(length)
         start = _HEADER + offset
-        self._view[start:start + length] = payload if isinstance(payload, (bytes, bytearray)) else memoryview(payload).cast("B")
+        self._view[start : start + length] = (
+            payload if isinstance(payload, (bytes, bytearray)) else memoryview(payload).cast("B")
+        )
         self._produced += length
         self._pending.append((key, row, start, length, self._produced))
         if len(self._pending) >= _BATCH:

@@ -20,31 +20,53 @@ import os
 import signal
 import sys
 
-from .layout import LAYOUTS
+from jfjoch_hil.writer.layout import LAYOUTS
 
 __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The `jfwriter` argument parser."""
-    parser = argparse.ArgumentParser(prog="jfwriter", description="jfjoch-hil: the stream-to-NXmx writer service.")
-    parser.add_argument("--listen", required=True, help="ZeroMQ endpoint of the image stream (tcp://HOST:PORT)")
-    parser.add_argument("--dir", required=True, help="output root; file_prefix is taken relative to it")
-    parser.add_argument("--bind", action="store_true", help="bind the PULL socket instead of connecting")
-    parser.add_argument("--layout", choices=sorted(LAYOUTS), help="override the start message's file_format")
-    parser.add_argument("--images-per-file", type=int, help="override the start message's images_per_file")
+    parser = argparse.ArgumentParser(
+        prog="jfwriter", description="jfjoch-hil: the stream-to-NXmx writer service."
+    )
+    parser.add_argument(
+        "--listen", required=True, help="ZeroMQ endpoint of the image stream (tcp://HOST:PORT)"
+    )
+    parser.add_argument(
+        "--dir", required=True, help="output root; file_prefix is taken relative to it"
+    )
+    parser.add_argument(
+        "--bind", action="store_true", help="bind the PULL socket instead of connecting"
+    )
+    parser.add_argument(
+        "--layout", choices=sorted(LAYOUTS), help="override the start message's file_format"
+    )
+    parser.add_argument(
+        "--images-per-file", type=int, help="override the start message's images_per_file"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing final files")
     parser.add_argument(
-        "--idle-timeout", type=float, default=10.0, help="seconds without a message before a run is finalised"
+        "--idle-timeout",
+        type=float,
+        default=10.0,
+        help="seconds without a message before a run is finalised",
     )
-    parser.add_argument("--receive-hwm", type=int, default=1000, help="ZeroMQ receive high-water mark")
+    parser.add_argument(
+        "--receive-hwm", type=int, default=1000, help="ZeroMQ receive high-water mark"
+    )
     parser.add_argument("--max-runs", type=int, help="exit after this many runs (tests)")
     parser.add_argument(
-        "--nice", type=int, default=0, metavar="N",
+        "--nice",
+        type=int,
+        default=0,
+        metavar="N",
         help="raise this process's niceness by N at start (a simulator gives its packet path priority)",
     )
     parser.add_argument(
-        "--store", choices=("process", "local"), default="process",
+        "--store",
+        choices=("process", "local"),
+        default="process",
         help="where the HDF5 work runs: a second process (default) or this one",
     )
     return parser
@@ -81,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.nice > 0 and hasattr(os, "nice"):
         os.nice(min(args.nice, 19))  # before the store process is forked: it inherits it
     _tune_allocator()
-    from .service import WriterService  # imported late: `jfwriter --help` stays fast
+    from jfjoch_hil.writer.service import (
+        WriterService,  # imported late: `jfwriter --help` stays fast
+    )
 
     try:
         service = WriterService(

@@ -17,10 +17,9 @@ from typing import Any
 import h5py
 import hdf5plugin
 import numpy as np
-
-from ._native import native
-from .errors import FileExistsRefusedError, WriteError
-from .layout import Attributes, Dataset, Group, Link, Virtual
+from jfjoch_hil.writer._native import native
+from jfjoch_hil.writer.errors import FileExistsRefusedError, WriteError
+from jfjoch_hil.writer.layout import Attributes, Dataset, Group, Link, Virtual
 
 __all__ = [
     "IMAGE_FILTERS",
@@ -90,7 +89,11 @@ class Output:
         try:
             self.final.parent.mkdir(parents=True, exist_ok=True)
             self.h5 = h5py.File(self.tmp, "w", libver=LIBVER)
-            set_attrs(self.h5, "/", {"file_name": self.final.name, "HDF5_Version": h5py.version.hdf5_version})
+            set_attrs(
+                self.h5,
+                "/",
+                {"file_name": self.final.name, "HDF5_Version": h5py.version.hdf5_version},
+            )
         except OSError as error:
             raise WriteError(f"{self.tmp}: cannot create: {error}") from error
 
@@ -112,7 +115,9 @@ class Output:
         except FileExistsRefusedError:
             raise
         except OSError as error:
-            raise WriteError(f"{self.tmp}: cannot close/rename to {self.final.name}: {error}") from error
+            raise WriteError(
+                f"{self.tmp}: cannot close/rename to {self.final.name}: {error}"
+            ) from error
         return size
 
     def abandon(self) -> None:
@@ -148,7 +153,9 @@ def _ascii_bytes(value: Any) -> np.ndarray:
 def _is_text(value: Any) -> bool:
     if isinstance(value, (str, bytes)):
         return True
-    return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(v, str) for v in value)
+    return (
+        isinstance(value, (list, tuple)) and bool(value) and all(isinstance(v, str) for v in value)
+    )
 
 
 def set_attrs(h5: h5py.File, path: str, attrs: dict[str, Any]) -> None:
@@ -243,7 +250,11 @@ def _write_virtual(h5: h5py.File, item: Virtual, cache: dict | None = None) -> N
     name = item.path.rpartition("/")[2]
     _unlink(parent, name)
     dataset_id = h5py.h5d.create(
-        parent.id, name.encode(), _h5_type(dtype), h5py.h5s.create_simple(tuple(item.shape)), dcpl=dcpl
+        parent.id,
+        name.encode(),
+        _h5_type(dtype),
+        h5py.h5s.create_simple(tuple(item.shape)),
+        dcpl=dcpl,
     )
     attrs = dict(item.attrs)
     if item.units:
@@ -295,7 +306,13 @@ def create_image_stack(
     Fill value ``INTx_MIN`` for signed, ``UINTx_MAX`` for unsigned pixels (hdf5-format.md 2).
     """
     dtype = np.dtype(dtype)
-    fill = np.iinfo(dtype).min if dtype.kind == "i" else np.iinfo(dtype).max if dtype.kind == "u" else np.nan
+    fill = (
+        np.iinfo(dtype).min
+        if dtype.kind == "i"
+        else np.iinfo(dtype).max
+        if dtype.kind == "u"
+        else np.nan
+    )
     filter_id, options = image_filter(compression, dtype.itemsize)
     kwargs: dict[str, Any] = {}
     if filter_id is not None:
@@ -360,7 +377,9 @@ def create_rows(
         _ROW_DCPLS[key] = dcpl
     space = h5py.h5s.create_simple((rows, *row_shape), (h5py.h5s.UNLIMITED, *row_shape))
     group = parent if parent is not None else _parent(h5, path)
-    dataset_id = h5py.h5d.create(group.id, path.rpartition("/")[2].encode(), _h5_type(dtype), space, dcpl=dcpl)
+    dataset_id = h5py.h5d.create(
+        group.id, path.rpartition("/")[2].encode(), _h5_type(dtype), space, dcpl=dcpl
+    )
     if units:
         _ascii_attr(dataset_id, b"units", units)
     return h5py.Dataset(dataset_id)
@@ -393,7 +412,9 @@ def write_rows(dataset: h5py.Dataset, start: int, array: np.ndarray) -> None:
     array = np.ascontiguousarray(array)
     file_space.select_hyperslab((start,) + (0,) * (len(shape) - 1), array.shape)
     # the memory type given: h5py would otherwise build it from the dtype on every call
-    dataset_id.write(h5py.h5s.create_simple(array.shape), file_space, array, mtype=_h5_type(array.dtype))
+    dataset_id.write(
+        h5py.h5s.create_simple(array.shape), file_space, array, mtype=_h5_type(array.dtype)
+    )
 
 
 def resize_rows(dataset: h5py.Dataset, rows: int) -> None:
@@ -419,7 +440,11 @@ def _ascii_attr(object_id, name: bytes, text: str) -> None:
 
 
 def write_reflections(
-    h5: h5py.File, path: str, columns: dict[str, np.ndarray], units: dict[str, str], cache: dict | None = None
+    h5: h5py.File,
+    path: str,
+    columns: dict[str, np.ndarray],
+    units: dict[str, str],
+    cache: dict | None = None,
 ) -> None:
     """One ``NXreflections`` group of an image's integrated reflections (hdf5-format.md 4.2).
 
@@ -441,9 +466,13 @@ def write_reflections(
     bindings = native()
     if bindings is not None:
         bindings.reflections_group(
-            parent_group.id.id, name.encode(), _ascii_value("NXreflections"),
-            [(column, values, kind.id, space.id, _ascii_value(unit) if unit else None)
-             for column, values, kind, space, unit in prepared],
+            parent_group.id.id,
+            name.encode(),
+            _ascii_value("NXreflections"),
+            [
+                (column, values, kind.id, space.id, _ascii_value(unit) if unit else None)
+                for column, values, kind, space, unit in prepared
+            ],
             _SCALAR_SPACE.id,
         )
         return

@@ -13,9 +13,8 @@ from pathlib import Path
 import h5py
 import hdf5plugin  # noqa: F401 - registers the bitshuffle filter for reading
 import numpy as np
-
-from .errors import ReaderError
-from .layout import (
+from jfjoch_hil.writer.errors import ReaderError
+from jfjoch_hil.writer.layout import (
     IMAGE_FIELDS,
     ROI_FIELDS,
     SPOT_FIELDS,
@@ -67,7 +66,9 @@ class RunReader:
                 self._parts.append(self._part(part_file, link.path))
         elif "data" in data:
             dataset = data["data"]
-            self.layout = "vds" if dataset.is_virtual and "/entry/instrument" in self.h5 else "integrated"
+            self.layout = (
+                "vds" if dataset.is_virtual and "/entry/instrument" in self.h5 else "integrated"
+            )
             if "/entry/instrument" not in self.h5:
                 self.layout = "onlydata"
             if self.layout == "vds" and self.path.name.endswith("_process.h5"):
@@ -89,7 +90,9 @@ class RunReader:
 
     def _part(self, h5: h5py.File, data_path: str) -> _Part:
         dataset = h5[data_path]
-        return _Part(h5, data_path, int(dataset.attrs.get("image_nr_low", 1)), int(dataset.shape[0]))
+        return _Part(
+            h5, data_path, int(dataset.attrs.get("image_nr_low", 1)), int(dataset.shape[0])
+        )
 
     def close(self) -> None:
         """Close every file opened."""
@@ -200,10 +203,14 @@ def image_sources(master) -> tuple[str, tuple[int, int], list[VirtualSource]]:
                         file = Path(part.h5.filename).resolve().parent / file
                     start = vs.vspace.get_select_bounds()[0][0]
                     stop = vs.vspace.get_select_bounds()[1][0] + 1
-                    sources.append(VirtualSource(str(file), vs.dset_name, stop - start, part.first + start))
+                    sources.append(
+                        VirtualSource(str(file), vs.dset_name, stop - start, part.first + start)
+                    )
             else:
                 sources.append(
-                    VirtualSource(str(Path(part.h5.filename).resolve()), part.data_path, part.rows, part.first)
+                    VirtualSource(
+                        str(Path(part.h5.filename).resolve()), part.data_path, part.rows, part.first
+                    )
                 )
         if dtype is None:
             raise ReaderError(f"{master}: no images to point at")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from stream import (
+from jfjoch_hil.stream import (
     CalibrationMessage,
     DecodeError,
     EndMessage,
@@ -26,11 +26,10 @@ from stream import (
     StartMessage,
     decode,
 )
-
-from ._run import RunResult, RunWriter
-from ._store import LocalStore, ProcessStore
-from .layout import check_prefix
-from .reader import image_sources
+from jfjoch_hil.writer._run import RunResult, RunWriter
+from jfjoch_hil.writer._store import LocalStore, ProcessStore
+from jfjoch_hil.writer.layout import check_prefix
+from jfjoch_hil.writer.reader import image_sources
 
 __all__ = ["MAX_DECLARED_IMAGES", "PROCESS_SOURCE_KEY", "ServiceStatistics", "WriterService"]
 
@@ -98,7 +97,12 @@ class WriterService:
         self.store = self._new_store()  # before the ZeroMQ context: the store process is forked
         self.puller = Puller(endpoint, bind=bind, receive_hwm=receive_hwm, receive_timeout_ms=100)
         self.endpoint = self.puller.endpoint if hasattr(self.puller, "endpoint") else endpoint
-        self.settings = {"layout": layout, "images_per_file": images_per_file, "overwrite": overwrite, "block_images": block_images}
+        self.settings = {
+            "layout": layout,
+            "images_per_file": images_per_file,
+            "overwrite": overwrite,
+            "block_images": block_images,
+        }
         self.idle_timeout_s = idle_timeout_s
         self.on_result = on_result or (lambda result: None)
         self.results: list[RunResult] = []
@@ -127,7 +131,9 @@ class WriterService:
     def _live_store(self):
         """The store for the next run: a store process that died (killed, crashed) is replaced."""
         if isinstance(self.store, ProcessStore) and not self.store.alive:
-            self.log(f"warning: store process ended (exit code {self.store.exitcode}); starting a new one")
+            self.log(
+                f"warning: store process ended (exit code {self.store.exitcode}); starting a new one"
+            )
             self.store.close()
             self.store = self._new_store()
         return self.store
@@ -143,8 +149,14 @@ class WriterService:
                 break
             raw = self.puller.receive_bytes(100)
             if raw is None:
-                if self._run is not None and time.monotonic() - self._last_message > self.idle_timeout_s:
-                    self._log("stream idle", f"no message for {self.idle_timeout_s} s: finalising without end")
+                if (
+                    self._run is not None
+                    and time.monotonic() - self._last_message > self.idle_timeout_s
+                ):
+                    self._log(
+                        "stream idle",
+                        f"no message for {self.idle_timeout_s} s: finalising without end",
+                    )
                     self._finish(None)
                 continue
             self._last_message = time.monotonic()
@@ -192,13 +204,20 @@ class WriterService:
         reason = run.put_image(message)
         if reason is not None:
             self._log(reason, f"run {run.geometry.prefix!r} image {message.image_id}: {reason}")
-            if run.error is not None and reason == "run failed" and not self._logged[f"failed {id(run)}"]:
+            if (
+                run.error is not None
+                and reason == "run failed"
+                and not self._logged[f"failed {id(run)}"]
+            ):
                 self._logged[f"failed {id(run)}"] += 1
                 self.log(f"error: run {run.geometry.prefix!r}: {run.error}")
 
     def _start(self, message: StartMessage) -> None:
         if self._run is not None:
-            self._log("start during run", "start message during a run: finalising the previous run without end")
+            self._log(
+                "start during run",
+                "start message during a run: finalising the previous run without end",
+            )
             self._finish(None)
         self._refused = None
         self._logged.clear()
@@ -206,7 +225,9 @@ class WriterService:
         try:
             declared = message.number_of_images
             if declared is not None and declared > MAX_DECLARED_IMAGES:
-                raise ValueError(f"start.number_of_images: {declared} declared, at most {MAX_DECLARED_IMAGES} allowed")
+                raise ValueError(
+                    f"start.number_of_images: {declared} declared, at most {MAX_DECLARED_IMAGES} allowed"
+                )
             settings = dict(self.settings)
             source = message.extra.get(PROCESS_SOURCE_KEY)
             if source is not None:
@@ -235,7 +256,10 @@ class WriterService:
             and message.series_unique_id != start.series_unique_id
         ):
             self._ignore("end of another series")
-            self._log("end of another series", f"end message of series {message.series_unique_id!r} ignored")
+            self._log(
+                "end of another series",
+                f"end message of series {message.series_unique_id!r} ignored",
+            )
             return
         self._finish(message)
 

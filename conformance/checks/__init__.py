@@ -3,7 +3,7 @@ may report (issue 4 "Rules, held as data"; STYLE.md "Checks are library function
 
 from __future__ import annotations
 
-from conformance.checks._extensions import (
+from jfjoch_hil.conformance.checks._extensions import (
     check_azint,
     check_collections,
     check_diagnostics,
@@ -15,8 +15,8 @@ from conformance.checks._extensions import (
     check_plausible,
     check_reflections,
 )
-from conformance.checks._geometry import check_geometry, check_modules
-from conformance.checks._layout import (
+from jfjoch_hil.conformance.checks._geometry import check_geometry, check_modules
+from jfjoch_hil.conformance.checks._layout import (
     check_external_links,
     check_image_dataset,
     check_integrated,
@@ -25,9 +25,9 @@ from conformance.checks._layout import (
     check_readable,
     check_virtual,
 )
-from conformance.checks._nxmx import check_entry, check_nx_classes, check_nxmx_items
-from conformance.checks._readers import check_durin, check_fabio, check_neggia
-from conformance.checks._roi import check_roi, roi_footprint
+from jfjoch_hil.conformance.checks._nxmx import check_entry, check_nx_classes, check_nxmx_items
+from jfjoch_hil.conformance.checks._readers import check_durin, check_fabio, check_neggia
+from jfjoch_hil.conformance.checks._roi import check_roi, roi_footprint
 
 __all__ = ["FILE_CHECKS", "roi_footprint"]
 
@@ -36,8 +36,21 @@ __all__ = ["FILE_CHECKS", "roi_footprint"]
 FILE_CHECKS = (
     (check_entry, ("NX-ENTRY",)),
     (check_nx_classes, ("NX-CLASS",)),
-    (check_nxmx_items, ("NX-REQUIRED", "NX-RECOMMENDED", "NX-FORBIDDEN", "NX-DEPRECATED", "NX-DTYPE",
-                        "NX-UNITS", "NX-ENUM", "NX-DATETIME", "NX-SHAPE", "NX-BASE-SHAPE")),
+    (
+        check_nxmx_items,
+        (
+            "NX-REQUIRED",
+            "NX-RECOMMENDED",
+            "NX-FORBIDDEN",
+            "NX-DEPRECATED",
+            "NX-DTYPE",
+            "NX-UNITS",
+            "NX-ENUM",
+            "NX-DATETIME",
+            "NX-SHAPE",
+            "NX-BASE-SHAPE",
+        ),
+    ),
     (check_geometry, ("NX-DEPENDS-ON", "NX-CHAIN", "NX-TRANSFORMATION", "NX-SHAPE")),
     (check_modules, ("NX-MODULE",)),
     (check_layout_exposure, ("JF-LAYOUT",)),
@@ -51,7 +64,10 @@ FILE_CHECKS = (
     (check_diagnostics, ("JF-IMAGE-COUNT",)),
     (check_collections, ("JF-COLLECTION",)),
     (check_extension_units, ("JF-UNITS",)),
-    (check_mx, ("JF-MX-SHAPE", "JF-MX-SENTINEL", "JF-MX-COUNTERS", "JF-CXI", "JF-IMAGE-COUNT", "JF-UNITS")),
+    (
+        check_mx,
+        ("JF-MX-SHAPE", "JF-MX-SENTINEL", "JF-MX-COUNTERS", "JF-CXI", "JF-IMAGE-COUNT", "JF-UNITS"),
+    ),
     (check_per_image_groups, ("JF-IMAGE-COUNT", "JF-MX-SHAPE", "JF-UNITS")),
     (check_azint, ("JF-AZINT", "JF-IMAGE-COUNT", "JF-UNITS")),
     (check_reflections, ("JF-REFLECTIONS", "JF-UNITS")),

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 import h5py
 import numpy as np
-
-from conformance._context import Context, sample_indices
-from conformance._hdf import Missing, is_dataset, is_group
-from conformance.checks._tables import (
+from jfjoch_hil.conformance._context import Context, sample_indices
+from jfjoch_hil.conformance._hdf import Missing, is_dataset, is_group
+from jfjoch_hil.conformance.checks._tables import (
     AZINT_BINS,
     AZINT_IMAGES,
     COLLECTION_GROUPS,
@@ -30,10 +29,22 @@ from conformance.checks._tables import (
     REFLECTION_FIELDS,
     Field,
 )
-from conformance.checks._units import EXTENSION_UNITS
+from jfjoch_hil.conformance.checks._units import EXTENSION_UNITS
 
-__all__ = ["Holder", "result_holders", "check_mx", "check_diagnostics", "check_image_numbers", "check_per_image_groups", "check_reflections", "check_azint",
-           "check_collections", "check_plausible", "check_image_count", "check_extension_units"]
+__all__ = [
+    "Holder",
+    "result_holders",
+    "check_mx",
+    "check_diagnostics",
+    "check_image_numbers",
+    "check_per_image_groups",
+    "check_reflections",
+    "check_azint",
+    "check_collections",
+    "check_plausible",
+    "check_image_count",
+    "check_extension_units",
+]
 
 _HC_EV_ANGSTROM = 12398.419843320026  # h*c in eV*Angstrom (CODATA 2018)
 
@@ -113,19 +124,35 @@ def check_mx(ctx: Context) -> None:
             if not _kind_ok(f.kind, ds):
                 ctx.add("JF-MX-SHAPE", path, f"dtype {ds.dtype} is not of kind '{f.kind}'")
             _units_ok(ctx, path, ds, f)
-            rank = 2 if f in MX_PER_SPOT else 1 if f in MX_PER_IMAGE else (2 if f.name == "latticeIndexed" else 3)
+            rank = (
+                2
+                if f in MX_PER_SPOT
+                else 1
+                if f in MX_PER_IMAGE
+                else (2 if f.name == "latticeIndexed" else 3)
+            )
             if ds.ndim != rank:
                 ctx.add("JF-MX-SHAPE", path, f"rank {ds.ndim}, {rank} required")
                 continue
             if n is not None and ds.shape[0] != n:
-                ctx.add("JF-IMAGE-COUNT", path, f"first dimension {ds.shape[0]}, {n} images required (padded to the run)")
+                ctx.add(
+                    "JF-IMAGE-COUNT",
+                    path,
+                    f"first dimension {ds.shape[0]}, {n} images required (padded to the run)",
+                )
             if f in MX_PER_SPOT:
                 if max_spots is None:
                     max_spots = ds.shape[1]
                 elif ds.shape[1] != max_spots:
-                    ctx.add("JF-MX-SHAPE", path, f"max_spots {ds.shape[1]} differs from {max_spots}")
+                    ctx.add(
+                        "JF-MX-SHAPE", path, f"max_spots {ds.shape[1]} differs from {max_spots}"
+                    )
             if f in MX_LATTICE and ds.shape[-1] != 9:
-                ctx.add("JF-MX-SHAPE", path, f"last dimension {ds.shape[-1]}, 9 required (flattened 3x3)")
+                ctx.add(
+                    "JF-MX-SHAPE",
+                    path,
+                    f"last dimension {ds.shape[-1]}, 9 required (flattened 3x3)",
+                )
         _check_cxi(ctx, base, present)
         _check_sentinels(ctx, base, present, max_spots)
 
@@ -136,14 +163,28 @@ def _check_cxi(ctx: Context, base: str, present: dict[str, h5py.Dataset]) -> Non
         return
     for name in ("nPeaks", "peakXPosRaw", "peakYPosRaw", "peakTotalIntensity"):
         if name not in present:
-            ctx.add("JF-CXI", f"{base}/{name}", "missing: CrystFEL's cxi peak list needs nPeaks, peakXPosRaw, peakYPosRaw, peakTotalIntensity")
-    shapes = {present[n].shape for n in ("peakXPosRaw", "peakYPosRaw", "peakTotalIntensity") if n in present}
+            ctx.add(
+                "JF-CXI",
+                f"{base}/{name}",
+                "missing: CrystFEL's cxi peak list needs nPeaks, peakXPosRaw, peakYPosRaw, peakTotalIntensity",
+            )
+    shapes = {
+        present[n].shape
+        for n in ("peakXPosRaw", "peakYPosRaw", "peakTotalIntensity")
+        if n in present
+    }
     if len(shapes) > 1:
         ctx.add("JF-CXI", base, f"peak arrays differ in shape {sorted(shapes)}")
     if "nPeaks" in present and shapes:
         shape = next(iter(shapes))
-        if present["nPeaks"].ndim != 1 or (len(shape) == 2 and present["nPeaks"].shape[0] != shape[0]):
-            ctx.add("JF-CXI", f"{base}/nPeaks", f"shape {present['nPeaks'].shape} does not match peak arrays {shape}")
+        if present["nPeaks"].ndim != 1 or (
+            len(shape) == 2 and present["nPeaks"].shape[0] != shape[0]
+        ):
+            ctx.add(
+                "JF-CXI",
+                f"{base}/nPeaks",
+                f"shape {present['nPeaks'].shape} does not match peak arrays {shape}",
+            )
 
 
 def _is_sentinel(values: np.ndarray, name: str) -> np.ndarray:
@@ -156,7 +197,9 @@ def _is_sentinel(values: np.ndarray, name: str) -> np.ndarray:
     return (values == -1) | (values == 0)
 
 
-def _check_sentinels(ctx: Context, base: str, present: dict[str, h5py.Dataset], max_spots: int | None) -> None:
+def _check_sentinels(
+    ctx: Context, base: str, present: dict[str, h5py.Dataset], max_spots: int | None
+) -> None:
     npk_ds = present.get("nPeaks")
     if npk_ds is None or npk_ds.ndim != 1:
         return
@@ -168,19 +211,30 @@ def _check_sentinels(ctx: Context, base: str, present: dict[str, h5py.Dataset], 
     if max_spots is not None:
         bad = np.flatnonzero((npk < 0) | (npk > max_spots))
         if bad.size:
-            ctx.add("JF-MX-COUNTERS", f"{base}/nPeaks", f"image {idx[bad[0]]}: nPeaks {npk[bad[0]]} outside 0..{max_spots}")
+            ctx.add(
+                "JF-MX-COUNTERS",
+                f"{base}/nPeaks",
+                f"image {idx[bad[0]]}: nPeaks {npk[bad[0]]} outside 0..{max_spots}",
+            )
     indexed = None
     if "imageIndexed" in present and present["imageIndexed"].shape == (n,):
         indexed = _rows(present["imageIndexed"], idx).astype(np.int64)
         bad = np.flatnonzero(~np.isin(indexed, (0, 1)))
         if bad.size:
-            ctx.add("JF-MX-COUNTERS", f"{base}/imageIndexed", f"image {idx[bad[0]]}: value {indexed[bad[0]]}, 0 or 1 required")
+            ctx.add(
+                "JF-MX-COUNTERS",
+                f"{base}/imageIndexed",
+                f"image {idx[bad[0]]}: value {indexed[bad[0]]}, 0 or 1 required",
+            )
     if "peakCountIndexed" in present and present["peakCountIndexed"].shape == (n,):
         pci = _rows(present["peakCountIndexed"], idx)
         bad = np.flatnonzero(pci > npk)
         if bad.size:
-            ctx.add("JF-MX-COUNTERS", f"{base}/peakCountIndexed",
-                    f"image {idx[bad[0]]}: peakCountIndexed {pci[bad[0]]} > nPeaks {npk[bad[0]]}")
+            ctx.add(
+                "JF-MX-COUNTERS",
+                f"{base}/peakCountIndexed",
+                f"image {idx[bad[0]]}: peakCountIndexed {pci[bad[0]]} > nPeaks {npk[bad[0]]}",
+            )
     if max_spots is None:
         return
     slot = np.arange(max_spots)[None, :]
@@ -195,14 +249,20 @@ def _check_sentinels(ctx: Context, base: str, present: dict[str, h5py.Dataset], 
         bad = unused & ~sentinel
         if bad.any():
             r, c = np.argwhere(bad)[0]
-            ctx.add("JF-MX-SENTINEL", f"{base}/{f.name}",
-                    f"image {idx[r]} slot {c} (nPeaks {npk[r]}) holds {values[r, c]!r}, a sentinel required")
+            ctx.add(
+                "JF-MX-SENTINEL",
+                f"{base}/{f.name}",
+                f"image {idx[r]} slot {c} (nPeaks {npk[r]}) holds {values[r, c]!r}, a sentinel required",
+            )
         if f.indexing_only and unindexed is not None:
             bad = unindexed & ~sentinel
             if bad.any():
                 r, c = np.argwhere(bad)[0]
-                ctx.add("JF-MX-SENTINEL", f"{base}/{f.name}",
-                        f"image {idx[r]} not indexed but slot {c} holds {values[r, c]!r}")
+                ctx.add(
+                    "JF-MX-SENTINEL",
+                    f"{base}/{f.name}",
+                    f"image {idx[r]} not indexed but slot {c} holds {values[r, c]!r}",
+                )
     lat = present.get("latticeIndexed")
     if lat is not None and indexed is not None and lat.ndim == 2 and lat.shape[0] == n:
         values = _rows(lat, idx)
@@ -210,8 +270,12 @@ def _check_sentinels(ctx: Context, base: str, present: dict[str, h5py.Dataset], 
         if bad.size:
             # hdf5-format.md §4.1 marks only per-spot columns "indexing only"; a lattice on an
             # unindexed image is our reading of the same intent, hence a warning (docs/conformance.md).
-            ctx.add("JF-MX-SENTINEL", f"{base}/latticeIndexed", f"image {idx[bad[0]]} not indexed but lattice is not NaN",
-                    severity="warning")
+            ctx.add(
+                "JF-MX-SENTINEL",
+                f"{base}/latticeIndexed",
+                f"image {idx[bad[0]]} not indexed but lattice is not NaN",
+                severity="warning",
+            )
 
 
 def check_per_image_groups(ctx: Context) -> None:
@@ -239,15 +303,24 @@ def check_diagnostics(ctx: Context) -> None:
     if ctx.layout == "legacy":
         places = [(h, "/entry/detector") for h in result_holders(ctx)]
     elif ctx.layout == "integrated":
-        places = [(h, f"{ctx.entry_path}/instrument/detector/detectorSpecific") for h in result_holders(ctx)]
+        places = [
+            (h, f"{ctx.entry_path}/instrument/detector/detectorSpecific")
+            for h in result_holders(ctx)
+        ]
     for h, gpath in places:
         grp = ctx.resolver.walk(h.root, gpath)
         if not is_group(grp):
             continue
         for f in DETECTOR_DIAGNOSTICS:
             ds = ctx.resolver.child(grp, f.name)
-            if is_dataset(ds) and (ds.ndim != 1 or (h.n_images is not None and ds.shape[0] != h.n_images)):
-                ctx.add("JF-IMAGE-COUNT", f"{h.label}{gpath}/{f.name}", f"shape {ds.shape}, [{h.n_images}] required")
+            if is_dataset(ds) and (
+                ds.ndim != 1 or (h.n_images is not None and ds.shape[0] != h.n_images)
+            ):
+                ctx.add(
+                    "JF-IMAGE-COUNT",
+                    f"{h.label}{gpath}/{f.name}",
+                    f"shape {ds.shape}, [{h.n_images}] required",
+                )
 
 
 def check_image_numbers(ctx: Context) -> None:
@@ -259,13 +332,19 @@ def check_image_numbers(ctx: Context) -> None:
         if low is None and high is None:
             continue
         try:
-            low_i, high_i = int(np.asarray(low).reshape(-1)[0]), int(np.asarray(high).reshape(-1)[0])
+            low_i, high_i = (
+                int(np.asarray(low).reshape(-1)[0]),
+                int(np.asarray(high).reshape(-1)[0]),
+            )
         except (TypeError, ValueError, IndexError):
             ctx.add("JF-IMAGE-COUNT", src.label, "image_nr_low / image_nr_high are not integers")
             continue
         if high_i - low_i + 1 != src.frames or low_i < 1:
-            ctx.add("JF-IMAGE-COUNT", src.label,
-                    f"image_nr_low {low_i}..image_nr_high {high_i} do not span the {src.frames} frames (1-based)")
+            ctx.add(
+                "JF-IMAGE-COUNT",
+                src.label,
+                f"image_nr_low {low_i}..image_nr_high {high_i} do not span the {src.frames} frames (1-based)",
+            )
 
 
 def check_azint(ctx: Context) -> None:
@@ -287,8 +366,16 @@ def check_azint(ctx: Context) -> None:
         elif ds.shape != bins_shape:
             ctx.add("JF-AZINT", path, f"shape {ds.shape} differs from {bins_shape}")
     amap = ctx.resolver.child(az, "map")
-    if is_dataset(amap) and ctx.image_shape is not None and tuple(amap.shape) != tuple(ctx.image_shape[:2]):
-        ctx.add("JF-AZINT", f"{ctx.entry_path}/azint/map", f"shape {amap.shape}, image {ctx.image_shape} required")
+    if (
+        is_dataset(amap)
+        and ctx.image_shape is not None
+        and tuple(amap.shape) != tuple(ctx.image_shape[:2])
+    ):
+        ctx.add(
+            "JF-AZINT",
+            f"{ctx.entry_path}/azint/map",
+            f"shape {amap.shape}, image {ctx.image_shape} required",
+        )
     for h in result_holders(ctx):
         grp = _get(ctx, h, "azint")
         if not is_group(grp):
@@ -304,7 +391,9 @@ def check_azint(ctx: Context) -> None:
             if bins_shape is not None and tuple(ds.shape[1:]) != tuple(bins_shape):
                 ctx.add("JF-AZINT", path, f"bins {ds.shape[1:]} differ from bin_to_q {bins_shape}")
             if h.n_images is not None and ds.shape[0] != h.n_images:
-                ctx.add("JF-IMAGE-COUNT", path, f"first dimension {ds.shape[0]}, {h.n_images} required")
+                ctx.add(
+                    "JF-IMAGE-COUNT", path, f"first dimension {ds.shape[0]}, {h.n_images} required"
+                )
 
 
 def check_collections(ctx: Context) -> None:
@@ -315,14 +404,22 @@ def check_collections(ctx: Context) -> None:
             continue
         cls = ctx.resolver.nx_class(grp)
         if cls != "NXcollection":
-            ctx.add("JF-COLLECTION", f"{ctx.entry_path}/{rel}", f"NX_class {cls!r}, 'NXcollection' required")
+            ctx.add(
+                "JF-COLLECTION",
+                f"{ctx.entry_path}/{rel}",
+                f"NX_class {cls!r}, 'NXcollection' required",
+            )
     refl = ctx.group(f"{ctx.entry_path}/reflections")
     if refl is not None:
         names = [n for n in ctx.resolver.members(refl) if n.startswith("image_")]
         for name in names if ctx.deep else names[:4] + names[-4:]:
             grp = ctx.resolver.child(refl, name)
             if is_group(grp) and ctx.resolver.nx_class(grp) != "NXreflections":
-                ctx.add("JF-COLLECTION", f"{ctx.entry_path}/reflections/{name}", "NX_class 'NXreflections' required")
+                ctx.add(
+                    "JF-COLLECTION",
+                    f"{ctx.entry_path}/reflections/{name}",
+                    "NX_class 'NXreflections' required",
+                )
 
 
 _IMAGE_GROUP = re.compile(r"image_(\d{6})")
@@ -342,11 +439,19 @@ def check_reflections(ctx: Context) -> None:
             path = f"{h.label}{ctx.entry_path}/reflections/{name}"
             match = _IMAGE_GROUP.fullmatch(name)
             if match is None:
-                ctx.add("JF-REFLECTIONS", path, "group name must be image_NNNNNN (the 6-digit image number)")
+                ctx.add(
+                    "JF-REFLECTIONS",
+                    path,
+                    "group name must be image_NNNNNN (the 6-digit image number)",
+                )
                 continue
             number = int(match.group(1))
             if number < 1 or (ctx.n_frames is not None and number > ctx.n_frames):
-                ctx.add("JF-REFLECTIONS", path, f"image number {number} is outside the run (1..{ctx.n_frames})")
+                ctx.add(
+                    "JF-REFLECTIONS",
+                    path,
+                    f"image number {number} is outside the run (1..{ctx.n_frames})",
+                )
             grp = ctx.resolver.child(refl, name)
             if not is_group(grp):
                 continue  # a dangling or outside link is the link rules' finding
@@ -371,8 +476,12 @@ def _check_reflection_group(ctx: Context, path: str, grp: h5py.Group) -> None:
         ctx.add("JF-REFLECTIONS", path, f"Miller index column(s) {', '.join(missing)} missing")
     if len(set(lengths.values())) > 1:
         shortest = min(lengths, key=lengths.get)
-        ctx.add("JF-REFLECTIONS", path, f"columns differ in length ({shortest}: {lengths[shortest]}, "
-                                        f"{max(lengths.values())} elsewhere)")
+        ctx.add(
+            "JF-REFLECTIONS",
+            path,
+            f"columns differ in length ({shortest}: {lengths[shortest]}, "
+            f"{max(lengths.values())} elsewhere)",
+        )
     for column in MILLER:
         ds = ctx.resolver.child(grp, column) if column in lengths else None
         if ds is None or ds.dtype.kind not in "iuf":
@@ -380,7 +489,7 @@ def _check_reflection_group(ctx: Context, path: str, grp: h5py.Group) -> None:
                 ctx.add("JF-REFLECTIONS", f"{path}/{column}", f"type {ds.dtype}, a number required")
             continue
         if ds.dtype.kind == "f":
-            values = np.asarray(ds[: _MAX_READ])
+            values = np.asarray(ds[:_MAX_READ])
             if not np.all(np.isfinite(values) & (values == np.round(values))):
                 ctx.add("JF-REFLECTIONS", f"{path}/{column}", "Miller indices must be integers")
 
@@ -398,7 +507,9 @@ def _length_m(ctx: Context, path: str) -> float | None:
     value = ctx.number(path)
     if value is None:
         return None
-    scale = {"m": 1.0, "mm": 1e-3, "um": 1e-6, "cm": 1e-2, "nm": 1e-9}.get((ctx.units(ctx.dataset(path)) or "m").strip())
+    scale = {"m": 1.0, "mm": 1e-3, "um": 1e-6, "cm": 1e-2, "nm": 1e-9}.get(
+        (ctx.units(ctx.dataset(path)) or "m").strip()
+    )
     return None if scale is None else value * scale
 
 
@@ -406,8 +517,15 @@ def _wavelength_a(ctx: Context, path: str) -> float | None:
     value = ctx.number(path)
     if value is None:
         return None
-    scale = {"angstrom": 1.0, "Angstrom": 1.0, "A": 1.0, "Å": 1.0, "nm": 10.0, "m": 1e10, "pm": 1e-2}.get(
-        (ctx.units(ctx.dataset(path)) or "angstrom").strip())
+    scale = {
+        "angstrom": 1.0,
+        "Angstrom": 1.0,
+        "A": 1.0,
+        "Å": 1.0,
+        "nm": 10.0,
+        "m": 1e10,
+        "pm": 1e-2,
+    }.get((ctx.units(ctx.dataset(path)) or "angstrom").strip())
     return None if scale is None else value * scale
 
 
@@ -418,13 +536,29 @@ def check_plausible(ctx: Context) -> None:
     det = f"{e}/instrument/detector"
     wl = _wavelength_a(ctx, f"{e}/instrument/beam/incident_wavelength")
     if wl is not None and not (np.isfinite(wl) and wl > 0):
-        ctx.add("JF-PLAUSIBLE", f"{e}/instrument/beam/incident_wavelength", f"{wl} is not a positive wavelength")
+        ctx.add(
+            "JF-PLAUSIBLE",
+            f"{e}/instrument/beam/incident_wavelength",
+            f"{wl} is not a positive wavelength",
+        )
     energy = ctx.number(f"{e}/instrument/beam/incident_energy")
     if wl and energy:
-        scale = {"eV": 1.0, "keV": 1e3}.get((ctx.units(ctx.dataset(f"{e}/instrument/beam/incident_energy")) or "eV").strip(), 1.0)
+        scale = {"eV": 1.0, "keV": 1e3}.get(
+            (ctx.units(ctx.dataset(f"{e}/instrument/beam/incident_energy")) or "eV").strip(), 1.0
+        )
         if abs(_HC_EV_ANGSTROM / wl - energy * scale) > 1e-3 * energy * scale:
-            ctx.add("JF-PLAUSIBLE", f"{e}/instrument/beam", f"wavelength {wl} A and energy {energy * scale} eV disagree")
-    for name in ("distance", "detector_distance", "sensor_thickness", "x_pixel_size", "y_pixel_size"):
+            ctx.add(
+                "JF-PLAUSIBLE",
+                f"{e}/instrument/beam",
+                f"wavelength {wl} A and energy {energy * scale} eV disagree",
+            )
+    for name in (
+        "distance",
+        "detector_distance",
+        "sensor_thickness",
+        "x_pixel_size",
+        "y_pixel_size",
+    ):
         value = _length_m(ctx, f"{det}/{name}")
         if value is not None and not (np.isfinite(value) and value > 0):
             ctx.add("JF-PLAUSIBLE", f"{det}/{name}", f"{value} m is not positive")
@@ -437,20 +571,35 @@ def check_plausible(ctx: Context) -> None:
             ctx.add("JF-PLAUSIBLE", f"{det}/{name}", f"{value} is not finite")
     count, frame = ctx.number(f"{det}/count_time"), ctx.number(f"{det}/frame_time")
     if count is not None and frame is not None and count > frame * (1 + 1e-9):
-        ctx.add("JF-PLAUSIBLE", f"{det}/count_time", f"count_time {count} s exceeds frame_time {frame} s")
+        ctx.add(
+            "JF-PLAUSIBLE",
+            f"{det}/count_time",
+            f"count_time {count} s exceeds frame_time {frame} s",
+        )
     bits = ctx.number(f"{det}/bit_depth_image")
     dtype = ctx.image_dtype
     sat = ctx.number(f"{det}/saturation_value")
     err = ctx.number(f"{det}/error_value")
-    if bits is not None and dtype is not None and dtype.kind in "iu" and int(bits) != dtype.itemsize * 8:
+    if (
+        bits is not None
+        and dtype is not None
+        and dtype.kind in "iu"
+        and int(bits) != dtype.itemsize * 8
+    ):
         ctx.add("JF-PLAUSIBLE", f"{det}/bit_depth_image", f"{int(bits)} bits, images are {dtype}")
     if dtype is not None and dtype.kind in "iu":
         info = np.iinfo(dtype)
         for name, value in (("saturation_value", sat), ("error_value", err)):
             if value is not None and not (info.min <= value <= info.max):
-                ctx.add("JF-PLAUSIBLE", f"{det}/{name}", f"{value} does not fit the image dtype {dtype}")
+                ctx.add(
+                    "JF-PLAUSIBLE", f"{det}/{name}", f"{value} does not fit the image dtype {dtype}"
+                )
         if sat is not None and err is not None and sat == err:
-            ctx.add("JF-PLAUSIBLE", f"{det}/saturation_value", "equals error_value: the sentinel would be ambiguous")
+            ctx.add(
+                "JF-PLAUSIBLE",
+                f"{det}/saturation_value",
+                "equals error_value: the sentinel would be ambiguous",
+            )
 
 
 def check_image_count(ctx: Context) -> None:
@@ -460,15 +609,25 @@ def check_image_count(ctx: Context) -> None:
         return
     written = ctx.number(f"{ds_path}/nimages_written")
     if written is not None and int(written) > ctx.n_frames:
-        ctx.add("JF-IMAGE-COUNT", f"{ds_path}/nimages_written", f"{int(written)} but {ctx.n_frames} frames in /entry/data")
+        ctx.add(
+            "JF-IMAGE-COUNT",
+            f"{ds_path}/nimages_written",
+            f"{int(written)} but {ctx.n_frames} frames in /entry/data",
+        )
     elif written is not None and int(written) < ctx.n_frames:
         # Frames lost on the way (a frame-number jump, a dead module's frame) leave slots at the fill
         # value; the file says so honestly, so this is reported, not a violation (docs/conformance.md).
-        ctx.add("JF-IMAGE-COUNT", f"{ds_path}/nimages_written",
-                f"{int(written)} images written of {ctx.n_frames} frames: {ctx.n_frames - int(written)} hold the fill value",
-                severity="warning")
+        ctx.add(
+            "JF-IMAGE-COUNT",
+            f"{ds_path}/nimages_written",
+            f"{int(written)} images written of {ctx.n_frames} frames: {ctx.n_frames - int(written)} hold the fill value",
+            severity="warning",
+        )
     nimages = ctx.number(f"{ds_path}/nimages")
     ntrigger = ctx.number(f"{ds_path}/ntrigger") or 1
     if nimages is not None and written is None and int(nimages * ntrigger) != ctx.n_frames:
-        ctx.add("JF-IMAGE-COUNT", f"{ds_path}/nimages",
-                f"nimages x ntrigger = {int(nimages * ntrigger)} but {ctx.n_frames} frames in /entry/data")
+        ctx.add(
+            "JF-IMAGE-COUNT",
+            f"{ds_path}/nimages",
+            f"nimages x ntrigger = {int(nimages * ntrigger)} but {ctx.n_frames} frames in /entry/data",
+        )

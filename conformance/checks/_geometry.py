@@ -8,10 +8,9 @@ from typing import Any
 
 import h5py
 import numpy as np
-
-from conformance._context import Context
-from conformance._hdf import Missing, as_text, attr, is_dataset
-from conformance.checks._units import unit_fits
+from jfjoch_hil.conformance._context import Context
+from jfjoch_hil.conformance._hdf import Missing, as_text, attr, is_dataset
+from jfjoch_hil.conformance.checks._units import unit_fits
 
 __all__ = ["check_geometry", "check_modules"]
 
@@ -42,14 +41,29 @@ def _check_axis(ctx: Context, ds: h5py.Dataset, module_axis: bool = False) -> No
     if vec is None:
         ctx.add("NX-TRANSFORMATION", f"{path}@vector", "missing or not 3 numbers")
     elif not np.all(np.isfinite(vec)) or float(np.linalg.norm(vec)) == 0.0:
-        ctx.add("NX-TRANSFORMATION", f"{path}@vector", f"{vec.tolist()} is not a finite non-zero vector")
+        ctx.add(
+            "NX-TRANSFORMATION", f"{path}@vector", f"{vec.tolist()} is not a finite non-zero vector"
+        )
     elif abs(float(np.linalg.norm(vec)) - 1.0) > 1e-3:
-        ctx.add("NX-TRANSFORMATION", f"{path}@vector", f"{vec.tolist()} is not of unit length", severity="warning")
+        ctx.add(
+            "NX-TRANSFORMATION",
+            f"{path}@vector",
+            f"{vec.tolist()} is not of unit length",
+            severity="warning",
+        )
     ttype = as_text(attr(ds, "transformation_type"))
     if module_axis and ttype != "translation":
-        ctx.add("NX-TRANSFORMATION", f"{path}@transformation_type", f"'{ttype}', 'translation' required (C05)")
+        ctx.add(
+            "NX-TRANSFORMATION",
+            f"{path}@transformation_type",
+            f"'{ttype}', 'translation' required (C05)",
+        )
     elif ttype not in (None, "translation", "rotation"):
-        ctx.add("NX-TRANSFORMATION", f"{path}@transformation_type", f"'{ttype}' not translation/rotation")
+        ctx.add(
+            "NX-TRANSFORMATION",
+            f"{path}@transformation_type",
+            f"'{ttype}' not translation/rotation",
+        )
     if attr(ds, "depends_on") is None:
         ctx.add("NX-TRANSFORMATION", f"{path}@depends_on", "missing")
     offset = attr(ds, "offset")
@@ -67,7 +81,9 @@ def _check_axis(ctx: Context, ds: h5py.Dataset, module_axis: bool = False) -> No
             ctx.add("NX-TRANSFORMATION", path, f"units {units!r} do not fit a {ttype} ({cat}, C04)")
 
 
-def _follow(ctx: Context, start_path: str, holder: h5py.Group, value: str | None, seen_axes: dict) -> list[str]:
+def _follow(
+    ctx: Context, start_path: str, holder: h5py.Group, value: str | None, seen_axes: dict
+) -> list[str]:
     """Follow a chain from a depends_on value; returns the axis paths visited."""
     chain: list[str] = []
     visited: set[str] = set()
@@ -84,7 +100,11 @@ def _follow(ctx: Context, start_path: str, holder: h5py.Group, value: str | None
             ctx.add("NX-DEPENDS-ON", where, f"'{current_value}' does not resolve ({detail})")
             return chain
         if attr(target, "vector") is None:
-            ctx.add("NX-DEPENDS-ON", where, f"'{current_value}' resolves to {target.name}, which has no @vector")
+            ctx.add(
+                "NX-DEPENDS-ON",
+                where,
+                f"'{current_value}' resolves to {target.name}, which has no @vector",
+            )
         key = target.name
         if key in visited:
             ctx.add("NX-CHAIN", where, f"cycle through {key}")
@@ -107,7 +127,13 @@ def _transformation_groups(ctx: Context) -> list[h5py.Group]:
         grp = stack.pop()
         budget -= 1
         for name, child in ctx.resolver.groups(grp):
-            if name.startswith("image_") or name in ("MX", "reflections", "roi", "azint", "profiling"):
+            if name.startswith("image_") or name in (
+                "MX",
+                "reflections",
+                "roi",
+                "azint",
+                "profiling",
+            ):
                 continue  # per-image collections hold no axes; skip their many members
             if ctx.resolver.nx_class(child) == "NXtransformations":
                 out.append(child)
@@ -132,14 +158,25 @@ def check_geometry(ctx: Context) -> None:
             dep = ctx.text(f"{grp.name}/depends_on")
             raw = ctx.get(f"{grp.name}/depends_on")
             if isinstance(raw, Missing) and raw.kind != "absent":
-                ctx.add("NX-DEPENDS-ON", f"{grp.name}/depends_on", f"unresolvable link: {raw.detail}")
+                ctx.add(
+                    "NX-DEPENDS-ON", f"{grp.name}/depends_on", f"unresolvable link: {raw.detail}"
+                )
             if dep is not None:
                 sample_chain = _follow(ctx, f"{grp.name}/depends_on", grp, dep, axes)
                 if sample_chain:
                     scan = ctx.resolver.get(sample_chain[0])
-                    if is_dataset(scan) and scan.ndim == 1 and scan.shape[0] > 1 and ctx.n_frames is not None \
-                            and scan.shape[0] != ctx.n_frames:
-                        ctx.add("NX-SHAPE", scan.name, f"scan axis has {scan.shape[0]} values for {ctx.n_frames} frames (C14)")
+                    if (
+                        is_dataset(scan)
+                        and scan.ndim == 1
+                        and scan.shape[0] > 1
+                        and ctx.n_frames is not None
+                        and scan.shape[0] != ctx.n_frames
+                    ):
+                        ctx.add(
+                            "NX-SHAPE",
+                            scan.name,
+                            f"scan axis has {scan.shape[0]} values for {ctx.n_frames} frames (C14)",
+                        )
         if cls == "NXinstrument":
             for _dname, dgrp in ctx.resolver.groups(grp):
                 if ctx.resolver.nx_class(dgrp) == "NXdetector":
@@ -160,10 +197,19 @@ def check_geometry(ctx: Context) -> None:
                 if not is_dataset(ax):
                     continue
                 _check_axis(ctx, ax, module_axis=True)
-                chain = _follow(ctx, f"{ax.name}@depends_on", mod, as_text(attr(ax, "depends_on")), axes)
-                if axis_name == "fast_pixel_direction" and det_chain and not (set(chain) & set(det_chain)):
-                    ctx.add("NX-TRANSFORMATION", ax.name,
-                            f"module chain {chain} does not join the detector chain {det_chain} (C05)")
+                chain = _follow(
+                    ctx, f"{ax.name}@depends_on", mod, as_text(attr(ax, "depends_on")), axes
+                )
+                if (
+                    axis_name == "fast_pixel_direction"
+                    and det_chain
+                    and not (set(chain) & set(det_chain))
+                ):
+                    ctx.add(
+                        "NX-TRANSFORMATION",
+                        ax.name,
+                        f"module chain {chain} does not join the detector chain {det_chain} (C05)",
+                    )
     for ax in list(axes.values()):
         _check_axis(ctx, ax)
         _follow(ctx, f"{ax.name}@depends_on", ax.parent, as_text(attr(ax, "depends_on")), axes)
@@ -179,7 +225,11 @@ def check_modules(ctx: Context) -> None:
         for _dname, det in ctx.resolver.groups(inst):
             if ctx.resolver.nx_class(det) != "NXdetector":
                 continue
-            modules = [m for _n, m in ctx.resolver.groups(det) if ctx.resolver.nx_class(m) == "NXdetector_module"]
+            modules = [
+                m
+                for _n, m in ctx.resolver.groups(det)
+                if ctx.resolver.nx_class(m) == "NXdetector_module"
+            ]
             if not modules:
                 ctx.add("NX-MODULE", det.name, "no NXdetector_module")
             for mod in modules:
@@ -188,14 +238,31 @@ def check_modules(ctx: Context) -> None:
                 if origin is None or size is None:
                     continue  # absence is NX-REQUIRED's finding
                 if origin.shape != size.shape:
-                    ctx.add("NX-MODULE", mod.name, f"data_origin {origin.tolist()} and data_size {size.tolist()} differ in rank")
+                    ctx.add(
+                        "NX-MODULE",
+                        mod.name,
+                        f"data_origin {origin.tolist()} and data_size {size.tolist()} differ in rank",
+                    )
                     continue
                 if ctx.image_shape is not None and origin.size != len(ctx.image_shape):
-                    ctx.add("NX-MODULE", mod.name, f"rank {origin.size} differs from the image rank {len(ctx.image_shape)}")
+                    ctx.add(
+                        "NX-MODULE",
+                        mod.name,
+                        f"rank {origin.size} differs from the image rank {len(ctx.image_shape)}",
+                    )
                     continue
                 if np.any(origin < 0) or np.any(size <= 0):
-                    ctx.add("NX-MODULE", mod.name, f"origin {origin.tolist()} / size {size.tolist()} not positive")
+                    ctx.add(
+                        "NX-MODULE",
+                        mod.name,
+                        f"origin {origin.tolist()} / size {size.tolist()} not positive",
+                    )
                     continue
-                if ctx.image_shape is not None and np.any(origin + size > np.asarray(ctx.image_shape)):
-                    ctx.add("NX-MODULE", mod.name,
-                            f"origin {origin.tolist()} + size {size.tolist()} exceeds the image {list(ctx.image_shape)}")
+                if ctx.image_shape is not None and np.any(
+                    origin + size > np.asarray(ctx.image_shape)
+                ):
+                    ctx.add(
+                        "NX-MODULE",
+                        mod.name,
+                        f"origin {origin.tolist()} + size {size.tolist()} exceeds the image {list(ctx.image_shape)}",
+                    )

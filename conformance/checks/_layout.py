@@ -12,9 +12,8 @@ import os
 
 import h5py
 import numpy as np
-
-from conformance._context import LEGACY_LINK, Context, sample_indices
-from conformance._hdf import Missing, attr, dataset_filters, is_dataset, is_group
+from jfjoch_hil.conformance._context import LEGACY_LINK, Context, sample_indices
+from jfjoch_hil.conformance._hdf import Missing, attr, dataset_filters, is_dataset, is_group
 
 __all__ = [
     "check_legacy_links",
@@ -53,18 +52,29 @@ def check_legacy_links(ctx: Context) -> None:
         return
     names = sorted(n for n in ctx.resolver.members(data_group) if LEGACY_LINK.match(n))
     if not names:
-        ctx.add("JF-LEGACY-LINKS", f"{ctx.entry_path}/data", "no data_NNNNNN links in a legacy master")
+        ctx.add(
+            "JF-LEGACY-LINKS", f"{ctx.entry_path}/data", "no data_NNNNNN links in a legacy master"
+        )
         return
     numbers = [int(LEGACY_LINK.match(n).group(1)) for n in names]
     if numbers != list(range(1, len(numbers) + 1)):
-        ctx.add("JF-LEGACY-LINKS", f"{ctx.entry_path}/data", f"links numbered {numbers}, 1..{len(numbers)} without gaps required")
+        ctx.add(
+            "JF-LEGACY-LINKS",
+            f"{ctx.entry_path}/data",
+            f"links numbered {numbers}, 1..{len(numbers)} without gaps required",
+        )
     expected_low = 1
     shapes = set()
     for name in names:
         path = f"{ctx.entry_path}/data/{name}"
         kind = ctx.resolver.link_kind(data_group, name)
         if kind != "external":
-            ctx.add("JF-LEGACY-LINKS", path, f"is a {kind} link, an external link to a data file required", severity="warning")
+            ctx.add(
+                "JF-LEGACY-LINKS",
+                path,
+                f"is a {kind} link, an external link to a data file required",
+                severity="warning",
+            )
         ds = ctx.resolver.child(data_group, name)
         if isinstance(ds, Missing):
             if ds.kind in ("missing-file", "outside", "broken"):
@@ -84,14 +94,30 @@ def check_legacy_links(ctx: Context) -> None:
             expected_low = None
             continue
         if high - low + 1 != ds.shape[0]:
-            ctx.add("JF-LEGACY-LINKS", path, f"image_nr_low {low}..high {high} spans {high - low + 1} images, file holds {ds.shape[0]}")
+            ctx.add(
+                "JF-LEGACY-LINKS",
+                path,
+                f"image_nr_low {low}..high {high} spans {high - low + 1} images, file holds {ds.shape[0]}",
+            )
         if expected_low is not None and low != expected_low:
-            ctx.add("JF-LEGACY-LINKS", path, f"image_nr_low {low}, {expected_low} expected (1-based, contiguous)")
+            ctx.add(
+                "JF-LEGACY-LINKS",
+                path,
+                f"image_nr_low {low}, {expected_low} expected (1-based, contiguous)",
+            )
         expected_low = high + 1
     if len(shapes) > 1:
-        ctx.add("JF-LEGACY-LINKS", f"{ctx.entry_path}/data", f"data files differ in image shape: {sorted(shapes)}")
+        ctx.add(
+            "JF-LEGACY-LINKS",
+            f"{ctx.entry_path}/data",
+            f"data files differ in image shape: {sorted(shapes)}",
+        )
     if expected_low is not None and ctx.n_frames is not None and expected_low - 1 != ctx.n_frames:
-        ctx.add("JF-LEGACY-LINKS", f"{ctx.entry_path}/data", f"max image_nr_high {expected_low - 1} != {ctx.n_frames} frames")
+        ctx.add(
+            "JF-LEGACY-LINKS",
+            f"{ctx.entry_path}/data",
+            f"max image_nr_high {expected_low - 1} != {ctx.n_frames} frames",
+        )
 
 
 def _walk_links(ctx: Context, root: h5py.Group):
@@ -133,7 +159,11 @@ def check_external_links(ctx: Context) -> None:
             continue
         target = ctx.resolver.child(grp, name)
         if isinstance(target, Missing):
-            rule = "JF-DATA-FILE" if target.kind in ("missing-file", "outside", "broken") else "JF-LEGACY-LINKS"
+            rule = (
+                "JF-DATA-FILE"
+                if target.kind in ("missing-file", "outside", "broken")
+                else "JF-LEGACY-LINKS"
+            )
             if ctx.layout != "legacy" and rule == "JF-LEGACY-LINKS":
                 rule = "JF-DATA-FILE"
             ctx.add(rule, path, f"external link does not resolve: {target.detail}")
@@ -171,7 +201,9 @@ def check_virtual(ctx: Context) -> None:
             else:
                 p = ctx.resolver.file_path(src.file_name, ctx.master)
                 if ctx.layout == "integrated":
-                    ctx.add("JF-INTEGRATED", path, f"virtual source in another file {src.file_name}")
+                    ctx.add(
+                        "JF-INTEGRATED", path, f"virtual source in another file {src.file_name}"
+                    )
                 target_file = ctx.resolver.open_file(p)
                 if isinstance(target_file, Missing):
                     rule = "JF-DATA-FILE"
@@ -181,7 +213,9 @@ def check_virtual(ctx: Context) -> None:
                     continue
             src_ds = ctx.resolver.walk(target_file, src.dset_name, dangling_kind="dangling")
             if not is_dataset(src_ds):
-                ctx.add("JF-VDS", path, f"VDS source {src.file_name}:{src.dset_name} is not a dataset")
+                ctx.add(
+                    "JF-VDS", path, f"VDS source {src.file_name}:{src.dset_name} is not a dataset"
+                )
                 continue
             try:
                 (vlo, vhi) = src.vspace.get_select_bounds()
@@ -192,8 +226,14 @@ def check_virtual(ctx: Context) -> None:
                 (_slo, shi) = src.src_space.get_select_bounds()
             except Exception:  # noqa: BLE001 - an "all" selection: the mapped extent must fit the source
                 shi = tuple(h - lo for h, lo in zip(vhi, vlo, strict=False))
-            if len(shi) != len(src_ds.shape) or any(h >= n for h, n in zip(shi, src_ds.shape, strict=False)):
-                ctx.add("JF-VDS", path, f"source selection up to {list(shi)} exceeds {src.file_name}:{src.dset_name} shape {list(src_ds.shape)}")
+            if len(shi) != len(src_ds.shape) or any(
+                h >= n for h, n in zip(shi, src_ds.shape, strict=False)
+            ):
+                ctx.add(
+                    "JF-VDS",
+                    path,
+                    f"source selection up to {list(shi)} exceeds {src.file_name}:{src.dset_name} shape {list(src_ds.shape)}",
+                )
                 continue
             covered.append((int(vlo[0]), int(vhi[0])))
         if not ds.shape:
@@ -227,29 +267,45 @@ def check_layout_exposure(ctx: Context) -> None:
     """What the master exposes per layout (hdf5-format.md §2, §4): image data, per-image results."""
     data_path = f"{ctx.entry_path}/data"
     if ctx.layout == "unknown":
-        ctx.add("JF-LAYOUT", data_path, "no image data: neither data_NNNNNN links nor a data dataset")
+        ctx.add(
+            "JF-LAYOUT", data_path, "no image data: neither data_NNNNNN links nor a data dataset"
+        )
         return
     if ctx.layout in ("vds", "process"):
         ds = ctx.dataset(f"{data_path}/data")
         if ds is None or not ds.is_virtual:
-            ctx.add("JF-LAYOUT", f"{data_path}/data", f"{ctx.layout} layout needs a virtual dataset here")
+            ctx.add(
+                "JF-LAYOUT",
+                f"{data_path}/data",
+                f"{ctx.layout} layout needs a virtual dataset here",
+            )
     if ctx.layout == "integrated":
         ds = ctx.dataset(f"{data_path}/data")
         if ds is None:
-            ctx.add("JF-LAYOUT", f"{data_path}/data", "integrated layout needs the image dataset here")
+            ctx.add(
+                "JF-LAYOUT", f"{data_path}/data", "integrated layout needs the image dataset here"
+            )
     if ctx.layout == "vds" and ctx.sources:
         try:
             files = sorted({s.file_name for s in ctx.sources[0].dataset.virtual_sources()} - {"."})
         except Exception:  # noqa: BLE001
             files = []
-        first = ctx.resolver.open_file(ctx.resolver.file_path(files[0], ctx.master)) if files else None
+        first = (
+            ctx.resolver.open_file(ctx.resolver.file_path(files[0], ctx.master)) if files else None
+        )
         if first is not None and not isinstance(first, Missing):
             for gname in _PER_IMAGE_GROUPS:
                 if gname == "detector":
                     continue  # /entry/detector diagnostics stay in the data files (§4.7)
-                if is_group(ctx.resolver.walk(first, f"/entry/{gname}")) and ctx.group(f"{ctx.entry_path}/{gname}") is None:
-                    ctx.add("JF-LAYOUT", f"{ctx.entry_path}/{gname}", f"data files hold /entry/{gname}; the VDS master must expose it")
-
+                if (
+                    is_group(ctx.resolver.walk(first, f"/entry/{gname}"))
+                    and ctx.group(f"{ctx.entry_path}/{gname}") is None
+                ):
+                    ctx.add(
+                        "JF-LAYOUT",
+                        f"{ctx.entry_path}/{gname}",
+                        f"data files hold /entry/{gname}; the VDS master must expose it",
+                    )
 
 
 def _storage_datasets(ctx: Context) -> list[h5py.Dataset]:
@@ -262,7 +318,11 @@ def _storage_datasets(ctx: Context) -> list[h5py.Dataset]:
             except Exception:  # noqa: BLE001
                 vs = []
             for s in (vs[:1] + vs[-1:]) if len(vs) > 1 else vs:
-                f = ctx.master if s.file_name == "." else ctx.resolver.open_file(ctx.resolver.file_path(s.file_name, ctx.master))
+                f = (
+                    ctx.master
+                    if s.file_name == "."
+                    else ctx.resolver.open_file(ctx.resolver.file_path(s.file_name, ctx.master))
+                )
                 if isinstance(f, Missing):
                     continue
                 target = ctx.resolver.walk(f, s.dset_name)
@@ -290,20 +350,36 @@ def check_image_dataset(ctx: Context) -> None:
         if ds.dtype.kind not in "iu":
             ctx.add("JF-IMAGE-DATASET", src.label, f"image dtype {ds.dtype} is not an integer type")
         elif ds.fillvalue is not None and int(ds.fillvalue) != want:
-            ctx.add("JF-IMAGE-DATASET", src.label, f"fill value {ds.fillvalue}, {want} required for {ds.dtype}")
+            ctx.add(
+                "JF-IMAGE-DATASET",
+                src.label,
+                f"fill value {ds.fillvalue}, {want} required for {ds.dtype}",
+            )
     for ds in _storage_datasets(ctx):
         label = f"{os.path.basename(ds.file.filename)}:{ds.name}"
         if ds.ndim != 3:
             ctx.add("JF-IMAGE-DATASET", label, f"rank {ds.ndim}, [n, y, x] required")
             continue
         if ds.chunks != (1, *ds.shape[1:]):
-            ctx.add("JF-IMAGE-DATASET", label, f"chunks {ds.chunks}, one image per chunk {(1, *ds.shape[1:])} required")
+            ctx.add(
+                "JF-IMAGE-DATASET",
+                label,
+                f"chunks {ds.chunks}, one image per chunk {(1, *ds.shape[1:])} required",
+            )
         codes = [c for c, _ in dataset_filters(ds)]
         if _BITSHUFFLE not in codes:
-            ctx.add("JF-IMAGE-DATASET", label, f"filters {codes}: bitshuffle ({_BITSHUFFLE}) with LZ4 or Zstd required")
+            ctx.add(
+                "JF-IMAGE-DATASET",
+                label,
+                f"filters {codes}: bitshuffle ({_BITSHUFFLE}) with LZ4 or Zstd required",
+            )
         want = sentinel_for(ds.dtype)
         if want is not None and ds.fillvalue is not None and int(ds.fillvalue) != want:
-            ctx.add("JF-IMAGE-DATASET", label, f"fill value {ds.fillvalue}, {want} required for {ds.dtype}")
+            ctx.add(
+                "JF-IMAGE-DATASET",
+                label,
+                f"fill value {ds.fillvalue}, {want} required for {ds.dtype}",
+            )
 
 
 def open_with_prefix(ctx: Context, ds: h5py.Dataset) -> h5py.Dataset:
@@ -331,7 +407,12 @@ def check_readable(ctx: Context) -> None:
             continue
         pixels = int(np.prod(ds.shape[1:], dtype=np.float64)) if ds.ndim > 1 else 1
         if pixels > _MAX_IMAGE_PIXELS:
-            ctx.add("DATA-READABLE", src.label, f"images of {pixels} pixels are too large to read back", severity="warning")
+            ctx.add(
+                "DATA-READABLE",
+                src.label,
+                f"images of {pixels} pixels are too large to read back",
+                severity="warning",
+            )
             continue
         bad = []
         for i in sample_indices(src.frames, ctx.deep):

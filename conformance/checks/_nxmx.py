@@ -12,16 +12,17 @@ from typing import Any
 
 import h5py
 import numpy as np
-
-from conformance._context import Context
-from conformance._hdf import Missing, as_text, attr, is_dataset
-from conformance.checks._units import unit_fits
-from conformance.rules import nxmx_rules
+from jfjoch_hil.conformance._context import Context
+from jfjoch_hil.conformance._hdf import Missing, as_text, attr, is_dataset
+from jfjoch_hil.conformance.checks._units import unit_fits
+from jfjoch_hil.conformance.rules import nxmx_rules
 
 __all__ = ["check_nxmx_items", "check_nx_classes", "check_entry", "is_iso8601", "dtype_kind"]
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)$")
-_PLACEHOLDER = re.compile(r"^[A-Z][A-Z_]*[A-Z]")  # CHANNELNAME_channel, AXISNAME: any name of the class
+_PLACEHOLDER = re.compile(
+    r"^[A-Z][A-Z_]*[A-Z]"
+)  # CHANNELNAME_channel, AXISNAME: any name of the class
 _MAX_GROUPS = 3000
 
 
@@ -115,7 +116,11 @@ def _level_finding(ctx: Context, level: str, path: str, what: str) -> None:
 
 def _small_values(ds: h5py.Dataset) -> np.ndarray | None:
     try:
-        return np.asarray(ds[()]) if ds.size <= 4096 else np.asarray(ds[tuple(slice(0, 1) for _ in ds.shape)])
+        return (
+            np.asarray(ds[()])
+            if ds.size <= 4096
+            else np.asarray(ds[tuple(slice(0, 1) for _ in ds.shape)])
+        )
     except Exception:  # noqa: BLE001
         return None
 
@@ -137,7 +142,9 @@ def _symbol_length(ctx: Context, sym: str) -> int | None:
 def _check_dims(ctx: Context, rule: dict, path: str, ds: h5py.Dataset) -> None:
     dims = rule.get("dims") or {}
     spec = dims.get("dim") or []
-    if not spec or path.endswith("group_index"):  # group_index's 'i' is a definition defect (C07 note)
+    if not spec or path.endswith(
+        "group_index"
+    ):  # group_index's 'i' is a definition defect (C07 note)
         return
     rule_id = "NX-BASE-SHAPE" if rule["level"] in ("base", "extension") else "NX-SHAPE"
     name = path.rsplit("/", 1)[-1]
@@ -157,7 +164,11 @@ def _check_dims(ctx: Context, rule: dict, path: str, ds: h5py.Dataset) -> None:
             break
     if not fits:
         want = ", ".join(d["value"] for d in spec)
-        ctx.add(rule_id, path, f"shape {list(shape)} does not fit [{want}] (nP={ctx.n_frames}, image {ctx.image_shape})")
+        ctx.add(
+            rule_id,
+            path,
+            f"shape {list(shape)} does not fit [{want}] (nP={ctx.n_frames}, image {ctx.image_shape})",
+        )
 
 
 def _check_value(ctx: Context, rule: dict, path: str, obj: Any, kind: str, read) -> None:
@@ -204,7 +215,9 @@ def check_nxmx_items(ctx: Context) -> None:
         if kind == "group":
             for ppath, pgrp in index.groups(tuple(segs[:-1])):
                 if not _match_segment(ctx, pgrp, segs[-1]):
-                    _level_finding(ctx, level, f"{ppath}/{segs[-1]}", f"group of class {rule['nx_class']}")
+                    _level_finding(
+                        ctx, level, f"{ppath}/{segs[-1]}", f"group of class {rule['nx_class']}"
+                    )
             continue
         if kind == "attribute":
             if segs and not segs[-1].startswith("NX") and "[" not in segs[-1]:
@@ -238,7 +251,9 @@ def check_nxmx_items(ctx: Context) -> None:
                 if obj.kind == "absent":
                     _level_finding(ctx, level, path, "field")
                 elif obj.kind in ("dangling", "loop", "broken") and level == "required":
-                    ctx.add("NX-REQUIRED", path, f"required field is an unresolvable link: {obj.detail}")
+                    ctx.add(
+                        "NX-REQUIRED", path, f"required field is an unresolvable link: {obj.detail}"
+                    )
                 # dangling links and missing files are reported by the link rules
                 continue
             if level == "forbidden":
@@ -262,7 +277,9 @@ def check_entry(ctx: Context) -> None:
         ctx.add("NX-ENTRY", ctx.entry_path, "entry group lacks NX_class='NXentry'")
     text = ctx.text(f"{ctx.entry_path}/definition")
     if text != "NXmx":
-        ctx.add("NX-ENTRY", f"{ctx.entry_path}/definition", f"definition is {text!r}, 'NXmx' required")
+        ctx.add(
+            "NX-ENTRY", f"{ctx.entry_path}/definition", f"definition is {text!r}, 'NXmx' required"
+        )
 
 
 def check_nx_classes(ctx: Context) -> None:

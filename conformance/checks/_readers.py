@@ -13,17 +13,31 @@ import re
 
 import h5py
 import numpy as np
-
-from conformance._context import Context
-from conformance._hdf import dataset_filters
+from jfjoch_hil.conformance._context import Context
+from jfjoch_hil.conformance._hdf import dataset_filters
 
 __all__ = ["check_neggia", "check_durin", "check_fabio", "string_attr_problem"]
 
 _BITSHUFFLE, _LZ4 = 32008, 32004
-_DURIN_LENGTH = {"m", "mm", "um", "cm", "meter", "meters", "metre", "metres", "millimeter", "millimeters",
-                 "micrometer", "micrometers", "micron", "microns", "centimeter", "centimeters"}
+_DURIN_LENGTH = {
+    "m",
+    "mm",
+    "um",
+    "cm",
+    "meter",
+    "meters",
+    "metre",
+    "metres",
+    "millimeter",
+    "millimeters",
+    "micrometer",
+    "micrometers",
+    "micron",
+    "microns",
+    "centimeter",
+    "centimeters",
+}
 _FABIO_OK = re.compile(r"^data(_\d{6})?$")
-
 
 
 def _zstd(filters: list[tuple[int, tuple[int, ...]]]) -> bool:
@@ -33,8 +47,16 @@ def _zstd(filters: list[tuple[int, tuple[int, ...]]]) -> bool:
 def check_neggia(ctx: Context) -> None:
     """RD-NEGGIA (legacy layout)."""
     frames = [s.frames for s in ctx.sources]
-    if len(frames) > 1 and len(set(frames[:-1])) > 1 or (len(frames) > 1 and frames[-1] > frames[0]):
-        ctx.add("RD-NEGGIA", f"{ctx.entry_path}/data", f"frames per file {frames}: all but the last must equal data_000001's")
+    if (
+        len(frames) > 1
+        and len(set(frames[:-1])) > 1
+        or (len(frames) > 1 and frames[-1] > frames[0])
+    ):
+        ctx.add(
+            "RD-NEGGIA",
+            f"{ctx.entry_path}/data",
+            f"frames per file {frames}: all but the last must equal data_000001's",
+        )
     for src in ctx.sources:
         ds = src.dataset
         if ds.is_virtual:
@@ -43,36 +65,63 @@ def check_neggia(ctx: Context) -> None:
         if ds.dtype.kind != "u" or ds.dtype.itemsize not in (1, 2, 4):
             # Signed images (JUNGFRAU photons) are what a Jungfraujoch writer stores as received;
             # Neggia cannot read them (Durin can): a reader limitation, reported as a warning.
-            ctx.add("RD-NEGGIA", src.label, f"dtype {ds.dtype}: Neggia reads only unsigned 8/16/32-bit (use Durin)",
-                    severity="warning" if ds.dtype.kind == "i" else None)
+            ctx.add(
+                "RD-NEGGIA",
+                src.label,
+                f"dtype {ds.dtype}: Neggia reads only unsigned 8/16/32-bit (use Durin)",
+                severity="warning" if ds.dtype.kind == "i" else None,
+            )
         if ds.ndim == 3 and ds.chunks != (1, *ds.shape[1:]):
             ctx.add("RD-NEGGIA", src.label, f"chunks {ds.chunks}, [1, ny, nx] required")
         filters = dataset_filters(ds)
         ok = len(filters) <= 1 and all(
-            code == _LZ4 or (code == _BITSHUFFLE and not _zstd(filters)) for code, _ in filters)
+            code == _LZ4 or (code == _BITSHUFFLE and not _zstd(filters)) for code, _ in filters
+        )
         if not ok:
-            ctx.add("RD-NEGGIA", src.label, f"filters {[c for c, _ in filters]}: at most one of LZ4 or bitshuffle-LZ4")
+            ctx.add(
+                "RD-NEGGIA",
+                src.label,
+                f"filters {[c for c, _ in filters]}: at most one of LZ4 or bitshuffle-LZ4",
+            )
     dspec = f"{ctx.entry_path}/instrument/detector/detectorSpecific"
     nimages = ctx.scalar(f"{dspec}/nimages")
     if not isinstance(nimages, int | np.integer) or nimages <= 0:
-        ctx.add("RD-NEGGIA", f"{dspec}/nimages", f"{nimages!r}: a positive integer required ('CANNOT READ N_IMAGES')")
+        ctx.add(
+            "RD-NEGGIA",
+            f"{dspec}/nimages",
+            f"{nimages!r}: a positive integer required ('CANNOT READ N_IMAGES')",
+        )
     ntrigger = ctx.scalar(f"{dspec}/ntrigger")
     if ntrigger is not None and (not isinstance(ntrigger, int | np.integer) or ntrigger <= 0):
         ctx.add("RD-NEGGIA", f"{dspec}/ntrigger", f"{ntrigger!r}: a positive integer required")
     if isinstance(nimages, int | np.integer) and ctx.n_frames is not None:
-        total = int(nimages) * int(ntrigger if isinstance(ntrigger, int | np.integer) and ntrigger > 0 else 1)
+        total = int(nimages) * int(
+            ntrigger if isinstance(ntrigger, int | np.integer) and ntrigger > 0 else 1
+        )
         if total != ctx.n_frames:
-            ctx.add("RD-NEGGIA", f"{dspec}/nimages", f"nimages x ntrigger = {total}, {ctx.n_frames} frames linked")
+            ctx.add(
+                "RD-NEGGIA",
+                f"{dspec}/nimages",
+                f"nimages x ntrigger = {total}, {ctx.n_frames} frames linked",
+            )
     mask = ctx.dataset(f"{dspec}/pixel_mask")
     if mask is None:
         ctx.add("RD-NEGGIA", f"{dspec}/pixel_mask", "missing (Neggia requires it)")
     else:
         if mask.ndim != 2 or mask.dtype.kind not in "iu":
-            ctx.add("RD-NEGGIA", f"{dspec}/pixel_mask", f"{mask.dtype} rank {mask.ndim}: 2-D integer required")
+            ctx.add(
+                "RD-NEGGIA",
+                f"{dspec}/pixel_mask",
+                f"{mask.dtype} rank {mask.ndim}: 2-D integer required",
+            )
         if mask.chunks is not None:
             ctx.add("RD-NEGGIA", f"{dspec}/pixel_mask", "chunked: Neggia needs a contiguous mask")
         if ctx.image_shape is not None and tuple(mask.shape) != tuple(ctx.image_shape[:2]):
-            ctx.add("RD-NEGGIA", f"{dspec}/pixel_mask", f"shape {mask.shape}, image {ctx.image_shape} required")
+            ctx.add(
+                "RD-NEGGIA",
+                f"{dspec}/pixel_mask",
+                f"shape {mask.shape}, image {ctx.image_shape} required",
+            )
     for axis in ("x_pixel_size", "y_pixel_size"):
         ds = ctx.dataset(f"{ctx.entry_path}/instrument/detector/{axis}")
         if ds is not None and ds.dtype not in (np.float32, np.float64):
@@ -111,7 +160,11 @@ def check_durin(ctx: Context) -> None:
     for axis in ("x_pixel_size", "y_pixel_size"):
         ds = ctx.dataset(f"{det}/{axis}") or ctx.dataset(f"{det}/detectorSpecific/{axis}")
         if ds is None:
-            ctx.add("RD-DURIN", f"{det}/{axis}", "missing: 'Could not locate x_pixel_size and y_pixel_size'")
+            ctx.add(
+                "RD-DURIN",
+                f"{det}/{axis}",
+                "missing: 'Could not locate x_pixel_size and y_pixel_size'",
+            )
             continue
         units = ctx.units(ds)
         if units is None or units.strip() not in _DURIN_LENGTH:
@@ -128,12 +181,21 @@ def check_durin(ctx: Context) -> None:
         if problem:
             ctx.add("RD-DURIN", f"{grp.name}@NX_class", problem)
         for name, child in ctx.resolver.groups(grp):
-            if name.startswith("image_") or name in ("MX", "reflections", "roi", "roi_defs", "profiling", "azint"):
+            if name.startswith("image_") or name in (
+                "MX",
+                "reflections",
+                "roi",
+                "roi_defs",
+                "profiling",
+                "azint",
+            ):
                 continue
             groups.append(child)
     for src in ctx.sources:
         if not src.dataset.is_virtual and _zstd(dataset_filters(src.dataset)):
-            ctx.add("RD-DURIN", src.label, "bitshuffle with Zstd: Durin refuses 6-parameter bitshuffle")
+            ctx.add(
+                "RD-DURIN", src.label, "bitshuffle with Zstd: Durin refuses 6-parameter bitshuffle"
+            )
 
 
 def check_fabio(ctx: Context) -> None:
@@ -143,4 +205,8 @@ def check_fabio(ctx: Context) -> None:
         return
     for name in ctx.resolver.members(grp):
         if name.startswith("data") and not _FABIO_OK.match(name):
-            ctx.add("RD-FABIO", f"{ctx.entry_path}/data/{name}", "fabio EigerImage takes every data* member as an image stack")
+            ctx.add(
+                "RD-FABIO",
+                f"{ctx.entry_path}/data/{name}",
+                "fabio EigerImage takes every data* member as an image stack",
+            )

@@ -8,9 +8,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Field", "DETECTOR_DIAGNOSTICS", "MX_PER_SPOT", "MX_PER_IMAGE", "MX_LATTICE", "PER_IMAGE_GROUPS", "ROI_RESULT_FIELDS",
-           "COLLECTION_GROUPS", "ROI_TYPES", "AZINT_BINS", "AZINT_IMAGES", "DETECTOR_EXTRA_UNITS",
-           "REFLECTION_FIELDS", "MILLER"]
+__all__ = [
+    "Field",
+    "DETECTOR_DIAGNOSTICS",
+    "MX_PER_SPOT",
+    "MX_PER_IMAGE",
+    "MX_LATTICE",
+    "PER_IMAGE_GROUPS",
+    "ROI_RESULT_FIELDS",
+    "COLLECTION_GROUPS",
+    "ROI_TYPES",
+    "AZINT_BINS",
+    "AZINT_IMAGES",
+    "DETECTOR_EXTRA_UNITS",
+    "REFLECTION_FIELDS",
+    "MILLER",
+]
 
 
 @dataclass(frozen=True)
@@ -64,23 +77,53 @@ MX_PER_IMAGE = (
 )
 
 # §4.1 per-image lattices: latticeIndexed [n, 9], latticeIndexedExtra [n, m, 9] (Å)
-MX_LATTICE = (Field("latticeIndexed", "f", "Angstrom", True), Field("latticeIndexedExtra", "f", "Angstrom", True))
+MX_LATTICE = (
+    Field("latticeIndexed", "f", "Angstrom", True),
+    Field("latticeIndexedExtra", "f", "Angstrom", True),
+)
 
 # §4.5, §4.6, §4.8 per-image vectors [n_images] (group -> fields)
 PER_IMAGE_GROUPS: dict[str, tuple[Field, ...]] = {
-    "image": tuple(Field(n, "n") for n in ("max_value", "min_value", "error_pixels", "saturated_pixels", "pixel_sum")),
-    "profiling": tuple(Field(n, "f", "s") for n in (
-        "spotFindingTime", "indexingTime", "integrationTime", "refinementTime", "processingTime",
-        "braggPredictionTime", "preprocessingTime", "compressionTime", "azIntTime", "indexAnalysisTime",
-        "imageScaleTime")),
+    "image": tuple(
+        Field(n, "n")
+        for n in ("max_value", "min_value", "error_pixels", "saturated_pixels", "pixel_sum")
+    ),
+    "profiling": tuple(
+        Field(n, "f", "s")
+        for n in (
+            "spotFindingTime",
+            "indexingTime",
+            "integrationTime",
+            "refinementTime",
+            "processingTime",
+            "braggPredictionTime",
+            "preprocessingTime",
+            "compressionTime",
+            "azIntTime",
+            "indexAnalysisTime",
+            "imageScaleTime",
+        )
+    ),
     "xfel": (Field("pulseID", "n"), Field("eventCode", "n")),
 }
 
 # §4.7 acquisition diagnostics [n_images]: /entry/detector in data files (legacy, VDS), under
 # /entry/instrument/detector/detectorSpecific in the integrated format.
-DETECTOR_DIAGNOSTICS = tuple(Field(n, "n") for n in (
-    "timestamp", "exptime", "number", "det_info", "storage_cell_image", "rcv_delay", "rcv_free_send_buffers",
-    "packets_expected", "packets_received", "data_collection_efficiency_image"))
+DETECTOR_DIAGNOSTICS = tuple(
+    Field(n, "n")
+    for n in (
+        "timestamp",
+        "exptime",
+        "number",
+        "det_info",
+        "storage_cell_image",
+        "rcv_delay",
+        "rcv_free_send_buffers",
+        "packets_expected",
+        "packets_received",
+        "data_collection_efficiency_image",
+    )
+)
 
 # §4.4 /entry/roi/<name> per-image results
 ROI_RESULT_FIELDS = ("max", "sum", "sum_sq", "npixel", "x", "y")
@@ -93,22 +136,48 @@ ROI_TYPES: dict[str, tuple[str, ...]] = {
 }
 
 # §4.3 azimuthal integration
-AZINT_BINS = (Field("bin_to_q", "f", "Angstrom^-1"), Field("bin_to_two_theta", "f", "deg"),
-              Field("bin_to_phi", "f", "deg"))
+AZINT_BINS = (
+    Field("bin_to_q", "f", "Angstrom^-1"),
+    Field("bin_to_two_theta", "f", "deg"),
+    Field("bin_to_phi", "f", "deg"),
+)
 AZINT_IMAGES = ("image", "image_std", "image_count")
 
 # §4 / §4.9: groups declared NXcollection (relative to the entry)
-COLLECTION_GROUPS = ("MX", "azint", "roi", "roi_defs", "image", "profiling", "detector", "xfel", "user",
-                     "instrument/detector/detectorSpecific", "instrument/detector/calibration",
-                     "instrument/fluorescence")
+COLLECTION_GROUPS = (
+    "MX",
+    "azint",
+    "roi",
+    "roi_defs",
+    "image",
+    "profiling",
+    "detector",
+    "xfel",
+    "user",
+    "instrument/detector/detectorSpecific",
+    "instrument/detector/calibration",
+    "instrument/fluorescence",
+)
 
 # §4.2 columns of an /entry/reflections/image_NNNNNN group (those with units; the rest are unitless)
-REFLECTION_FIELDS = {f.name: f for f in (
-    Field("d", "f", "Angstrom"), Field("int_sum", "f", "photons"), Field("int_err", "f", "photons"),
-    Field("background_mean", "f", "photons"), Field("predicted_x", "f", "pixel"), Field("predicted_y", "f", "pixel"),
-    Field("observed_x", "f", "pixel"), Field("observed_y", "f", "pixel"), Field("delta_phi", "f", "deg"),
-)}
+REFLECTION_FIELDS = {
+    f.name: f
+    for f in (
+        Field("d", "f", "Angstrom"),
+        Field("int_sum", "f", "photons"),
+        Field("int_err", "f", "photons"),
+        Field("background_mean", "f", "photons"),
+        Field("predicted_x", "f", "pixel"),
+        Field("predicted_y", "f", "pixel"),
+        Field("observed_x", "f", "pixel"),
+        Field("observed_y", "f", "pixel"),
+        Field("delta_phi", "f", "deg"),
+    )
+}
 MILLER = ("h", "k", "l")
 
 # §4.10 detector extension scalars with units
-DETECTOR_EXTRA_UNITS = (Field("detector_distance", "f", "m"), Field("jungfrau_conversion_factor", "f", "eV"))
+DETECTOR_EXTRA_UNITS = (
+    Field("detector_distance", "f", "m"),
+    Field("jungfrau_conversion_factor", "f", "eV"),
+)

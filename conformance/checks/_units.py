@@ -7,21 +7,55 @@ from __future__ import annotations
 
 __all__ = ["CATEGORY_UNITS", "EXTENSION_UNITS", "unit_fits", "PIXEL_FIELDS"]
 
-_LENGTH = {"m", "mm", "um", "µm", "micron", "microns", "nm", "cm", "pm", "angstrom", "Angstrom", "A", "Å",
-           "meter", "meters", "metre", "metres", "millimeter", "millimetre", "micrometer", "micrometre"}
+_LENGTH = {
+    "m",
+    "mm",
+    "um",
+    "µm",
+    "micron",
+    "microns",
+    "nm",
+    "cm",
+    "pm",
+    "angstrom",
+    "Angstrom",
+    "A",
+    "Å",
+    "meter",
+    "meters",
+    "metre",
+    "metres",
+    "millimeter",
+    "millimetre",
+    "micrometer",
+    "micrometre",
+}
 _ANGLE = {"deg", "degree", "degrees", "rad", "radian", "radians", "mrad", "urad", "µrad"}
 
 CATEGORY_UNITS: dict[str, frozenset[str] | None] = {
     "NX_LENGTH": frozenset(_LENGTH),
     "NX_WAVELENGTH": frozenset({"angstrom", "Angstrom", "A", "Å", "nm", "m", "pm", "um"}),
-    "NX_TIME": frozenset({"s", "ms", "us", "µs", "ns", "ps", "second", "seconds", "sec", "min", "h"}),
+    "NX_TIME": frozenset(
+        {"s", "ms", "us", "µs", "ns", "ps", "second", "seconds", "sec", "min", "h"}
+    ),
     "NX_ENERGY": frozenset({"eV", "keV", "MeV", "meV", "J"}),
     "NX_TEMPERATURE": frozenset({"K", "mK", "C", "degC", "celsius"}),
     "NX_FREQUENCY": frozenset({"Hz", "kHz", "MHz", "GHz", "1/s", "s^-1", "s-1"}),
     "NX_ANGLE": frozenset(_ANGLE),
     "NX_CURRENT": frozenset({"A", "mA", "uA", "µA", "nA"}),
-    "NX_FLUX": frozenset({"1/s/m^2", "1/s/mm^2", "s^-1 m^-2", "s-1 m-2", "s^-1.m^-2", "Hz/m^2", "Hz/mm^2",
-                          "photons/s/m^2", "photons/s/mm^2"}),
+    "NX_FLUX": frozenset(
+        {
+            "1/s/m^2",
+            "1/s/mm^2",
+            "s^-1 m^-2",
+            "s-1 m-2",
+            "s^-1.m^-2",
+            "Hz/m^2",
+            "Hz/mm^2",
+            "photons/s/m^2",
+            "photons/s/mm^2",
+        }
+    ),
     "NX_PER_AREA": frozenset({"1/m^2", "m^-2", "m-2", "1/mm^2", "mm^-2", "1/cm^2", "cm^-2"}),
     # Unitless categories need no units attribute (C10); any value is accepted when present.
     "NX_UNITLESS": None,
@@ -35,8 +69,9 @@ PIXEL_FIELDS = frozenset({"beam_center_x", "beam_center_y"})
 EXTENSION_UNITS: dict[str, frozenset[str]] = {
     "pixel": frozenset({"pixel", "pixels", "px"}),
     "photons": frozenset({"photons", "photon", "counts"}),
-    "Angstrom^-1": frozenset({"Angstrom^-1", "angstrom^-1", "1/Angstrom", "1/angstrom", "A^-1", "Å^-1",
-                              "Angstrom-1"}),
+    "Angstrom^-1": frozenset(
+        {"Angstrom^-1", "angstrom^-1", "1/Angstrom", "1/angstrom", "A^-1", "Å^-1", "Angstrom-1"}
+    ),
     "Angstrom^2": frozenset({"Angstrom^2", "angstrom^2", "A^2", "Å^2", "Angstrom2"}),
     "Angstrom": frozenset({"Angstrom", "angstrom", "A", "Å"}),
     "deg": frozenset({"deg", "degree", "degrees"}),

@@ -10,7 +10,7 @@ import json
 from functools import lru_cache
 from importlib import resources
 
-from conformance.rules._table import (
+from jfjoch_hil.conformance.rules._table import (
     ALL_LAYOUTS,
     FILE_RULES,
     LAYOUTS,
@@ -35,5 +35,9 @@ __all__ = [
 @lru_cache(maxsize=1)
 def nxmx_rules() -> dict:
     """The parsed NXmx digest (nxmx-rules.json: ``rules``, ``constraints``, ``reader_requirements``)."""
-    text = resources.files("conformance.rules").joinpath("nxmx-rules.json").read_text(encoding="utf-8")
+    text = (
+        resources.files("jfjoch_hil.conformance.rules")
+        .joinpath("nxmx-rules.json")
+        .read_text(encoding="utf-8")
+    )
     return json.loads(text)

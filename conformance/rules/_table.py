@@ -31,7 +31,9 @@ class Rule:
     profiles: frozenset[str] = _BOTH
 
 
-def _r(id_: str, section: str, severity: str, title: str, layouts=ALL_LAYOUTS, profiles=_BOTH) -> Rule:
+def _r(
+    id_: str, section: str, severity: str, title: str, layouts=ALL_LAYOUTS, profiles=_BOTH
+) -> Rule:
     return Rule(id_, section, severity, title, frozenset(layouts), frozenset(profiles))
 
 
@@ -41,70 +43,267 @@ _VIRTUAL = {"vds", "integrated", "process"}
 FILE_RULES: dict[str, Rule] = {
     r.id: r
     for r in (
-        _r("FILE-UNREADABLE", "HDF5 §2", "error", "the file opens as HDF5 and its root is readable"),
-        _r("CHECK-FAILED", "HDF5 §2", "error", "a rule could not be evaluated on this file (corrupt content)"),
+        _r(
+            "FILE-UNREADABLE", "HDF5 §2", "error", "the file opens as HDF5 and its root is readable"
+        ),
+        _r(
+            "CHECK-FAILED",
+            "HDF5 §2",
+            "error",
+            "a rule could not be evaluated on this file (corrupt content)",
+        ),
         # --- NXmx, driven by nxmx-rules.json ----------------------------------------------------
         _r("NX-ENTRY", "NXmx C01", "error", "an NXentry with definition 'NXmx' exists"),
-        _r("NX-REQUIRED", "NXmx per-group requirements", "error", "required groups, fields and attributes are present"),
-        _r("NX-RECOMMENDED", "NXmx per-group requirements", "warning", "recommended items are present"),
-        _r("NX-FORBIDDEN", "NXmx per-group requirements", "error", "forbidden (maxOccurs=0) items are absent"),
-        _r("NX-DEPRECATED", "NXmx per-group requirements", "warning", "deprecated items are not written"),
-        _r("NX-CLASS", "NXmx C12", "error", "every group has an NX_class attribute naming a NeXus class"),
-        _r("NX-DTYPE", "NXmx C11, how to read the rules", "error", "fields have the type class the NXDL names"),
-        _r("NX-UNITS", "NXmx C10", "error", "fields with a units category carry units of that dimension"),
-        _r("NX-ENUM", "NXmx per-group requirements", "error", "enumerated fields hold a listed value"),
-        _r("NX-DATETIME", "NXmx C09", "error", "NX_DATE_TIME fields are ISO 8601 with an explicit zone"),
-        _r("NX-DEPENDS-ON", "NXmx C02, C14", "error", "every depends_on resolves to '.' or an axis with @vector"),
+        _r(
+            "NX-REQUIRED",
+            "NXmx per-group requirements",
+            "error",
+            "required groups, fields and attributes are present",
+        ),
+        _r(
+            "NX-RECOMMENDED",
+            "NXmx per-group requirements",
+            "warning",
+            "recommended items are present",
+        ),
+        _r(
+            "NX-FORBIDDEN",
+            "NXmx per-group requirements",
+            "error",
+            "forbidden (maxOccurs=0) items are absent",
+        ),
+        _r(
+            "NX-DEPRECATED",
+            "NXmx per-group requirements",
+            "warning",
+            "deprecated items are not written",
+        ),
+        _r(
+            "NX-CLASS",
+            "NXmx C12",
+            "error",
+            "every group has an NX_class attribute naming a NeXus class",
+        ),
+        _r(
+            "NX-DTYPE",
+            "NXmx C11, how to read the rules",
+            "error",
+            "fields have the type class the NXDL names",
+        ),
+        _r(
+            "NX-UNITS",
+            "NXmx C10",
+            "error",
+            "fields with a units category carry units of that dimension",
+        ),
+        _r(
+            "NX-ENUM",
+            "NXmx per-group requirements",
+            "error",
+            "enumerated fields hold a listed value",
+        ),
+        _r(
+            "NX-DATETIME",
+            "NXmx C09",
+            "error",
+            "NX_DATE_TIME fields are ISO 8601 with an explicit zone",
+        ),
+        _r(
+            "NX-DEPENDS-ON",
+            "NXmx C02, C14",
+            "error",
+            "every depends_on resolves to '.' or an axis with @vector",
+        ),
         _r("NX-CHAIN", "NXmx C03", "error", "depends_on chains end at '.' without a cycle"),
-        _r("NX-TRANSFORMATION", "NXmx C04, C05", "error", "axes have transformation_type, a unit 3-vector, offset, units"),
-        _r("NX-MODULE", "NXmx C06", "error", "modules exist and data_origin + data_size lie inside the image"),
-        _r("NX-SHAPE", "NXmx C07, C08, C13", "error", "ranks and shapes agree across fields (nP, i, j)"),
-        _r("NX-BASE-SHAPE", "NXmx base-class items", "warning", "base-class items have their base-class shape"),
+        _r(
+            "NX-TRANSFORMATION",
+            "NXmx C04, C05",
+            "error",
+            "axes have transformation_type, a unit 3-vector, offset, units",
+        ),
+        _r(
+            "NX-MODULE",
+            "NXmx C06",
+            "error",
+            "modules exist and data_origin + data_size lie inside the image",
+        ),
+        _r(
+            "NX-SHAPE",
+            "NXmx C07, C08, C13",
+            "error",
+            "ranks and shapes agree across fields (nP, i, j)",
+        ),
+        _r(
+            "NX-BASE-SHAPE",
+            "NXmx base-class items",
+            "warning",
+            "base-class items have their base-class shape",
+        ),
         # --- Jungfraujoch extensions: layouts and links (hdf5-format.md §2) ----------------------
-        _r("JF-LAYOUT", "HDF5 §2", "error", "the master exposes what its layout requires", profiles=_JF),
-        _r("JF-LEGACY-LINKS", "HDF5 §2, §3 /entry/data; NXmx C08", "error",
-           "legacy links data_NNNNNN are contiguous, resolve, and image_nr_low/high tile the run", layouts=_LEGACY),
-        _r("JF-DATA-FILE", "HDF5 §2", "error", "every data file the master refers to exists inside its folder"),
-        _r("JF-VDS", "HDF5 §2", "error", "virtual datasets' sources exist and cover every image", layouts=_VIRTUAL),
-        _r("JF-INTEGRATED", "HDF5 §2", "error", "an integrated file refers to no other file", layouts={"integrated"}),
-        _r("JF-IMAGE-DATASET", "HDF5 §2", "error",
-           "images chunked one per chunk, bitshuffle-compressed, sentinel fill value", profiles=_JF),
-        _r("JF-IMAGE-COUNT", "HDF5 §4, §4.9", "error", "per-image arrays and counters agree with the frame count",
-           profiles=_JF),
-        _r("JF-COLLECTION", "HDF5 §4", "error", "extension groups are declared NXcollection (or their class)",
-           profiles=_JF),
-        _r("JF-UNITS", "HDF5 §4, §5", "error", "extension fields carry the units the spec lists", profiles=_JF),
+        _r(
+            "JF-LAYOUT",
+            "HDF5 §2",
+            "error",
+            "the master exposes what its layout requires",
+            profiles=_JF,
+        ),
+        _r(
+            "JF-LEGACY-LINKS",
+            "HDF5 §2, §3 /entry/data; NXmx C08",
+            "error",
+            "legacy links data_NNNNNN are contiguous, resolve, and image_nr_low/high tile the run",
+            layouts=_LEGACY,
+        ),
+        _r(
+            "JF-DATA-FILE",
+            "HDF5 §2",
+            "error",
+            "every data file the master refers to exists inside its folder",
+        ),
+        _r(
+            "JF-VDS",
+            "HDF5 §2",
+            "error",
+            "virtual datasets' sources exist and cover every image",
+            layouts=_VIRTUAL,
+        ),
+        _r(
+            "JF-INTEGRATED",
+            "HDF5 §2",
+            "error",
+            "an integrated file refers to no other file",
+            layouts={"integrated"},
+        ),
+        _r(
+            "JF-IMAGE-DATASET",
+            "HDF5 §2",
+            "error",
+            "images chunked one per chunk, bitshuffle-compressed, sentinel fill value",
+            profiles=_JF,
+        ),
+        _r(
+            "JF-IMAGE-COUNT",
+            "HDF5 §4, §4.9",
+            "error",
+            "per-image arrays and counters agree with the frame count",
+            profiles=_JF,
+        ),
+        _r(
+            "JF-COLLECTION",
+            "HDF5 §4",
+            "error",
+            "extension groups are declared NXcollection (or their class)",
+            profiles=_JF,
+        ),
+        _r(
+            "JF-UNITS",
+            "HDF5 §4, §5",
+            "error",
+            "extension fields carry the units the spec lists",
+            profiles=_JF,
+        ),
         # --- /entry/MX ---------------------------------------------------------------------------
-        _r("JF-MX-SHAPE", "HDF5 §4.1", "error", "/entry/MX arrays have their [n_images(, max_spots)] shapes",
-           profiles=_JF),
-        _r("JF-MX-SENTINEL", "HDF5 §4, §4.1, §5", "error",
-           "unused spot slots and indexing-only fields of unindexed images hold sentinels", profiles=_JF),
-        _r("JF-MX-COUNTERS", "HDF5 §4.1", "error", "peakCountIndexed <= nPeaks <= max_spots, flags 0/1",
-           profiles=_JF),
-        _r("JF-CXI", "HDF5 §4.1 (CrystFEL peak_list_type = cxi)", "error",
-           "/entry/MX is a CXI peak list CrystFEL can read", profiles=_JF),
+        _r(
+            "JF-MX-SHAPE",
+            "HDF5 §4.1",
+            "error",
+            "/entry/MX arrays have their [n_images(, max_spots)] shapes",
+            profiles=_JF,
+        ),
+        _r(
+            "JF-MX-SENTINEL",
+            "HDF5 §4, §4.1, §5",
+            "error",
+            "unused spot slots and indexing-only fields of unindexed images hold sentinels",
+            profiles=_JF,
+        ),
+        _r(
+            "JF-MX-COUNTERS",
+            "HDF5 §4.1",
+            "error",
+            "peakCountIndexed <= nPeaks <= max_spots, flags 0/1",
+            profiles=_JF,
+        ),
+        _r(
+            "JF-CXI",
+            "HDF5 §4.1 (CrystFEL peak_list_type = cxi)",
+            "error",
+            "/entry/MX is a CXI peak list CrystFEL can read",
+            profiles=_JF,
+        ),
         # --- ROI / azint --------------------------------------------------------------------------
-        _r("JF-ROI-DEFS", "HDF5 §4.4.1", "error", "each roi_defs entry has the fields of its type", profiles=_JF),
-        _r("JF-ROI-MAP", "HDF5 §4.4.1", "error", "roi_map bits equal the footprint of each box/circle ROI",
-           profiles=_JF),
-        _r("JF-ROI-RESULTS", "HDF5 §4.4", "error", "/entry/roi/<name> vectors exist per layout with [n_images]",
-           profiles=_JF),
-        _r("JF-AZINT", "HDF5 §4.3", "error", "azint bins [phi, q], per-image profiles [n, phi, q], map [y, x]",
-           profiles=_JF),
-        _r("JF-REFLECTIONS", "HDF5 §4.2", "error",
-           "reflection groups are image_NNNNNN of an image of the run, with h, k, l; columns 1-D of one length; "
-           "Miller indices integral", profiles=_JF),
+        _r(
+            "JF-ROI-DEFS",
+            "HDF5 §4.4.1",
+            "error",
+            "each roi_defs entry has the fields of its type",
+            profiles=_JF,
+        ),
+        _r(
+            "JF-ROI-MAP",
+            "HDF5 §4.4.1",
+            "error",
+            "roi_map bits equal the footprint of each box/circle ROI",
+            profiles=_JF,
+        ),
+        _r(
+            "JF-ROI-RESULTS",
+            "HDF5 §4.4",
+            "error",
+            "/entry/roi/<name> vectors exist per layout with [n_images]",
+            profiles=_JF,
+        ),
+        _r(
+            "JF-AZINT",
+            "HDF5 §4.3",
+            "error",
+            "azint bins [phi, q], per-image profiles [n, phi, q], map [y, x]",
+            profiles=_JF,
+        ),
+        _r(
+            "JF-REFLECTIONS",
+            "HDF5 §4.2",
+            "error",
+            "reflection groups are image_NNNNNN of an image of the run, with h, k, l; columns 1-D of one length; "
+            "Miller indices integral",
+            profiles=_JF,
+        ),
         # --- plausibility and data ----------------------------------------------------------------
-        _r("JF-PLAUSIBLE", "HDF5 §3, §4.10", "error",
-           "wavelength/energy agree, distance > 0, beam centre finite, count_time <= frame_time, values fit bit depth",
-           profiles=_JF),
-        _r("DATA-READABLE", "HDF5 §2", "error", "first, last and sampled images decompress (--deep: all)"),
+        _r(
+            "JF-PLAUSIBLE",
+            "HDF5 §3, §4.10",
+            "error",
+            "wavelength/energy agree, distance > 0, beam centre finite, count_time <= frame_time, values fit bit depth",
+            profiles=_JF,
+        ),
+        _r(
+            "DATA-READABLE",
+            "HDF5 §2",
+            "error",
+            "first, last and sampled images decompress (--deep: all)",
+        ),
         # --- readers (nxmx-rules.json reader_requirements) -----------------------------------------
-        _r("RD-NEGGIA", "NXmx readers: Neggia", "error", "what the DECTRIS Neggia XDS plugin needs",
-           layouts=_LEGACY, profiles=_JF),
-        _r("RD-DURIN", "NXmx readers: Durin", "error", "what the DLS Durin XDS plugin needs", profiles=_JF),
-        _r("RD-FABIO", "NXmx readers: fabio EigerImage", "warning",
-           "/entry/data holds no other member named data* than data / data_NNNNNN"),
+        _r(
+            "RD-NEGGIA",
+            "NXmx readers: Neggia",
+            "error",
+            "what the DECTRIS Neggia XDS plugin needs",
+            layouts=_LEGACY,
+            profiles=_JF,
+        ),
+        _r(
+            "RD-DURIN",
+            "NXmx readers: Durin",
+            "error",
+            "what the DLS Durin XDS plugin needs",
+            profiles=_JF,
+        ),
+        _r(
+            "RD-FABIO",
+            "NXmx readers: fabio EigerImage",
+            "warning",
+            "/entry/data holds no other member named data* than data / data_NNNNNN",
+        ),
     )
 }
 
@@ -112,16 +311,52 @@ STREAM_RULES: dict[str, Rule] = {
     r.id: r
     for r in (
         _r("ST-UNREADABLE", "Stream §3", "error", "each message decodes as one CBOR item"),
-        _r("ST-ENVELOPE", "Stream §3", "error", "a message is a map with text keys whose first key is 'type'"),
+        _r(
+            "ST-ENVELOPE",
+            "Stream §3",
+            "error",
+            "a message is a map with text keys whose first key is 'type'",
+        ),
         _r("ST-SELF-DESCRIBED", "Stream §3, §11.1", "warning", "the message starts with tag 55799"),
-        _r("ST-TYPE", "Stream §1", "error", "'type' is one of start, image, end, calibration, metadata"),
-        _r("ST-REQUIRED", "Stream §5.1, §8.1, §10.1", "error", "required fields of each message kind are present"),
-        _r("ST-FIELD-TYPE", "Stream §3.1, §5, §8", "error", "fields have the CBOR type the spec gives"),
-        _r("ST-ARRAY", "Stream §4, §4.2, §4.3", "error",
-           "image data are tag 40 [dims, typed array] with consistent sizes and a known compression"),
-        _r("ST-ORDER", "Stream §1", "error", "start -> images -> end, one start and one end per series"),
-        _r("ST-SERIES", "Stream §6", "error", "image and end messages carry the start's series ids"),
-        _r("ST-IMAGE-ID", "Stream §8.1", "error", "image numbers are unique and below number_of_images"),
+        _r(
+            "ST-TYPE",
+            "Stream §1",
+            "error",
+            "'type' is one of start, image, end, calibration, metadata",
+        ),
+        _r(
+            "ST-REQUIRED",
+            "Stream §5.1, §8.1, §10.1",
+            "error",
+            "required fields of each message kind are present",
+        ),
+        _r(
+            "ST-FIELD-TYPE",
+            "Stream §3.1, §5, §8",
+            "error",
+            "fields have the CBOR type the spec gives",
+        ),
+        _r(
+            "ST-ARRAY",
+            "Stream §4, §4.2, §4.3",
+            "error",
+            "image data are tag 40 [dims, typed array] with consistent sizes and a known compression",
+        ),
+        _r(
+            "ST-ORDER",
+            "Stream §1",
+            "error",
+            "start -> images -> end, one start and one end per series",
+        ),
+        _r(
+            "ST-SERIES", "Stream §6", "error", "image and end messages carry the start's series ids"
+        ),
+        _r(
+            "ST-IMAGE-ID",
+            "Stream §8.1",
+            "error",
+            "image numbers are unique and below number_of_images",
+        ),
     )
 }
 

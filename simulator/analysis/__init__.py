@@ -5,23 +5,32 @@ field names; ``start_message_fields(plan_for(geometry, settings), scene)`` gives
 fields (ROI definitions and map, azimuthal bins and map, geometry, goniometer, unit cell).
 """
 
-from simulator.analysis._analyse import (
+from jfjoch_hil.simulator.analysis._analyse import (
     PROFILING_KEYS,
     analyse_image,
     analyse_scene_image,
     plan_for,
 )
-from simulator.analysis._indexing import IndexingOutcome, cell_from_lattice, index_from_truth
-from simulator.analysis._integration import REFLECTION_COLUMNS, integrate
-from simulator.analysis._pixels import (
+from jfjoch_hil.simulator.analysis._indexing import (
+    IndexingOutcome,
+    cell_from_lattice,
+    index_from_truth,
+)
+from jfjoch_hil.simulator.analysis._integration import REFLECTION_COLUMNS, integrate
+from jfjoch_hil.simulator.analysis._pixels import (
     azimuthal_profile,
     background_estimate,
     image_statistics,
     roi_integrals,
 )
-from simulator.analysis._plan import NO_BIN, AnalysisPlan, build_plan, start_message_fields
-from simulator.analysis._run import summarise_run
-from simulator.analysis._settings import (
+from jfjoch_hil.simulator.analysis._plan import (
+    NO_BIN,
+    AnalysisPlan,
+    build_plan,
+    start_message_fields,
+)
+from jfjoch_hil.simulator.analysis._run import summarise_run
+from jfjoch_hil.simulator.analysis._settings import (
     AnalysisSettings,
     Roi,
     RoiAzim,
@@ -30,7 +39,7 @@ from simulator.analysis._settings import (
     settings_from_mapping,
     settings_from_scenario,
 )
-from simulator.analysis._spots import SpotList, find_spots, valid_pixels
+from jfjoch_hil.simulator.analysis._spots import SpotList, find_spots, valid_pixels
 
 __all__ = [
     "NO_BIN",

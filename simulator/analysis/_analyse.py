@@ -8,27 +8,34 @@ import time
 import weakref
 
 import numpy as np
-
-from simulator.analysis._indexing import cell_from_lattice, index_from_truth
-from simulator.analysis._integration import integrate
-from simulator.analysis._pixels import (
+from jfjoch_hil.simulator.analysis._indexing import cell_from_lattice, index_from_truth
+from jfjoch_hil.simulator.analysis._integration import integrate
+from jfjoch_hil.simulator.analysis._pixels import (
     azimuthal_profile,
     background_estimate,
     image_statistics,
     roi_integrals,
 )
-from simulator.analysis._plan import AnalysisPlan, build_plan
-from simulator.analysis._settings import AnalysisSettings
-from simulator.analysis._spots import SpotList, find_spots, valid_pixels
-from simulator.errors import AnalysisError
-from simulator.scenes import DetectorGeometry, ImageTruth, Scene, render
+from jfjoch_hil.simulator.analysis._plan import AnalysisPlan, build_plan
+from jfjoch_hil.simulator.analysis._settings import AnalysisSettings
+from jfjoch_hil.simulator.analysis._spots import SpotList, find_spots, valid_pixels
+from jfjoch_hil.simulator.errors import AnalysisError
+from jfjoch_hil.simulator.scenes import DetectorGeometry, ImageTruth, Scene, render
 
 __all__ = ["PROFILING_KEYS", "analyse_image", "analyse_scene_image", "plan_for"]
 
 PROFILING_KEYS = (
-    "spotFindingTime", "indexingTime", "integrationTime", "refinementTime", "processingTime",
-    "braggPredictionTime", "preprocessingTime", "compressionTime", "azIntTime",
-    "indexAnalysisTime", "imageScaleTime",
+    "spotFindingTime",
+    "indexingTime",
+    "integrationTime",
+    "refinementTime",
+    "processingTime",
+    "braggPredictionTime",
+    "preprocessingTime",
+    "compressionTime",
+    "azIntTime",
+    "indexAnalysisTime",
+    "imageScaleTime",
 )
 """The /entry/profiling dataset names (hdf5-format.md §4.6), seconds."""
 
@@ -119,10 +126,15 @@ def analyse_image(
     rois = roi_integrals(image, plan)
     spot_maps = [
         {
-            "x": float(spots.x[i]), "y": float(spots.y[i]), "I": float(spots.intensity[i]),
+            "x": float(spots.x[i]),
+            "y": float(spots.y[i]),
+            "I": float(spots.intensity[i]),
             "indexed": bool(outcome.indexed[i]),
-            "h": int(outcome.hkl[i, 0]), "k": int(outcome.hkl[i, 1]), "l": int(outcome.hkl[i, 2]),
-            "dist_ewald": float(outcome.dist_ewald[i]), "lattice": int(outcome.lattice[i]),
+            "h": int(outcome.hkl[i, 0]),
+            "k": int(outcome.hkl[i, 1]),
+            "l": int(outcome.hkl[i, 2]),
+            "dist_ewald": float(outcome.dist_ewald[i]),
+            "lattice": int(outcome.lattice[i]),
             "ice_ring": bool(spots.ice_ring[i]),
         }
         for i in range(len(spots))

@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from simulator.analysis._settings import AnalysisSettings
-from simulator.analysis._spots import SpotList
-from simulator.scenes import ImageTruth
+from jfjoch_hil.simulator.analysis._settings import AnalysisSettings
+from jfjoch_hil.simulator.analysis._spots import SpotList
+from jfjoch_hil.simulator.scenes import ImageTruth
 
 __all__ = ["IndexingOutcome", "index_from_truth", "cell_from_lattice"]
 
@@ -39,8 +38,12 @@ def cell_from_lattice(lattice_a: np.ndarray) -> dict[str, float]:
         return float(np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0))))
 
     return {
-        "a": float(lengths[0]), "b": float(lengths[1]), "c": float(lengths[2]),
-        "alpha": angle(1, 2), "beta": angle(0, 2), "gamma": angle(0, 1),
+        "a": float(lengths[0]),
+        "b": float(lengths[1]),
+        "c": float(lengths[2]),
+        "alpha": angle(1, 2),
+        "beta": angle(0, 2),
+        "gamma": angle(0, 1),
     }
 
 
@@ -84,7 +87,9 @@ def index_from_truth(
     matched = distance <= settings.index_tolerance_px
     lattice_of_spot = np.where(matched, table.lattice[np.minimum(nearest, len(table) - 1)], -1)
     counts = np.bincount(lattice_of_spot[matched], minlength=len(truth.lattices_a))
-    counted = [i for i in np.argsort(-counts, kind="stable") if counts[i] >= settings.min_indexed_spots]
+    counted = [
+        i for i in np.argsort(-counts, kind="stable") if counts[i] >= settings.min_indexed_spots
+    ]
     indexed = matched & np.isin(lattice_of_spot, counted)
     if not counted or indexed.sum() < settings.min_indexed_fraction * n_spots:
         return _miss(n_spots)
@@ -95,8 +100,13 @@ def index_from_truth(
     dist_ewald[indexed] = table.dist_ewald_recip_a[rows]
     # Lattice ids are renumbered in the order they are reported: 0 is indexing_lattice.
     renumber = {old: new for new, old in enumerate(counted)}
-    lattice = np.array([renumber.get(int(i), -1) if ok else -1
-                        for i, ok in zip(lattice_of_spot, indexed, strict=True)], np.int32)
+    lattice = np.array(
+        [
+            renumber.get(int(i), -1) if ok else -1
+            for i, ok in zip(lattice_of_spot, indexed, strict=True)
+        ],
+        np.int32,
+    )
     lattices = [np.asarray(truth.lattices_a[i], dtype=float) for i in counted]
     crystal = truth.crystal
     fields = {

@@ -6,18 +6,29 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
-from simulator.analysis._settings import AnalysisSettings
-from simulator.scenes import ImageTruth
+from jfjoch_hil.simulator.analysis._settings import AnalysisSettings
+from jfjoch_hil.simulator.scenes import ImageTruth
 
 __all__ = ["REFLECTION_COLUMNS", "integrate", "empty_reflections", "fit_image_scale"]
 
 REFLECTION_COLUMNS = {
-    "h": np.int32, "k": np.int32, "l": np.int32, "d": np.float32, "int_sum": np.float32,
-    "int_err": np.float32, "background_mean": np.float32, "predicted_x": np.float32,
-    "predicted_y": np.float32, "observed_x": np.float32, "observed_y": np.float32,
-    "observed_frame": np.float32, "lp": np.float32, "partiality": np.float32,
-    "delta_phi": np.float32, "zeta": np.float32, "image_scale_corr": np.float32,
+    "h": np.int32,
+    "k": np.int32,
+    "l": np.int32,
+    "d": np.float32,
+    "int_sum": np.float32,
+    "int_err": np.float32,
+    "background_mean": np.float32,
+    "predicted_x": np.float32,
+    "predicted_y": np.float32,
+    "observed_x": np.float32,
+    "observed_y": np.float32,
+    "observed_frame": np.float32,
+    "lp": np.float32,
+    "partiality": np.float32,
+    "delta_phi": np.float32,
+    "zeta": np.float32,
+    "image_scale_corr": np.float32,
 }
 """The ``reflections`` columns and their dtypes (hdf5-format.md §4.2)."""
 
@@ -31,7 +42,8 @@ def fit_image_scale(int_sum: np.ndarray, model: np.ndarray, truth: ImageTruth) -
     scale = float(np.sum(int_sum * model) / np.sum(model * model))
     cc = float(np.corrcoef(int_sum, model)[0, 1]) if np.std(int_sum) > 0 else float("nan")
     return {
-        "image_scale_factor": scale, "image_scale_cc": cc,
+        "image_scale_factor": scale,
+        "image_scale_cc": cc,
         "image_scale_mosaicity": float(truth.crystal.mosaicity_deg),
         "image_scale_b_factor": float(truth.crystal.b_factor_a2),
     }
@@ -55,8 +67,10 @@ def integrate(
     scale fields (g fitted to the truth's expected photons, its correlation coefficient).
     """
     scale_fields = {
-        "image_scale_factor": float("nan"), "image_scale_cc": float("nan"),
-        "image_scale_mosaicity": float("nan"), "image_scale_b_factor": float("nan"),
+        "image_scale_factor": float("nan"),
+        "image_scale_cc": float("nan"),
+        "image_scale_mosaicity": float("nan"),
+        "image_scale_b_factor": float("nan"),
     }
     if truth is None or len(truth.reflections) == 0:
         return empty_reflections(), scale_fields
@@ -88,7 +102,9 @@ def integrate(
     signal = peak_values - background[:, None]
     int_sum = signal.sum(axis=1)
     # Poisson variance of the peak pixels plus that of the background subtracted n_peak times.
-    int_err = np.sqrt(np.maximum(peak_values.sum(axis=1), 0) + n_peak**2 * background / np.maximum(n_ring, 1))
+    int_err = np.sqrt(
+        np.maximum(peak_values.sum(axis=1), 0) + n_peak**2 * background / np.maximum(n_ring, 1)
+    )
     weights = np.maximum(signal, 0)
     total = weights.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -105,12 +121,22 @@ def integrate(
         scale_corr = 1.0 / (scale * lp * partiality)
     scale_fields["image_scale_time_s"] = time.perf_counter() - t_scale
     columns = {
-        "h": table.hkl[keep, 0], "k": table.hkl[keep, 1], "l": table.hkl[keep, 2],
-        "d": table.d_a[keep], "int_sum": int_sum, "int_err": int_err,
-        "background_mean": background, "predicted_x": table.x_px[keep],
-        "predicted_y": table.y_px[keep], "observed_x": observed_x, "observed_y": observed_y,
+        "h": table.hkl[keep, 0],
+        "k": table.hkl[keep, 1],
+        "l": table.hkl[keep, 2],
+        "d": table.d_a[keep],
+        "int_sum": int_sum,
+        "int_err": int_err,
+        "background_mean": background,
+        "predicted_x": table.x_px[keep],
+        "predicted_y": table.y_px[keep],
+        "observed_x": observed_x,
+        "observed_y": observed_y,
         "observed_frame": np.full(len(keep), truth.image_index, float),
-        "lp": lp, "partiality": partiality, "delta_phi": table.delta_phi_deg[keep],
-        "zeta": table.zeta[keep], "image_scale_corr": scale_corr,
+        "lp": lp,
+        "partiality": partiality,
+        "delta_phi": table.delta_phi_deg[keep],
+        "zeta": table.zeta[keep],
+        "image_scale_corr": scale_corr,
     }
     return {k: np.asarray(v, REFLECTION_COLUMNS[k]) for k, v in columns.items()}, scale_fields

@@ -4,8 +4,7 @@
 from __future__ import annotations
 
 import numpy as np
-
-from simulator.analysis._plan import AnalysisPlan
+from jfjoch_hil.simulator.analysis._plan import AnalysisPlan
 
 __all__ = ["azimuthal_profile", "roi_integrals", "image_statistics", "background_estimate"]
 

@@ -7,9 +7,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
-from simulator.analysis._settings import AnalysisSettings, RoiAzim, RoiBox, RoiCircle
-from simulator.scenes import DetectorGeometry
+from jfjoch_hil.simulator.analysis._settings import AnalysisSettings, RoiAzim, RoiBox, RoiCircle
+from jfjoch_hil.simulator.scenes import DetectorGeometry
 
 __all__ = ["AnalysisPlan", "build_plan", "start_message_fields"]
 
@@ -41,8 +40,10 @@ def _roi_footprint(roi, geometry: DetectorGeometry, q: np.ndarray, phi: np.ndarr
     rows, cols = np.indices(geometry.shape)
     if isinstance(roi, RoiBox):
         return (
-            (cols >= roi.min_x_pxl) & (cols <= roi.max_x_pxl)
-            & (rows >= roi.min_y_pxl) & (rows <= roi.max_y_pxl)
+            (cols >= roi.min_x_pxl)
+            & (cols <= roi.max_x_pxl)
+            & (rows >= roi.min_y_pxl)
+            & (rows <= roi.max_y_pxl)
         )
     if isinstance(roi, RoiCircle):
         dx, dy = cols - roi.center_x_pxl, rows - roi.center_y_pxl
@@ -68,7 +69,9 @@ def build_plan(geometry: DetectorGeometry, settings: AnalysisSettings) -> Analys
     n_q = max(1, math.ceil((q_max - q_min) / spacing - 1e-9))
     n_phi = settings.az_int_phi_bins
     q_bin = np.floor((q.astype(np.float64) - q_min) / spacing).astype(np.int64)
-    phi_bin = np.minimum(((phi.astype(np.float64) + 180.0) / 360.0 * n_phi).astype(np.int64), n_phi - 1)
+    phi_bin = np.minimum(
+        ((phi.astype(np.float64) + 180.0) / 360.0 * n_phi).astype(np.int64), n_phi - 1
+    )
     valid = (q_bin >= 0) & (q_bin < n_q) & (q < q_max) & ~gap
     az_map = np.where(valid, phi_bin * n_q + q_bin, NO_BIN).astype(np.int32)
     q_centres = q_min + (np.arange(n_q) + 0.5) * spacing
@@ -81,26 +84,48 @@ def build_plan(geometry: DetectorGeometry, settings: AnalysisSettings) -> Analys
     roi_pixels = {}
     for bit, roi in enumerate(settings.rois):
         footprint = _roi_footprint(roi, geometry, q, phi)
-        roi_map |= (footprint.astype(np.uint16) << np.uint16(bit))
+        roi_map |= footprint.astype(np.uint16) << np.uint16(bit)
         roi_pixels[roi.name] = np.flatnonzero(footprint & ~gap)
     band = (d >= 3.0) & (d <= 5.0) & ~gap
     return AnalysisPlan(
-        geometry, settings, gap, d, q, az_map, n_q, n_phi, bin_to_q, bin_to_two_theta,
-        bin_to_phi, roi_map, roi_pixels, np.flatnonzero(band),
+        geometry,
+        settings,
+        gap,
+        d,
+        q,
+        az_map,
+        n_q,
+        n_phi,
+        bin_to_q,
+        bin_to_two_theta,
+        bin_to_phi,
+        roi_map,
+        roi_pixels,
+        np.flatnonzero(band),
     )
 
 
 def _roi_definition(bit: int, roi) -> dict[str, object]:
     entry: dict[str, object] = {"name": roi.name, "bit_index": bit}
     if isinstance(roi, RoiBox):
-        entry.update(type="box", min_x_pxl=roi.min_x_pxl, max_x_pxl=roi.max_x_pxl,
-                     min_y_pxl=roi.min_y_pxl, max_y_pxl=roi.max_y_pxl)
+        entry.update(
+            type="box",
+            min_x_pxl=roi.min_x_pxl,
+            max_x_pxl=roi.max_x_pxl,
+            min_y_pxl=roi.min_y_pxl,
+            max_y_pxl=roi.max_y_pxl,
+        )
     elif isinstance(roi, RoiCircle):
-        entry.update(type="circle", center_x_pxl=float(roi.center_x_pxl),
-                     center_y_pxl=float(roi.center_y_pxl), radius_pxl=float(roi.radius_pxl))
+        entry.update(
+            type="circle",
+            center_x_pxl=float(roi.center_x_pxl),
+            center_y_pxl=float(roi.center_y_pxl),
+            radius_pxl=float(roi.radius_pxl),
+        )
     else:
-        entry.update(type="azim", q_min_recipA=float(roi.q_min_recipA),
-                     q_max_recipA=float(roi.q_max_recipA))
+        entry.update(
+            type="azim", q_min_recipA=float(roi.q_min_recipA), q_max_recipA=float(roi.q_max_recipA)
+        )
         if roi.phi_min_deg is not None:
             entry.update(phi_min_deg=float(roi.phi_min_deg), phi_max_deg=float(roi.phi_max_deg))
     return entry

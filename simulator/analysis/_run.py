@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-from simulator.scenes import RotationScan, Scene, real_space_lattice
+from jfjoch_hil.simulator.scenes import RotationScan, Scene, real_space_lattice
 
 __all__ = ["summarise_run"]
 
 
-def summarise_run(results: list[dict[str, object]], scene: Scene | None = None) -> dict[str, object]:
+def summarise_run(
+    results: list[dict[str, object]], scene: Scene | None = None
+) -> dict[str, object]:
     """End-of-run fields from the per-image results (``analyse_image`` dicts, in image order).
 
     ``rotation_lattice`` (9 floats, Angstrom) is the crystal's real-space lattice at goniometer

@@ -8,10 +8,17 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from simulator.errors import AnalysisError
+from jfjoch_hil.simulator.errors import AnalysisError
 
-__all__ = ["AnalysisSettings", "Roi", "RoiAzim", "RoiBox", "RoiCircle", "settings_from_mapping",
-           "settings_from_scenario"]
+__all__ = [
+    "AnalysisSettings",
+    "Roi",
+    "RoiAzim",
+    "RoiBox",
+    "RoiCircle",
+    "settings_from_mapping",
+    "settings_from_scenario",
+]
 
 _MAX_ROIS = 16  # roi_map is a uint16 bitmask (hdf5-format.md §4.4.1)
 
@@ -68,9 +75,7 @@ class RoiAzim:
                 f"{self.q_max_recipA}, allowed 0 <= min < max"
             )
         if (self.phi_min_deg is None) != (self.phi_max_deg is None):
-            raise AnalysisError(
-                f"roi[{self.name}].phi_min_deg/phi_max_deg: give both or neither"
-            )
+            raise AnalysisError(f"roi[{self.name}].phi_min_deg/phi_max_deg: give both or neither")
 
 
 Roi = RoiBox | RoiCircle | RoiAzim

@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from simulator.analysis._plan import AnalysisPlan
-from simulator.scenes import ICE_RING_D_A
+from jfjoch_hil.simulator.analysis._plan import AnalysisPlan
+from jfjoch_hil.simulator.scenes import ICE_RING_D_A
 
 __all__ = ["SpotList", "find_spots", "valid_pixels"]
 
@@ -43,8 +42,19 @@ class SpotList:
     def empty(shape: tuple[int, int]) -> SpotList:
         """No spots (spot finding switched off)."""
         none = np.zeros(0)
-        return SpotList(none, none, none, none, np.zeros(0, bool), 0, 0, 0, 0,
-                        np.zeros(shape, np.float32), np.zeros(shape, bool))
+        return SpotList(
+            none,
+            none,
+            none,
+            none,
+            np.zeros(0, bool),
+            0,
+            0,
+            0,
+            0,
+            np.zeros(shape, np.float32),
+            np.zeros(shape, bool),
+        )
 
 
 def valid_pixels(image: np.ndarray, plan: AnalysisPlan) -> np.ndarray:
@@ -106,7 +116,8 @@ def find_spots(image: np.ndarray, plan: AnalysisPlan, valid: np.ndarray | None =
     y = np.bincount(ids, weights=signal * rows, minlength=n_components) / safe
     height, width = image.shape
     d = plan.d_a[
-        np.clip(np.rint(y).astype(int), 0, height - 1), np.clip(np.rint(x).astype(int), 0, width - 1)
+        np.clip(np.rint(y).astype(int), 0, height - 1),
+        np.clip(np.rint(x).astype(int), 0, width - 1),
     ].astype(np.float64)
     keep = (
         (npix >= settings.min_pixels_per_spot)

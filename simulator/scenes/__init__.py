@@ -7,8 +7,8 @@ Typical use::
     truth = scene.truth(0)            # predicted reflections and lattices of that image
 """
 
-from simulator.scenes._config import scene_from_mapping
-from simulator.scenes._crystal import (
+from jfjoch_hil.simulator.scenes._config import scene_from_mapping
+from jfjoch_hil.simulator.scenes._crystal import (
     BRAVAIS_NIGGLI_CLASS,
     Crystal,
     UnitCell,
@@ -16,7 +16,7 @@ from simulator.scenes._crystal import (
     random_rotation,
     real_space_lattice,
 )
-from simulator.scenes._examples import (
+from jfjoch_hil.simulator.scenes._examples import (
     LYSOZYME_CELL,
     THERMOLYSIN_CELL,
     grid_scene,
@@ -24,22 +24,22 @@ from simulator.scenes._examples import (
     rotation_scene,
     stills_scene,
 )
-from simulator.scenes._from_scenario import bravais_of_space_group, scene_from_scenario
-from simulator.scenes._geometry import (
+from jfjoch_hil.simulator.scenes._from_scenario import bravais_of_space_group, scene_from_scenario
+from jfjoch_hil.simulator.scenes._geometry import (
     HC_KEV_ANGSTROM,
     DetectorGeometry,
     eiger_geometry,
     jungfrau_geometry,
     rotation_matrix,
 )
-from simulator.scenes._prediction import (
+from jfjoch_hil.simulator.scenes._prediction import (
     ImageTruth,
     ReflectionTable,
     image_rng,
     predict_image,
     scene_crystals,
 )
-from simulator.scenes._render import (
+from jfjoch_hil.simulator.scenes._render import (
     ICE_RING_D_A,
     Background,
     DetectorDefects,
@@ -49,7 +49,7 @@ from simulator.scenes._render import (
     render,
     render_expected,
 )
-from simulator.scenes._scans import GridScan, RotationScan, Scan, StillsScan
+from jfjoch_hil.simulator.scenes._scans import GridScan, RotationScan, Scan, StillsScan
 
 __all__ = [
     "BRAVAIS_NIGGLI_CLASS",

@@ -29,19 +29,30 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-
-from simulator.errors import SceneError
-from simulator.scenes._crystal import Crystal, UnitCell, random_rotation
-from simulator.scenes._geometry import DetectorGeometry, eiger_geometry, jungfrau_geometry
-from simulator.scenes._prediction import image_rng
-from simulator.scenes._render import Background, DetectorDefects, Scene
-from simulator.scenes._scans import GridScan, RotationScan, StillsScan
+from jfjoch_hil.simulator.errors import SceneError
+from jfjoch_hil.simulator.scenes._crystal import Crystal, UnitCell, random_rotation
+from jfjoch_hil.simulator.scenes._geometry import (
+    DetectorGeometry,
+    eiger_geometry,
+    jungfrau_geometry,
+)
+from jfjoch_hil.simulator.scenes._prediction import image_rng
+from jfjoch_hil.simulator.scenes._render import Background, DetectorDefects, Scene
+from jfjoch_hil.simulator.scenes._scans import GridScan, RotationScan, StillsScan
 
 __all__ = ["scene_from_mapping"]
 
 _ORIENTATION_STREAM = 7
-_SCENE_KEYS = {"seed", "spot_sigma_px", "geometry", "crystal", "scan", "background", "defects",
-               "extra_crystals"}
+_SCENE_KEYS = {
+    "seed",
+    "spot_sigma_px",
+    "geometry",
+    "crystal",
+    "scan",
+    "background",
+    "defects",
+    "extra_crystals",
+}
 _LAYOUT_KEYS = {"detector", "n_modules", "modules_per_row", "gap_x_px", "gap_y_px"}
 _TUPLE_FIELDS = {"axis", "helical_step_um", "crystal_center_steps", "crystal_radius_steps"}
 
@@ -72,8 +83,14 @@ def _geometry(table: Mapping[str, Any], path: str) -> DetectorGeometry:
     if detector not in ("jungfrau", "eiger"):
         raise SceneError(f"{path}.detector: {detector!r}, allowed 'jungfrau', 'eiger', 'plain'")
     plain = {f.name for f in dataclasses.fields(DetectorGeometry)}
-    allowed = (_LAYOUT_KEYS | plain) - {"width_px", "height_px", "pixel_size_mm", "gap_mask",
-                                         "sensor_material", "sensor_thickness_mm"}
+    allowed = (_LAYOUT_KEYS | plain) - {
+        "width_px",
+        "height_px",
+        "pixel_size_mm",
+        "gap_mask",
+        "sensor_material",
+        "sensor_thickness_mm",
+    }
     _check_keys({"detector": detector, **table}, allowed, path)
     factory = jungfrau_geometry if detector == "jungfrau" else eiger_geometry
     layout = {k: table.pop(k) for k in ("n_modules", "modules_per_row") if k in table}
@@ -95,8 +112,9 @@ def _crystal(table: Mapping[str, Any], path: str, seed: int, index: int) -> Crys
     if orientation is not None and orientation_seed is not None:
         raise SceneError(f"{path}: orientation and orientation_seed, allowed one of them")
     if orientation is None:
-        rng = image_rng(seed if orientation_seed is None else orientation_seed,
-                        _ORIENTATION_STREAM, index)
+        rng = image_rng(
+            seed if orientation_seed is None else orientation_seed, _ORIENTATION_STREAM, index
+        )
         orientation = random_rotation(rng)
     names = {f.name for f in dataclasses.fields(Crystal)} - {"cell", "orientation"}
     _check_keys(table, names, path)

@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from simulator.errors import SceneError
+from jfjoch_hil.simulator.errors import SceneError
 
 __all__ = [
     "BRAVAIS_NIGGLI_CLASS",
@@ -23,8 +22,20 @@ __all__ = [
 ]
 
 BRAVAIS_NIGGLI_CLASS = {
-    "cF": 1, "hR": 2, "cP": 3, "cI": 5, "tI": 6, "oI": 8, "mC": 10, "tP": 11, "hP": 12,
-    "oC": 13, "oF": 16, "aP": 31, "oP": 32, "mP": 34,
+    "cF": 1,
+    "hR": 2,
+    "cP": 3,
+    "cI": 5,
+    "tI": 6,
+    "oI": 8,
+    "mC": 10,
+    "tP": 11,
+    "hP": 12,
+    "oC": 13,
+    "oF": 16,
+    "aP": 31,
+    "oP": 32,
+    "mP": 34,
 }
 """A representative Niggli-form number (ITC A (2016) Table 3.1.3.1) per Bravais lattice type.
 
@@ -52,7 +63,9 @@ class UnitCell:
             if not 0 < getattr(self, name) < 180:
                 raise SceneError(f"unit_cell.{name}: {getattr(self, name)}, allowed (0, 180) deg")
         if not np.isfinite(self.volume_a3) or self.volume_a3 <= 0:
-            raise SceneError(f"unit_cell: angles {self.alpha}/{self.beta}/{self.gamma} give no cell")
+            raise SceneError(
+                f"unit_cell: angles {self.alpha}/{self.beta}/{self.gamma} give no cell"
+            )
 
     @property
     def volume_a3(self) -> float:
@@ -165,7 +178,9 @@ class Crystal:
             )
         u = np.eye(3) if self.orientation is None else np.asarray(self.orientation, dtype=float)
         if u.shape != (3, 3) or not np.allclose(u @ u.T, np.eye(3), atol=1e-6):
-            raise SceneError("crystal.orientation: not a 3x3 rotation matrix, allowed U with U U^T = 1")
+            raise SceneError(
+                "crystal.orientation: not a 3x3 rotation matrix, allowed U with U U^T = 1"
+            )
         u = u.copy()
         u.setflags(write=False)
         object.__setattr__(self, "orientation", u)
@@ -183,8 +198,14 @@ class Crystal:
     def with_orientation(self, orientation: np.ndarray) -> Crystal:
         """The same crystal turned to ``orientation``."""
         return Crystal(
-            self.cell, self.bravais, orientation, self.mosaicity_deg, self.profile_radius_recip_a,
-            self.d_min_a, self.b_factor_a2, self.mean_photons,
+            self.cell,
+            self.bravais,
+            orientation,
+            self.mosaicity_deg,
+            self.profile_radius_recip_a,
+            self.d_min_a,
+            self.b_factor_a2,
+            self.mean_photons,
         )
 
     def miller_indices(self) -> np.ndarray:

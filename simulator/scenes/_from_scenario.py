@@ -16,12 +16,12 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from simulator.errors import SceneError
-from simulator.scenes._crystal import Crystal, UnitCell, random_rotation
-from simulator.scenes._geometry import jungfrau_geometry
-from simulator.scenes._prediction import image_rng
-from simulator.scenes._render import Background, Scene
-from simulator.scenes._scans import GridScan, RotationScan, StillsScan
+from jfjoch_hil.simulator.errors import SceneError
+from jfjoch_hil.simulator.scenes._crystal import Crystal, UnitCell, random_rotation
+from jfjoch_hil.simulator.scenes._geometry import jungfrau_geometry
+from jfjoch_hil.simulator.scenes._prediction import image_rng
+from jfjoch_hil.simulator.scenes._render import Background, Scene
+from jfjoch_hil.simulator.scenes._scans import GridScan, RotationScan, StillsScan
 
 __all__ = ["bravais_of_space_group", "scene_from_scenario"]
 
@@ -31,9 +31,46 @@ _REFERENCE_FLUX_HZ, _REFERENCE_RATE_HZ, _REFERENCE_PHOTONS = 1e12, 100.0, 600.0
 _CENTRED = {
     "C": {5, 8, 9, 12, 15, 20, 21, 35, 36, 37, 38, 39, 40, 41, 63, 64, 65, 66, 67, 68},
     "F": {22, 42, 43, 69, 70, 196, 202, 203, 209, 210, 216, 219, 225, 226, 227, 228},
-    "I": {23, 24, 44, 45, 46, 71, 72, 73, 74, 79, 80, 82, 87, 88, 97, 98, 107, 108, 109, 110,
-          119, 120, 121, 122, 139, 140, 141, 142, 197, 199, 204, 206, 211, 214, 217, 220, 229,
-          230},
+    "I": {
+        23,
+        24,
+        44,
+        45,
+        46,
+        71,
+        72,
+        73,
+        74,
+        79,
+        80,
+        82,
+        87,
+        88,
+        97,
+        98,
+        107,
+        108,
+        109,
+        110,
+        119,
+        120,
+        121,
+        122,
+        139,
+        140,
+        141,
+        142,
+        197,
+        199,
+        204,
+        206,
+        211,
+        214,
+        217,
+        220,
+        229,
+        230,
+    },
     "R": {146, 148, 155, 160, 161, 166, 167},
 }
 
@@ -85,10 +122,15 @@ def scene_from_scenario(scenario) -> Scene:
     )
     if not tuple(geometry_settings.beam_center_px):
         # "image centre" per the scenario, at the middle of the assembled image.
-        geometry = replace(geometry, beam_center_x_px=(geometry.width_px - 1) / 2,
-                           beam_center_y_px=(geometry.height_px - 1) / 2)
-    exposure = (float(beam.flux_hz) / _REFERENCE_FLUX_HZ) * float(beam.transmission) * (
-        _REFERENCE_RATE_HZ / float(run.frame_rate_hz)
+        geometry = replace(
+            geometry,
+            beam_center_x_px=(geometry.width_px - 1) / 2,
+            beam_center_y_px=(geometry.height_px - 1) / 2,
+        )
+    exposure = (
+        (float(beam.flux_hz) / _REFERENCE_FLUX_HZ)
+        * float(beam.transmission)
+        * (_REFERENCE_RATE_HZ / float(run.frame_rate_hz))
     )
     seed = int(run.seed)
     cell = UnitCell(*crystal_settings.cell)
@@ -96,7 +138,9 @@ def scene_from_scenario(scenario) -> Scene:
 
     def crystal(index: int) -> Crystal:
         return Crystal(
-            cell, bravais, random_rotation(image_rng(seed, _ORIENTATION_STREAM, index)),
+            cell,
+            bravais,
+            random_rotation(image_rng(seed, _ORIENTATION_STREAM, index)),
             mosaicity_deg=float(crystal_settings.mosaicity_deg),
             d_min_a=float(crystal_settings.resolution_limit_a),
             b_factor_a2=float(crystal_settings.b_factor_a2),
@@ -107,8 +151,11 @@ def scene_from_scenario(scenario) -> Scene:
     n_images = int(run.images)
     extra: tuple[Crystal, ...] = ()
     if run.kind == "rotation":
-        scan = RotationScan(n_images, float(crystal_settings.start_angle_deg),
-                            max(float(crystal_settings.oscillation_deg), 1e-6))
+        scan = RotationScan(
+            n_images,
+            float(crystal_settings.start_angle_deg),
+            max(float(crystal_settings.oscillation_deg), 1e-6),
+        )
         extra = tuple(crystal(i) for i in range(1, lattices))
     elif run.kind == "stills":
         scan = StillsScan(n_images, float(crystal_settings.hit_rate), lattices)
@@ -118,8 +165,12 @@ def scene_from_scenario(scenario) -> Scene:
         area = max(float(crystal_settings.hit_rate), 1e-6) * n_fast * n_slow / math.pi
         aspect = n_fast / n_slow
         radius = (math.sqrt(area * aspect), math.sqrt(area / aspect))
-        scan = GridScan(n_fast, n_slow, crystal_center_steps=((n_fast - 1) / 2, (n_slow - 1) / 2),
-                        crystal_radius_steps=radius)
+        scan = GridScan(
+            n_fast,
+            n_slow,
+            crystal_center_steps=((n_fast - 1) / 2, (n_slow - 1) / 2),
+            crystal_radius_steps=radius,
+        )
         extra = tuple(crystal(i) for i in range(1, lattices))
     background = Background(air_photons=0.6 * exposure, solvent_photons=1.2 * exposure)
     return Scene(geometry, crystal(0), scan, background, seed=seed, extra_crystals=extra)

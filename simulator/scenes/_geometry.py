@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
-
-from simulator.errors import SceneError
+from jfjoch_hil.simulator.errors import SceneError
 
 __all__ = [
     "HC_KEV_ANGSTROM",
@@ -35,9 +34,7 @@ def rotation_matrix(axis: np.ndarray, angle_rad: float | np.ndarray) -> np.ndarr
     axis = axis / np.linalg.norm(axis)
     angle = np.asarray(angle_rad, dtype=float)
     cos, sin = np.cos(angle)[..., None, None], np.sin(angle)[..., None, None]
-    cross = np.array(
-        [[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]]
-    )
+    cross = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
     return cos * np.eye(3) + sin * cross + (1.0 - cos) * np.outer(axis, axis)
 
 
@@ -274,7 +271,5 @@ def eiger_geometry(
     n_modules: int = 2, modules_per_row: int = 1, distance_mm: float = 120.0, **kwargs: float
 ) -> DetectorGeometry:
     """A PSI EIGER of ``n_modules`` with 8/36-pixel module gaps (detectors.md §5.4, §6.2)."""
-    geometry = jungfrau_geometry(
-        n_modules, modules_per_row, distance_mm=distance_mm, **kwargs
-    )
+    geometry = jungfrau_geometry(n_modules, modules_per_row, distance_mm=distance_mm, **kwargs)
     return geometry

@@ -11,11 +11,10 @@ import weakref
 from dataclasses import dataclass
 
 import numpy as np
-
-from simulator.errors import SceneError
-from simulator.scenes._crystal import Crystal, random_rotation, real_space_lattice
-from simulator.scenes._geometry import DetectorGeometry, rotation_matrix
-from simulator.scenes._scans import GridScan, RotationScan, StillsScan
+from jfjoch_hil.simulator.errors import SceneError
+from jfjoch_hil.simulator.scenes._crystal import Crystal, random_rotation, real_space_lattice
+from jfjoch_hil.simulator.scenes._geometry import DetectorGeometry, rotation_matrix
+from jfjoch_hil.simulator.scenes._scans import GridScan, RotationScan, StillsScan
 
 __all__ = ["ImageTruth", "ReflectionTable", "image_rng", "predict_image", "scene_crystals"]
 
@@ -23,8 +22,18 @@ __all__ = ["ImageTruth", "ReflectionTable", "image_rng", "predict_image", "scene
 STREAM_INTENSITIES, STREAM_ORIENTATION, STREAM_NOISE, STREAM_DEFECTS = 0, 1, 2, 3
 _MIN_ABS_ZETA = 0.05
 _COLUMNS = (
-    "hkl", "lattice", "x_px", "y_px", "d_a", "phi_deg", "delta_phi_deg", "zeta",
-    "dist_ewald_recip_a", "partiality", "lp", "photons",
+    "hkl",
+    "lattice",
+    "x_px",
+    "y_px",
+    "d_a",
+    "phi_deg",
+    "delta_phi_deg",
+    "zeta",
+    "dist_ewald_recip_a",
+    "partiality",
+    "lp",
+    "photons",
 )
 
 
@@ -75,9 +84,7 @@ class ReflectionTable:
 
 def _empty_table() -> ReflectionTable:
     empty = np.zeros(0)
-    return ReflectionTable(
-        np.zeros((0, 3), np.int32), np.zeros(0, np.int32), *([empty] * 10)
-    )
+    return ReflectionTable(np.zeros((0, 3), np.int32), np.zeros(0, np.int32), *([empty] * 10))
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,7 +183,12 @@ def _rotation_table(scene, crystal_index: int) -> dict[str, np.ndarray]:
     zeta = normal @ axis / np.maximum(np.linalg.norm(normal, axis=1), 1e-300)
     keep = hits & (np.abs(zeta) >= _MIN_ABS_ZETA) & geometry.on_sensor(x_px, y_px)
     rows_all, phi_rad, x_px, y_px, zeta, s1 = (
-        rows_all[keep], phi_rad[keep], x_px[keep], y_px[keep], zeta[keep], s1[keep]
+        rows_all[keep],
+        phi_rad[keep],
+        x_px[keep],
+        y_px[keep],
+        zeta[keep],
+        s1[keep],
     )
     sigma_deg = max(crystal.mosaicity_deg, 0.01) / np.abs(zeta)
     total_deg = scan.n_images * scan.increment_deg
@@ -227,7 +239,9 @@ def _predict_rotation(scene, image_index: int) -> ImageTruth:
     ):
         phi, sigma = table["phi_deg"], table["sigma_deg"]
         near = np.nonzero(np.abs(phi - centre) < 0.5 * scan.increment_deg + 4 * sigma)[0]
-        partiality = _ndtr((end - phi[near]) / sigma[near]) - _ndtr((start - phi[near]) / sigma[near])
+        partiality = _ndtr((end - phi[near]) / sigma[near]) - _ndtr(
+            (start - phi[near]) / sigma[near]
+        )
         keep = near[partiality > 1e-3]
         partiality = partiality[partiality > 1e-3]
         r_centre = table["r0"][keep] @ rotation.T
@@ -255,9 +269,7 @@ def _predict_rotation(scene, image_index: int) -> ImageTruth:
     )
 
 
-def _predict_still(
-    scene, image_index: int, members: list[tuple[int, np.ndarray]]
-) -> ImageTruth:
+def _predict_still(scene, image_index: int, members: list[tuple[int, np.ndarray]]) -> ImageTruth:
     """A still of the crystals ``members`` = [(crystal index, orientation U), ...]; lattice ids
     follow the list order."""
     geometry: DetectorGeometry = scene.geometry
@@ -301,7 +313,9 @@ def _predict_still(
             )
         )
         lattices.append(real_space_lattice(ub))
-    return ImageTruth(image_index, ReflectionTable.concatenate(tables), tuple(lattices), scene.crystal)
+    return ImageTruth(
+        image_index, ReflectionTable.concatenate(tables), tuple(lattices), scene.crystal
+    )
 
 
 def predict_image(scene, image_index: int) -> ImageTruth:

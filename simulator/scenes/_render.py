@@ -13,18 +13,17 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from simulator.errors import SceneError
-from simulator.scenes._crystal import Crystal
-from simulator.scenes._geometry import DetectorGeometry
-from simulator.scenes._prediction import (
+from jfjoch_hil.simulator.errors import SceneError
+from jfjoch_hil.simulator.scenes._crystal import Crystal
+from jfjoch_hil.simulator.scenes._geometry import DetectorGeometry
+from jfjoch_hil.simulator.scenes._prediction import (
     STREAM_DEFECTS,
     STREAM_NOISE,
     ImageTruth,
     image_rng,
     predict_image,
 )
-from simulator.scenes._scans import GridScan, RotationScan, Scan, StillsScan
+from jfjoch_hil.simulator.scenes._scans import GridScan, RotationScan, Scan, StillsScan
 
 __all__ = [
     "ICE_RING_D_A",
@@ -159,7 +158,9 @@ def _static_maps(scene: Scene) -> dict[str, np.ndarray]:
     q = maps["q_recip_a"].astype(np.float64)
     profile = bkg.air_photons * np.exp(-q / bkg.air_falloff_recip_a)
     q_solvent = 2 * np.pi / bkg.solvent_d_a
-    profile += bkg.solvent_photons * np.exp(-0.5 * ((q - q_solvent) / bkg.solvent_width_recip_a) ** 2)
+    profile += bkg.solvent_photons * np.exp(
+        -0.5 * ((q - q_solvent) / bkg.solvent_width_recip_a) ** 2
+    )
     if bkg.ice_ring_photons > 0:
         for d_ice in ICE_RING_D_A:
             q_ice = 2 * np.pi / d_ice
@@ -201,7 +202,8 @@ def _deposit_spots(expected: np.ndarray, truth: ImageTruth, sigma_px: float) -> 
     cols = centre_col[:, None, None] + offsets[None, None, :]
     rows = centre_row[:, None, None] + offsets[None, :, None]
     weight = np.exp(
-        -0.5 * ((cols - table.x_px[:, None, None]) ** 2 + (rows - table.y_px[:, None, None]) ** 2)
+        -0.5
+        * ((cols - table.x_px[:, None, None]) ** 2 + (rows - table.y_px[:, None, None]) ** 2)
         / sigma_px**2
     )
     weight /= weight.sum(axis=(1, 2), keepdims=True)
@@ -267,4 +269,3 @@ def pixel_mask(scene: Scene) -> np.ndarray:
     mask |= static["dead"].astype(np.uint32) << 1
     mask |= static["hot"].astype(np.uint32) << 3
     return mask
-

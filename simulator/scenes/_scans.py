@@ -8,8 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from simulator.errors import SceneError
+from jfjoch_hil.simulator.errors import SceneError
 
 __all__ = ["RotationScan", "StillsScan", "GridScan", "Scan"]
 
@@ -98,9 +97,7 @@ class GridScan:
         if self.n_fast < 1 or self.n_slow < 1:
             raise SceneError(f"grid.n_fast/n_slow: {self.n_fast}/{self.n_slow}, allowed >= 1")
         if min(self.crystal_radius_steps) <= 0:
-            raise SceneError(
-                f"grid.crystal_radius_steps: {self.crystal_radius_steps}, allowed > 0"
-            )
+            raise SceneError(f"grid.crystal_radius_steps: {self.crystal_radius_steps}, allowed > 0")
 
     @property
     def n_images(self) -> int:

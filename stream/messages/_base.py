@@ -16,9 +16,8 @@ from typing import Any, ClassVar, NamedTuple
 
 import cbor2
 import numpy as np
-
-from ..arrays import TypedArray, array_from_tag
-from ..errors import DecodeError, EncodeError
+from jfjoch_hil.stream.arrays import TypedArray, array_from_tag
+from jfjoch_hil.stream.errors import DecodeError, EncodeError
 
 __all__ = ["KINDS", "Field", "Message", "Rational", "message_class", "same_value"]
 
@@ -115,7 +114,12 @@ def _rational(value, msg, path):
         return value
     if type(value) in (list, tuple) and len(value) == 2:
         numerator, denominator = value
-        if type(numerator) is int and type(denominator) is int and numerator >= 0 and denominator > 0:
+        if (
+            type(numerator) is int
+            and type(denominator) is int
+            and numerator >= 0
+            and denominator > 0
+        ):
             return Rational(numerator, denominator)
     if (
         not isinstance(value, (list, tuple))
@@ -156,7 +160,9 @@ def _floats(value, msg, path):
         value = value.reshape(-1).tolist()
     if not isinstance(value, (list, tuple)):
         raise _fail(msg, path, f"expected an array of floats, {_describe(value)}")
-    if not value or set(map(type, value)) == _FLOAT_ONLY:  # the common case: C-level, no call per item
+    if (
+        not value or set(map(type, value)) == _FLOAT_ONLY
+    ):  # the common case: C-level, no call per item
         return tuple(value)
     out = []
     for index, item in enumerate(value):
@@ -205,7 +211,10 @@ def _columns(value, msg, path):
 def _maps(value, msg, path):
     if type(value) in (list, tuple) and (
         not value
-        or (set(map(type, value)) <= _PLAIN_MAP_TYPES and set(map(type, chain.from_iterable(value))) <= _STR_ONLY)
+        or (
+            set(map(type, value)) <= _PLAIN_MAP_TYPES
+            and set(map(type, chain.from_iterable(value))) <= _STR_ONLY
+        )
     ):
         return tuple(value)  # the common case (a spot list): type sets built in C, no call per key
     if not isinstance(value, (list, tuple)):
@@ -383,7 +392,11 @@ def message_class(name: str, type_value: str, table: tuple[Field, ...], doc: str
             "_DEFAULTS": dict.fromkeys(keys),
             # scalar kinds whose check passes a value of exactly this type unchanged
             # (type, negative allowed); bool is not int here since type() is compared
-            "_EXACT": {f.key: (_EXACT_TYPES[f.kind], f.kind != "uint") for f in table if f.kind in _EXACT_TYPES},
+            "_EXACT": {
+                f.key: (_EXACT_TYPES[f.kind], f.kind != "uint")
+                for f in table
+                if f.kind in _EXACT_TYPES
+            },
             "__doc__": f"{doc}\n\nFields (key (kind, unit; std/status, section): meaning):\n{rows}\n",
             "__eq__": Message.__eq__,
             "__hash__": None,

@@ -7,7 +7,7 @@ a ``name`` and one MultiDimArray ``data`` per message.
 
 from __future__ import annotations
 
-from ._base import Field, message_class
+from jfjoch_hil.stream.messages._base import Field, message_class
 
 __all__ = ["CALIBRATION_FIELDS", "CalibrationMessage"]
 

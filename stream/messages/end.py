@@ -7,7 +7,7 @@ JHDF destinations filled at finalisation.
 
 from __future__ import annotations
 
-from ._base import Field, message_class
+from jfjoch_hil.stream.messages._base import Field, message_class
 
 __all__ = ["END_FIELDS", "EndMessage"]
 

@@ -7,7 +7,7 @@ each with its HDF5 destination.
 
 from __future__ import annotations
 
-from ._base import Field, message_class
+from jfjoch_hil.stream.messages._base import Field, message_class
 
 __all__ = ["IMAGE_FIELDS", "PROFILING_KEYS", "REFLECTION_COLUMNS", "SPOT_MEMBERS", "ImageMessage"]
 

@@ -6,7 +6,7 @@ message's fields without pixel data; top-level keys are common to every entry (J
 
 from __future__ import annotations
 
-from ._base import Field, message_class
+from jfjoch_hil.stream.messages._base import Field, message_class
 
 __all__ = ["METADATA_FIELDS", "MetadataMessage"]
 

@@ -7,7 +7,7 @@ the spec (status U) and are this project's choice, listed in docs/stream.md.
 
 from __future__ import annotations
 
-from ._base import Field, message_class
+from jfjoch_hil.stream.messages._base import Field, message_class
 
 __all__ = ["FILE_FORMATS", "START_FIELDS", "StartMessage"]
 

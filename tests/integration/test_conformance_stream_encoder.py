@@ -6,13 +6,13 @@ from __future__ import annotations
 import threading
 
 import pytest
-
-from conformance import check_stream_connect, check_stream_dir
+from jfjoch_hil.conformance import check_stream_connect, check_stream_dir
 
 
 def _encoded_run():
     try:
-        from stream.codec import encode
+        from jfjoch_hil.stream.codec import encode
+
         from tests.unit.writer.writer_messages import make_run
     except ImportError as exc:
         pytest.skip(f"stream encoder or message helper not importable: {exc}")

@@ -9,8 +9,7 @@ regression is caught while the known ones are being fixed (docs/conformance.md, 
 from __future__ import annotations
 
 import pytest
-
-from conformance import check_file
+from jfjoch_hil.conformance import check_file
 
 # (rule, path suffix): spec reason. Reported to the writer area; remove an entry once fixed.
 KNOWN_WRITER_FINDINGS = {
@@ -25,8 +24,9 @@ KNOWN_WRITER_FINDINGS = {
 
 def _write(tmp_path, file_format):
     try:
+        from jfjoch_hil.writer import RunWriter
+
         from tests.unit.writer.writer_messages import make_run
-        from writer import RunWriter
     except ImportError as exc:  # the writer area may be mid-change
         pytest.skip(f"writer not importable: {exc}")
     run = make_run(12, file_format=file_format, images_per_file=5)
@@ -43,16 +43,23 @@ def _write(tmp_path, file_format):
     return sorted(tmp_path.rglob("*_master.h5"))
 
 
-@pytest.mark.parametrize(("file_format", "layout"),
-                         [("NXmxLegacy", "legacy"), ("NXmxVDS", "vds"), ("NXmxIntegrated", "integrated")])
+@pytest.mark.parametrize(
+    ("file_format", "layout"),
+    [("NXmxLegacy", "legacy"), ("NXmxVDS", "vds"), ("NXmxIntegrated", "integrated")],
+)
 def test_writer_output_has_only_known_findings(tmp_path, file_format, layout):
     masters = _write(tmp_path, file_format)
     assert len(masters) == 1
     report = check_file(masters[0])
     assert report.layout == layout
     assert not report.unreadable
-    unknown = [f for f in report.errors
-               if not any(f.rule == rule and f.path.endswith(suffix) for rule, suffix in KNOWN_WRITER_FINDINGS)]
+    unknown = [
+        f
+        for f in report.errors
+        if not any(
+            f.rule == rule and f.path.endswith(suffix) for rule, suffix in KNOWN_WRITER_FINDINGS
+        )
+    ]
     assert unknown == [], "\n".join(f"{f.rule} {f.path}: {f.message}" for f in unknown)
 
 

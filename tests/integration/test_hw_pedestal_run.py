@@ -4,11 +4,18 @@ measures pedestals from what it assembles and converts with them (detectors.md Â
 from __future__ import annotations
 
 import numpy as np
-
-from simulator.conversion import Calibration, Converter, PedestalTracker, RawGenerator
-from simulator.detectors import Detector, StorageCells, det_info_get, jungfrau_module, run_headers
-from simulator.faults import FaultPlan
-from simulator.udp import Assembler, DirectTransport, Packetiser
+from jfjoch_hil.simulator.detector import (
+    Detector,
+    Packetiser,
+    StorageCells,
+    det_info_get,
+    jungfrau_module,
+    run_headers,
+)
+from jfjoch_hil.simulator.detector._calibration import Calibration, RawGenerator
+from jfjoch_hil.simulator.detector.packet_faults import FaultPlan
+from jfjoch_hil.simulator.receiver import Assembler, DirectTransport
+from jfjoch_hil.simulator.receiver.conversion import Converter, PedestalTracker
 
 
 def test_hw_pedestal_run_through_packets():
@@ -23,19 +30,32 @@ def test_hw_pedestal_run_through_packets():
     n_frames = n_cells * frames_per_cell
     for gain in (0, 1, 2):
         forced = None if gain == 0 else gain
-        raw = np.stack([generator.raw(dark, storage_cell=i % n_cells, forced_gain=forced)
-                        for i in range(n_frames)])
+        raw = np.stack(
+            [
+                generator.raw(dark, storage_cell=i % n_cells, forced_gain=forced)
+                for i in range(n_frames)
+            ]
+        )
         packetiser = Packetiser(detector, detector.model.encode(raw).reshape(n_frames, 2, -1))
         headers = run_headers(n_frames, 10e-3, 9.98e-3, cells, forced_gain=forced)
         # One packet lost in the G0 run: its pixels get one frame fewer, nothing else changes.
-        schedule = FaultPlan(seed=gain, loss_rate=0.002 if gain == 0 else 0.0).schedule(n_frames, 2, 64, 2)
+        schedule = FaultPlan(seed=gain, loss_rate=0.002 if gain == 0 else 0.0).schedule(
+            n_frames, 2, 64, 2
+        )
         assembler = Assembler(detector)
         frames = DirectTransport(packetiser, assembler).deliver(
-            schedule.frame, schedule.port, schedule.packet, headers)
+            schedule.frame, schedule.port, schedule.packet, headers
+        )
         assembler.flush(n_frames)
         for frame in frames + assembler.pop_frames():
             word = frame.det_spec3[0]
-            seen_gain = 1 if det_info_get(word, "force_switch_g1") else 2 if det_info_get(word, "force_switch_g2") else 0
+            seen_gain = (
+                1
+                if det_info_get(word, "force_switch_g1")
+                else 2
+                if det_info_get(word, "force_switch_g2")
+                else 0
+            )
             assert seen_gain == gain
             cell = cells.burst_position(det_info_get(word, "storage_cell"))
             tracker.add(detector.model.decode(frame.port_bytes.reshape(1, 2, -1)), seen_gain, cell)

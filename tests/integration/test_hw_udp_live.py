@@ -13,17 +13,19 @@ import threading
 
 import numpy as np
 import pytest
-
-from simulator.detectors import (
+from jfjoch_hil.simulator.detector import (
     Detector,
+    Packetiser,
     StorageCells,
+    UdpSender,
     XfelTiming,
     det_info_get,
     jungfrau_module,
+    natural_order,
     run_headers,
 )
-from simulator.faults import FaultPlan
-from simulator.udp import Assembler, Packetiser, UdpReceiver, UdpSender, natural_order
+from jfjoch_hil.simulator.detector.packet_faults import FaultPlan
+from jfjoch_hil.simulator.receiver import Assembler, UdpReceiver
 
 # Room for a whole run in the kernel buffer when the process may exceed rmem_max (root); else
 # the capped 8 MiB (about 500 datagrams per port) still covers the 20 ms frame pacing.
@@ -41,13 +43,24 @@ def test_hw_udp_two_modules_two_interfaces_storage_cells(batched):
     n_frames = 12
     rng = np.random.default_rng(42)
     frames = rng.integers(0, 0xFFFE, size=(4, 2, 512, 1024), dtype=np.uint16)
-    packetiser = Packetiser(detector, detector.model.encode(frames).reshape(4, detector.n_ports, -1))
-    headers = run_headers(n_frames, 20e-3, 19.98e-3, cells, XfelTiming(first_pulse_id=500, gap_every_frames=4,
-                                                                      gap_pulses=10, event_codes=(3, 7)))
+    packetiser = Packetiser(
+        detector, detector.model.encode(frames).reshape(4, detector.n_ports, -1)
+    )
+    headers = run_headers(
+        n_frames,
+        20e-3,
+        19.98e-3,
+        cells,
+        XfelTiming(first_pulse_id=500, gap_every_frames=4, gap_pulses=10, event_codes=(3, 7)),
+    )
     order = natural_order(n_frames, detector.n_ports, detector.model.packets_per_port)
     assembler = Assembler(detector, window_frames=2)
-    with UdpReceiver(assembler, **_BIG_BUFFER, batch_syscalls=batched) as receiver, UdpSender(
-            packetiser, receiver.addresses, frame_time_s=20e-3, batch_syscalls=batched) as sender:
+    with (
+        UdpReceiver(assembler, **_BIG_BUFFER, batch_syscalls=batched) as receiver,
+        UdpSender(
+            packetiser, receiver.addresses, frame_time_s=20e-3, batch_syscalls=batched
+        ) as sender,
+    ):
         assert receiver.batched == sender.batched == (batched and sys.platform.startswith("linux"))
         assert len({port for _, port in receiver.addresses}) == 4
         thread = threading.Thread(target=sender.send, args=(*order, headers))
@@ -85,10 +98,15 @@ def test_hw_udp_with_faults_matches_ground_truth(batched):
     schedule = plan.schedule(n_frames, 2, 64, 2)
     headers = run_headers(n_frames, 20e-3, 19.98e-3)
     assembler = Assembler(detector, window_frames=2)
-    with UdpReceiver(assembler, **_BIG_BUFFER, batch_syscalls=batched) as receiver, UdpSender(
-            packetiser, receiver.addresses, frame_time_s=20e-3, batch_syscalls=batched) as sender:
-        thread = threading.Thread(target=sender.send,
-                                  args=(schedule.frame, schedule.port, schedule.packet, headers))
+    with (
+        UdpReceiver(assembler, **_BIG_BUFFER, batch_syscalls=batched) as receiver,
+        UdpSender(
+            packetiser, receiver.addresses, frame_time_s=20e-3, batch_syscalls=batched
+        ) as sender,
+    ):
+        thread = threading.Thread(
+            target=sender.send, args=(schedule.frame, schedule.port, schedule.packet, headers)
+        )
         thread.start()
         got = receiver.run(until_packets=len(schedule.frame), timeout_s=20.0, idle_timeout_s=5.0)
         thread.join(timeout=20.0)
@@ -133,8 +151,10 @@ def test_hw_udp_datagrams_of_the_wrong_size_are_counted_not_placed(batched):
     good = packetiser.packetise(run_headers(1, 1e-3, 0.9e-3)).data
     assembler = Assembler(detector, window_frames=2)
     sent = good[:6]  # 2 bad + 4 good: ~50 kB, within even a default-sized receive buffer
-    with UdpReceiver(assembler, **_BIG_BUFFER, batch_syscalls=batched) as receiver, \
-            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+    with (
+        UdpReceiver(assembler, **_BIG_BUFFER, batch_syscalls=batched) as receiver,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw,
+    ):
         target = receiver.addresses[0]
         raw.sendto(bytes(sent[0]) + b"\0" * 100, target)  # too long
         raw.sendto(bytes(sent[1])[:-8], target)  # too short

@@ -6,10 +6,18 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-
-from simulator.detectors import Detector, StorageCells, det_info_get, jungfrau_module, run_headers
-from simulator.errors import TransportError
-from simulator.udp import Assembler, Packetiser, RingUdpReceiver, UdpSender, natural_order
+from jfjoch_hil.simulator.detector import (
+    Detector,
+    Packetiser,
+    StorageCells,
+    UdpSender,
+    det_info_get,
+    jungfrau_module,
+    natural_order,
+    run_headers,
+)
+from jfjoch_hil.simulator.errors import TransportError
+from jfjoch_hil.simulator.receiver import Assembler, RingUdpReceiver
 
 
 def test_hw_ring_receiver_two_modules_exact():
@@ -20,8 +28,9 @@ def test_hw_ring_receiver_two_modules_exact():
     headers = run_headers(n_frames, 20e-3, 19.98e-3, StorageCells(n_cells=3, start_cell=2, step=1))
     order = natural_order(n_frames, 4, 64)
     assembler = Assembler(detector, window_frames=2)
-    with RingUdpReceiver(assembler, ring_slots=512, rcvbuf_request_bytes=64 << 20,
-                         rcvbuf_force=True) as receiver:
+    with RingUdpReceiver(
+        assembler, ring_slots=512, rcvbuf_request_bytes=64 << 20, rcvbuf_force=True
+    ) as receiver:
         with UdpSender(packetiser, receiver.addresses, frame_time_s=20e-3) as sender:
             thread = threading.Thread(target=sender.send, args=(*order, headers))
             thread.start()

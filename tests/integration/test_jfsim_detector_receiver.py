@@ -7,22 +7,56 @@ import json
 import subprocess
 import sys
 
-from stream import EndMessage, ImageMessage, Puller, StartMessage
+from jfjoch_hil.stream import EndMessage, ImageMessage, Puller, StartMessage
 
-OVERRIDES = ["--set", "run.images=4", "--set", "run.frame_rate_hz=20.0", "--set", "faults.loss_rate=0.0"]
+OVERRIDES = [
+    "--set",
+    "run.images=4",
+    "--set",
+    "run.frame_rate_hz=20.0",
+    "--set",
+    "faults.loss_rate=0.0",
+]
 
 
 def test_detector_process_feeds_receiver_process_which_publishes_the_run():
     with Puller("tcp://127.0.0.1:0", bind=True, receive_timeout_ms=60_000) as writer_side:
         receiver = subprocess.Popen(
-            [sys.executable, "-m", "simulator.cli", "receiver", "--push", writer_side.endpoint, "--no-analysis",
-             "--idle-timeout", "3", *OVERRIDES], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "jfjoch_hil.harness.cli",
+                "receiver",
+                "--push",
+                writer_side.endpoint,
+                "--no-analysis",
+                "--idle-timeout",
+                "3",
+                *OVERRIDES,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             ready = json.loads(receiver.stdout.readline())
-            assert ready["event"] == "ready" and len(ready["udp"]) == 2  # one module, two interfaces
+            assert (
+                ready["event"] == "ready" and len(ready["udp"]) == 2
+            )  # one module, two interfaces
             detector = subprocess.run(
-                [sys.executable, "-m", "simulator.cli", "detector", "--to", ",".join(ready["udp"]), *OVERRIDES],
-                capture_output=True, text=True, timeout=300)
+                [
+                    sys.executable,
+                    "-m",
+                    "jfjoch_hil.harness.cli",
+                    "detector",
+                    "--to",
+                    ",".join(ready["udp"]),
+                    *OVERRIDES,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             assert detector.returncode == 0, detector.stderr[-2000:]
             assert json.loads(detector.stdout)["packets_sent"] == 4 * 128
             messages = []
@@ -43,7 +77,19 @@ def test_detector_process_feeds_receiver_process_which_publishes_the_run():
 
 
 def test_detector_refuses_a_remote_destination_unless_allowed():
-    done = subprocess.run([sys.executable, "-m", "simulator.cli", "detector", "--to", "192.0.2.1:50000,192.0.2.1:50001",
-                           *OVERRIDES], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jfjoch_hil.harness.cli",
+            "detector",
+            "--to",
+            "192.0.2.1:50000,192.0.2.1:50001",
+            *OVERRIDES,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2
     assert "loopback only" in done.stderr

@@ -7,8 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
-
-from stream import (
+from jfjoch_hil.stream import (
     EndMessage,
     ImageMessage,
     Puller,
@@ -23,7 +22,10 @@ from stream import (
 def messages():
     yield StartMessage(series_id=4, series_unique_id="rec")
     for i in range(5):
-        yield ImageMessage(image_id=i, data={"default": TypedArray.from_numpy(np.full((8, 8), i, "u2"), compression="bslz4")})
+        yield ImageMessage(
+            image_id=i,
+            data={"default": TypedArray.from_numpy(np.full((8, 8), i, "u2"), compression="bslz4")},
+        )
     yield EndMessage(series_id=4, series_unique_id="rec")
 
 
@@ -31,9 +33,19 @@ def test_record_a_live_stream_then_replay_it_into_a_puller(tmp_path):
     sent = [encode(m) for m in messages()]
     with Pusher() as source:
         recorder = subprocess.Popen(
-            [sys.executable, "-m", "simulator.cli", "record", source.endpoint, str(tmp_path / "rec"),
-             "--until-end", "--idle-timeout", "20"],
-            stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "jfjoch_hil.harness.cli",
+                "record",
+                source.endpoint,
+                str(tmp_path / "rec"),
+                "--until-end",
+                "--idle-timeout",
+                "20",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         try:
             for data in sent:
@@ -47,9 +59,20 @@ def test_record_a_live_stream_then_replay_it_into_a_puller(tmp_path):
 
     with Puller("tcp://127.0.0.1:0", bind=True) as sink:
         done = subprocess.run(
-            [sys.executable, "-m", "simulator.cli", "replay", str(tmp_path / "rec"), sink.endpoint, "--connect",
-             "--rate", "200"],
-            capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "jfjoch_hil.harness.cli",
+                "replay",
+                str(tmp_path / "rec"),
+                sink.endpoint,
+                "--connect",
+                "--rate",
+                "200",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert done.returncode == 0, done.stderr
         again = [sink.receive_bytes(5000) for _ in sent]
@@ -59,8 +82,17 @@ def test_record_a_live_stream_then_replay_it_into_a_puller(tmp_path):
 
 def test_replay_of_a_missing_folder_fails_with_a_message(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "simulator.cli", "replay", str(tmp_path / "none"), "tcp://127.0.0.1:0"],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "jfjoch_hil.harness.cli",
+            "replay",
+            str(tmp_path / "none"),
+            "tcp://127.0.0.1:0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 1
     assert "is not a folder" in done.stderr

@@ -13,12 +13,27 @@ import numpy as np
 
 
 def jfsim(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "simulator.cli", *args], capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "jfjoch_hil.harness.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_reprocess_writes_a_process_file_linking_back_to_the_images(tmp_path):
-    done = jfsim("run", "--out", str(tmp_path), "--no-progress", "--set", "run.transport='direct'",
-                 "--set", "run.images=5", "--set", "writer.images_per_file=2")
+    done = jfsim(
+        "run",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+        "--set",
+        "run.transport='direct'",
+        "--set",
+        "run.images=5",
+        "--set",
+        "writer.images_per_file=2",
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     master = tmp_path / "quickstart_master.h5"
     again = jfsim("reprocess", str(master))
@@ -30,10 +45,22 @@ def test_reprocess_writes_a_process_file_linking_back_to_the_images(tmp_path):
         assert data.is_virtual
         np.testing.assert_array_equal(data[...], original["/entry/data/data"][...])
         # the live receiver and the offline rerun analysed the same images: same spots
-        np.testing.assert_array_equal(process["/entry/MX/nPeaks"][...], original["/entry/MX/nPeaks"][...])
+        np.testing.assert_array_equal(
+            process["/entry/MX/nPeaks"][...], original["/entry/MX/nPeaks"][...]
+        )
         assert process["/entry/MX/nPeaks"][...].sum() > 0
-    check = subprocess.run([sys.executable, "-m", "conformance.cli", str(tmp_path / "quickstart_process.h5"), "--json"],
-                           capture_output=True, text=True, timeout=300)
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jfjoch_hil.conformance.cli",
+            str(tmp_path / "quickstart_process.h5"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert check.returncode == 0, check.stdout[-2000:]
 
 

@@ -12,19 +12,33 @@ import h5py
 import hdf5plugin  # noqa: F401
 import numpy as np
 import pytest
-
-from simulator.scenario import list_scenarios
+from jfjoch_hil.harness.scenario import list_scenarios
 
 REQUIRED_KEYS = {
-    "images_sent", "images_written", "packets_expected", "packets_sent", "packets_injected_lost",
-    "packets_received", "frame_rate_requested_hz", "frame_rate_achieved_hz", "writer_lag_s",
-    "conformance_ok", "truth_ok", "scenario", "seed", "versions",
+    "images_sent",
+    "images_written",
+    "packets_expected",
+    "packets_sent",
+    "packets_injected_lost",
+    "packets_received",
+    "frame_rate_requested_hz",
+    "frame_rate_achieved_hz",
+    "writer_lag_s",
+    "conformance_ok",
+    "truth_ok",
+    "scenario",
+    "seed",
+    "versions",
 }
 
 
 def jfsim(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "simulator.cli", *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "jfjoch_hil.harness.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def run(out: Path, scenario: str | None = None, *overrides: str) -> dict:
@@ -39,7 +53,7 @@ def run(out: Path, scenario: str | None = None, *overrides: str) -> dict:
 
 
 def images_of(out: Path, prefix: str) -> list[np.ndarray]:
-    from simulator.truth import open_written_images
+    from jfjoch_hil.harness.truth import open_written_images
 
     stack: list = []
     try:
@@ -62,12 +76,16 @@ def test_quickstart_runs_end_to_end_over_udp(tmp_path):
     assert report["receiver"]["processing_nice"] == 10
     if os.geteuid() == 0:
         assert report["receiver"]["processing_nice_restored"] is True
-    assert report["exit_code"] == 0, json.dumps({k: report.get(k) for k in ("truth", "conformance", "writer_errors")})
+    assert report["exit_code"] == 0, json.dumps(
+        {k: report.get(k) for k in ("truth", "conformance", "writer_errors")}
+    )
     assert REQUIRED_KEYS <= report.keys()
     assert report["scenario"] == "quickstart" and report["transport"] == "udp"
     assert report["images_written"] == report["images_sent"] == 20
     # the fault plan's ground truth and the receiver's own count agree
-    assert report["packets_received"] == report["packets_expected"] - report["packets_injected_lost"]
+    assert (
+        report["packets_received"] == report["packets_expected"] - report["packets_injected_lost"]
+    )
     assert report["packets_injected_lost"] > 0  # quickstart has light packet loss
     assert report["truth_ok"] and report["conformance_ok"]
     saved = json.loads((tmp_path / "quickstart_report.json").read_text())
@@ -77,8 +95,12 @@ def test_quickstart_runs_end_to_end_over_udp(tmp_path):
 
 def test_same_seed_gives_identical_images_and_results_across_runs_and_layouts(tmp_path):
     common = ("run.transport='direct'", "run.images=6", "writer.images_per_file=4")
-    layouts = {"vds": tmp_path / "vds", "vds-again": tmp_path / "vds2", "legacy": tmp_path / "legacy",
-               "integrated": tmp_path / "integrated"}
+    layouts = {
+        "vds": tmp_path / "vds",
+        "vds-again": tmp_path / "vds2",
+        "legacy": tmp_path / "legacy",
+        "integrated": tmp_path / "integrated",
+    }
     for name, out in layouts.items():
         report = run(out, None, *common, f"writer.format='{name.split('-')[0]}'")
         assert report["exit_code"] == 0, report.get("writer_errors")
@@ -94,8 +116,11 @@ def test_same_seed_gives_identical_images_and_results_across_runs_and_layouts(tm
         for name in ("vds-again", "integrated"):
             with h5py.File(layouts[name] / "quickstart_master.h5") as other:
                 for field in fields:
-                    np.testing.assert_array_equal(first[f"/entry/MX/{field}"][...], other[f"/entry/MX/{field}"][...],
-                                                  err_msg=f"{name} {field}")
+                    np.testing.assert_array_equal(
+                        first[f"/entry/MX/{field}"][...],
+                        other[f"/entry/MX/{field}"][...],
+                        err_msg=f"{name} {field}",
+                    )
 
 
 def _chunks(out: Path, prefix: str) -> list[bytes]:
@@ -110,15 +135,50 @@ def _chunks(out: Path, prefix: str) -> list[bytes]:
 
 def test_replayed_recording_gives_byte_identical_image_chunks(tmp_path):
     live, replayed, recording = tmp_path / "live", tmp_path / "replayed", tmp_path / "rec"
-    report = run(live, None, "run.transport='direct'", "run.images=5", "run.prefix='rec'",
-                 "writer.format='vds'")
+    report = run(
+        live,
+        None,
+        "run.transport='direct'",
+        "run.images=5",
+        "run.prefix='rec'",
+        "writer.format='vds'",
+    )
     assert report["exit_code"] == 0
-    done = jfsim("run", "--out", str(tmp_path / "unused"), "--record", str(recording), "--json", "--no-progress",
-                 "--set", "run.transport='direct'", "--set", "run.images=5", "--set", "run.prefix='rec'")
+    done = jfsim(
+        "run",
+        "--out",
+        str(tmp_path / "unused"),
+        "--record",
+        str(recording),
+        "--json",
+        "--no-progress",
+        "--set",
+        "run.transport='direct'",
+        "--set",
+        "run.images=5",
+        "--set",
+        "run.prefix='rec'",
+    )
     assert done.returncode == 0, done.stderr[-2000:]
-    writer = subprocess.Popen([sys.executable, "-m", "writer.cli", "--listen", "tcp://127.0.0.1:0", "--bind",
-                               "--dir", str(replayed), "--max-runs", "1", "--idle-timeout", "5"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jfjoch_hil.writer.cli",
+            "--listen",
+            "tcp://127.0.0.1:0",
+            "--bind",
+            "--dir",
+            str(replayed),
+            "--max-runs",
+            "1",
+            "--idle-timeout",
+            "5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         ready = json.loads(writer.stdout.readline())
         replay = jfsim("replay", str(recording), ready["endpoint"], "--connect")
@@ -159,7 +219,13 @@ def test_every_shipped_scenario_has_a_small_run():
 def test_shipped_scenario_runs_end_to_end(tmp_path, name):
     overrides = SMALL.get(name) or SLOW[name]
     report = run(tmp_path, name, *overrides)
-    assert report["exit_code"] == 0, json.dumps({k: report.get(k) for k in ("truth", "conformance", "writer_errors", "packets_unexplained_loss", "runs")}, default=str)[:3000]
+    assert report["exit_code"] == 0, json.dumps(
+        {
+            k: report.get(k)
+            for k in ("truth", "conformance", "writer_errors", "packets_unexplained_loss", "runs")
+        },
+        default=str,
+    )[:3000]
     assert report["truth_ok"] and report["conformance_ok"]
     assert report["packets_unexplained_loss"] == 0
 
@@ -170,10 +236,10 @@ def test_bad_scenario_key_is_refused_with_its_path(tmp_path):
     assert "writer.format: 'hdf4' is not allowed" in done.stderr
 
 
-
-
 def test_stress_runs_each_rate_and_writes_table_and_plot(tmp_path):
-    done = jfsim("stress", "quickstart", "--rates", "40,80", "--out", str(tmp_path), "--set", "run.images=4")
+    done = jfsim(
+        "stress", "quickstart", "--rates", "40,80", "--out", str(tmp_path), "--set", "run.images=4"
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     table = json.loads((tmp_path / "quickstart_stress.json").read_text())
     assert [row["rate_requested_hz"] for row in table["rows"]] == [40.0, 80.0]
@@ -185,7 +251,13 @@ def test_stress_runs_each_rate_and_writes_table_and_plot(tmp_path):
 
 
 def test_grid_scan_writes_sample_translation_axes(tmp_path):
-    report = run(tmp_path, "eiger-serial-grid", "run.images=6", "crystal.grid=[3,2]", "run.transport='direct'")
+    report = run(
+        tmp_path,
+        "eiger-serial-grid",
+        "run.images=6",
+        "crystal.grid=[3,2]",
+        "run.transport='direct'",
+    )
     assert report["exit_code"] == 0
     with h5py.File(tmp_path / "eiger-serial-grid_master.h5") as handle:
         transformations = handle["/entry/sample/transformations"]

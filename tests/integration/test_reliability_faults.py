@@ -8,12 +8,16 @@ from contextlib import contextmanager
 
 import pytest
 import zmq
-
-from simulator.cli import main as jfsim
-from simulator.faultsuite import WriterProcess, malformed_faults, run_fault_table, standard_faults
-from simulator.faultsuite._disk import disk_faults
-from simulator.faultsuite._suite import run_suite
-from stream import Puller, Pusher
+from jfjoch_hil.harness.cli import main as jfsim
+from jfjoch_hil.harness.writer_faults import (
+    WriterProcess,
+    malformed_faults,
+    run_fault_table,
+    standard_faults,
+)
+from jfjoch_hil.harness.writer_faults._disk import disk_faults
+from jfjoch_hil.harness.writer_faults._suite import run_suite
+from jfjoch_hil.stream import Puller, Pusher
 
 
 @contextmanager
@@ -37,19 +41,45 @@ def discarding_sink(context=None):
 
 
 def test_cli_table_against_spawned_jfwriter_all_pass(tmp_path, capsys):
-    code = jfsim(["faults", "--target-writer", "tcp://127.0.0.1:0", "--spawn-writer", "--dir", str(tmp_path / "out")])
+    code = jfsim(
+        [
+            "faults",
+            "--target-writer",
+            "tcp://127.0.0.1:0",
+            "--spawn-writer",
+            "--dir",
+            str(tmp_path / "out"),
+        ]
+    )
     table = capsys.readouterr().out
     assert code == 0, table
     names = [line.split()[0] for line in table.splitlines()[1:-1]]
-    assert names == [f.name for f in standard_faults()] + ["slow_consumer", "disk_full", "read_only_dir", "accounting"]
+    assert names == [f.name for f in standard_faults()] + [
+        "slow_consumer",
+        "disk_full",
+        "read_only_dir",
+        "accounting",
+    ]
     assert "0 failed" in table
     # nothing escaped the output folder: the sandbox holds only it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "out_disk_faults"]
 
 
 def test_writer_binds_and_suite_connects_with_logs(tmp_path, capsys):
-    code = jfsim(["faults", "--target-writer", "tcp://127.0.0.1:0", "--connect", "--spawn-writer",
-                  "--dir", str(tmp_path / "out"), "--json", "--seed", "3"])
+    code = jfsim(
+        [
+            "faults",
+            "--target-writer",
+            "tcp://127.0.0.1:0",
+            "--connect",
+            "--spawn-writer",
+            "--dir",
+            str(tmp_path / "out"),
+            "--json",
+            "--seed",
+            "3",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert '"fault": "slow_consumer"' in out and "send_timeouts" in out
@@ -93,8 +123,21 @@ def test_disk_full_and_read_only_rows(tmp_path):
 
 
 def test_cli_kill_points_row_checks_with_the_jfcheck_process(tmp_path, capsys):
-    code = jfsim(["faults", "--target-writer", "tcp://127.0.0.1:0", "--spawn-writer", "--dir", str(tmp_path / "out"),
-                  "--kill-points", "2", "--json", "--seed", "5"])
+    code = jfsim(
+        [
+            "faults",
+            "--target-writer",
+            "tcp://127.0.0.1:0",
+            "--spawn-writer",
+            "--dir",
+            str(tmp_path / "out"),
+            "--kill-points",
+            "2",
+            "--json",
+            "--seed",
+            "5",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert '"fault": "kill_points"' in out and "2/2 survived" in out and "bytes lost 0" in out
@@ -110,8 +153,18 @@ def test_cli_exit_1_when_rows_fail(tmp_path, capsys):
     context = zmq.Context()
     try:
         with discarding_sink(context) as sink:
-            code = jfsim(["faults", "--target-writer", sink.endpoint, "--connect", "--dir", str(tmp_path / "out"),
-                          "--timeout", "0.3"])
+            code = jfsim(
+                [
+                    "faults",
+                    "--target-writer",
+                    sink.endpoint,
+                    "--connect",
+                    "--dir",
+                    str(tmp_path / "out"),
+                    "--timeout",
+                    "0.3",
+                ]
+            )
     finally:
         context.term()
     table = capsys.readouterr().out

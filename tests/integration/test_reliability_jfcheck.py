@@ -19,8 +19,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from jfjoch_hil.conformance import check_file
 
-from conformance import check_file
 from tests.unit.conformance._files import RunSpec, build_run
 
 IN_ACCESS, IN_OPEN = 0x1, 0x20
@@ -68,8 +68,9 @@ def _hostile_master(tmp_path: Path, layout: str, kind: str, target: Path) -> Pat
             f["/entry/data/data_000002"] = h5py.ExternalLink(str(target), "/entry/data/data")
         elif kind == "data_link_relative":
             del f["/entry/data/data_000002"]
-            f["/entry/data/data_000002"] = h5py.ExternalLink(f"../{target.parent.name}/{target.name}",
-                                                             "/entry/data/data")
+            f["/entry/data/data_000002"] = h5py.ExternalLink(
+                f"../{target.parent.name}/{target.name}", "/entry/data/data"
+            )
         elif kind == "mask_link":
             path = "/entry/instrument/detector/pixel_mask"
             if path in f:
@@ -85,8 +86,14 @@ def _hostile_master(tmp_path: Path, layout: str, kind: str, target: Path) -> Pat
     return master
 
 
-CASES = [("legacy", "data_link_absolute"), ("legacy", "data_link_relative"), ("legacy", "mask_link"),
-         ("vds", "extra_link"), ("vds", "vds_source"), ("integrated", "mask_link")]
+CASES = [
+    ("legacy", "data_link_absolute"),
+    ("legacy", "data_link_relative"),
+    ("legacy", "mask_link"),
+    ("vds", "extra_link"),
+    ("vds", "vds_source"),
+    ("integrated", "mask_link"),
+]
 
 
 @pytest.mark.parametrize(("layout", "kind"), CASES)
@@ -100,7 +107,9 @@ def test_link_outside_folder_is_a_finding_and_never_opened(tmp_path, outside, la
         watch.close()
     assert not opened, f"{kind}: jfcheck opened a file outside {master.parent}"
     assert report.exit_code in (1, 2)
-    assert any("outside" in f.message for f in report.findings), [f.as_dict() for f in report.findings]
+    assert any("outside" in f.message for f in report.findings), [
+        f.as_dict() for f in report.findings
+    ]
     # asked to follow, the same check does open the outside file: the link is real, the watch works
     watch = OpenWatch(outside.parent)
     try:
@@ -125,8 +134,12 @@ def test_jfcheck_cli_exit_1_and_no_open_outside(tmp_path, outside):
     master = _hostile_master(tmp_path, "legacy", "data_link_absolute", outside)
     watch = OpenWatch(outside.parent)
     try:
-        done = subprocess.run([sys.executable, "-m", "conformance.cli", str(master), "--json"],
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "jfjoch_hil.conformance.cli", str(master), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         opened = watch.opened()
     finally:
         watch.close()

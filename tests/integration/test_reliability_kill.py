@@ -9,11 +9,10 @@ import h5py
 import hdf5plugin  # noqa: F401
 import numpy as np
 import pytest
-
-from conformance import check_file
-from simulator.faultsuite import WriterProcess, small_run
-from simulator.faultsuite._kill import kill_point_campaign, verify_run_files
-from stream import Pusher
+from jfjoch_hil.conformance import check_file
+from jfjoch_hil.harness.writer_faults import WriterProcess, small_run
+from jfjoch_hil.harness.writer_faults._kill import kill_point_campaign, verify_run_files
+from jfjoch_hil.stream import Pusher
 
 KILL_POINTS = 20
 
@@ -23,7 +22,9 @@ def conformance_verdicts(masters):
     verdicts = {}
     for master in masters:
         report = check_file(master)
-        verdicts[master] = None if report.ok else f"jfcheck: {[f.as_dict() for f in report.errors][:3]}"
+        verdicts[master] = (
+            None if report.ok else f"jfcheck: {[f.as_dict() for f in report.errors][:3]}"
+        )
     return verdicts
 
 
@@ -34,10 +35,14 @@ def test_twenty_seeded_kill_points_leave_no_corrupt_final_file(tmp_path):
     assert sum(p.bytes_lost for p in points) == 0
     # the points land at different stages (which ones depends on the machine's speed)
     assert any(p.tmp_files or p.final_files for p in points)
-    print(f"kill points: {sum(p.survived for p in points)}/{len(points)} survived, images checked "
-          f"{sum(p.images_checked for p in points)}, bytes lost {sum(p.bytes_lost for p in points)}")
+    print(
+        f"kill points: {sum(p.survived for p in points)}/{len(points)} survived, images checked "
+        f"{sum(p.images_checked for p in points)}, bytes lost {sum(p.bytes_lost for p in points)}"
+    )
     # every partial file is a *.tmp; nothing else is lying around
-    leftovers = [p for p in (tmp_path / "out" / "kill").iterdir() if not p.name.endswith((".h5", ".tmp"))]
+    leftovers = [
+        p for p in (tmp_path / "out" / "kill").iterdir() if not p.name.endswith((".h5", ".tmp"))
+    ]
     assert leftovers == []
 
 
@@ -57,7 +62,9 @@ def test_verification_detects_a_corrupt_final_file(tmp_path):
     with h5py.File(data, "r+") as f:
         images = f["/entry/data/data"].id
         images.write_direct_chunk((1, 0, 0), images.read_direct_chunk((0, 0, 0))[1])
-    _, _, images, checked, lost, problems = verify_run_files(out, run, "NXmxLegacy", {0, 1}, conformance_verdicts)
+    _, _, images, checked, lost, problems = verify_run_files(
+        out, run, "NXmxLegacy", {0, 1}, conformance_verdicts
+    )
     assert images == 2 and lost == checked // 2 and "image 1 differs" in problems[0]
 
 
@@ -88,17 +95,25 @@ def test_stop_signal_during_a_run_finalises_a_valid_run(tmp_path, signum, layout
         status, exit_record = writer.stop(signum)
         record = writer.wait_run("stop/run", 0)
     assert status == 0 and exit_record is not None
-    assert record["images_written"] == 3 and record["end_received"] is False and record["error"] is None
+    assert (
+        record["images_written"] == 3
+        and record["end_received"] is False
+        and record["error"] is None
+    )
     master = out / "stop" / "run_master.h5"
     with h5py.File(master, "r") as f:
         assert "end_time" not in f["/entry"]
     assert not list(out.rglob("*.tmp"))
-    _, _, images, _, lost, problems = verify_run_files(out, run, layout, {0, 1, 2}, lambda masters: {})
+    _, _, images, _, lost, problems = verify_run_files(
+        out, run, layout, {0, 1, 2}, lambda masters: {}
+    )
     assert lost == 0 and problems == []
     report = check_file(master)
     if layout == "NXmxLegacy" and not report.ok:
-        pytest.xfail("writer bug (writer/layout/_nxmx.py): a truncated legacy run keeps "
-                     "detectorSpecific/nimages = number_of_images, more than the frames linked (RD-NEGGIA)")
+        pytest.xfail(
+            "writer bug (writer/layout/_nxmx.py): a truncated legacy run keeps "
+            "detectorSpecific/nimages = number_of_images, more than the frames linked (RD-NEGGIA)"
+        )
     assert report.ok, [f.as_dict() for f in report.errors]
     if layout == "NXmxIntegrated":
         with h5py.File(master, "r") as f:

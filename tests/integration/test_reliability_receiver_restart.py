@@ -8,30 +8,48 @@ import subprocess
 import sys
 
 import numpy as np
-
-from simulator.chain import build_experiment
-from simulator.scenario import load_scenario
-from simulator.standalone import ReceiverSession
-from simulator.truth import open_written_images
-from stream import Pusher
+from jfjoch_hil.harness.chain import build_experiment
+from jfjoch_hil.harness.scenario import load_scenario
+from jfjoch_hil.harness.standalone import ReceiverSession
+from jfjoch_hil.harness.truth import open_written_images
+from jfjoch_hil.stream import Pusher
 
 IMAGES = 12
 
 
 def test_restarted_receiver_resumes_and_reports_the_lost_frames(tmp_path):
-    scenario = load_scenario(None, [f"run.images={IMAGES}", "faults.loss_rate=0.0", "writer.images_per_file=4"])
+    scenario = load_scenario(
+        None, [f"run.images={IMAGES}", "faults.loss_rate=0.0", "writer.images_per_file=4"]
+    )
     experiment = build_experiment(scenario)
     with Pusher() as pusher:
         writer = subprocess.Popen(
-            [sys.executable, "-m", "writer.cli", "--listen", pusher.endpoint, "--dir", str(tmp_path),
-             "--max-runs", "1", "--idle-timeout", "10"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "jfjoch_hil.writer.cli",
+                "--listen",
+                pusher.endpoint,
+                "--dir",
+                str(tmp_path),
+                "--max-runs",
+                "1",
+                "--idle-timeout",
+                "10",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             first = ReceiverSession(experiment, pusher.send, analysis=False)
             first.deliver(range(0, 6))
             # The receiver dies: frames still open in it are lost with it (no flush, no end), and
             # frames 7 and 8 (indices 6, 7) arrive while it is down.
             published_first = first.assembler.statistics().frames_emitted
-            second = ReceiverSession(experiment, pusher.send, resume_after_frame=published_first, analysis=False)
+            second = ReceiverSession(
+                experiment, pusher.send, resume_after_frame=published_first, analysis=False
+            )
             second.deliver(range(8, IMAGES))
             counts = second.finish()
             lines = [json.loads(line) for line in writer.communicate(timeout=120)[0].splitlines()]
@@ -47,8 +65,13 @@ def test_restarted_receiver_resumes_and_reports_the_lost_frames(tmp_path):
     stack: list = []
     try:
         image = open_written_images(tmp_path, scenario.prefix, stack)
-        placed = np.ones((experiment.detector.n_ports, experiment.detector.model.packets_per_port), bool)
-        for index in (*range(0, published_first), *range(8, IMAGES)):  # every image in its own place
+        placed = np.ones(
+            (experiment.detector.n_ports, experiment.detector.model.packets_per_port), bool
+        )
+        for index in (
+            *range(0, published_first),
+            *range(8, IMAGES),
+        ):  # every image in its own place
             np.testing.assert_array_equal(image(index), experiment.expected_image(index, placed))
         for index in lost:  # the lost frames hold the fill value (the error value), not a neighbour
             assert (image(index) == -32768).all()

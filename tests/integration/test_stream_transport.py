@@ -6,8 +6,7 @@ import threading
 
 import numpy as np
 import pytest
-
-from stream import (
+from jfjoch_hil.stream import (
     EndMessage,
     ImageMessage,
     Publisher,
@@ -28,7 +27,9 @@ def run_messages(count: int):
     yield StartMessage(series_id=1, series_unique_id="run", number_of_images=count)
     for image_id in range(count):
         pixels = rng.integers(0, 1000, (64, 128), dtype=np.uint16)
-        yield ImageMessage(image_id=image_id, data={"default": TypedArray.from_numpy(pixels, compression="bslz4")})
+        yield ImageMessage(
+            image_id=image_id, data={"default": TypedArray.from_numpy(pixels, compression="bslz4")}
+        )
     yield EndMessage(series_id=1, series_unique_id="run")
 
 
@@ -68,7 +69,10 @@ def test_pub_sub_delivers_every_message_to_each_subscriber():
             for message in sent:
                 publisher.send(message)
             for subscriber in (first, second):
-                got = [r.message for r in subscriber.iter_received(max_messages=len(sent), idle_timeout_s=3.0)]
+                got = [
+                    r.message
+                    for r in subscriber.iter_received(max_messages=len(sent), idle_timeout_s=3.0)
+                ]
                 assert got == sent
                 assert subscriber.receive(timeout_ms=100) is None
 
@@ -86,13 +90,15 @@ def test_endpoint_is_validated():
 
 
 def test_record_then_replay_reproduces_the_stream_byte_for_byte(tmp_path):
-    from stream import record, replay
+    from jfjoch_hil.stream import record, replay
 
     sent = [encode(m) for m in run_messages(20)] + [b"\x00not cbor"]
     with Pusher() as pusher, Puller(pusher.endpoint) as puller:
         for data in sent:
             pusher.send(data)
-        recorded = record(puller.receive_bytes, tmp_path / "rec", max_messages=100, idle_timeout_s=1.0)
+        recorded = record(
+            puller.receive_bytes, tmp_path / "rec", max_messages=100, idle_timeout_s=1.0
+        )
     assert recorded.messages_written == len(sent)
     with Pusher() as pusher, Puller(pusher.endpoint) as puller:
         stats = replay(tmp_path / "rec", pusher.send)
@@ -101,11 +107,17 @@ def test_record_then_replay_reproduces_the_stream_byte_for_byte(tmp_path):
 
 
 def test_record_stops_after_the_end_message(tmp_path):
-    from stream import record
+    from jfjoch_hil.stream import record
 
     with Pusher() as pusher, Puller(pusher.endpoint) as puller:
         for message in run_messages(3):
             pusher.send(message)
         pusher.send(encode(StartMessage(series_id=2)))  # the next run: not recorded
-        recorded = record(puller.receive_bytes, tmp_path, max_messages=100, idle_timeout_s=1.0, stop_after_end=True)
+        recorded = record(
+            puller.receive_bytes,
+            tmp_path,
+            max_messages=100,
+            idle_timeout_s=1.0,
+            stop_after_end=True,
+        )
     assert recorded.messages_written == 5

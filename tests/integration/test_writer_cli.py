@@ -15,8 +15,8 @@ from contextlib import contextmanager
 import h5py
 import hdf5plugin  # noqa: F401
 import numpy as np
+from jfjoch_hil.stream import ImageMessage, Pusher, TypedArray
 
-from stream import ImageMessage, Pusher, TypedArray
 from tests.unit.writer.writer_messages import make_run, make_start
 
 TIMEOUT_S = 30.0
@@ -44,10 +44,22 @@ class Lines:
 @contextmanager
 def jfwriter(out_dir, *extra, preexec_fn=None):
     """Start `jfwriter --bind` on a free loopback port; always stop it."""
-    command = [sys.executable, "-m", "writer.cli", "--listen", "tcp://127.0.0.1:0", "--bind",
-               "--dir", str(out_dir), "--idle-timeout", "5", *extra]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=preexec_fn)
+    command = [
+        sys.executable,
+        "-m",
+        "jfjoch_hil.writer.cli",
+        "--listen",
+        "tcp://127.0.0.1:0",
+        "--bind",
+        "--dir",
+        str(out_dir),
+        "--idle-timeout",
+        "5",
+        *extra,
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=preexec_fn
+    )
     try:
         lines = Lines(process)
         ready = lines.next()
@@ -82,7 +94,10 @@ def test_json_line_per_run_and_sigterm_finalises(tmp_path):
         for message in (second.start, *second.images[:3]):
             pusher.send(message)
         deadline = time.monotonic() + TIMEOUT_S
-        while not (tmp_path / "cli" / "second_data_000001.h5").exists() and time.monotonic() < deadline:
+        while (
+            not (tmp_path / "cli" / "second_data_000001.h5").exists()
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.05)
         time.sleep(0.3)
         process.send_signal(signal.SIGTERM)
@@ -108,14 +123,27 @@ def _limit_file_size():
 def test_disk_full_run_ends_with_error_closed_files_stay_valid(tmp_path):
     """RLIMIT_FSIZE makes writes past 250 kB fail like a full disk (EFBIG)."""
     ny = nx = 256
-    start = make_start(4, file_format="NXmxLegacy", images_per_file=2, prefix="full/run",
-                       image_size_x=nx, image_size_y=ny, pixel_mask=None, roi_map=None, az_int_map=None)
+    start = make_start(
+        4,
+        file_format="NXmxLegacy",
+        images_per_file=2,
+        prefix="full/run",
+        image_size_x=nx,
+        image_size_y=ny,
+        pixel_mask=None,
+        roi_map=None,
+        az_int_map=None,
+    )
     rng = np.random.default_rng(5)
     pixels = [np.zeros((ny, nx), np.uint16), np.ones((ny, nx), np.uint16)]
     pixels += [rng.integers(0, 65000, (ny, nx), dtype=np.uint16) for _ in range(2)]
     images = [
-        ImageMessage(series_id=start.series_id, series_unique_id=start.series_unique_id, image_id=i,
-                     data={"default": TypedArray.from_numpy(p, compression="bslz4")})
+        ImageMessage(
+            series_id=start.series_id,
+            series_unique_id=start.series_unique_id,
+            image_id=i,
+            data={"default": TypedArray.from_numpy(p, compression="bslz4")},
+        )
         for i, p in enumerate(pixels)
     ]
     later = make_run(2, file_format="NXmxIntegrated", prefix="later")
@@ -131,7 +159,11 @@ def test_disk_full_run_ends_with_error_closed_files_stay_valid(tmp_path):
         assert record["files"] == ["full/run_data_000001.h5"]
         assert record["images_rejected"].get("run failed", 0) >= 1 or record["images_written"] == 4
         record = lines.next()
-        assert record["prefix"] == "later" and record["error"] is None and record["images_written"] == 2
+        assert (
+            record["prefix"] == "later"
+            and record["error"] is None
+            and record["images_written"] == 2
+        )
         process.send_signal(signal.SIGTERM)
         assert process.wait(TIMEOUT_S) == 0
         stderr = process.stderr.read()

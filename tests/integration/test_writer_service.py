@@ -13,10 +13,10 @@ import h5py
 import hdf5plugin  # noqa: F401
 import numpy as np
 import pytest
+from jfjoch_hil.stream import EndMessage, Pusher, encode
+from jfjoch_hil.writer import WriterService
 
-from stream import EndMessage, Pusher, encode
 from tests.unit.writer.writer_messages import make_image, make_run, make_start
-from writer import WriterService
 
 WAIT_S = 20.0
 
@@ -25,7 +25,9 @@ WAIT_S = 20.0
 def service(tmp_path):
     """A WriterService bound to a free loopback port in a thread, and a connected Pusher."""
     lines: list[str] = []
-    svc = WriterService("tcp://127.0.0.1:0", tmp_path / "out", bind=True, idle_timeout_s=0.6, log=lines.append)
+    svc = WriterService(
+        "tcp://127.0.0.1:0", tmp_path / "out", bind=True, idle_timeout_s=0.6, log=lines.append
+    )
     thread = threading.Thread(target=svc.serve, kwargs={"max_seconds": 120}, daemon=True)
     thread.start()
     pusher = Pusher(svc.endpoint, bind=False, linger_ms=1000)
@@ -70,7 +72,9 @@ def test_normal_run_and_json_summary(service, tmp_path):
     result = svc.results[0]
     assert result.images_written == 12 and result.error is None and result.end_received
     summary = result.as_json()
-    assert summary["prefix"] == "a/run" and summary["layout"] == "integrated" and summary["bytes"] > 0
+    assert (
+        summary["prefix"] == "a/run" and summary["layout"] == "integrated" and summary["bytes"] > 0
+    )
     stack = read_images(tmp_path / "out" / "a" / "run_master.h5")
     assert all(np.array_equal(stack[i], run.pixels[i]) for i in range(12))
 
@@ -104,7 +108,10 @@ def test_duplicates_first_kept_outside_rejected_out_of_order_in_place(service, t
     send_run(pusher, run, images=images)
     assert wait_for(lambda: len(svc.results) == 1)
     result = svc.results[0]
-    assert dict(result.images_rejected) == {"duplicate image number": 1, "image number outside the run": 1}
+    assert dict(result.images_rejected) == {
+        "duplicate image number": 1,
+        "image number outside the run": 1,
+    }
     assert result.images_written == 8
     assert any("image 2: duplicate image number" in line for line in svc.lines)
     stack = read_images(tmp_path / "out" / "run1" / "sample_master.h5")
@@ -120,7 +127,9 @@ def test_series_mismatch_rejected(service, tmp_path):
     send_run(pusher, run, images=[run.images[0], stranger, *run.images[1:]])
     assert wait_for(lambda: len(svc.results) == 1)
     assert dict(svc.results[0].images_rejected) == {"series id mismatch": 1}
-    assert np.array_equal(read_images(tmp_path / "out" / "run1" / "sample_master.h5")[1], run.pixels[1])
+    assert np.array_equal(
+        read_images(tmp_path / "out" / "run1" / "sample_master.h5")[1], run.pixels[1]
+    )
 
 
 def test_new_start_finalises_previous_run_without_end(service, tmp_path):
@@ -168,7 +177,11 @@ def test_bad_prefix_refused_nothing_written(service, tmp_path, prefix):
     assert stats.runs_refused == 1
     assert dict(stats.images_rejected) == {"run refused": 3}
     assert any("file_prefix" in line for line in svc.lines)
-    written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    written = sorted(
+        p.relative_to(tmp_path / "out").as_posix()
+        for p in (tmp_path / "out").rglob("*")
+        if p.is_file()
+    )
     assert written == ["ok_master.h5"]
     assert not (tmp_path / "abs").exists()
 
@@ -187,14 +200,20 @@ def test_existing_final_file_never_overwritten(service, tmp_path):
 
 def test_header_appendix_bad_keys_skipped_with_warning(service, tmp_path):
     svc, pusher = service
-    user = {"user": {"hdf5": {"ok_key": "yes", "n": 3.5, "a/b": "x", "..": 1, "lst": [1, 2], "flag": True}}}
+    user = {
+        "user": {
+            "hdf5": {"ok_key": "yes", "n": 3.5, "a/b": "x", "..": 1, "lst": [1, 2], "flag": True}
+        }
+    }
     run = make_run(2, file_format="NXmxIntegrated", user_data=user)
     send_run(pusher, run)
     assert wait_for(lambda: len(svc.results) == 1)
     with h5py.File(tmp_path / "out" / "run1" / "sample_master.h5", "r") as f:
         assert sorted(f["/entry/user"]) == ["n", "ok_key"]
         assert "a" not in f["/entry/user"] and "a" not in f["/entry"]
-    warnings = [line for line in svc.lines if line.startswith("warning") and "user_data.user.hdf5" in line]
+    warnings = [
+        line for line in svc.lines if line.startswith("warning") and "user_data.user.hdf5" in line
+    ]
     assert len(warnings) == 4
     assert svc.statistics().warnings == 4
 
@@ -217,7 +236,9 @@ def test_process_mode_through_the_service(service, tmp_path):
     run = make_run(5, file_format="NXmxLegacy", images_per_file=2)
     send_run(pusher, run)
     assert wait_for(lambda: len(svc.results) == 1)
-    start = type(run.start)(**{**run.start.__dict__, "extra": {"process_source_master": "run1/sample_master.h5"}})
+    start = type(run.start)(
+        **{**run.start.__dict__, "extra": {"process_source_master": "run1/sample_master.h5"}}
+    )
     pusher.send(start)
     for message in run.images:
         pusher.send(type(message)(image_id=message.image_id, data={}, spots=message.spots[:2]))

@@ -14,12 +14,15 @@ import cbor2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jfjoch_hil.conformance._stream import check_messages
 
-from conformance._stream import check_messages
 from tests.unit.conformance._files import build_run
 
-_FILE_SETTINGS = dict(max_examples=8, deadline=None,
-                      suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+_FILE_SETTINGS = dict(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +32,12 @@ def pristine(tmp_path_factory) -> dict[str, Path]:
 
 
 def _run_cli(master: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "conformance.cli", str(master), "--json"],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "jfjoch_hil.conformance.cli", str(master), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 corruption = st.tuples(
@@ -53,7 +60,7 @@ def _corrupt(pristine, tmp_path: Path, case) -> Path:
     raw = bytearray(victim.read_bytes())
     offset = min(int(rel * len(raw)), len(raw) - 1)
     if payload:
-        raw[offset:offset + len(payload)] = payload
+        raw[offset : offset + len(payload)] = payload
     else:
         del raw[offset:]
     victim.write_bytes(bytes(raw))
@@ -72,8 +79,11 @@ def test_corrupted_files_never_crash(pristine, tmp_path, case):
 
 
 @pytest.mark.slow
-@settings(max_examples=200, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(case=corruption)
 def test_corrupted_files_never_crash_thorough(pristine, tmp_path, case):
     master = _corrupt(pristine, tmp_path, case)
@@ -88,7 +98,9 @@ def test_random_stream_bytes_never_raise(blobs):
     assert report.exit_code in (1, 2)
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_mutated_reference_messages_never_raise(reference_stream_dir, data):
     folder = reference_stream_dir / "r500k_bm_bslz4_8bit"
@@ -103,6 +115,9 @@ def test_mutated_reference_messages_never_raise(reference_stream_dir, data):
 
 
 def test_cbor_of_wrong_shapes_is_reported():
-    odd = [cbor2.dumps(x) for x in (None, 3, "start", {"type": None}, {1: 2}, {"type": "image", "data": [1]})]
+    odd = [
+        cbor2.dumps(x)
+        for x in (None, 3, "start", {"type": None}, {1: 2}, {"type": "image", "data": [1]})
+    ]
     report = check_messages([(str(i), b) for i, b in enumerate(odd)])
     assert report.exit_code == 1

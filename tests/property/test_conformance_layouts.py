@@ -9,15 +9,25 @@ import h5py
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jfjoch_hil.conformance import check_file
 
-from conformance import check_file
 from tests.unit.conformance._files import RunSpec, build_run
 
-_SETTINGS = dict(max_examples=8, deadline=None,
-                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+_SETTINGS = dict(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
-specs = st.builds(RunSpec, n_images=st.integers(1, 9), images_per_file=st.integers(1, 5),
-                  ny=st.integers(4, 12), nx=st.integers(24, 30), max_spots=st.integers(1, 6), seed=st.integers(0, 99))
+specs = st.builds(
+    RunSpec,
+    n_images=st.integers(1, 9),
+    images_per_file=st.integers(1, 5),
+    ny=st.integers(4, 12),
+    nx=st.integers(24, 30),
+    max_spots=st.integers(1, 6),
+    seed=st.integers(0, 99),
+)
 
 
 @settings(**_SETTINGS)
@@ -29,7 +39,11 @@ def test_valid_runs_of_any_split_pass(tmp_path_factory, spec, layout):
 
 
 @settings(**_SETTINGS)
-@given(spec=specs.filter(lambda s: s.n_images > s.images_per_file), shift=st.integers(1, 3), data=st.data())
+@given(
+    spec=specs.filter(lambda s: s.n_images > s.images_per_file),
+    shift=st.integers(1, 3),
+    data=st.data(),
+)
 def test_broken_tiling_is_reported(tmp_path_factory, spec, shift, data):
     folder = tmp_path_factory.mktemp("t")
     master = build_run(folder, "legacy", spec)

@@ -6,10 +6,20 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from simulator.detectors import Detector, eiger_module, jungfrau_module
-from simulator.faults import FATE_DELIVERED, FaultPlan, FrameJump, LossRange
-from simulator.udp import Assembler, DirectTransport, FrameHeaders, Packetiser
+from jfjoch_hil.simulator.detector import (
+    Detector,
+    FrameHeaders,
+    Packetiser,
+    eiger_module,
+    jungfrau_module,
+)
+from jfjoch_hil.simulator.detector.packet_faults import (
+    FATE_DELIVERED,
+    FaultPlan,
+    FrameJump,
+    LossRange,
+)
+from jfjoch_hil.simulator.receiver import Assembler, DirectTransport
 
 _MODELS = {
     "jf1": jungfrau_module(1),
@@ -28,8 +38,13 @@ def _frames(model, n, seed):
 
 
 @settings(max_examples=25)
-@given(model_name=st.sampled_from(sorted(_MODELS)), n_modules=st.integers(1, 2),
-       n_frames=st.integers(1, 4), seed=st.integers(0, 2**32 - 1), chunk=st.integers(1, 700))
+@given(
+    model_name=st.sampled_from(sorted(_MODELS)),
+    n_modules=st.integers(1, 2),
+    n_frames=st.integers(1, 4),
+    seed=st.integers(0, 2**32 - 1),
+    chunk=st.integers(1, 700),
+)
 def test_hw_packetise_assemble_pixel_exact(model_name, n_modules, n_frames, seed, chunk):
     model = _MODELS[model_name]
     detector = Detector("t", model, n_modules)
@@ -44,7 +59,7 @@ def test_hw_packetise_assemble_pixel_exact(model_name, n_modules, n_frames, seed
     order = np.concatenate([f * per_frame + rng.permutation(per_frame) for f in range(n_frames)])
     assembler = Assembler(detector, window_frames=1)
     for start in range(0, len(order), chunk):
-        rows = order[start:start + chunk]
+        rows = order[start : start + chunk]
         assembler.push(batch.data[rows], batch.port_index[rows])
     assembler.flush()
     out = assembler.pop_frames()
@@ -63,15 +78,21 @@ _PORTS = 4  # 2 modules x 2 interfaces of a small EIGER-free JUNGFRAU-like test 
 @st.composite
 def _plans(draw, n_frames, with_jumps):
     ranges = tuple(
-        LossRange(module=draw(st.integers(0, 1)), first_frame=a, last_frame=a + draw(st.integers(0, 2)),
-                  port_in_module=draw(st.none() | st.integers(0, 1)))
+        LossRange(
+            module=draw(st.integers(0, 1)),
+            first_frame=a,
+            last_frame=a + draw(st.integers(0, 2)),
+            port_in_module=draw(st.none() | st.integers(0, 1)),
+        )
         for a in draw(st.lists(st.integers(0, n_frames - 1), max_size=2))
     )
     stopped = draw(st.lists(st.tuples(st.integers(0, 1), st.integers(0, n_frames)), max_size=1))
     jumps = ()
     if with_jumps:
-        jumps = tuple(FrameJump(at, draw(st.integers(1, 5)))
-                      for at in draw(st.lists(st.integers(1, n_frames - 1), max_size=2, unique=True)))
+        jumps = tuple(
+            FrameJump(at, draw(st.integers(1, 5)))
+            for at in draw(st.lists(st.integers(1, n_frames - 1), max_size=2, unique=True))
+        )
     return FaultPlan(
         seed=draw(st.integers(0, 2**32 - 1)),
         loss_rate=draw(st.sampled_from([0.0, 0.01, 0.2])),
@@ -94,10 +115,17 @@ def _run(plan, n_frames, window, chunk):
     frames = rng.integers(0, 255, size=(3, 2, 512, 1024), dtype=np.uint8)  # 255 is the error value
     port_bytes = model.encode(frames).reshape(3, detector.n_ports, -1)
     packetiser = Packetiser(detector, port_bytes)
-    schedule = plan.schedule(n_frames, detector.n_ports, model.packets_per_port, model.ports_per_module)
+    schedule = plan.schedule(
+        n_frames, detector.n_ports, model.packets_per_port, model.ports_per_module
+    )
     headers = FrameHeaders.simple(n_frames)
-    headers = FrameHeaders(schedule.frame_numbers, headers.exp_length, headers.det_spec1,
-                           headers.timestamp, headers.det_spec3)
+    headers = FrameHeaders(
+        schedule.frame_numbers,
+        headers.exp_length,
+        headers.det_spec1,
+        headers.timestamp,
+        headers.det_spec3,
+    )
     assembler = Assembler(detector, window_frames=window)
     transport = DirectTransport(packetiser, assembler, chunk_packets=chunk)
     out = transport.deliver(schedule.frame, schedule.port, schedule.packet, headers)
@@ -146,20 +174,26 @@ def _check(plan, n_frames, window, chunk):
 
 
 @settings(max_examples=40)
-@given(data=st.data(), n_frames=st.integers(2, 8), window=st.integers(1, 3), chunk=st.integers(1, 300))
+@given(
+    data=st.data(), n_frames=st.integers(2, 8), window=st.integers(1, 3), chunk=st.integers(1, 300)
+)
 def test_hw_fault_accounting_equals_ground_truth(data, n_frames, window, chunk):
     plan = data.draw(_plans(n_frames, with_jumps=False))
     _check(plan, n_frames, window, chunk)
 
 
 @settings(max_examples=25)
-@given(data=st.data(), n_frames=st.integers(2, 8), window=st.integers(0, 3), chunk=st.integers(1, 300))
+@given(
+    data=st.data(), n_frames=st.integers(2, 8), window=st.integers(0, 3), chunk=st.integers(1, 300)
+)
 def test_hw_frame_jumps_reported_lost_not_shifted(data, n_frames, window, chunk):
     _check(data.draw(_plans(n_frames, with_jumps=True)), n_frames, window, chunk)
 
 
 def test_hw_same_seed_same_schedule():
-    plan = FaultPlan(seed=7, loss_rate=0.1, reorder_window_packets=10, duplicate_rate=0.1, late_rate=0.1)
+    plan = FaultPlan(
+        seed=7, loss_rate=0.1, reorder_window_packets=10, duplicate_rate=0.1, late_rate=0.1
+    )
     a = plan.schedule(6, 4, 32, 2)
     b = plan.schedule(6, 4, 32, 2)
     for name in ("frame", "port", "packet"):

@@ -13,19 +13,39 @@ import cbor2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from simulator.faultsuite import WriterProcess, files_outside, small_run, snapshot
-from stream import DecodeError, Pusher, decode, encode
+from jfjoch_hil.harness.writer_faults import WriterProcess, files_outside, small_run, snapshot
+from jfjoch_hil.stream import DecodeError, Pusher, decode, encode
 
 CBOR_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**64) + 1, 2**64 - 1) | st.floats() | st.text(max_size=20)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**64) + 1, 2**64 - 1)
+    | st.floats()
+    | st.text(max_size=20)
     | st.binary(max_size=64),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
-KEYS = ("type", "image_id", "series_id", "series_unique_id", "data", "file_prefix", "image_size_x",
-        "image_size_y", "number_of_images", "image_dtype", "images_per_file", "file_format", "user_data",
-        "pixel_mask", "images_collected", "channels")
+KEYS = (
+    "type",
+    "image_id",
+    "series_id",
+    "series_unique_id",
+    "data",
+    "file_prefix",
+    "image_size_x",
+    "image_size_y",
+    "number_of_images",
+    "image_dtype",
+    "images_per_file",
+    "file_format",
+    "user_data",
+    "pixel_mask",
+    "images_collected",
+    "channels",
+)
 
 
 #: the valid run every example mutates (2 images, VDS)
@@ -47,7 +67,9 @@ def mutated_streams(draw) -> list[bytes]:
     messages = list(BASE)
     for _ in range(draw(st.integers(1, 4))):
         index = draw(st.integers(0, len(messages) - 1)) if messages else 0
-        op = draw(st.sampled_from(["truncate", "flip", "random", "field", "drop", "duplicate", "swap"]))
+        op = draw(
+            st.sampled_from(["truncate", "flip", "random", "field", "drop", "duplicate", "swap"])
+        )
         if not messages or (op in ("truncate", "flip", "field") and not messages[index]):
             op = "random"
         mapping = _as_map(messages[index]) if op == "field" else None
@@ -91,8 +113,13 @@ def fuzz_live_writer(tmp_path, max_examples: int) -> dict:
     with WriterProcess(out, timeout_s=30) as writer:
         pusher = Pusher(writer.endpoint, bind=False, linger_ms=1000, send_timeout_ms=30_000)
         try:
-            @settings(max_examples=max_examples, deadline=None, database=None,
-                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+            @settings(
+                max_examples=max_examples,
+                deadline=None,
+                database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+            )
             @given(mutated_streams())
             def one_example(messages):
                 for data in messages:
@@ -107,7 +134,10 @@ def fuzz_live_writer(tmp_path, max_examples: int) -> dict:
                     totals["messages"] += 1
                 record = writer.wait_run(prefix, 30, since=cursor)
                 assert writer.process.poll() is None, f"jfwriter exited: {writer.lines[-5:]}"
-                assert record is not None and record["images_written"] == 1, (record, writer.lines[-5:])
+                assert record is not None and record["images_written"] == 1, (
+                    record,
+                    writer.lines[-5:],
+                )
 
             one_example()
         finally:

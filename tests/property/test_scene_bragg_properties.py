@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from simulator.scenes import (
+from jfjoch_hil.simulator.scenes import (
     Crystal,
     DetectorGeometry,
     RotationScan,
@@ -24,11 +23,13 @@ def _axis_angle_matrix(axis: np.ndarray, angle_rad: float) -> np.ndarray:
     axis = np.asarray(axis, dtype=float) / np.linalg.norm(axis)
     w = np.cos(angle_rad / 2)
     x, y, z = np.sin(angle_rad / 2) * axis
-    return np.array([
-        [w * w + x * x - y * y - z * z, 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), w * w - x * x + y * y - z * z, 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), w * w - x * x - y * y + z * z],
-    ])
+    return np.array(
+        [
+            [w * w + x * x - y * y - z * z, 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), w * w - x * x + y * y - z * z, 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), w * w - x * x - y * y + z * z],
+        ]
+    )
 
 
 @st.composite
@@ -42,21 +43,34 @@ def scenes(draw, kind: str = "rotation"):
     cell = UnitCell(a, b, c, alpha, beta, gamma)
     seed = draw(st.integers(0, 2**31))
     orientation = random_rotation(np.random.default_rng(seed))
-    crystal = Crystal(cell, "aP", orientation, mosaicity_deg=draw(st.floats(0.02, 0.5)),
-                      profile_radius_recip_a=draw(st.floats(0.0005, 0.004)),
-                      d_min_a=draw(st.floats(2.8, 5.0)))
+    crystal = Crystal(
+        cell,
+        "aP",
+        orientation,
+        mosaicity_deg=draw(st.floats(0.02, 0.5)),
+        profile_radius_recip_a=draw(st.floats(0.0005, 0.004)),
+        d_min_a=draw(st.floats(2.8, 5.0)),
+    )
     geometry = DetectorGeometry(
-        width_px=1030, height_px=514, pixel_size_mm=0.075,
+        width_px=1030,
+        height_px=514,
+        pixel_size_mm=0.075,
         distance_mm=draw(st.floats(60, 250)),
-        beam_center_x_px=draw(st.floats(100, 900)), beam_center_y_px=draw(st.floats(50, 450)),
+        beam_center_x_px=draw(st.floats(100, 900)),
+        beam_center_y_px=draw(st.floats(50, 450)),
         energy_kev=draw(st.floats(6, 20)),
-        rot1_rad=draw(st.floats(-0.2, 0.2)), rot2_rad=draw(st.floats(-0.2, 0.2)),
+        rot1_rad=draw(st.floats(-0.2, 0.2)),
+        rot2_rad=draw(st.floats(-0.2, 0.2)),
         rot3_rad=draw(st.floats(-3, 3)),
     )
     if kind == "rotation":
         axis = draw(st.sampled_from([(1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (1.0, 0.3, 0.1)]))
-        scan = RotationScan(n_images=4, start_deg=draw(st.floats(-180, 180)),
-                            increment_deg=draw(st.floats(0.05, 2.0)), axis=axis)
+        scan = RotationScan(
+            n_images=4,
+            start_deg=draw(st.floats(-180, 180)),
+            increment_deg=draw(st.floats(0.05, 2.0)),
+            axis=axis,
+        )
     else:
         scan = StillsScan(n_images=3, hit_rate=1.0, max_crystals_per_hit=2)
     return Scene(geometry, crystal, scan, seed=seed)
@@ -119,8 +133,9 @@ def test_scene_stills_index_and_ewald_distance(scene, image_index):
     s0 = np.array([0.0, 0.0, 1.0 / wavelength])
     assert len(truth.lattices_a) >= 1
     assert np.all(np.abs(table.dist_ewald_recip_a) < 3 * scene.crystal.profile_radius_recip_a)
-    s1 = _s1_from_position(geometry, table.x_px, table.y_px,
-                           1 / wavelength + table.dist_ewald_recip_a)
+    s1 = _s1_from_position(
+        geometry, table.x_px, table.y_px, 1 / wavelength + table.dist_ewald_recip_a
+    )
     for lattice_id, lattice in enumerate(truth.lattices_a):
         rows = table.lattice == lattice_id
         # Real-space rows a, b, c: h = a . r (the lattice's own definition of Miller indices).
@@ -144,11 +159,16 @@ def test_scene_geometry_projection_round_trip(scene, x_px, y_px):
 @settings(max_examples=20, deadline=None)
 @given(st.integers(0, 2**31), st.permutations(range(4)))
 def test_scene_render_depends_only_on_seed_and_image(seed, order):
-    from simulator.scenes import clear_render_cache, render
+    from jfjoch_hil.simulator.scenes import clear_render_cache, render
 
     geometry = DetectorGeometry(64, 48, 0.075, 40.0, 30.0, 20.0, 12.4)
-    crystal = Crystal(UnitCell(30.0, 35.0, 40.0), "oP", random_rotation(np.random.default_rng(seed)),
-                      d_min_a=3.0, mean_photons=200.0)
+    crystal = Crystal(
+        UnitCell(30.0, 35.0, 40.0),
+        "oP",
+        random_rotation(np.random.default_rng(seed)),
+        d_min_a=3.0,
+        mean_photons=200.0,
+    )
     scene_a = Scene(geometry, crystal, RotationScan(4, 0.0, 1.0), seed=seed)
     scene_b = Scene(geometry, crystal, RotationScan(4, 0.0, 1.0), seed=seed)
     in_order = [render(scene_a, i).copy() for i in range(4)]

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from jfjoch_hil.stream import MESSAGE_TYPES, ImageMessage, TypedArray, decode, encode
 
-from stream import MESSAGE_TYPES, ImageMessage, TypedArray, decode, encode
 from tests.strategies import ALL_DTYPES, COMPRESSIONS, arrays, messages
 
 
@@ -49,7 +49,9 @@ def test_typed_array_from_numpy_is_lossless(pair):
 
 
 def test_round_trip_keeps_message_order_type_first():
-    message = ImageMessage(image_id=1, data={"default": TypedArray.from_numpy(np.zeros((2, 2), "u2"))})
+    message = ImageMessage(
+        image_id=1, data={"default": TypedArray.from_numpy(np.zeros((2, 2), "u2"))}
+    )
     raw = encode(message)
     # 55799 marker, then a map whose first key is "type" (stream.md 3)
     assert raw[:3] == b"\xd9\xd9\xf7"

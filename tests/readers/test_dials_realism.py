@@ -34,7 +34,9 @@ def cell_of(expt_path) -> tuple[list[float], list[float]]:
     return lengths, [angle(b, c), angle(a, c), angle(a, b)]
 
 
-@pytest.mark.skipif(shutil.which("dials.index") is None, reason="DIALS (Debian package dials) not installed")
+@pytest.mark.skipif(
+    shutil.which("dials.index") is None, reason="DIALS (Debian package dials) not installed"
+)
 @pytest.mark.parametrize(
     ("detector", "modules"),
     [("jungfrau", 2), ("eiger", 2)],
@@ -42,12 +44,35 @@ def cell_of(expt_path) -> tuple[list[float], list[float]]:
 def test_dials_indexes_the_simulated_cell(tmp_path, detector, modules):
     out = tmp_path / "out"
     done = subprocess.run(
-        [sys.executable, "-m", "simulator.cli", "run", "--out", str(out), "--no-progress", "--json",
-         "--set", "run.transport='direct'", "--set", "run.images=24", "--set", f"detector.type='{detector}'",
-         "--set", f"detector.modules={modules}", "--set", "crystal.oscillation_deg=0.5",
-         "--set", "geometry.distance_mm=100.0", "--set", f"crystal.cell={list(CELL)}",
-         "--set", "writer.format='vds'"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "jfjoch_hil.harness.cli",
+            "run",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--json",
+            "--set",
+            "run.transport='direct'",
+            "--set",
+            "run.images=24",
+            "--set",
+            f"detector.type='{detector}'",
+            "--set",
+            f"detector.modules={modules}",
+            "--set",
+            "crystal.oscillation_deg=0.5",
+            "--set",
+            "geometry.distance_mm=100.0",
+            "--set",
+            f"crystal.cell={list(CELL)}",
+            "--set",
+            "writer.format='vds'",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     env = {**os.environ, "HDF5_PLUGIN_PATH": hdf5plugin.PLUGIN_PATH}
@@ -57,7 +82,9 @@ def test_dials_indexes_the_simulated_cell(tmp_path, detector, modules):
         ["dials.index", "imported.expt", "strong.refl"],
     )
     for command in steps:
-        step = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        step = subprocess.run(
+            command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+        )
         assert step.returncode == 0, f"{command[0]}: {step.stdout[-1500:]}{step.stderr[-1500:]}"
     lengths, angles = cell_of(tmp_path / "indexed.expt")
     # DIALS reports the reduced P1 cell: compare the sorted lengths; every angle is 90 here

@@ -16,10 +16,10 @@ import h5py
 import hdf5plugin
 import numpy as np
 import pytest
+from jfjoch_hil.stream import decode, encode
+from jfjoch_hil.writer import RunWriter
 
-from stream import decode, encode
 from tests.unit.writer.writer_messages import make_run
-from writer import RunWriter
 
 pytestmark = pytest.mark.readers
 LAYOUTS = ("NXmxLegacy", "NXmxVDS", "NXmxIntegrated")
@@ -61,7 +61,9 @@ def test_nxmx_geometry_matches_start(runs, file_format):
         assert fast[()].to("m").magnitude == pytest.approx(start.pixel_size_x)
         assert slow[()].to("m").magnitude == pytest.approx(start.pixel_size_y)
         assert list(fast.vector) == [-1.0, 0.0, 0.0] and list(slow.vector) == [0.0, -1.0, 0.0]
-        module_t = nxmx.get_cumulative_transformation(nxmx.get_dependency_chain(module.module_offset))[0]
+        module_t = nxmx.get_cumulative_transformation(
+            nxmx.get_dependency_chain(module.module_offset)
+        )[0]
         origin_mm = module_t[:3, 3]
         f_lab = module_t[:3, :3] @ np.asarray(fast.vector)
         s_lab = module_t[:3, :3] @ np.asarray(slow.vector)
@@ -70,7 +72,9 @@ def test_nxmx_geometry_matches_start(runs, file_format):
         assert a / (start.pixel_size_x * 1000) == pytest.approx(start.beam_center_x, abs=1e-6)
         assert b / (start.pixel_size_y * 1000) == pytest.approx(start.beam_center_y, abs=1e-6)
         beam = entry.instruments[0].beams[0]
-        assert beam.incident_wavelength.to("angstrom").magnitude == pytest.approx(start.incident_wavelength)
+        assert beam.incident_wavelength.to("angstrom").magnitude == pytest.approx(
+            start.incident_wavelength
+        )
         assert detector.sensor_material == "Si"
         assert detector.sensor_thickness.to("m").magnitude == pytest.approx(start.sensor_thickness)
         sample = entry.samples[0]
@@ -117,8 +121,12 @@ def test_fabio_reads_every_frame(runs, file_format):
     import hashlib
 
     master, run = runs[file_format]
-    child = subprocess.run([sys.executable, "-c", FABIO_CHILD, str(master)], capture_output=True,
-                           text=True, timeout=120)
+    child = subprocess.run(
+        [sys.executable, "-c", FABIO_CHILD, str(master)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert child.returncode == 0, child.stderr
     result = json.loads(child.stdout)
     assert result["nframes"] == N_IMAGES
@@ -138,8 +146,14 @@ def test_h5dump_reads_master(runs, file_format):
     env = {**os.environ, "HDF5_PLUGIN_PATH": hdf5plugin.PLUGIN_PATH}
     names = ["data_000001", "data_000003"] if file_format == "NXmxLegacy" else ["data"]
     for name in names:
-        child = subprocess.run(["h5dump", "-d", f"/entry/data/{name}", "-s", "0,0,0", "-c", "1,1,3", str(master)],
-                               capture_output=True, text=True, timeout=60, cwd=master.parent, env=env)
+        child = subprocess.run(
+            ["h5dump", "-d", f"/entry/data/{name}", "-s", "0,0,0", "-c", "1,1,3", str(master)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=master.parent,
+            env=env,
+        )
         assert child.returncode == 0, child.stderr
 
 
@@ -149,11 +163,23 @@ def test_dials_import_and_find_spots(runs, file_format, tmp_path):
         pytest.skip("DIALS (dials.import / dials.find_spots) not installed")
     master, _ = runs[file_format]
     env = {**os.environ, "HDF5_PLUGIN_PATH": hdf5plugin.PLUGIN_PATH}
-    child = subprocess.run(["dials.import", str(master)], capture_output=True, text=True, timeout=300,
-                           cwd=tmp_path, env=env)
+    child = subprocess.run(
+        ["dials.import", str(master)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=env,
+    )
     assert child.returncode == 0, child.stdout + child.stderr
-    child = subprocess.run(["dials.find_spots", "imported.expt", "nproc=1"], capture_output=True,
-                           text=True, timeout=300, cwd=tmp_path, env=env)
+    child = subprocess.run(
+        ["dials.find_spots", "imported.expt", "nproc=1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=env,
+    )
     assert child.returncode == 0, child.stdout + child.stderr
     assert (tmp_path / "strong.refl").is_file()
     assert "Saved 0 reflections" not in child.stdout

@@ -7,35 +7,57 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from simulator.detectors import CATALOGUE, Detector, jungfrau_module
-from simulator.faults import FATE_DELIVERED, FaultPlan, LossRange
-from simulator.udp import Assembler, DirectTransport, FrameHeaders, Packetiser
+from jfjoch_hil.simulator.detector import (
+    CATALOGUE,
+    Detector,
+    FrameHeaders,
+    Packetiser,
+    jungfrau_module,
+)
+from jfjoch_hil.simulator.detector.packet_faults import FATE_DELIVERED, FaultPlan, LossRange
+from jfjoch_hil.simulator.receiver import Assembler, DirectTransport
 
 pytestmark = pytest.mark.slow
 
 
 @settings(max_examples=300)
-@given(seed=st.integers(0, 2**32 - 1), n_frames=st.integers(2, 12), window=st.integers(1, 4),
-       chunk=st.integers(1, 2000), loss=st.sampled_from([0.0, 0.001, 0.05, 0.5]),
-       reorder=st.integers(0, 256), late=st.sampled_from([0.0, 0.01, 0.1]),
-       late_by=st.integers(1, 6), duplicate=st.sampled_from([0.0, 0.01, 0.2]))
-def test_hw_jungfrau_two_modules_fault_accounting(seed, n_frames, window, chunk, loss, reorder,
-                                                  late, late_by, duplicate):
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_frames=st.integers(2, 12),
+    window=st.integers(1, 4),
+    chunk=st.integers(1, 2000),
+    loss=st.sampled_from([0.0, 0.001, 0.05, 0.5]),
+    reorder=st.integers(0, 256),
+    late=st.sampled_from([0.0, 0.01, 0.1]),
+    late_by=st.integers(1, 6),
+    duplicate=st.sampled_from([0.0, 0.01, 0.2]),
+)
+def test_hw_jungfrau_two_modules_fault_accounting(
+    seed, n_frames, window, chunk, loss, reorder, late, late_by, duplicate
+):
     detector = Detector("JF1M-test", jungfrau_module(2), 2)
     rng = np.random.default_rng(seed)
     frames = rng.integers(0, 0xFFFE, size=(2, 2, 512, 1024), dtype=np.uint16)
     port_bytes = detector.model.encode(frames).reshape(2, 4, -1)
-    plan = FaultPlan(seed=seed, loss_rate=loss, burst_rate=loss / 10, reorder_window_packets=reorder,
-                     late_rate=late, late_by_frames=late_by, duplicate_rate=duplicate,
-                     loss_ranges=(LossRange(module=1, first_frame=1, last_frame=1, port_in_module=0),))
+    plan = FaultPlan(
+        seed=seed,
+        loss_rate=loss,
+        burst_rate=loss / 10,
+        reorder_window_packets=reorder,
+        late_rate=late,
+        late_by_frames=late_by,
+        duplicate_rate=duplicate,
+        loss_ranges=(LossRange(module=1, first_frame=1, last_frame=1, port_in_module=0),),
+    )
     schedule = plan.schedule(n_frames, 4, 64, 2)
     base = FrameHeaders.simple(n_frames)
-    headers = FrameHeaders(schedule.frame_numbers, base.exp_length, base.det_spec1, base.timestamp,
-                           base.det_spec3)
+    headers = FrameHeaders(
+        schedule.frame_numbers, base.exp_length, base.det_spec1, base.timestamp, base.det_spec3
+    )
     assembler = Assembler(detector, window_frames=window)
     out = DirectTransport(Packetiser(detector, port_bytes), assembler, chunk).deliver(
-        schedule.frame, schedule.port, schedule.packet, headers)
+        schedule.frame, schedule.port, schedule.packet, headers
+    )
     assembler.flush(n_frames)
     out += assembler.pop_frames()
     placed, late_count, duplicates = schedule.truth.expected_counts(window)
@@ -53,7 +75,10 @@ def test_hw_jungfrau_two_modules_fault_accounting(seed, n_frames, window, chunk,
         assert (got[~placed[index]] == 0xFF).all()
     stats = assembler.statistics()
     assert (stats.packets_accepted, stats.packets_late, stats.packets_duplicate) == (
-        int(placed.sum()), late_count, duplicates)
+        int(placed.sum()),
+        late_count,
+        duplicates,
+    )
 
 
 def test_hw_jungfrau_4m_direct_run_with_module_stop():
@@ -66,8 +91,9 @@ def test_hw_jungfrau_4m_direct_run_with_module_stop():
     assembler = Assembler(detector)
     transport = DirectTransport(packetiser, assembler, chunk_packets=2048)
     out = []
-    for frame in transport.deliver(schedule.frame, schedule.port, schedule.packet,
-                                   FrameHeaders.simple(n_frames)):
+    for frame in transport.deliver(
+        schedule.frame, schedule.port, schedule.packet, FrameHeaders.simple(n_frames)
+    ):
         out.append((frame.frame_number, frame.received.copy()))
         assembler.release(frame)
     assembler.flush(n_frames)

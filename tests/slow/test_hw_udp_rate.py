@@ -8,19 +8,18 @@ import multiprocessing as mp
 
 import numpy as np
 import pytest
-
-from simulator.conversion import Calibration
-from simulator.detectors import Detector, StorageCells, jungfrau_module, run_headers
-from simulator.receiver import FrameProcessor, ReceiverSettings
-from simulator.udp import (
-    Assembler,
+from jfjoch_hil.simulator.detector import (
+    Detector,
     Packetiser,
-    RingUdpReceiver,
-    UdpReceiver,
+    StorageCells,
     UdpSender,
+    jungfrau_module,
     natural_order,
-    pump,
+    run_headers,
 )
+from jfjoch_hil.simulator.detector._calibration import Calibration
+from jfjoch_hil.simulator.receiver import Assembler, RingUdpReceiver, UdpReceiver, pump
+from jfjoch_hil.simulator.receiver._publish import FrameProcessor, ReceiverSettings
 
 pytestmark = pytest.mark.slow
 
@@ -41,8 +40,9 @@ def _send(addresses, queue) -> None:
 def test_hw_500hz_loss_fully_explained(ring):
     detector = Detector("JF", jungfrau_module(2), 1)
     calibration = Calibration.synthetic(1, 1, np.random.default_rng(1))
-    processor = FrameProcessor(detector, ReceiverSettings(n_frames=N_FRAMES, geometry=False,
-                                                          compression=None), calibration)
+    processor = FrameProcessor(
+        detector, ReceiverSettings(n_frames=N_FRAMES, geometry=False, compression=None), calibration
+    )
     assembler = Assembler(detector)
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
@@ -51,6 +51,7 @@ def test_hw_500hz_loss_fully_explained(ring):
         process = ctx.Process(target=_send, args=(receiver.addresses, queue))
         process.start()
         try:
+
             def on_frame(frame) -> None:
                 processor.process(frame)
                 assembler.release(frame)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from jfjoch_hil.harness.writer_faults._kill import kill_point_campaign
+from jfjoch_hil.harness.writer_faults._suite import run_suite
 
-from simulator.faultsuite._kill import kill_point_campaign
-from simulator.faultsuite._suite import run_suite
 from tests.integration.test_reliability_kill import conformance_verdicts
 
 pytestmark = pytest.mark.slow
@@ -14,9 +14,11 @@ pytestmark = pytest.mark.slow
 def test_hundred_seeded_kill_points(tmp_path):
     points = kill_point_campaign(tmp_path / "out", 100, seed=2026, check=conformance_verdicts)
     survived = sum(p.survived for p in points)
-    print(f"kill points: {survived}/{len(points)} survived, images checked "
-          f"{sum(p.images_checked for p in points)}, bytes checked {sum(p.bytes_checked for p in points)}, "
-          f"bytes lost {sum(p.bytes_lost for p in points)}")
+    print(
+        f"kill points: {survived}/{len(points)} survived, images checked "
+        f"{sum(p.images_checked for p in points)}, bytes checked {sum(p.bytes_checked for p in points)}, "
+        f"bytes lost {sum(p.bytes_lost for p in points)}"
+    )
     assert [p for p in points if not p.survived] == []
     assert sum(p.bytes_lost for p in points) == 0
 

@@ -7,9 +7,13 @@ import hashlib
 
 import numpy as np
 import pytest
-
-from simulator.analysis import AnalysisSettings, analyse_scene_image, plan_for, summarise_run
-from simulator.scenes import clear_render_cache, render, rotation_scene
+from jfjoch_hil.simulator.analysis import (
+    AnalysisSettings,
+    analyse_scene_image,
+    plan_for,
+    summarise_run,
+)
+from jfjoch_hil.simulator.scenes import clear_render_cache, render, rotation_scene
 
 # The analysis uses scipy.ndimage / scipy.spatial (a declared dependency of the project).
 pytest.importorskip("scipy")

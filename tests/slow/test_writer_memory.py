@@ -38,9 +38,13 @@ print(json.dumps({"grown_kb": grown, "written": result.images_written, "error": 
 
 @pytest.mark.slow
 def test_core_memory_does_not_grow_with_image_count():
-    child = subprocess.run([sys.executable, "-c", CHILD, "1500"], capture_output=True, text=True, timeout=600)
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, "1500"], capture_output=True, text=True, timeout=600
+    )
     assert child.returncode == 0, child.stderr
     result = json.loads(child.stdout)
     assert result["written"] == 1500 and result["error"] is None
     raw_mb = 1500 * 512 * 1024 * 2 / 2**20  # 1.5 GB of pixels went through
-    assert result["grown_kb"] / 1024 < 150, f"peak RSS grew {result['grown_kb'] / 1024:.0f} MiB for {raw_mb:.0f} MiB of images"
+    assert result["grown_kb"] / 1024 < 150, (
+        f"peak RSS grew {result['grown_kb'] / 1024:.0f} MiB for {raw_mb:.0f} MiB of images"
+    )

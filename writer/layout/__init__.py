@@ -3,7 +3,7 @@
 Nothing here opens a file; :mod:`writer.materialize` writes the plans.
 """
 
-from ._fields import (
+from jfjoch_hil.writer.layout._fields import (
     IMAGE_FIELDS,
     INT64_MIN,
     REFLECTION_INT_COLUMNS,
@@ -12,7 +12,7 @@ from ._fields import (
     PerImageField,
     per_image_fields,
 )
-from ._linking import (
+from jfjoch_hil.writer.layout._linking import (
     DIALS_STACK_GROUP,
     FileExtent,
     collection_groups,
@@ -22,8 +22,15 @@ from ._linking import (
     per_image_path,
     reflection_path,
 )
-from ._nxmx import END_SCALARS, START_SCALARS, RunFacts, format_time, metadata_items, user_items
-from ._plan import (
+from jfjoch_hil.writer.layout._nxmx import (
+    END_SCALARS,
+    START_SCALARS,
+    RunFacts,
+    format_time,
+    metadata_items,
+    user_items,
+)
+from jfjoch_hil.writer.layout._plan import (
     LAYOUTS,
     Attributes,
     DataFile,

@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from stream import PROFILING_KEYS
+from jfjoch_hil.stream import PROFILING_KEYS
 
 __all__ = [
     "IMAGE_FIELDS",

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._fields import PerImageField
-from ._plan import Group, Link, Virtual, VirtualSource
+from jfjoch_hil.writer.layout._fields import PerImageField
+from jfjoch_hil.writer.layout._plan import Group, Link, Virtual, VirtualSource
 
 __all__ = [
     "DIALS_STACK_GROUP",
@@ -113,12 +113,24 @@ def link_items(
         items.append(Group("/entry/data", "NXdata"))
         for position, extent in enumerate(files, start=1):
             number = extent.number or position
-            items.append(Link(f"/entry/data/data_{number:06d}", "/entry/data/data", "external", extent.name))
+            items.append(
+                Link(f"/entry/data/data_{number:06d}", "/entry/data/data", "external", extent.name)
+            )
         if dials_stack and image_dtype is not None and len(files) > 1:
-            sources = tuple(VirtualSource(f.name, "/entry/data/data", f.rows, f.first_index) for f in files)
+            sources = tuple(
+                VirtualSource(f.name, "/entry/data/data", f.rows, f.first_index) for f in files
+            )
             items += [
                 Group(DIALS_STACK_GROUP, "NXdata", {"signal": "data"}),
-                Virtual(f"{DIALS_STACK_GROUP}/data", image_dtype, (n_images, *image_shape), sources, image_fill, None, low_high),
+                Virtual(
+                    f"{DIALS_STACK_GROUP}/data",
+                    image_dtype,
+                    (n_images, *image_shape),
+                    sources,
+                    image_fill,
+                    None,
+                    low_high,
+                ),
             ]
         return items
     items.append(Group("/entry/data", "NXdata", {"signal": "data"}))
@@ -128,7 +140,15 @@ def link_items(
                 VirtualSource(f.name, "/entry/data/data", f.rows, f.first_index) for f in files
             )
             items.append(
-                Virtual("/entry/data/data", image_dtype, (n_images, *image_shape), sources, image_fill, None, low_high)
+                Virtual(
+                    "/entry/data/data",
+                    image_dtype,
+                    (n_images, *image_shape),
+                    sources,
+                    image_fill,
+                    None,
+                    low_high,
+                )
             )
         items += collection_groups([field for field, _ in fields], layout)
         for field, row_shape in fields:
@@ -139,7 +159,16 @@ def link_items(
                 for f in files
                 if f.datasets is None or path in f.datasets
             )
-            items.append(Virtual(path, field.dtype, (n_images, *row_shape), sources, field.fill, field.units or None))
+            items.append(
+                Virtual(
+                    path,
+                    field.dtype,
+                    (n_images, *row_shape),
+                    sources,
+                    field.fill,
+                    field.units or None,
+                )
+            )
         if reflections:
             items.append(Group("/entry/reflections", "NXcollection"))
         for number, name in reflections:
@@ -149,4 +178,7 @@ def link_items(
 
 def low_high_attrs(first_index: int, rows: int, number_start: int) -> dict[str, int]:
     """``image_nr_low`` / ``image_nr_high`` (1-based, inclusive) of a file's images (2.8 of the readers note)."""
-    return {"image_nr_low": number_start + first_index, "image_nr_high": number_start + first_index + rows - 1}
+    return {
+        "image_nr_low": number_start + first_index,
+        "image_nr_high": number_start + first_index + rows - 1,
+    }

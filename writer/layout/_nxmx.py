@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
-
-from ._plan import Dataset, Group, Link
+from jfjoch_hil.writer.layout._plan import Dataset, Group, Link
 
 __all__ = ["RunFacts", "START_SCALARS", "format_time", "metadata_items", "user_items"]
 
@@ -43,7 +42,12 @@ START_SCALARS: tuple[tuple[str, str, str | None, str | None], ...] = (
     ("flatfield_enabled", f"{_DET}/flatfield_applied", "bool", None),
     ("pixel_mask_enabled", f"{_DET}/pixel_mask_applied", "bool", None),
     ("countrate_correction_enabled", f"{_DET}/countrate_correction_applied", "bool", None),
-    ("virtual_pixel_interpolation_enabled", f"{_DET}/virtual_pixel_interpolation_applied", "bool", None),
+    (
+        "virtual_pixel_interpolation_enabled",
+        f"{_DET}/virtual_pixel_interpolation_applied",
+        "bool",
+        None,
+    ),
     ("summation", f"{_DET}/number_of_cycles", "i4", None),
     ("jungfrau_conversion_enabled", f"{_DET}/jungfrau_conversion_applied", "bool", None),
     ("jungfrau_conversion_factor", f"{_DET}/jungfrau_conversion_factor", "f8", "eV"),
@@ -128,7 +132,13 @@ def _axis(path, value, units, kind, vector, depends_on, offset=(0.0, 0.0, 0.0), 
     if kind == "translation":
         attrs["offset_units"] = units
     attrs.update(extra or {})
-    return Dataset(path, np.asarray(value, "f8") if not np.isscalar(value) else float(value), "f8", units, attrs)
+    return Dataset(
+        path,
+        np.asarray(value, "f8") if not np.isscalar(value) else float(value),
+        "f8",
+        units,
+        attrs,
+    )
 
 
 def _detector_geometry(start) -> list:
@@ -138,7 +148,9 @@ def _detector_geometry(start) -> list:
     items: list = [
         Group(t, "NXtransformations"),
         _axis(f"{t}/translation", distance, "m", "translation", (0, 0, 1), "."),
-        _axis(f"{t}/rot1", start.poni_rot1 or 0.0, "rad", "rotation", (0, -1, 0), f"{t}/translation"),
+        _axis(
+            f"{t}/rot1", start.poni_rot1 or 0.0, "rad", "rotation", (0, -1, 0), f"{t}/translation"
+        ),
         _axis(f"{t}/rot2", start.poni_rot2 or 0.0, "rad", "rotation", (-1, 0, 0), f"{t}/rot1"),
         _axis(f"{t}/rot3", start.poni_rot3 or 0.0, "rad", "rotation", (0, 0, 1), f"{t}/rot2"),
         Dataset(f"{_DET}/depends_on", f"{t}/rot3"),
@@ -186,7 +198,9 @@ def _sample_geometry(start, n_images: int) -> list:
         helical = axis.get("helical_step")
         if helical is not None and len(helical) == 3:
             for component, value in zip("xyz", helical, strict=True):
-                items.append(Dataset(f"{t}/{name}_helical_{component}", float(value) * index, "f8", "m"))
+                items.append(
+                    Dataset(f"{t}/{name}_helical_{component}", float(value) * index, "f8", "m")
+                )
         depends_on = f"{t}/{name}"
     grid = start.grid_scan
     if not start.goniometer and grid:
@@ -224,7 +238,9 @@ def user_items(start) -> tuple[list[tuple[str, object]], list[str]]:
     if hdf5 is None:
         return accepted, warnings
     if not isinstance(hdf5, Mapping):
-        return accepted, [f"start.user_data.user.hdf5: {type(hdf5).__name__}, allowed a map of scalars"]
+        return accepted, [
+            f"start.user_data.user.hdf5: {type(hdf5).__name__}, allowed a map of scalars"
+        ]
     for key, value in hdf5.items():
         path = f"start.user_data.user.hdf5.{key}"
         if not isinstance(key, str) or not _PLAIN_KEY.fullmatch(key):
@@ -265,7 +281,9 @@ def metadata_items(start, end, facts: RunFacts) -> list:
         Dataset("/entry/instrument/name", start.instrument_name or "unknown"),
         Dataset("/entry/instrument/time_zone", "+00:00"),
         Group("/entry/instrument/beam", "NXbeam"),
-        Group("/entry/instrument/attenuator", "NXattenuator") if start.attenuator_transmission is not None else None,
+        Group("/entry/instrument/attenuator", "NXattenuator")
+        if start.attenuator_transmission is not None
+        else None,
         Group(_DET, "NXdetector"),
         Group(_SPEC, "NXcollection"),
         Group("/entry/sample", "NXsample"),
@@ -277,8 +295,15 @@ def metadata_items(start, end, facts: RunFacts) -> list:
         Dataset(f"{_DET}/beam_center_derived", False, "bool"),
         # Frames the files hold: a truncated run (no end, aborted) must not promise more frames
         # than are linked, or Neggia / Durin read past the last file (nxmx-rules readers table).
-        Dataset(f"{_SPEC}/nimages", int(min(start.number_of_images or facts.n_images, facts.n_images)
-                                       if facts.n_images else (start.number_of_images or 0)), "i8"),
+        Dataset(
+            f"{_SPEC}/nimages",
+            int(
+                min(start.number_of_images or facts.n_images, facts.n_images)
+                if facts.n_images
+                else (start.number_of_images or 0)
+            ),
+            "i8",
+        ),
         Dataset(f"{_SPEC}/ntrigger", 1, "i8"),
         Dataset(f"{_SPEC}/nimages_written", int(facts.images_written), "i8"),
         Dataset(f"{_SPEC}/jfjoch_writer_release", WRITER_RELEASE),
@@ -287,9 +312,17 @@ def metadata_items(start, end, facts: RunFacts) -> list:
     if wavelength is None and start.incident_energy:
         wavelength = 12398.419843320026 / start.incident_energy
     if wavelength is not None:
-        items.append(Dataset("/entry/instrument/beam/incident_wavelength", float(wavelength), "f8", "angstrom"))
+        items.append(
+            Dataset(
+                "/entry/instrument/beam/incident_wavelength", float(wavelength), "f8", "angstrom"
+            )
+        )
     if start.incident_energy is not None:
-        items.append(Dataset("/entry/instrument/beam/incident_energy", float(start.incident_energy), "f8", "eV"))
+        items.append(
+            Dataset(
+                "/entry/instrument/beam/incident_energy", float(start.incident_energy), "f8", "eV"
+            )
+        )
     if start.threshold_energy and len(start.threshold_energy) == 1:
         (energy,) = start.threshold_energy.values()
         items.append(Dataset(f"{_DET}/threshold_energy", float(energy), "f8", "eV"))
@@ -304,7 +337,10 @@ def metadata_items(start, end, facts: RunFacts) -> list:
     if start.gain_file_names:
         items.append(Dataset(f"{_SPEC}/gain_file_names", list(start.gain_file_names)))
     if start.unit_cell:
-        cell = [float(start.unit_cell.get(k, math.nan)) for k in ("a", "b", "c", "alpha", "beta", "gamma")]
+        cell = [
+            float(start.unit_cell.get(k, math.nan))
+            for k in ("a", "b", "c", "alpha", "beta", "gamma")
+        ]
         # NX_LENGTH per the base class; the angles share the field (a, b, c in Angstrom, angles in deg)
         items.append(Dataset("/entry/sample/unit_cell", np.array([cell], "f8"), "f8", "Angstrom"))
     items += _scalar_items(start, START_SCALARS)
@@ -332,13 +368,22 @@ def metadata_items(start, end, facts: RunFacts) -> list:
         if end.adu_histogram is not None:
             items += [
                 Group(f"{_SPEC}/adu_histogram", "NXcollection"),
-                Dataset(f"{_SPEC}/adu_histogram/histogram", end.adu_histogram.to_numpy().reshape(-1)),
+                Dataset(
+                    f"{_SPEC}/adu_histogram/histogram", end.adu_histogram.to_numpy().reshape(-1)
+                ),
             ]
             if end.adu_histogram_bin_width is not None:
-                items.append(Dataset(f"{_SPEC}/adu_histogram/bin_width", int(end.adu_histogram_bin_width), "i8"))
+                items.append(
+                    Dataset(
+                        f"{_SPEC}/adu_histogram/bin_width", int(end.adu_histogram_bin_width), "i8"
+                    )
+                )
     if facts.calibration:
         items.append(Group(f"{_DET}/calibration", "NXcollection"))
-        items += [Dataset(f"{_DET}/calibration/{name}", array, compress=True) for name, array in facts.calibration]
+        items += [
+            Dataset(f"{_DET}/calibration/{name}", array, compress=True)
+            for name, array in facts.calibration
+        ]
     if facts.user:
         items.append(Group("/entry/user", "NXcollection"))
         items += [Dataset(f"/entry/user/{key}", value) for key, value in facts.user]
@@ -381,5 +426,12 @@ def _analysis_definitions(start) -> list:
                 continue
             items.append(Dataset(f"{base}/{key}", value, "i8" if isinstance(value, int) else None))
     if start.roi_map is not None:
-        items.append(Dataset("/entry/roi_defs/roi_map", start.roi_map.to_numpy().astype("u2"), "u2", compress=True))
+        items.append(
+            Dataset(
+                "/entry/roi_defs/roi_map",
+                start.roi_map.to_numpy().astype("u2"),
+                "u2",
+                compress=True,
+            )
+        )
     return items

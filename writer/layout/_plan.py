@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import LayoutError, PrefixError
+from jfjoch_hil.writer.errors import LayoutError, PrefixError
 
 __all__ = [
     "Attributes",
@@ -124,9 +124,13 @@ def check_prefix(prefix: Any) -> str:
     than letters, digits and ``_ . + -`` in a part.
     """
     if not isinstance(prefix, str) or not prefix:
-        raise PrefixError("start.file_prefix: empty; a relative path such as 'run1/sample' is required")
+        raise PrefixError(
+            "start.file_prefix: empty; a relative path such as 'run1/sample' is required"
+        )
     if prefix.startswith("/") or "\\" in prefix or re.match(r"^[A-Za-z]:", prefix):
-        raise PrefixError(f"start.file_prefix: {prefix!r} is absolute; only relative prefixes allowed")
+        raise PrefixError(
+            f"start.file_prefix: {prefix!r} is absolute; only relative prefixes allowed"
+        )
     for part in prefix.split("/"):
         if part in ("", ".", ".."):
             raise PrefixError(
@@ -180,7 +184,9 @@ class RunGeometry:
         if self.number_of_images is not None:
             remaining = self.number_of_images - first
             capacity = remaining if per is None else min(per, remaining)
-        return DataFile(f"{self.prefix}_data_{file_index + 1:06d}.h5", file_index + 1, first, capacity)
+        return DataFile(
+            f"{self.prefix}_data_{file_index + 1:06d}.h5", file_index + 1, first, capacity
+        )
 
     def accepts(self, image_index: int) -> bool:
         """Whether 0-based ``image_index`` lies inside the run."""
@@ -189,7 +195,9 @@ class RunGeometry:
         return self.number_of_images is None or image_index < self.number_of_images
 
 
-def run_geometry(start, *, layout: str | None = None, images_per_file: int | None = None) -> RunGeometry:
+def run_geometry(
+    start, *, layout: str | None = None, images_per_file: int | None = None
+) -> RunGeometry:
     """The :class:`RunGeometry` of start message ``start`` (hdf5-format.md 2).
 
     ``layout`` / ``images_per_file`` override the start message (writer settings).  Raises
@@ -199,9 +207,7 @@ def run_geometry(start, *, layout: str | None = None, images_per_file: int | Non
     if layout is None:
         fmt = start.file_format or "NXmxLegacy"
         if fmt not in LAYOUTS:
-            raise LayoutError(
-                f"start.file_format: {fmt!r} is not one of {', '.join(LAYOUTS)}"
-            )
+            raise LayoutError(f"start.file_format: {fmt!r} is not one of {', '.join(LAYOUTS)}")
         layout = LAYOUTS[fmt]
     elif layout not in (*LAYOUTS.values(), "process"):
         raise LayoutError(f"layout {layout!r} is not one of {', '.join(LAYOUTS.values())}, process")

@@ -46,7 +46,9 @@ def _group(parent: h5py.Group, name: str, nx_class: str) -> h5py.Group:
     return g
 
 
-def _field(grp: h5py.Group, name: str, value, units: str | None = None, dtype=None, **attrs) -> h5py.Dataset:
+def _field(
+    grp: h5py.Group, name: str, value, units: str | None = None, dtype=None, **attrs
+) -> h5py.Dataset:
     if isinstance(value, str):
         ds = grp.create_dataset(name, data=text(value))
     else:
@@ -59,8 +61,17 @@ def _field(grp: h5py.Group, name: str, value, units: str | None = None, dtype=No
 
 
 def _axis(grp, name, value, units, ttype, vector, depends_on):
-    return _field(grp, name, value, units, dtype=np.float64, transformation_type=ttype,
-                  vector=np.asarray(vector, dtype=np.float64), offset=np.zeros(3), depends_on=depends_on)
+    return _field(
+        grp,
+        name,
+        value,
+        units,
+        dtype=np.float64,
+        transformation_type=ttype,
+        vector=np.asarray(vector, dtype=np.float64),
+        offset=np.zeros(3),
+        depends_on=depends_on,
+    )
 
 
 def roi_mask(kind: str, p: dict, ny: int, nx: int) -> np.ndarray:
@@ -69,9 +80,13 @@ def roi_mask(kind: str, p: dict, ny: int, nx: int) -> np.ndarray:
     for y in range(ny):
         for x in range(nx):
             if kind == "box":
-                mask[y, x] = p["min_x_pxl"] <= x <= p["max_x_pxl"] and p["min_y_pxl"] <= y <= p["max_y_pxl"]
+                mask[y, x] = (
+                    p["min_x_pxl"] <= x <= p["max_x_pxl"] and p["min_y_pxl"] <= y <= p["max_y_pxl"]
+                )
             else:
-                mask[y, x] = (x - p["center_x_pxl"]) ** 2 + (y - p["center_y_pxl"]) ** 2 <= p["radius_pxl"] ** 2
+                mask[y, x] = (x - p["center_x_pxl"]) ** 2 + (y - p["center_y_pxl"]) ** 2 <= p[
+                    "radius_pxl"
+                ] ** 2
     return mask
 
 
@@ -118,11 +133,21 @@ def _mx_arrays(spec: RunSpec) -> dict[str, tuple[np.ndarray, str | None]]:
             count_indexed[i] = int(fits.sum())
             lat9[i] = rng.uniform(-80, 80, 9)
     return {
-        "peakXPosRaw": (x, "pixel"), "peakYPosRaw": (y, "pixel"), "peakTotalIntensity": (inten, "photons"),
-        "peakIceRingRes": (ice, None), "peakH": (h, None), "peakK": (k, None), "peakL": (l_, None),
-        "peakDistEwaldSphere": (dist, "Angstrom^-1"), "peakIndexed": (pidx, None), "peakLattice": (lattice, None),
-        "nPeaks": (npk, None), "strongPixels": (npk * 7, None), "peakCountIndexed": (count_indexed, None),
-        "imageIndexed": (indexed, None), "indexingLatticeCount": (indexed.astype(np.int32), None),
+        "peakXPosRaw": (x, "pixel"),
+        "peakYPosRaw": (y, "pixel"),
+        "peakTotalIntensity": (inten, "photons"),
+        "peakIceRingRes": (ice, None),
+        "peakH": (h, None),
+        "peakK": (k, None),
+        "peakL": (l_, None),
+        "peakDistEwaldSphere": (dist, "Angstrom^-1"),
+        "peakIndexed": (pidx, None),
+        "peakLattice": (lattice, None),
+        "nPeaks": (npk, None),
+        "strongPixels": (npk * 7, None),
+        "peakCountIndexed": (count_indexed, None),
+        "imageIndexed": (indexed, None),
+        "indexingLatticeCount": (indexed.astype(np.int32), None),
         "profileRadius": (rng.uniform(0, 0.01, n).astype(np.float32), "Angstrom^-1"),
         "mosaicity": (rng.uniform(0, 0.5, n).astype(np.float32), "deg"),
         "bkgEstimate": (rng.uniform(0, 5, n).astype(np.float32), "photons"),
@@ -133,15 +158,24 @@ def _mx_arrays(spec: RunSpec) -> dict[str, tuple[np.ndarray, str | None]]:
 def _roi_results(spec: RunSpec) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(spec.seed + 2)
     n = spec.n_images
-    return {"max": rng.integers(0, 50, n).astype(np.int64), "sum": rng.integers(0, 5000, n).astype(np.int64),
-            "sum_sq": rng.integers(0, 50000, n).astype(np.int64), "npixel": np.full(n, 40, dtype=np.int64),
-            "x": rng.uniform(0, spec.nx, n), "y": rng.uniform(0, spec.ny, n)}
+    return {
+        "max": rng.integers(0, 50, n).astype(np.int64),
+        "sum": rng.integers(0, 5000, n).astype(np.int64),
+        "sum_sq": rng.integers(0, 50000, n).astype(np.int64),
+        "npixel": np.full(n, 40, dtype=np.int64),
+        "x": rng.uniform(0, spec.nx, n),
+        "y": rng.uniform(0, spec.ny, n),
+    }
 
 
 def _image_stats(spec: RunSpec, images: np.ndarray) -> dict[str, np.ndarray]:
-    return {"max_value": images.max(axis=(1, 2)).astype(np.int64), "min_value": images.min(axis=(1, 2)).astype(np.int64),
-            "error_pixels": np.zeros(spec.n_images, np.int64), "saturated_pixels": np.zeros(spec.n_images, np.int64),
-            "pixel_sum": images.sum(axis=(1, 2)).astype(np.int64)}
+    return {
+        "max_value": images.max(axis=(1, 2)).astype(np.int64),
+        "min_value": images.min(axis=(1, 2)).astype(np.int64),
+        "error_pixels": np.zeros(spec.n_images, np.int64),
+        "saturated_pixels": np.zeros(spec.n_images, np.int64),
+        "pixel_sum": images.sum(axis=(1, 2)).astype(np.int64),
+    }
 
 
 def _azint_images(spec: RunSpec) -> np.ndarray:
@@ -150,8 +184,13 @@ def _azint_images(spec: RunSpec) -> np.ndarray:
 
 
 def _write_images(grp: h5py.Group, images: np.ndarray, first_number: int) -> h5py.Dataset:
-    ds = grp.create_dataset("data", data=images, chunks=(1, *images.shape[1:]), fillvalue=np.uint16(65535),
-                            **hdf5plugin.Bitshuffle(nelems=0, cname="lz4"))
+    ds = grp.create_dataset(
+        "data",
+        data=images,
+        chunks=(1, *images.shape[1:]),
+        fillvalue=np.uint16(65535),
+        **hdf5plugin.Bitshuffle(nelems=0, cname="lz4"),
+    )
     ds.attrs["image_nr_low"] = np.int32(first_number)
     ds.attrs["image_nr_high"] = np.int32(first_number + images.shape[0] - 1)
     return ds
@@ -177,9 +216,17 @@ def _write_per_image(entry: h5py.Group, spec: RunSpec, sl: slice, images: np.nda
     _field(az, "image_count", np.full(prof.shape, 3, dtype=np.int32))
 
 
-_REFLECTION_UNITS = {"d": "Angstrom", "int_sum": "photons", "int_err": "photons", "background_mean": "photons",
-                     "predicted_x": "pixel", "predicted_y": "pixel", "observed_x": "pixel", "observed_y": "pixel",
-                     "delta_phi": "deg"}
+_REFLECTION_UNITS = {
+    "d": "Angstrom",
+    "int_sum": "photons",
+    "int_err": "photons",
+    "background_mean": "photons",
+    "predicted_x": "pixel",
+    "predicted_y": "pixel",
+    "observed_x": "pixel",
+    "observed_y": "pixel",
+    "delta_phi": "deg",
+}
 
 
 def _reflections(entry: h5py.Group, numbers) -> None:
@@ -192,12 +239,22 @@ def _reflections(entry: h5py.Group, numbers) -> None:
         g = _group(refl, f"image_{number:06d}", "NXreflections")
         for name, values in (("h", [1, -2, 3]), ("k", [0, 4, -1]), ("l", [2, 2, -5])):
             g.create_dataset(name, data=np.array(values, np.int32))
-        columns = {"d": [2.1, 3.5, 1.8], "int_sum": [120.0, 45.5, 300.0], "int_err": [11.0, 7.0, 17.5],
-                   "background_mean": [1.5, 1.2, 1.9], "predicted_x": [10.2, 4.4, 20.1],
-                   "predicted_y": [3.3, 8.8, 12.0], "observed_x": [10.0, 4.5, 20.0], "observed_y": [3.4, 8.7, 12.2],
-                   "observed_frame": [number - 0.4, number - 0.5, number - 0.6], "lp": [0.9, 0.8, 0.95],
-                   "partiality": [1.0, 0.5, 0.75], "delta_phi": [0.01, -0.02, 0.03], "zeta": [0.7, 0.6, 0.9],
-                   "image_scale_corr": [1.0, 1.0, 1.0]}
+        columns = {
+            "d": [2.1, 3.5, 1.8],
+            "int_sum": [120.0, 45.5, 300.0],
+            "int_err": [11.0, 7.0, 17.5],
+            "background_mean": [1.5, 1.2, 1.9],
+            "predicted_x": [10.2, 4.4, 20.1],
+            "predicted_y": [3.3, 8.8, 12.0],
+            "observed_x": [10.0, 4.5, 20.0],
+            "observed_y": [3.4, 8.7, 12.2],
+            "observed_frame": [number - 0.4, number - 0.5, number - 0.6],
+            "lp": [0.9, 0.8, 0.95],
+            "partiality": [1.0, 0.5, 0.75],
+            "delta_phi": [0.01, -0.02, 0.03],
+            "zeta": [0.7, 0.6, 0.9],
+            "image_scale_corr": [1.0, 1.0, 1.0],
+        }
         for name, values in columns.items():
             ds = g.create_dataset(name, data=np.array(values, np.float32))
             if name in _REFLECTION_UNITS:
@@ -215,11 +272,21 @@ def _data_file(path: Path, spec: RunSpec, images: np.ndarray, start: int, stop: 
         _reflections(entry, [n for n in spec.reflection_images if start < n <= stop])
 
 
-def _vds(master_grp: h5py.Group, name: str, spec: RunSpec, files: list[tuple[str, int, int]], src_path: str,
-         tail: tuple[int, ...], dtype, fill) -> h5py.Dataset:
+def _vds(
+    master_grp: h5py.Group,
+    name: str,
+    spec: RunSpec,
+    files: list[tuple[str, int, int]],
+    src_path: str,
+    tail: tuple[int, ...],
+    dtype,
+    fill,
+) -> h5py.Dataset:
     layout = h5py.VirtualLayout(shape=(spec.n_images, *tail), dtype=dtype)
     for fname, start, stop in files:
-        layout[start:stop] = h5py.VirtualSource(fname, src_path, shape=(stop - start, *tail), dtype=dtype)
+        layout[start:stop] = h5py.VirtualSource(
+            fname, src_path, shape=(stop - start, *tail), dtype=dtype
+        )
     return master_grp.create_virtual_dataset(name, layout, fillvalue=fill)
 
 
@@ -284,10 +351,33 @@ def _common_master(f: h5py.File, spec: RunSpec, layout: str, jf: bool = True) ->
     _field(mod, "data_stride", np.array([1, 1], dtype=np.int32))
     # The module origin sits so that the beam (along z) meets pixel (beam_center_x, beam_center_y).
     origin = np.array([12.0 * 75e-6, 8.0 * 75e-6, 0.0])
-    _axis(mod, "module_offset", float(np.linalg.norm(origin)), "m", "translation", origin / np.linalg.norm(origin),
-          "/entry/instrument/detector/transformations/rot3")
-    _axis(mod, "fast_pixel_direction", 75e-6, "m", "translation", [-1, 0, 0], "/entry/instrument/detector/module/module_offset")
-    _axis(mod, "slow_pixel_direction", 75e-6, "m", "translation", [0, -1, 0], "/entry/instrument/detector/module/module_offset")
+    _axis(
+        mod,
+        "module_offset",
+        float(np.linalg.norm(origin)),
+        "m",
+        "translation",
+        origin / np.linalg.norm(origin),
+        "/entry/instrument/detector/transformations/rot3",
+    )
+    _axis(
+        mod,
+        "fast_pixel_direction",
+        75e-6,
+        "m",
+        "translation",
+        [-1, 0, 0],
+        "/entry/instrument/detector/module/module_offset",
+    )
+    _axis(
+        mod,
+        "slow_pixel_direction",
+        75e-6,
+        "m",
+        "translation",
+        [0, -1, 0],
+        "/entry/instrument/detector/module/module_offset",
+    )
     dspec = _group(det, "detectorSpecific", "NXcollection")
     _field(dspec, "nimages", np.int64(spec.n_images))
     _field(dspec, "ntrigger", np.int64(1))
@@ -322,7 +412,7 @@ def _master_extensions(entry: h5py.Group, spec: RunSpec) -> None:
         for key, value in params.items():
             _field(g, key, value)
         if kind != "azim":
-            roi_map |= (roi_mask(kind, params, spec.ny, spec.nx).astype(np.uint16) << bit)
+            roi_map |= roi_mask(kind, params, spec.ny, spec.nx).astype(np.uint16) << bit
         else:
             roi_map[0:2, 0:3] |= np.uint16(1 << bit)
     _field(defs, "roi_map", roi_map)
@@ -338,7 +428,10 @@ def _master_extensions(entry: h5py.Group, spec: RunSpec) -> None:
 
 
 def _split(spec: RunSpec) -> list[tuple[int, int]]:
-    return [(s, min(s + spec.images_per_file, spec.n_images)) for s in range(0, spec.n_images, spec.images_per_file)]
+    return [
+        (s, min(s + spec.images_per_file, spec.n_images))
+        for s in range(0, spec.n_images, spec.images_per_file)
+    ]
 
 
 def build_run(folder: Path, layout: str, spec: RunSpec = RunSpec()) -> Path:
@@ -352,7 +445,9 @@ def build_run(folder: Path, layout: str, spec: RunSpec = RunSpec()) -> Path:
             name = f"{spec.prefix}_data_{k:06d}.h5"
             _data_file(folder / name, spec, images, start, stop)
             files.append((name, start, stop))
-    master = folder / (f"{spec.prefix}_process.h5" if layout == "process" else f"{spec.prefix}_master.h5")
+    master = folder / (
+        f"{spec.prefix}_process.h5" if layout == "process" else f"{spec.prefix}_master.h5"
+    )
     with h5py.File(master, "w") as f:
         entry = _common_master(f, spec, layout)
         _master_extensions(entry, spec)
@@ -361,7 +456,9 @@ def build_run(folder: Path, layout: str, spec: RunSpec = RunSpec()) -> Path:
             for k, (name, _s, _e) in enumerate(files, start=1):
                 data[f"data_{k:06d}"] = h5py.ExternalLink(name, "/entry/data/data")
         elif layout in ("vds", "process"):
-            ds = _vds(data, "data", spec, files, "/entry/data/data", (spec.ny, spec.nx), np.uint16, 65535)
+            ds = _vds(
+                data, "data", spec, files, "/entry/data/data", (spec.ny, spec.nx), np.uint16, 65535
+            )
             ds.attrs["image_nr_low"] = np.int32(1)
             ds.attrs["image_nr_high"] = np.int32(spec.n_images)
         else:
@@ -370,7 +467,9 @@ def build_run(folder: Path, layout: str, spec: RunSpec = RunSpec()) -> Path:
             mx = entry["MX"]
             for name, (arr, units) in _mx_arrays(spec).items():
                 fill = np.nan if arr.dtype.kind == "f" else (-1 if name == "peakLattice" else 0)
-                ds = _vds(mx, name, spec, files, f"/entry/MX/{name}", arr.shape[1:], arr.dtype, fill)
+                ds = _vds(
+                    mx, name, spec, files, f"/entry/MX/{name}", arr.shape[1:], arr.dtype, fill
+                )
                 if units:
                     ds.attrs["units"] = text(units)
             roi = _group(entry, "roi", "NXcollection")
@@ -385,19 +484,26 @@ def build_run(folder: Path, layout: str, spec: RunSpec = RunSpec()) -> Path:
             for fname in ("image", "image_std", "image_count"):
                 dt = np.int32 if fname == "image_count" else np.float32
                 _vds(az, fname, spec, files, f"/entry/azint/{fname}", (2, 5), dt, 0)
-        if layout == "vds":  # §4.2: the master exposes the data files' groups through external links
+        if (
+            layout == "vds"
+        ):  # §4.2: the master exposes the data files' groups through external links
             numbers = [n for n in spec.reflection_images if n <= spec.n_images]
             refl = _group(entry, "reflections", "NXcollection") if numbers else None
             for number in numbers:
                 name = next(n for n, a, b in files if a < number <= b)
-                refl[f"image_{number:06d}"] = h5py.ExternalLink(name, f"/entry/reflections/image_{number:06d}")
+                refl[f"image_{number:06d}"] = h5py.ExternalLink(
+                    name, f"/entry/reflections/image_{number:06d}"
+                )
         if layout in ("integrated", "process"):
             _reflections(entry, [n for n in spec.reflection_images if n <= spec.n_images])
         if layout in ("integrated", "process"):
             _write_per_image(entry, spec, slice(0, spec.n_images), images)
             if layout == "integrated":  # §4.7: diagnostics live in detectorSpecific here
-                _field(entry["instrument/detector/detectorSpecific"], "number",
-                       np.arange(spec.n_images, dtype=np.int64))
+                _field(
+                    entry["instrument/detector/detectorSpecific"],
+                    "number",
+                    np.arange(spec.n_images, dtype=np.int64),
+                )
     return master
 
 
@@ -412,8 +518,12 @@ def build_dectris(folder: Path, spec: RunSpec = RunSpec(prefix="dectris")) -> Pa
         with h5py.File(folder / name, "w") as f:
             entry = _group(f, "entry", "NXentry")
             data = _group(entry, "data", "NXdata")
-            ds = data.create_dataset("data", data=images[start:stop], chunks=(1, spec.ny, spec.nx),
-                                     **hdf5plugin.Bitshuffle(nelems=0, cname="lz4"))
+            ds = data.create_dataset(
+                "data",
+                data=images[start:stop],
+                chunks=(1, spec.ny, spec.nx),
+                **hdf5plugin.Bitshuffle(nelems=0, cname="lz4"),
+            )
             ds.attrs["image_nr_low"] = np.uint64(start + 1)
             ds.attrs["image_nr_high"] = np.uint64(stop)
         names.append(name)

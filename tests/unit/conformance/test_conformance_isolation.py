@@ -7,12 +7,12 @@ import subprocess
 import sys
 
 import pytest
+from jfjoch_hil.conformance import check_file, check_file_isolated
+from jfjoch_hil.conformance._isolate import call_isolated
+from jfjoch_hil.conformance._manifest import load_manifest
+from jfjoch_hil.conformance.cli import main
+from jfjoch_hil.conformance.errors import ManifestError, UnreadableFileError
 
-from conformance import check_file, check_file_isolated
-from conformance._isolate import call_isolated
-from conformance._manifest import load_manifest
-from conformance.cli import main
-from conformance.errors import ManifestError, UnreadableFileError
 from tests.unit.conformance._files import RunSpec, build_run
 
 # A corruption the thorough fuzz run found to crash HDF5 2.0.0 with SIGSEGV inside H5Oopen.
@@ -22,10 +22,12 @@ _OFFSET, _PAYLOAD = 0.6502805530662351, b"\x00\x00\x00\x00\x00\x00\xa8"
 @pytest.fixture(scope="module")
 def crashing(tmp_path_factory):
     # the run the fuzz test corrupted: without reflection groups (the offset is relative to its size)
-    master = build_run(tmp_path_factory.mktemp("segv") / "vds", "vds", RunSpec(reflection_images=()))
+    master = build_run(
+        tmp_path_factory.mktemp("segv") / "vds", "vds", RunSpec(reflection_images=())
+    )
     raw = bytearray(master.read_bytes())
     offset = min(int(_OFFSET * len(raw)), len(raw) - 1)
-    raw[offset:offset + len(_PAYLOAD)] = _PAYLOAD
+    raw[offset : offset + len(_PAYLOAD)] = _PAYLOAD
     master.write_bytes(bytes(raw))
     return master
 
@@ -40,8 +42,12 @@ def test_isolated_report_equals_in_process_report(valid):
 
 
 def test_library_crash_is_reported_unreadable(crashing):
-    in_process = subprocess.run([sys.executable, "-m", "conformance.cli", "--in-process", str(crashing)],
-                                capture_output=True, text=True, timeout=120)
+    in_process = subprocess.run(
+        [sys.executable, "-m", "jfjoch_hil.conformance.cli", "--in-process", str(crashing)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     report = check_file_isolated(crashing)
     assert report.exit_code in (1, 2)
     if in_process.returncode < 0:  # this HDF5 build does crash on the sample
@@ -74,7 +80,9 @@ def _sleep(seconds):
 
 
 def test_call_isolated_turns_a_crash_and_a_timeout_into_unreadable_errors():
-    with pytest.raises(UnreadableFileError, match=r"x\.h5: the HDF5 library crashed \(signal SIGSEGV\)"):
+    with pytest.raises(
+        UnreadableFileError, match=r"x\.h5: the HDF5 library crashed \(signal SIGSEGV\)"
+    ):
         call_isolated(_segfault, what="x.h5")
     with pytest.raises(UnreadableFileError, match="did not finish within 0.2 s"):
         call_isolated(_sleep, 30, timeout_s=0.2)
@@ -91,8 +99,15 @@ def test_call_isolated_raises_the_childs_own_error(tmp_path):
 def test_manifest_and_diff_survive_a_library_crash(crashing, valid, capsys):
     """`jfcheck manifest` / `diff` read the file in a child too: a crash is exit 2 naming the file."""
     in_process = subprocess.run(
-        [sys.executable, "-c", f"from conformance._manifest import make_manifest; make_manifest({str(crashing)!r})"],
-        capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-c",
+            f"from conformance._manifest import make_manifest; make_manifest({str(crashing)!r})",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     capsys.readouterr()
     code = main(["manifest", str(crashing)])
     err = capsys.readouterr().err

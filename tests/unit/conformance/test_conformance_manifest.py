@@ -8,10 +8,10 @@ import shutil
 import h5py
 import numpy as np
 import pytest
+from jfjoch_hil.conformance._manifest import diff_manifests, load_manifest, make_manifest
+from jfjoch_hil.conformance.cli import main
+from jfjoch_hil.conformance.errors import ManifestError
 
-from conformance._manifest import diff_manifests, load_manifest, make_manifest
-from conformance.cli import main
-from conformance.errors import ManifestError
 from tests.unit.conformance._files import RunSpec, build_run
 
 
@@ -35,7 +35,10 @@ def test_manifest_is_symbolic_in_image_count(tmp_path):
 def test_legacy_manifest_collapses_numbered_links(tmp_path):
     doc = make_manifest(build_run(tmp_path / "legacy", "legacy"))
     assert doc["layout"] == "legacy"
-    assert doc["entries"]["/entry/data/data_NNNNNN"] == {"kind": "external_link", "target": "/entry/data/data"}
+    assert doc["entries"]["/entry/data/data_NNNNNN"] == {
+        "kind": "external_link",
+        "target": "/entry/data/data",
+    }
     assert not any("data_000001" in p for p in doc["entries"])
 
 
@@ -46,16 +49,38 @@ def test_identical_files_have_no_changes(vds_run):
 @pytest.mark.parametrize(
     ("edit", "path", "breaking"),
     [
-        (lambda f: f.__delitem__("/entry/instrument/detector/sensor_material"), "/entry/instrument/detector/sensor_material", True),
+        (
+            lambda f: f.__delitem__("/entry/instrument/detector/sensor_material"),
+            "/entry/instrument/detector/sensor_material",
+            True,
+        ),
         (lambda f: f["/entry"].create_dataset("new_field", data=1.0), "/entry/new_field", False),
-        (lambda f: f["/entry/instrument/detector/distance"].attrs.__setitem__("units", b"mm"), "/entry/instrument/detector/distance@units", True),
-        (lambda f: (f.__delitem__("/entry/instrument/detector/distance"),
-                    f.create_dataset("/entry/instrument/detector/distance", data=np.float32(0.1))),
-         "/entry/instrument/detector/distance", True),
-        (lambda f: (f.__delitem__("/entry/instrument/detector/bit_depth_readout"),
-                    f.create_dataset("/entry/instrument/detector/bit_depth_readout", data=np.int64(16))),
-         "/entry/instrument/detector/bit_depth_readout", False),
-        (lambda f: f["/entry/MX"].attrs.__setitem__("NX_class", b"NXdata"), "/entry/MX@NX_class", True),
+        (
+            lambda f: f["/entry/instrument/detector/distance"].attrs.__setitem__("units", b"mm"),
+            "/entry/instrument/detector/distance@units",
+            True,
+        ),
+        (
+            lambda f: (
+                f.__delitem__("/entry/instrument/detector/distance"),
+                f.create_dataset("/entry/instrument/detector/distance", data=np.float32(0.1)),
+            ),
+            "/entry/instrument/detector/distance",
+            True,
+        ),
+        (
+            lambda f: (
+                f.__delitem__("/entry/instrument/detector/bit_depth_readout"),
+                f.create_dataset("/entry/instrument/detector/bit_depth_readout", data=np.int64(16)),
+            ),
+            "/entry/instrument/detector/bit_depth_readout",
+            False,
+        ),
+        (
+            lambda f: f["/entry/MX"].attrs.__setitem__("NX_class", b"NXdata"),
+            "/entry/MX@NX_class",
+            True,
+        ),
     ],
 )
 def test_change_classification(vds_run, tmp_path, edit, path, breaking):
@@ -79,7 +104,12 @@ def test_cli_manifest_and_diff(vds_run, tmp_path, capsys):
     capsys.readouterr()
     assert main(["diff", str(out), str(copy), "--json"]) == 1
     doc = json.loads(capsys.readouterr().out)
-    assert {"kind": "removed", "path": "/entry/sample/name", "detail": "dataset removed", "breaking": True} in doc
+    assert {
+        "kind": "removed",
+        "path": "/entry/sample/name",
+        "detail": "dataset removed",
+        "breaking": True,
+    } in doc
 
 
 def test_bad_manifest_is_refused(tmp_path):

@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from jfjoch_hil.conformance import FILE_RULES, check_file
 
-from conformance import FILE_RULES, check_file
 from tests.unit.conformance._files import build_dectris, build_run
 from tests.unit.conformance._mutants import MUTANTS
 
@@ -19,7 +19,10 @@ FAST = [(m, m.layouts[i % len(m.layouts)]) for i, m in enumerate(MUTANTS)]
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("pristine")
-    out = {layout: build_run(root / layout, layout) for layout in ("legacy", "vds", "integrated", "process")}
+    out = {
+        layout: build_run(root / layout, layout)
+        for layout in ("legacy", "vds", "integrated", "process")
+    }
     out["dectris"] = build_dectris(root / "dectris")
     return out
 
@@ -41,13 +44,17 @@ def _assert_caught(pristine, mutant, layout, tmp_path):
         assert report.exit_code in (1, 2)
 
 
-@pytest.mark.parametrize(("mutant", "layout"), FAST, ids=[f"{layout}-{m.name}" for m, layout in FAST])
+@pytest.mark.parametrize(
+    ("mutant", "layout"), FAST, ids=[f"{layout}-{m.name}" for m, layout in FAST]
+)
 def test_mutant_is_reported_by_its_rule(pristine, mutant, layout, tmp_path):
     _assert_caught(pristine, mutant, layout, tmp_path)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("mutant", "layout"), CASES, ids=[f"{layout}-{m.name}" for m, layout in CASES])
+@pytest.mark.parametrize(
+    ("mutant", "layout"), CASES, ids=[f"{layout}-{m.name}" for m, layout in CASES]
+)
 def test_mutant_matrix_every_layout(pristine, mutant, layout, tmp_path):
     _assert_caught(pristine, mutant, layout, tmp_path)
 

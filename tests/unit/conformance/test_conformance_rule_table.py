@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from conformance import FILE_RULES, STREAM_RULES
-from conformance.checks import FILE_CHECKS
-from conformance.rules import ALL_LAYOUTS, PROFILES, nxmx_rules
+from jfjoch_hil.conformance import FILE_RULES, STREAM_RULES
+from jfjoch_hil.conformance.checks import FILE_CHECKS
+from jfjoch_hil.conformance.rules import ALL_LAYOUTS, PROFILES, nxmx_rules
 
 
 def test_packaged_nxmx_rules_equal_the_spec(spec_dir):
@@ -25,5 +25,8 @@ def test_rows_are_well_formed():
 
 def test_every_rule_is_reported_by_some_check():
     reported = {r for _check, rules in FILE_CHECKS for r in rules}
-    assert set(FILE_RULES) - reported == {"FILE-UNREADABLE", "CHECK-FAILED"}  # both raised by check_file itself
+    assert set(FILE_RULES) - reported == {
+        "FILE-UNREADABLE",
+        "CHECK-FAILED",
+    }  # both raised by check_file itself
     assert reported <= set(FILE_RULES)

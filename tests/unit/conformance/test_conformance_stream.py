@@ -9,10 +9,9 @@ import threading
 import cbor2
 import numpy as np
 import pytest
-
-from conformance import STREAM_RULES
-from conformance._stream import check_messages, check_stream_connect, check_stream_dir
-from conformance.cli import main
+from jfjoch_hil.conformance import STREAM_RULES
+from jfjoch_hil.conformance._stream import check_messages, check_stream_connect, check_stream_dir
+from jfjoch_hil.conformance.cli import main
 
 SID, ULID = 1, "01GRXX36M4QE98SHNNEKTCR7G7"
 NY, NX, N = 4, 6, 3
@@ -23,24 +22,50 @@ def _enc(msg: dict, self_described: bool = True) -> bytes:
 
 
 def _array(values: np.ndarray, tag: int = 69) -> cbor2.CBORTag:
-    return cbor2.CBORTag(40, [list(values.shape), cbor2.CBORTag(tag, values.astype("<u2").tobytes())])
+    return cbor2.CBORTag(
+        40, [list(values.shape), cbor2.CBORTag(tag, values.astype("<u2").tobytes())]
+    )
 
 
 def _start(**over) -> dict:
-    msg = {"type": "start", "series_id": SID, "series_unique_id": ULID, "arm_date": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-           "beam_center_x": 3.0, "beam_center_y": 2.0, "channels": ["default"], "count_time": 0.001,
-           "frame_time": 0.001, "image_size_x": NX, "image_size_y": NY, "number_of_images": N,
-           "incident_wavelength": 1.0, "pixel_mask": {"default": cbor2.CBORTag(40, [[NY, NX], cbor2.CBORTag(70, bytes(4 * NY * NX))])},
-           "saturation_value": 65534, "sensor_material": "Si", "sensor_thickness": 0.00032}
+    msg = {
+        "type": "start",
+        "series_id": SID,
+        "series_unique_id": ULID,
+        "arm_date": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        "beam_center_x": 3.0,
+        "beam_center_y": 2.0,
+        "channels": ["default"],
+        "count_time": 0.001,
+        "frame_time": 0.001,
+        "image_size_x": NX,
+        "image_size_y": NY,
+        "number_of_images": N,
+        "incident_wavelength": 1.0,
+        "pixel_mask": {
+            "default": cbor2.CBORTag(40, [[NY, NX], cbor2.CBORTag(70, bytes(4 * NY * NX))])
+        },
+        "saturation_value": 65534,
+        "sensor_material": "Si",
+        "sensor_thickness": 0.00032,
+    }
     msg.update(over)
     return msg
 
 
 def _image(i: int, **over) -> dict:
-    msg = {"type": "image", "series_id": SID, "series_unique_id": ULID, "image_id": i,
-           "real_time": [99, 100], "series_date": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-           "start_time": [i * 100, 100], "stop_time": [i * 100 + 99, 100], "user_data": None,
-           "data": {"default": _array(np.full((NY, NX), i, dtype=np.uint16))}}
+    msg = {
+        "type": "image",
+        "series_id": SID,
+        "series_unique_id": ULID,
+        "image_id": i,
+        "real_time": [99, 100],
+        "series_date": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        "start_time": [i * 100, 100],
+        "stop_time": [i * 100 + 99, 100],
+        "user_data": None,
+        "data": {"default": _array(np.full((NY, NX), i, dtype=np.uint16))},
+    }
     msg.update(over)
     return msg
 
@@ -77,12 +102,56 @@ MUTATIONS = [
     ("image after end", lambda s: s.append(_image(1)), "ST-ORDER"),
     ("end missing", lambda s: s.pop(), "ST-ORDER"),
     ("unknown type", lambda s: s[1].__setitem__("type", "picture"), "ST-TYPE"),
-    ("wrong byte count", lambda s: s[1].__setitem__("data", {"default": _array(np.zeros((NY, NX - 1), np.uint16))}), "ST-ARRAY"),
+    (
+        "wrong byte count",
+        lambda s: s[1].__setitem__("data", {"default": _array(np.zeros((NY, NX - 1), np.uint16))}),
+        "ST-ARRAY",
+    ),
     ("not tag 40", lambda s: s[1].__setitem__("data", {"default": b"\x00" * 48}), "ST-ARRAY"),
-    ("unknown compression", lambda s: s[1].__setitem__("data", {"default": cbor2.CBORTag(40, [[NY, NX], cbor2.CBORTag(69, cbor2.CBORTag(56500, ["zip", 2, bytes(16)]))])}), "ST-ARRAY"),
-    ("bslz4 header size wrong", lambda s: s[1].__setitem__("data", {"default": cbor2.CBORTag(40, [[NY, NX], cbor2.CBORTag(69, cbor2.CBORTag(56500, ["bslz4", 2, (47).to_bytes(8, "big") + (8192).to_bytes(4, "big")]))])}), "ST-ARRAY"),
-    ("channel not in start", lambda s: s[1].__setitem__("data", {"other": _array(np.zeros((NY, NX), np.uint16))}), "ST-ARRAY"),
-    ("type not first key", lambda s: s.__setitem__(1, {k: s[1][k] for k in reversed(list(s[1]))}), "ST-ENVELOPE"),
+    (
+        "unknown compression",
+        lambda s: s[1].__setitem__(
+            "data",
+            {
+                "default": cbor2.CBORTag(
+                    40, [[NY, NX], cbor2.CBORTag(69, cbor2.CBORTag(56500, ["zip", 2, bytes(16)]))]
+                )
+            },
+        ),
+        "ST-ARRAY",
+    ),
+    (
+        "bslz4 header size wrong",
+        lambda s: s[1].__setitem__(
+            "data",
+            {
+                "default": cbor2.CBORTag(
+                    40,
+                    [
+                        [NY, NX],
+                        cbor2.CBORTag(
+                            69,
+                            cbor2.CBORTag(
+                                56500,
+                                ["bslz4", 2, (47).to_bytes(8, "big") + (8192).to_bytes(4, "big")],
+                            ),
+                        ),
+                    ],
+                )
+            },
+        ),
+        "ST-ARRAY",
+    ),
+    (
+        "channel not in start",
+        lambda s: s[1].__setitem__("data", {"other": _array(np.zeros((NY, NX), np.uint16))}),
+        "ST-ARRAY",
+    ),
+    (
+        "type not first key",
+        lambda s: s.__setitem__(1, {k: s[1][k] for k in reversed(list(s[1]))}),
+        "ST-ENVELOPE",
+    ),
 ]
 
 
@@ -95,13 +164,23 @@ def test_message_mutation_is_reported(name, edit, rule):
 
 def test_raw_level_faults():
     series = _series()
-    report = _check(series, raw={1: b"\xff\xfe garbage", 2: _enc(series[2], self_described=False),
-                                 3: cbor2.dumps([1, 2, 3])})
+    report = _check(
+        series,
+        raw={
+            1: b"\xff\xfe garbage",
+            2: _enc(series[2], self_described=False),
+            3: cbor2.dumps([1, 2, 3]),
+        },
+    )
     assert {"ST-UNREADABLE", "ST-SELF-DESCRIBED", "ST-ENVELOPE"} <= report.rule_ids()
 
 
 def test_every_stream_rule_is_exercised():
-    covered = {rule for _n, _e, rule in MUTATIONS} | {"ST-UNREADABLE", "ST-SELF-DESCRIBED", "ST-ENVELOPE"}
+    covered = {rule for _n, _e, rule in MUTATIONS} | {
+        "ST-UNREADABLE",
+        "ST-SELF-DESCRIBED",
+        "ST-ENVELOPE",
+    }
     assert covered == set(STREAM_RULES)
 
 
@@ -119,8 +198,14 @@ def test_reference_images_pass_with_a_start_prepended(reference_stream_dir, tmp_
     """The real DECTRIS images and end message conform once the missing start message is supplied."""
     folder = reference_stream_dir / "r500k_bm_bslz4_16bit"
     first = cbor2.loads((folder / "000001.cbor").read_bytes())
-    start = _start(series_id=first["series_id"], series_unique_id=first["series_unique_id"], number_of_images=10,
-                   image_size_x=1030, image_size_y=514, channels=list(first["data"].keys()))
+    start = _start(
+        series_id=first["series_id"],
+        series_unique_id=first["series_unique_id"],
+        number_of_images=10,
+        image_size_x=1030,
+        image_size_y=514,
+        channels=list(first["data"].keys()),
+    )
     start.pop("pixel_mask")
     work = tmp_path / "series"
     shutil.copytree(folder, work)
@@ -203,15 +288,29 @@ def _rules(report) -> set[str]:
 
 
 def test_calibration_and_metadata_messages_are_checked_by_their_fields():
-    good_calibration = {"type": "calibration", "series_id": SID, "series_unique_id": ULID,
-                        "name": "pedestal_g0_sc0", "data": _array(np.zeros((NY, NX), np.uint16))}
+    good_calibration = {
+        "type": "calibration",
+        "series_id": SID,
+        "series_unique_id": ULID,
+        "name": "pedestal_g0_sc0",
+        "data": _array(np.zeros((NY, NX), np.uint16)),
+    }
     good_metadata = {"type": "metadata", "images": [{"image_id": 0}]}
-    clean = _check([_start(), good_calibration, *(_image(i) for i in range(N)), _end(), good_metadata])
+    clean = _check(
+        [_start(), good_calibration, *(_image(i) for i in range(N)), _end(), good_metadata]
+    )
     assert not {"ST-REQUIRED", "ST-ARRAY", "ST-FIELD-TYPE"} & _rules(clean)
 
     nameless = {k: v for k, v in good_calibration.items() if k != "name"}
-    wrong_dims = {**good_calibration, "data": cbor2.CBORTag(40, [[NY, NX + 1], cbor2.CBORTag(69, bytes(2 * NY * NX))])}
+    wrong_dims = {
+        **good_calibration,
+        "data": cbor2.CBORTag(40, [[NY, NX + 1], cbor2.CBORTag(69, bytes(2 * NY * NX))]),
+    }
     bad_images = {"type": "metadata", "images": 7}
-    assert "ST-REQUIRED" in _rules(_check([_start(), nameless, *(_image(i) for i in range(N)), _end()]))
-    assert "ST-ARRAY" in _rules(_check([_start(), wrong_dims, *(_image(i) for i in range(N)), _end()]))
+    assert "ST-REQUIRED" in _rules(
+        _check([_start(), nameless, *(_image(i) for i in range(N)), _end()])
+    )
+    assert "ST-ARRAY" in _rules(
+        _check([_start(), wrong_dims, *(_image(i) for i in range(N)), _end()])
+    )
     assert "ST-FIELD-TYPE" in _rules(_check([*_series(), bad_images]))

@@ -9,9 +9,9 @@ from xml.etree import ElementTree
 import h5py
 import numpy as np
 import pytest
+from jfjoch_hil.conformance import FILE_RULES, UsageError, check_file
+from jfjoch_hil.conformance.cli import main
 
-from conformance import FILE_RULES, UsageError, check_file
-from conformance.cli import main
 from tests.unit.conformance._files import LAYOUTS, RunSpec, build_dectris, build_run
 
 
@@ -168,12 +168,22 @@ def test_huge_declared_shapes_are_not_read(runs, tmp_path):
     master = tmp_path / "r" / runs["integrated"].name
     with h5py.File(master, "r+") as f:
         del f["/entry/data/data"]
-        f.create_dataset("/entry/data/data", shape=(10**9, 16, 24), chunks=(1, 16, 24), dtype=np.uint16,
-                         fillvalue=65535)
+        f.create_dataset(
+            "/entry/data/data",
+            shape=(10**9, 16, 24),
+            chunks=(1, 16, 24),
+            dtype=np.uint16,
+            fillvalue=65535,
+        )
         del f["/entry/MX/nPeaks"]
         f.create_dataset("/entry/MX/nPeaks", shape=(10**12,), chunks=(1024,), dtype=np.int32)
         del f["/entry/instrument/detector/pixel_mask"]
-        f.create_dataset("/entry/instrument/detector/pixel_mask", shape=(10**6, 10**6), chunks=(64, 64), dtype=np.uint32)
+        f.create_dataset(
+            "/entry/instrument/detector/pixel_mask",
+            shape=(10**6, 10**6),
+            chunks=(64, 64),
+            dtype=np.uint32,
+        )
     report = check_file(master)
     assert report.exit_code == 1
     assert {"JF-IMAGE-COUNT", "NX-SHAPE"} <= report.rule_ids()

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from simulator.analysis import (
+from jfjoch_hil.simulator.analysis import (
     NO_BIN,
     PROFILING_KEYS,
     REFLECTION_COLUMNS,
@@ -22,8 +21,8 @@ from simulator.analysis import (
     plan_for,
     start_message_fields,
 )
-from simulator.errors import AnalysisError
-from simulator.scenes import DetectorGeometry, lysozyme_crystal, render, rotation_scene
+from jfjoch_hil.simulator.errors import AnalysisError
+from jfjoch_hil.simulator.scenes import DetectorGeometry, lysozyme_crystal, render, rotation_scene
 
 # The analysis uses scipy.ndimage / scipy.spatial (a declared dependency of the project).
 pytest.importorskip("scipy")
@@ -44,8 +43,13 @@ ROIS = (
     RoiAzim("ring", 0.6, 1.4),
     RoiAzim("sector", 0.3, 2.0, phi_min_deg=150.0, phi_max_deg=-150.0),
 )
-SETTINGS = AnalysisSettings(rois=ROIS, az_int_phi_bins=4, az_int_q_spacing_recip_a=0.1,
-                            az_int_q_min_recip_a=0.2, az_int_q_max_recip_a=2.5)
+SETTINGS = AnalysisSettings(
+    rois=ROIS,
+    az_int_phi_bins=4,
+    az_int_q_spacing_recip_a=0.1,
+    az_int_q_min_recip_a=0.2,
+    az_int_q_max_recip_a=2.5,
+)
 
 
 @st.composite
@@ -90,8 +94,12 @@ def test_analysis_roi_integrals_equal_direct_recomputation(image):
         # Pixels exactly on a ring edge may differ between float32 and float64 q: allow 1 %.
         tolerance = 0 if name in ("box", "disc") else 0.01
         assert got["npixel"] == pytest.approx(summed.count(), rel=tolerance)
-        assert got["sum"] == pytest.approx(int(summed.sum() or 0), rel=tolerance, abs=tolerance * 100)
-        assert got["sum_sq"] == pytest.approx(int((summed.astype(np.int64) ** 2).sum() or 0), rel=tolerance, abs=tolerance * 1e4)
+        assert got["sum"] == pytest.approx(
+            int(summed.sum() or 0), rel=tolerance, abs=tolerance * 100
+        )
+        assert got["sum_sq"] == pytest.approx(
+            int((summed.astype(np.int64) ** 2).sum() or 0), rel=tolerance, abs=tolerance * 1e4
+        )
         if tolerance == 0 and values.count():
             assert got["max"] == int(values.max())
         if tolerance == 0 and got["sum"] > 0:
@@ -162,8 +170,15 @@ def test_analysis_roi_map_and_start_fields():
     assert np.array_equal((roi_map & 1) > 0, box)
     assert np.array_equal((roi_map & 2) > 0, disc)
     definitions = {d["name"]: d for d in fields["roi_definitions"]}
-    assert definitions["box"] == {"name": "box", "bit_index": 0, "type": "box", "min_x_pxl": 5,
-                                  "max_x_pxl": 50, "min_y_pxl": 10, "max_y_pxl": 30}
+    assert definitions["box"] == {
+        "name": "box",
+        "bit_index": 0,
+        "type": "box",
+        "min_x_pxl": 5,
+        "max_x_pxl": 50,
+        "min_y_pxl": 10,
+        "max_y_pxl": 30,
+    }
     assert definitions["sector"]["type"] == "azim" and definitions["sector"]["bit_index"] == 3
     assert "phi_min_deg" not in definitions["ring"]
     assert fields["detector_distance"] == pytest.approx(0.030)
@@ -180,22 +195,60 @@ def test_analysis_result_has_every_image_message_field():
     settings_ = AnalysisSettings(rois=(RoiBox("b", 0, 99, 0, 99),))
     result = analyse_image(render(scene, 1), scene.geometry, settings_, scene.truth(1))
     for key in (
-        "spots", "strong_pixel_count", "spot_count_unfiltered", "spot_count_low_res",
-        "spot_count_ice_ring", "spot_count_indexed", "indexing_lattice_count",
-        "integrated_reflection_count", "niggli_class", "indexing_result", "indexing_lattice",
-        "indexing_lattice_extra", "bravais_lattice", "indexing_unit_cell", "profile_radius",
-        "mosaicity", "b_factor", "resolution_estimate", "bkg_estimate", "beam_corr_x",
-        "beam_corr_y", "image_scale_factor", "image_scale_cc", "image_scale_mosaicity",
-        "image_scale_b_factor", "reflections", "az_int_profile", "az_int_profile_std",
-        "az_int_profile_count", "roi_integrals", "image_max_value", "image_min_value",
-        "error_pixel_count", "saturated_pixel_count", "pixel_sum", "profiling",
+        "spots",
+        "strong_pixel_count",
+        "spot_count_unfiltered",
+        "spot_count_low_res",
+        "spot_count_ice_ring",
+        "spot_count_indexed",
+        "indexing_lattice_count",
+        "integrated_reflection_count",
+        "niggli_class",
+        "indexing_result",
+        "indexing_lattice",
+        "indexing_lattice_extra",
+        "bravais_lattice",
+        "indexing_unit_cell",
+        "profile_radius",
+        "mosaicity",
+        "b_factor",
+        "resolution_estimate",
+        "bkg_estimate",
+        "beam_corr_x",
+        "beam_corr_y",
+        "image_scale_factor",
+        "image_scale_cc",
+        "image_scale_mosaicity",
+        "image_scale_b_factor",
+        "reflections",
+        "az_int_profile",
+        "az_int_profile_std",
+        "az_int_profile_count",
+        "roi_integrals",
+        "image_max_value",
+        "image_min_value",
+        "error_pixel_count",
+        "saturated_pixel_count",
+        "pixel_sum",
+        "profiling",
     ):
         assert key in result, key
     assert set(result["profiling"]) == set(PROFILING_KEYS)
     assert result["profiling"]["processingTime"] >= result["profiling"]["spotFindingTime"] > 0
     assert set(result["reflections"]) == set(REFLECTION_COLUMNS)
     spot = result["spots"][0]
-    assert set(spot) == {"x", "y", "I", "indexed", "h", "k", "l", "dist_ewald", "lattice", "ice_ring"}
+    assert set(spot) == {
+        "x",
+        "y",
+        "I",
+        "indexed",
+        "h",
+        "k",
+        "l",
+        "dist_ewald",
+        "lattice",
+        "ice_ring",
+    }
 
 
 def test_analysis_background_estimate_is_mean_of_3_to_5_angstrom_band():
@@ -224,8 +277,14 @@ def test_analysis_int16_converted_image_gives_the_same_results(image):
     # The receiver's JUNGFRAU images are int16 photons; ours are int32: same analysis.
     wide = analyse_image(image, GEOMETRY, SETTINGS)
     narrow = analyse_image(image.astype(np.int16), GEOMETRY, SETTINGS)
-    for key in ("pixel_sum", "image_max_value", "error_pixel_count", "roi_integrals",
-                "strong_pixel_count", "az_int_profile_count"):
+    for key in (
+        "pixel_sum",
+        "image_max_value",
+        "error_pixel_count",
+        "roi_integrals",
+        "strong_pixel_count",
+        "az_int_profile_count",
+    ):
         assert narrow[key] == wide[key], key
     np.testing.assert_array_equal(narrow["az_int_profile"], wide["az_int_profile"])
 
@@ -244,7 +303,7 @@ def test_analysis_plans_follow_the_geometry_object_not_its_value():
 def test_analysis_settings_from_toml_table():
     import tomllib
 
-    from simulator.analysis import settings_from_mapping
+    from jfjoch_hil.simulator.analysis import settings_from_mapping
 
     table = tomllib.loads("""
 [analysis]

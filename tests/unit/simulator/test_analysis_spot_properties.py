@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from simulator.analysis import AnalysisSettings, analyse_image, find_spots, plan_for
-from simulator.scenes import DetectorGeometry, render, rotation_scene
+from jfjoch_hil.simulator.analysis import AnalysisSettings, analyse_image, find_spots, plan_for
+from jfjoch_hil.simulator.scenes import DetectorGeometry, render, rotation_scene
 
 # The analysis uses scipy.ndimage / scipy.spatial (a declared dependency of the project).
 pytest.importorskip("scipy")

@@ -7,9 +7,8 @@ import math
 
 import numpy as np
 import pytest
-
-from simulator.analysis import AnalysisSettings, analyse_image, plan_for
-from simulator.scenes import pixel_mask, render, rotation_scene, stills_scene
+from jfjoch_hil.simulator.analysis import AnalysisSettings, analyse_image, plan_for
+from jfjoch_hil.simulator.scenes import pixel_mask, render, rotation_scene, stills_scene
 
 # The analysis uses scipy.ndimage / scipy.spatial (a declared dependency of the project).
 pytest.importorskip("scipy")
@@ -33,7 +32,10 @@ def rotation():
     results = {}
     for index in (0, 17, 39):
         truth = scene.truth(index)
-        results[index] = (truth, analyse_image(render(scene, index), scene.geometry, settings, truth))
+        results[index] = (
+            truth,
+            analyse_image(render(scene, index), scene.geometry, settings, truth),
+        )
     return scene, settings, results
 
 
@@ -126,13 +128,17 @@ def test_analysis_integration_matches_truth(rotation):
         assert result["integrated_reflection_count"] == len(refl["h"]) > 50
         strong = (refl["partiality"] > 0.5) & (refl["int_sum"] > 10 * refl["int_err"])
         assert strong.sum() >= 10
-        shift = np.hypot(refl["observed_x"] - refl["predicted_x"], refl["observed_y"] - refl["predicted_y"])
+        shift = np.hypot(
+            refl["observed_x"] - refl["predicted_x"], refl["observed_y"] - refl["predicted_y"]
+        )
         assert np.median(shift[strong]) < 0.3
         # The fitted scale g of observed to expected photons is one (same photons rendered).
         assert 0.9 < result["image_scale_factor"] < 1.1
         assert result["image_scale_cc"] > 0.95
-        key = {tuple(h): p for h, p in zip(truth.reflections.hkl.tolist(),
-                                             truth.reflections.photons, strict=True)}
+        key = {
+            tuple(h): p
+            for h, p in zip(truth.reflections.hkl.tolist(), truth.reflections.photons, strict=True)
+        }
         rows = zip(refl["h"], refl["k"], refl["l"], strict=True)
         expected = np.array([key[(h, k, ell)] for h, k, ell in rows])
         ratio = refl["int_sum"][strong] / expected[strong]
@@ -174,17 +180,21 @@ def test_analysis_multi_lattice_stills():
 
 
 def test_analysis_two_crystal_rotation_reports_both_lattices():
-    from simulator.scenes import Scene, lysozyme_crystal
+    from jfjoch_hil.simulator.scenes import Scene, lysozyme_crystal
 
     base = rotation_scene(5, seed=12)
     second = lysozyme_crystal(99)
     scene = Scene(base.geometry, base.crystal, base.scan, seed=12, extra_crystals=(second,))
     truth = scene.truth(2)
     assert len(truth.lattices_a) == 2 and set(np.unique(truth.reflections.lattice)) == {0, 1}
-    result = analyse_image(render(scene, 2), scene.geometry, AnalysisSettings(max_spot_count=2000), truth)
+    result = analyse_image(
+        render(scene, 2), scene.geometry, AnalysisSettings(max_spot_count=2000), truth
+    )
     assert result["indexing_lattice_count"] == 2
-    lattices = [np.array(result["indexing_lattice"]).reshape(3, 3),
-                np.array(result["indexing_lattice_extra"][0]).reshape(3, 3)]
+    lattices = [
+        np.array(result["indexing_lattice"]).reshape(3, 3),
+        np.array(result["indexing_lattice_extra"][0]).reshape(3, 3),
+    ]
     geometry = scene.geometry
     wavelength = 12.398419843320026 / geometry.energy_kev
     s0 = np.array([0.0, 0.0, 1.0 / wavelength])
@@ -196,7 +206,7 @@ def test_analysis_two_crystal_rotation_reports_both_lattices():
 
 
 def test_analysis_ice_ring_spots_flagged_and_counted():
-    from simulator.scenes import ICE_RING_D_A
+    from jfjoch_hil.simulator.scenes import ICE_RING_D_A
 
     scene = rotation_scene(2, seed=14, ice_ring_photons=4.0)
     settings = AnalysisSettings(max_spot_count=5000)
@@ -206,7 +216,9 @@ def test_analysis_ice_ring_spots_flagged_and_counted():
     q_ice = 2 * np.pi / np.array(ICE_RING_D_A)
     flagged = 0
     for spot in result["spots"]:
-        lab = geometry.pixel_to_lab_mm(np.array([round(spot["x"])]), np.array([round(spot["y"])]))[0]
+        lab = geometry.pixel_to_lab_mm(np.array([round(spot["x"])]), np.array([round(spot["y"])]))[
+            0
+        ]
         two_theta = np.arccos(lab[2] / np.linalg.norm(lab))
         q = 4 * np.pi * np.sin(two_theta / 2) / wavelength
         on_ring = bool(np.min(np.abs(q - q_ice)) <= settings.ice_ring_width_recip_a)

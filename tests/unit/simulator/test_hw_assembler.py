@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from simulator.detectors import Detector, eiger_module, headers_view
-from simulator.errors import PacketLayoutError
-from simulator.udp import Assembler, FrameHeaders, Packetiser
+from jfjoch_hil.simulator.detector import (
+    Detector,
+    FrameHeaders,
+    Packetiser,
+    eiger_module,
+    headers_view,
+)
+from jfjoch_hil.simulator.errors import PacketLayoutError
+from jfjoch_hil.simulator.receiver import Assembler
 
 
 @pytest.fixture
@@ -54,8 +59,12 @@ def test_hw_rejects_are_counted(small):
     assembler.push(rows[:1], np.array([0]), sizes=np.array([4000]))
     assembler.push(rows[:1], np.array([0]))  # duplicate
     stats = assembler.statistics()
-    assert (stats.packets_rejected_frame_zero, stats.packets_rejected_packet_number,
-            stats.packets_rejected_port, stats.packets_rejected_size) == (1, 1, 1, 1)
+    assert (
+        stats.packets_rejected_frame_zero,
+        stats.packets_rejected_packet_number,
+        stats.packets_rejected_port,
+        stats.packets_rejected_size,
+    ) == (1, 1, 1, 1)
     assert stats.packets_accepted == 1 and stats.packets_duplicate == 1
 
 
@@ -83,8 +92,13 @@ def test_hw_assembler_settings_validated(small):
 def test_hw_stamp_in_place_equals_gather(small):
     detector, packetiser = small
     base = FrameHeaders.simple(3)
-    headers = FrameHeaders(base.frame_number + np.uint64(7), base.exp_length, base.det_spec1 + np.uint64(5),
-                           base.timestamp, np.array([1, 2, 3], np.uint32))
+    headers = FrameHeaders(
+        base.frame_number + np.uint64(7),
+        base.exp_length,
+        base.det_spec1 + np.uint64(5),
+        base.timestamp,
+        np.array([1, 2, 3], np.uint32),
+    )
     frame = np.array([0, 1, 2, 2])
     port = np.array([0, 3, 1, 2])
     packet = np.array([5, 0, 15, 15])
@@ -93,4 +107,6 @@ def test_hw_stamp_in_place_equals_gather(small):
     np.testing.assert_array_equal(packetiser.rendered.reshape(-1, 4144)[rows], copied)
     # One rendered frame: run frames 0 and 1 of the same port and packet share a row.
     assert packetiser.stamp(np.array([0, 1]), port[[0, 0]], packet[[0, 0]], headers) is None
-    assert packetiser.stamp(frame[[0, 0]], port[[0, 0]], packet[[0, 0]], headers) is None  # duplicate
+    assert (
+        packetiser.stamp(frame[[0, 0]], port[[0, 0]], packet[[0, 0]], headers) is None
+    )  # duplicate

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from simulator.conversion import (
-    Calibration,
-    Converter,
-    RawGenerator,
-    pedestal_from_dark_frames,
-    pixel_area_factor,
-)
-from simulator.errors import CalibrationError
+from jfjoch_hil.simulator.detector._calibration import Calibration, RawGenerator, pixel_area_factor
+from jfjoch_hil.simulator.errors import CalibrationError
+from jfjoch_hil.simulator.receiver.conversion import Converter, pedestal_from_dark_frames
 
 
 def _flat_calibration(cells=1, modules=1, p=(3000.0, 14000.0, 14500.0)):
@@ -79,8 +73,9 @@ def test_hw_forced_gain_dark_frames_give_pedestals():
     generator = RawGenerator(cal, 12.4, rng)
     dark = np.zeros((1, 512, 1024), np.float32)
     for gain, bits in ((0, 0), (1, 1), (2, 3)):
-        frames = np.stack([generator.raw(dark, forced_gain=gain if gain else None)[0]
-                           for _ in range(8)])
+        frames = np.stack(
+            [generator.raw(dark, forced_gain=gain if gain else None)[0] for _ in range(8)]
+        )
         assert ((frames >> 14) == bits).all()
         estimate = pedestal_from_dark_frames(frames)
         # 8 frames, noise <= 3 ADU: sigma of the mean <= 1.1 ADU (+ rounding); 8 sigma margin.
@@ -89,15 +84,19 @@ def test_hw_forced_gain_dark_frames_give_pedestals():
 
 def test_hw_calibration_shapes_validated():
     with pytest.raises(CalibrationError, match="pedestal_adu"):
-        Calibration(np.zeros((1, 1, 2, 512, 1024), np.float32), np.zeros((1, 2, 512, 1024), np.float32))
+        Calibration(
+            np.zeros((1, 1, 2, 512, 1024), np.float32), np.zeros((1, 2, 512, 1024), np.float32)
+        )
     with pytest.raises(CalibrationError, match="1..16"):
-        Calibration(np.zeros((17, 1, 3, 512, 1024), np.float32), np.zeros((1, 3, 512, 1024), np.float32))
+        Calibration(
+            np.zeros((17, 1, 3, 512, 1024), np.float32), np.zeros((1, 3, 512, 1024), np.float32)
+        )
     with pytest.raises(CalibrationError, match="photon_energy_kev"):
         Converter(_flat_calibration(), 0)
 
 
 def test_hw_simple_pattern_exercises_gain_switching():
-    from simulator.conversion import simple_photon_pattern
+    from jfjoch_hil.simulator.detector._calibration import simple_photon_pattern
 
     rng = np.random.default_rng(4)
     photons = simple_photon_pattern(1, rng, n_spots=20, spot_photons=2000.0)

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from simulator.detectors import (
+from jfjoch_hil.simulator.detector import (
     DET_INFO_BITS,
     HEADER_DTYPE,
     HEADER_SIZE,
@@ -18,7 +17,7 @@ from simulator.detectors import (
     pack_headers,
     parse_headers,
 )
-from simulator.errors import HeaderFieldError
+from jfjoch_hil.simulator.errors import HeaderFieldError
 
 _TYPE_SIZES = {"u8": 1, "u16": 2, "u32": 4, "u64": 8}
 
@@ -51,16 +50,28 @@ def test_hw_header_spec_example_bytes(spec_dir):
     block = text.split("Byte-exact example")[1].split("```")[1]
     expected = bytes.fromhex(block.replace("\n", " "))
     word = det_info_set(chip_version=1, storage_cell=15)
-    header = pack_headers(frame_number=1, exp_length=9800, packet_number=0, det_spec1=0x1234,
-                          timestamp=12345, mod_id=7, row=1, column=0, det_spec3=word, det_type=3)
+    header = pack_headers(
+        frame_number=1,
+        exp_length=9800,
+        packet_number=0,
+        det_spec1=0x1234,
+        timestamp=12345,
+        mod_id=7,
+        row=1,
+        column=0,
+        det_spec3=word,
+        det_type=3,
+    )
     assert header.tobytes() == expected
 
 
 @given(
-    values=st.fixed_dictionaries({
-        name: st.integers(0, (1 << (8 * HEADER_DTYPE.fields[name][0].itemsize)) - 1)
-        for name in HEADER_DTYPE.names
-    }),
+    values=st.fixed_dictionaries(
+        {
+            name: st.integers(0, (1 << (8 * HEADER_DTYPE.fields[name][0].itemsize)) - 1)
+            for name in HEADER_DTYPE.names
+        }
+    ),
 )
 def test_hw_header_round_trip(values):
     header = pack_headers(**values)
@@ -75,11 +86,23 @@ def test_hw_header_round_trip(values):
     assert struct.unpack("<QIIQQHHHHIHBB", data) == tuple(values[n] for n in HEADER_DTYPE.names)
 
 
-@given(cell=st.integers(0, 15), code=st.integers(0, 255), chip=st.integers(0, 7),
-       ext=st.integers(0, 1), g1=st.integers(0, 1))
+@given(
+    cell=st.integers(0, 15),
+    code=st.integers(0, 255),
+    chip=st.integers(0, 7),
+    ext=st.integers(0, 1),
+    g1=st.integers(0, 1),
+)
 def test_hw_det_info_bits(cell, code, chip, ext, g1):
-    word = int(det_info_set(storage_cell=cell, event_code=code, chip_version=chip,
-                            external_input=ext, force_switch_g1=g1))
+    word = int(
+        det_info_set(
+            storage_cell=cell,
+            event_code=code,
+            chip_version=chip,
+            external_input=ext,
+            force_switch_g1=g1,
+        )
+    )
     assert (word >> 8) & 0xF == cell
     assert (word >> 16) & 0xFF == code
     assert (word >> 5) & 0x7 == chip
@@ -88,8 +111,10 @@ def test_hw_det_info_bits(cell, code, chip, ext, g1):
     undocumented = (1 << 3) | (0b11 << 14) | (0x7F << 24)
     assert word & undocumented == 0
     for name in ("storage_cell", "event_code", "chip_version"):
-        assert int(det_info_get(word, name)) == {"storage_cell": cell, "event_code": code,
-                                                  "chip_version": chip}[name]
+        assert (
+            int(det_info_get(word, name))
+            == {"storage_cell": cell, "event_code": code, "chip_version": chip}[name]
+        )
 
 
 def test_hw_det_info_rejects_bad_values():

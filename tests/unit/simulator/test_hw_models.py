@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from simulator.detectors import (
+from jfjoch_hil.simulator.detector import (
     CATALOGUE,
     Detector,
+    FrameHeaders,
+    Packetiser,
     assemble_image,
     converted_shape,
     detector_by_name,
@@ -18,8 +19,8 @@ from simulator.detectors import (
     pack_eiger_pixels,
     unpack_eiger_pixels,
 )
-from simulator.errors import DetectorModelError
-from simulator.udp import Assembler, FrameHeaders, Packetiser
+from jfjoch_hil.simulator.errors import DetectorModelError
+from jfjoch_hil.simulator.receiver import Assembler
 
 
 def test_hw_jungfrau_packet_counts():
@@ -32,9 +33,18 @@ def test_hw_jungfrau_packet_counts():
 
 @pytest.mark.parametrize(
     ("dr", "ten_giga", "packets", "payload"),
-    [(4, False, 64, 1072), (8, False, 128, 1072), (12, False, 192, 1072), (16, False, 256, 1072),
-     (32, False, 512, 1072), (4, True, 16, 4144), (8, True, 32, 4144), (12, True, 48, 4144),
-     (16, True, 64, 4144), (32, True, 128, 4144)],
+    [
+        (4, False, 64, 1072),
+        (8, False, 128, 1072),
+        (12, False, 192, 1072),
+        (16, False, 256, 1072),
+        (32, False, 512, 1072),
+        (4, True, 16, 4144),
+        (8, True, 32, 4144),
+        (12, True, 48, 4144),
+        (16, True, 64, 4144),
+        (32, True, 128, 4144),
+    ],
 )
 def test_hw_eiger_packets_per_port_table(dr, ten_giga, packets, payload):
     model = eiger_module(dr, ten_giga)
@@ -47,7 +57,10 @@ def test_hw_eiger_packing_by_hand():
     # §3.2: 4-bit, first pixel in the high nibble.
     assert unpack_eiger_pixels(np.array([0xAB, 0x01], np.uint8), 4).tolist() == [0xA, 0xB, 0x0, 0x1]
     # 12-bit: p0 = b0 | (b1 & 0x0F) << 8; p1 = (b1 >> 4) | b2 << 4.
-    assert unpack_eiger_pixels(np.array([0x12, 0x34, 0x56], np.uint8), 12).tolist() == [0x412, 0x563]
+    assert unpack_eiger_pixels(np.array([0x12, 0x34, 0x56], np.uint8), 12).tolist() == [
+        0x412,
+        0x563,
+    ]
     assert pack_eiger_pixels(np.array([0x412, 0x563]), 12).tolist() == [0x12, 0x34, 0x56]
     assert unpack_eiger_pixels(np.array([0x01, 0x02], np.uint8), 16).tolist() == [0x0201]
     assert unpack_eiger_pixels(np.array([1, 2, 3, 4], np.uint8), 32).tolist() == [0x04030201]
@@ -66,6 +79,7 @@ def test_hw_eiger_decode_and_orientation(dr):
     limit = (1 << dr) - 1 if dr < 32 else 0xFFFFFFFF
     frame = ((rows * 7 + cols * 3) % (limit + 1)).astype(detector.model.pixel_dtype)[None]
     batch = _packets_of(detector, frame)
+
     # Packet 0 of the bottom half-module's first port starts with module row 255 (next to the
     # module centre, §3.1) read left to right; the top half's first port with row 256. 12-bit
     # packets straddle pixel pairs, so a port's packets are concatenated in packet order first.
@@ -91,8 +105,16 @@ def test_hw_eiger_header_positions():
     detector = detector_by_name("EIGER1M")  # 2 modules in a column: 4 half-modules, maxY = 4
     ports = detector.ports()
     # §3.4: row counts half-modules, column = (i div maxY) * 2 + block side; right modId = left + 1.
-    assert [(p.row, p.column) for p in ports] == [(0, 0), (0, 1), (1, 0), (1, 1),
-                                                  (2, 0), (2, 1), (3, 0), (3, 1)]
+    assert [(p.row, p.column) for p in ports] == [
+        (0, 0),
+        (0, 1),
+        (1, 0),
+        (1, 1),
+        (2, 0),
+        (2, 1),
+        (3, 0),
+        (3, 1),
+    ]
     assert ports[1].mod_id == ports[0].mod_id + 1
     assert len({p.mod_id for p in ports}) == 8
     assert [p.udp_port for p in ports] == list(range(8192, 8200))
@@ -114,8 +136,13 @@ def test_hw_jungfrau_header_positions():
 
 @pytest.mark.parametrize(
     ("name", "shape"),
-    [("JF0.5M", (514, 1030)), ("JF1M", (1064, 1030)), ("JF4M", (2164, 2068)),
-     ("EIGER500k", (514, 1030)), ("EIGER1M", (1064, 1030))],
+    [
+        ("JF0.5M", (514, 1030)),
+        ("JF1M", (1064, 1030)),
+        ("JF4M", (2164, 2068)),
+        ("EIGER500k", (514, 1030)),
+        ("EIGER1M", (1064, 1030)),
+    ],
 )
 def test_hw_converted_sizes_match_spec(name, shape):
     d = CATALOGUE[name]
@@ -141,16 +168,21 @@ def test_hw_double_pixels_split_and_gaps():
 
 
 def _field(packet_row, offset, size):
-    return int.from_bytes(bytes(packet_row[offset:offset + size]), "little")
+    return int.from_bytes(bytes(packet_row[offset : offset + size]), "little")
 
 
 def test_hw_packet_bytes_at_spec_offsets_both_detectors():
-    from simulator.detectors import XfelTiming, det_info_set, run_headers
+    from jfjoch_hil.simulator.detector import XfelTiming, det_info_set, run_headers
 
     jf = detector_by_name("JF1M")
     frames = np.zeros((1, 2, 512, 1024), np.uint16)
-    headers = run_headers(2, 1e-3, 0.98e-3, xfel=XfelTiming(first_pulse_id=0xABCDEF, event_codes=(5,)),
-                          first_frame_number=41)
+    headers = run_headers(
+        2,
+        1e-3,
+        0.98e-3,
+        xfel=XfelTiming(first_pulse_id=0xABCDEF, event_codes=(5,)),
+        first_frame_number=41,
+    )
     batch = Packetiser(jf, jf.model.encode(frames).reshape(1, 4, -1)).packetise(headers)
     row = batch.data[-1]  # frame 42, packet 63, port 3 (module 1, top interface)
     assert len(row) == 8240
@@ -163,8 +195,15 @@ def test_hw_packet_bytes_at_spec_offsets_both_detectors():
 
     eiger = detector_by_name("EIGER500k")
     counts = np.zeros((1, 1, 512, 1024), np.uint16)
-    batch = Packetiser(eiger, eiger.model.encode(counts).reshape(1, 4, -1)).packetise(FrameHeaders.simple(1))
+    batch = Packetiser(eiger, eiger.model.encode(counts).reshape(1, 4, -1)).packetise(
+        FrameHeaders.simple(1)
+    )
     row = batch.data[batch.port_index == 3][0]
     assert len(row) == 4144
-    assert (_field(row, 32, 2), _field(row, 34, 2), _field(row, 36, 2), _field(row, 44, 2)) == (3, 1, 1, 1)
+    assert (_field(row, 32, 2), _field(row, 34, 2), _field(row, 36, 2), _field(row, 44, 2)) == (
+        3,
+        1,
+        1,
+        1,
+    )
     assert (row[46], row[47]) == (1, 2)

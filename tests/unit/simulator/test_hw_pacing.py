@@ -7,10 +7,15 @@ import socket
 
 import numpy as np
 import pytest
-
-from simulator.detectors import Detector, jungfrau_module
-from simulator.errors import TransportError
-from simulator.udp import FrameHeaders, Packetiser, UdpSender, natural_order
+from jfjoch_hil.simulator.detector import (
+    Detector,
+    FrameHeaders,
+    Packetiser,
+    UdpSender,
+    jungfrau_module,
+    natural_order,
+)
+from jfjoch_hil.simulator.errors import TransportError
 
 
 class FakeClock:
@@ -43,7 +48,9 @@ def _sender(sink, clock, **kwargs):
     detector = Detector("t", jungfrau_module(1), 1)
     frames = np.zeros((1, 1, 512, 1024), np.uint16)
     packetiser = Packetiser(detector, detector.model.encode(frames).reshape(1, 1, -1))
-    return UdpSender(packetiser, [sink.getsockname()], clock=clock.clock, sleep=clock.sleep, **kwargs)
+    return UdpSender(
+        packetiser, [sink.getsockname()], clock=clock.clock, sleep=clock.sleep, **kwargs
+    )
 
 
 def test_hw_frame_deadlines_are_absolute(sink):
@@ -64,7 +71,11 @@ def test_hw_packet_delay_spreads_chunks(sink):
         sender.send(*natural_order(2, 1, 128), FrameHeaders.simple(2))
     wake_ups = [t + s for t, s in clock.sleeps]
     t0 = wake_ups[0] - 0.032
-    expected = [t0 + j * 0.001 for j in (32, 64, 96)] + [t0 + 1.0] + [t0 + 1.0 + j * 0.001 for j in (32, 64, 96)]
+    expected = (
+        [t0 + j * 0.001 for j in (32, 64, 96)]
+        + [t0 + 1.0]
+        + [t0 + 1.0 + j * 0.001 for j in (32, 64, 96)]
+    )
     assert wake_ups == pytest.approx(expected)
 
 

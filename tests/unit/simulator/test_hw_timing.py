@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from simulator.detectors import StorageCells, XfelTiming, det_info_get, run_headers
-from simulator.errors import DetectorModelError, FaultPlanError
-from simulator.faults import FATE_MODULE_STOPPED, FATE_RANGE_LOSS, FaultPlan, FrameJump, LossRange
+from jfjoch_hil.simulator.detector import StorageCells, XfelTiming, det_info_get, run_headers
+from jfjoch_hil.simulator.detector.packet_faults import (
+    FATE_MODULE_STOPPED,
+    FATE_RANGE_LOSS,
+    FaultPlan,
+    FrameJump,
+    LossRange,
+)
+from jfjoch_hil.simulator.errors import DetectorModelError, FaultPlanError
 
 
 def test_hw_storage_cells_burst_order():
@@ -21,9 +26,19 @@ def test_hw_storage_cells_burst_order():
 
 
 def test_hw_run_headers_fields():
-    headers = run_headers(6, 1e-3, 0.98e-3, StorageCells(2, 15),
-                          XfelTiming(first_pulse_id=10, pulse_step=2, gap_every_frames=3,
-                                     gap_pulses=100, event_codes=(1, 2, 3)))
+    headers = run_headers(
+        6,
+        1e-3,
+        0.98e-3,
+        StorageCells(2, 15),
+        XfelTiming(
+            first_pulse_id=10,
+            pulse_step=2,
+            gap_every_frames=3,
+            gap_pulses=100,
+            event_codes=(1, 2, 3),
+        ),
+    )
     assert headers.frame_number.tolist() == [1, 2, 3, 4, 5, 6]
     assert headers.exp_length.tolist() == [9800] * 6  # 0.98 ms in 100 ns units
     assert headers.timestamp.tolist() == [0, 10000, 20000, 30000, 40000, 50000]
@@ -40,8 +55,11 @@ def test_hw_fault_plan_validation_and_fates():
         FaultPlan(reorder_window_packets=500).schedule(2, 2, 64, 2)
     with pytest.raises(FaultPlanError, match="frame_jumps"):
         FaultPlan(frame_jumps=(FrameJump(0, 1),))
-    plan = FaultPlan(loss_ranges=(LossRange(module=0, first_frame=1, last_frame=1, port_in_module=1),),
-                     stopped_modules=((1, 2),), frame_jumps=(FrameJump(2, 5),))
+    plan = FaultPlan(
+        loss_ranges=(LossRange(module=0, first_frame=1, last_frame=1, port_in_module=1),),
+        stopped_modules=((1, 2),),
+        frame_jumps=(FrameJump(2, 5),),
+    )
     schedule = plan.schedule(4, 4, 8, 2)
     fate = schedule.truth.fate
     assert (fate[1, 1] == FATE_RANGE_LOSS).all() and (fate[1, 0] == 0).all()
@@ -54,11 +72,16 @@ def test_hw_fault_plan_validation_and_fates():
 
 
 def test_hw_fault_plan_from_scenario_mapping():
-    plan = FaultPlan.from_mapping({
-        "loss_rate": 0.01, "module_loss": [{"module": 1, "first_frame": 2, "last_frame": 4, "port": 0}],
-        "stopped_modules": [{"module": 0, "at_frame": 7}], "frame_jumps": [{"at_frame": 3, "skip": 2}],
-        "late_by_frames": 5,
-    }, seed=9)
+    plan = FaultPlan.from_mapping(
+        {
+            "loss_rate": 0.01,
+            "module_loss": [{"module": 1, "first_frame": 2, "last_frame": 4, "port": 0}],
+            "stopped_modules": [{"module": 0, "at_frame": 7}],
+            "frame_jumps": [{"at_frame": 3, "skip": 2}],
+            "late_by_frames": 5,
+        },
+        seed=9,
+    )
     assert plan.seed == 9 and plan.loss_rate == 0.01 and plan.late_by_frames == 5
     assert plan.loss_ranges == (LossRange(1, 2, 4, 0),)
     assert plan.stopped_modules == ((0, 7),) and plan.frame_jumps == (FrameJump(3, 2),)

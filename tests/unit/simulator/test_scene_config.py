@@ -6,9 +6,8 @@ import tomllib
 
 import numpy as np
 import pytest
-
-from simulator.errors import SceneError
-from simulator.scenes import (
+from jfjoch_hil.simulator.errors import SceneError
+from jfjoch_hil.simulator.scenes import (
     GridScan,
     RotationScan,
     StillsScan,
@@ -54,8 +53,13 @@ def test_scene_from_mapping_other_kinds_and_extra_crystals():
     assert isinstance(scene_from_mapping(table).scan, StillsScan)
     table["scan"] = {"kind": "grid", "n_fast": 3, "n_slow": 2, "crystal_center_steps": [1, 1]}
     table["extra_crystals"] = [{"cell": [50, 60, 70, 90, 90, 90], "bravais": "oP"}]
-    table["geometry"] = {"detector": "plain", "width_px": 100, "height_px": 80,
-                         "beam_center_x_px": 50.0, "beam_center_y_px": 40.0}
+    table["geometry"] = {
+        "detector": "plain",
+        "width_px": 100,
+        "height_px": 80,
+        "beam_center_x_px": 50.0,
+        "beam_center_y_px": 40.0,
+    }
     scene = scene_from_mapping(table)
     assert isinstance(scene.scan, GridScan) and scene.scan.crystal_center_steps == (1, 1)
     assert len(scene.extra_crystals) == 1 and scene.geometry.shape == (80, 100)
@@ -79,8 +83,9 @@ def test_scene_from_mapping_refuses_unknown_keys_with_their_path(section, key, m
         scene_from_mapping({**tomllib.loads(ROTATION_TOML)["scene"], "scan": {"kind": "spiral"}})
 
 
-def _scenario(kind="rotation", images=4, lattices=1, grid=(), hit_rate=1.0, modules=2,
-              space_group=96, rois=()):
+def _scenario(
+    kind="rotation", images=4, lattices=1, grid=(), hit_rate=1.0, modules=2, space_group=96, rois=()
+):
     from types import SimpleNamespace as NS
 
     # Duck-typed like simulator.scenario.Scenario (only the fields the scene reads).
@@ -89,17 +94,33 @@ def _scenario(kind="rotation", images=4, lattices=1, grid=(), hit_rate=1.0, modu
         run=NS(kind=kind, images=images, frame_rate_hz=100.0, seed=3),
         beam=NS(energy_kev=12.4, flux_hz=1e12, transmission=1.0),
         geometry=NS(distance_mm=100.0, beam_center_px=()),
-        crystal=NS(cell=(79.1, 79.1, 38.0, 90.0, 90.0, 90.0), space_group=space_group,
-                   oscillation_deg=0.2, start_angle_deg=10.0, mosaicity_deg=0.1,
-                   resolution_limit_a=2.5, b_factor_a2=20.0, hit_rate=hit_rate,
-                   lattices=lattices, grid=grid),
-        analysis=NS(spot_finding=True, indexing=True, integration=False, azint=False,
-                    q_bins=50, phi_bins=2, max_spot_count=77, rois=rois),
+        crystal=NS(
+            cell=(79.1, 79.1, 38.0, 90.0, 90.0, 90.0),
+            space_group=space_group,
+            oscillation_deg=0.2,
+            start_angle_deg=10.0,
+            mosaicity_deg=0.1,
+            resolution_limit_a=2.5,
+            b_factor_a2=20.0,
+            hit_rate=hit_rate,
+            lattices=lattices,
+            grid=grid,
+        ),
+        analysis=NS(
+            spot_finding=True,
+            indexing=True,
+            integration=False,
+            azint=False,
+            q_bins=50,
+            phi_bins=2,
+            max_spot_count=77,
+            rois=rois,
+        ),
     )
 
 
 def test_scene_from_scenario_kinds_layouts_and_lattices():
-    from simulator.scenes import scene_from_scenario
+    from jfjoch_hil.simulator.scenes import scene_from_scenario
 
     rotation = scene_from_scenario(_scenario(lattices=2))
     assert isinstance(rotation.scan, RotationScan) and rotation.scan.start_deg == 10.0
@@ -117,23 +138,50 @@ def test_scene_from_scenario_kinds_layouts_and_lattices():
 
 @pytest.mark.parametrize(
     ("number", "bravais"),
-    [(1, "aP"), (4, "mP"), (5, "mC"), (19, "oP"), (20, "oC"), (22, "oF"), (23, "oI"),
-     (38, "oC"), (75, "tP"), (79, "tI"), (96, "tP"), (146, "hR"), (152, "hP"), (178, "hP"),
-     (195, "cP"), (196, "cF"), (197, "cI"), (229, "cI")],
+    [
+        (1, "aP"),
+        (4, "mP"),
+        (5, "mC"),
+        (19, "oP"),
+        (20, "oC"),
+        (22, "oF"),
+        (23, "oI"),
+        (38, "oC"),
+        (75, "tP"),
+        (79, "tI"),
+        (96, "tP"),
+        (146, "hR"),
+        (152, "hP"),
+        (178, "hP"),
+        (195, "cP"),
+        (196, "cF"),
+        (197, "cI"),
+        (229, "cI"),
+    ],
 )
 def test_scene_bravais_of_space_group(number, bravais):
-    from simulator.scenes import bravais_of_space_group
+    from jfjoch_hil.simulator.scenes import bravais_of_space_group
 
     assert bravais_of_space_group(number) == bravais
 
 
 def test_analysis_settings_from_scenario_switch_stages():
     pytest.importorskip("scipy")
-    from simulator.analysis import analyse_scene_image, settings_from_scenario
-    from simulator.scenes import scene_from_scenario
+    from jfjoch_hil.simulator.analysis import analyse_scene_image, settings_from_scenario
+    from jfjoch_hil.simulator.scenes import scene_from_scenario
 
-    scenario = _scenario(rois=({"name": "b", "type": "box", "min_x_pxl": 0, "max_x_pxl": 9,
-                                "min_y_pxl": 0, "max_y_pxl": 9},))
+    scenario = _scenario(
+        rois=(
+            {
+                "name": "b",
+                "type": "box",
+                "min_x_pxl": 0,
+                "max_x_pxl": 9,
+                "min_y_pxl": 0,
+                "max_y_pxl": 9,
+            },
+        )
+    )
     settings = settings_from_scenario(scenario)
     assert settings.max_spot_count == 77 and settings.az_int_phi_bins == 2
     assert settings.rois[0].name == "b"

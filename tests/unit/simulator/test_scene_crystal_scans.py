@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from simulator.scenes import (
+from jfjoch_hil.simulator.scenes import (
     BRAVAIS_NIGGLI_CLASS,
     Crystal,
     GridScan,
@@ -27,19 +26,25 @@ from simulator.scenes import (
 
 cells = st.builds(
     UnitCell,
-    st.floats(5, 60), st.floats(5, 60), st.floats(5, 60),
-    st.floats(70, 110), st.floats(70, 110), st.floats(70, 110),
+    st.floats(5, 60),
+    st.floats(5, 60),
+    st.floats(5, 60),
+    st.floats(70, 110),
+    st.floats(70, 110),
+    st.floats(70, 110),
 )
 
 
 def _metric_d(cell: UnitCell, hkl: np.ndarray) -> np.ndarray:
     # 1/d^2 = h G^-1 h with G the real-space metric tensor: independent of the B matrix.
     ca, cb, cg = (math.cos(math.radians(x)) for x in (cell.alpha, cell.beta, cell.gamma))
-    g = np.array([
-        [cell.a**2, cell.a * cell.b * cg, cell.a * cell.c * cb],
-        [cell.a * cell.b * cg, cell.b**2, cell.b * cell.c * ca],
-        [cell.a * cell.c * cb, cell.b * cell.c * ca, cell.c**2],
-    ])
+    g = np.array(
+        [
+            [cell.a**2, cell.a * cell.b * cg, cell.a * cell.c * cb],
+            [cell.a * cell.b * cg, cell.b**2, cell.b * cell.c * ca],
+            [cell.a * cell.c * cb, cell.b * cell.c * ca, cell.c**2],
+        ]
+    )
     inverse = np.linalg.inv(g)
     return 1.0 / np.sqrt(np.einsum("ij,jk,ik->i", hkl, inverse, hkl))
 
@@ -128,13 +133,22 @@ def test_scene_start_fields_units_and_goniometer():
     fields = scene.start_fields()
     assert fields["detector_distance"] == pytest.approx(0.150)
     assert fields["incident_energy"] == pytest.approx(12400.0)
-    assert fields["incident_wavelength"] * fields["incident_energy"] == pytest.approx(12398.419843, rel=1e-9)
+    assert fields["incident_wavelength"] * fields["incident_energy"] == pytest.approx(
+        12398.419843, rel=1e-9
+    )
     assert fields["pixel_size_x"] == pytest.approx(75e-6)
     omega = fields["goniometer"]["omega"]
     assert omega["start"] == 5.0 and omega["increment"] == 0.1
     assert omega["vector"] == [1.0, 0.0, 0.0]
     assert omega["helical_step"] == pytest.approx([0.0, 1e-6, 0.0])
-    assert fields["unit_cell"] == {"a": 79.1, "b": 79.1, "c": 38.0, "alpha": 90.0, "beta": 90.0, "gamma": 90.0}
+    assert fields["unit_cell"] == {
+        "a": 79.1,
+        "b": 79.1,
+        "c": 38.0,
+        "alpha": 90.0,
+        "beta": 90.0,
+        "gamma": 90.0,
+    }
     assert fields["pixel_mask"].shape == (1064, 1030)
     assert StillsScan(3).goniometer() == {}
 

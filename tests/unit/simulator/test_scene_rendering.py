@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from simulator.errors import SceneError
-from simulator.scenes import (
+from jfjoch_hil.simulator.errors import SceneError
+from jfjoch_hil.simulator.scenes import (
     ICE_RING_D_A,
     Background,
     Crystal,

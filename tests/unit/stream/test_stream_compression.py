@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from jfjoch_hil.stream import CompressionError, TypedArray
+from jfjoch_hil.stream.compression import ALGORITHMS, compress, decompress, validate_payload
 
-from stream import CompressionError, TypedArray
-from stream.compression import ALGORITHMS, compress, decompress, validate_payload
 from tests.h5chunks import read_through_hdf5
 from tests.strategies import arrays
 
@@ -24,7 +24,9 @@ def test_payload_is_a_valid_hdf5_chunk_of_its_filter(pair):
         return  # HDF5 has no chunk for an empty dataset
     pixels = pixels.astype(pixels.dtype.newbyteorder("<"))  # HDF5 filters see native order data
     payload = compress(pixels, algorithm)
-    np.testing.assert_array_equal(read_through_hdf5(payload, algorithm, pixels.dtype, pixels.shape), pixels)
+    np.testing.assert_array_equal(
+        read_through_hdf5(payload, algorithm, pixels.dtype, pixels.shape), pixels
+    )
 
 
 def test_header_holds_size_and_block_size_big_endian():

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from stream import DumpError, DumpWriter, dump_files, read_dump, replay
+from jfjoch_hil.stream import DumpError, DumpWriter, dump_files, read_dump, replay
 
 
 class FakeClock:

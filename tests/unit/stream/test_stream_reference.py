@@ -10,9 +10,9 @@ from __future__ import annotations
 import cbor2
 import numpy as np
 import pytest
+from jfjoch_hil.stream import EndMessage, ImageMessage, decode
+from jfjoch_hil.stream.dump import dump_files
 
-from stream import EndMessage, ImageMessage, decode
-from stream.dump import dump_files
 from tests.h5chunks import read_through_hdf5
 
 # stream.md table 4.1 / 11.2: typed-array tag -> element type seen in the recording
@@ -85,7 +85,10 @@ def test_difference_channel_matches_its_definition(reference_stream_dir):
     if not files:
         pytest.skip("no image messages in the reference folder")
     message = decode(files[0].read_bytes())
-    t1, t2, diff = (message.data[k].to_numpy().astype(np.int64) for k in ("threshold_1", "threshold_2", "difference"))
+    t1, t2, diff = (
+        message.data[k].to_numpy().astype(np.int64)
+        for k in ("threshold_1", "threshold_2", "difference")
+    )
     all_ones = np.iinfo(message.data["difference"].dtype).max
     expected = np.where(t1 - t2 >= 0, t1 - t2, all_ones)
     np.testing.assert_array_equal(diff, expected)

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jfjoch_hil.writer import RunReader, RunWriter
+from jfjoch_hil.writer._store import LocalStore
+from jfjoch_hil.writer.errors import FileExistsRefusedError
 
 from tests.unit.writer.writer_messages import make_run
-from writer import RunReader, RunWriter
-from writer._store import LocalStore
-from writer.errors import FileExistsRefusedError
 
 DECLARED = 10**8
 BLOCK = 8
@@ -46,9 +46,14 @@ def declared(run, number):
 
 
 @settings(max_examples=12, deadline=None)
-@given(file_format=st.sampled_from(["NXmxLegacy", "NXmxVDS", "NXmxIntegrated"]),
-       images_per_file=st.sampled_from([0, 5, 1000]), sent=st.integers(1, 12))
-def test_datasets_are_sized_by_the_images_that_came(tmp_path_factory, file_format, images_per_file, sent):
+@given(
+    file_format=st.sampled_from(["NXmxLegacy", "NXmxVDS", "NXmxIntegrated"]),
+    images_per_file=st.sampled_from([0, 5, 1000]),
+    sent=st.integers(1, 12),
+)
+def test_datasets_are_sized_by_the_images_that_came(
+    tmp_path_factory, file_format, images_per_file, sent
+):
     run = make_run(sent, file_format=file_format, images_per_file=images_per_file)
     store = RecordingStore()
     out = tmp_path_factory.mktemp("run")
@@ -79,8 +84,16 @@ def test_an_existing_data_file_far_into_the_plan_refuses_the_run(tmp_path, file_
     assert sorted(p.name for p in folder.iterdir()) == ["run_data_004567.h5"]
 
 
-@pytest.mark.parametrize("name", ["run_data_010001.h5", "run2_data_000002.h5", "run_data_000002.h5.1a2b3c4d.tmp",
-                                  "xrun_data_000002.h5", "run_data_02.h5"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "run_data_010001.h5",
+        "run2_data_000002.h5",
+        "run_data_000002.h5.1a2b3c4d.tmp",
+        "xrun_data_000002.h5",
+        "run_data_02.h5",
+    ],
+)
 def test_files_outside_the_plan_do_not_refuse_the_run(tmp_path, name):
     # 100 000 images at 10 per file: data files 1..10 000; these names are none of them
     run = make_run(3, file_format="NXmxVDS", images_per_file=10)

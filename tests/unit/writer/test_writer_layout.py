@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from tests.unit.writer.writer_messages import make_start
-from writer.errors import LayoutError, PrefixError
-from writer.layout import (
+from jfjoch_hil.writer.errors import LayoutError, PrefixError
+from jfjoch_hil.writer.layout import (
     DIALS_STACK_GROUP,
     Dataset,
     FileExtent,
@@ -23,8 +21,12 @@ from writer.layout import (
     user_items,
 )
 
+from tests.unit.writer.writer_messages import make_start
 
-@pytest.mark.parametrize("prefix", ["", "/abs", "a/../b", "a//b", "./a", "a/", "..", "a\\b", "C:x", "a b", "é"])
+
+@pytest.mark.parametrize(
+    "prefix", ["", "/abs", "a/../b", "a//b", "./a", "a/", "..", "a\\b", "C:x", "a b", "é"]
+)
 def test_unsafe_prefixes_refused(prefix):
     with pytest.raises(PrefixError) as error:
         check_prefix(prefix)
@@ -38,10 +40,15 @@ def test_plain_prefixes_accepted(prefix):
 
 
 def test_geometry_splits_files_by_images_per_file():
-    geometry = run_geometry(make_start(25, file_format="NXmxLegacy", images_per_file=10, prefix="p/q"))
+    geometry = run_geometry(
+        make_start(25, file_format="NXmxLegacy", images_per_file=10, prefix="p/q")
+    )
     assert geometry.layout == "legacy" and geometry.master_name == "p/q_master.h5"
     files = [geometry.data_file(geometry.file_index(i)) for i in (0, 9, 10, 24)]
-    assert [f.name for f in files] == ["p/q_data_000001.h5"] * 2 + ["p/q_data_000002.h5", "p/q_data_000003.h5"]
+    assert [f.name for f in files] == ["p/q_data_000001.h5"] * 2 + [
+        "p/q_data_000002.h5",
+        "p/q_data_000003.h5",
+    ]
     assert [f.capacity for f in files] == [10, 10, 10, 5]
     assert geometry.accepts(24) and not geometry.accepts(25) and not geometry.accepts(-1)
 
@@ -75,14 +82,32 @@ def test_metadata_plan_units_and_geometry():
     origin = offset.value * offset.attrs["vector"]
     fast = items[f"{module}/fast_pixel_direction"].attrs["vector"]
     slow = items[f"{module}/slow_pixel_direction"].attrs["vector"]
-    beam_pixel = origin + start.beam_center_x * start.pixel_size_x * fast + start.beam_center_y * start.pixel_size_y * slow
+    beam_pixel = (
+        origin
+        + start.beam_center_x * start.pixel_size_x * fast
+        + start.beam_center_y * start.pixel_size_y * slow
+    )
     assert np.allclose(beam_pixel, 0.0)  # the beam-centre pixel sits on the detector axis
     assert isinstance(items["/entry/sample/goniometer"], Link)
 
 
 def test_user_items_keep_only_plain_scalars():
-    start = make_start(1, user_data={"user": {"hdf5": {"good": 1, "text": "x", "bad/key": 1, "": 2,
-                                                        "list": [1], "flag": False, "big": 2**70}}})
+    start = make_start(
+        1,
+        user_data={
+            "user": {
+                "hdf5": {
+                    "good": 1,
+                    "text": "x",
+                    "bad/key": 1,
+                    "": 2,
+                    "list": [1],
+                    "flag": False,
+                    "big": 2**70,
+                }
+            }
+        },
+    )
     accepted, warnings = user_items(start)
     assert accepted == [("good", 1), ("text", "x")]
     assert len(warnings) == 5 and all("start.user_data.user.hdf5." in w for w in warnings)
@@ -101,7 +126,10 @@ def test_linking_differs_per_layout():
     vds = items_by_path(link_items("vds", *args))
     stack = vds["/entry/data/data"]
     assert stack.shape == (6, 3, 5)
-    assert [(s.file, s.rows, s.dest_start) for s in stack.sources] == [("p_data_000001.h5", 4, 0), ("p_data_000002.h5", 2, 4)]
+    assert [(s.file, s.rows, s.dest_start) for s in stack.sources] == [
+        ("p_data_000001.h5", 4, 0),
+        ("p_data_000002.h5", 2, 4),
+    ]
     assert stack.attrs == {"image_nr_low": 1, "image_nr_high": 6}
     assert isinstance(vds["/entry/roi/r1/sum"], Virtual)
     assert vds["/entry/reflections/image_000001"].kind == "external"
@@ -116,7 +144,7 @@ def test_linking_differs_per_layout():
 def test_end_without_end_date_still_ends():
     from datetime import UTC, datetime
 
-    from stream import EndMessage
+    from jfjoch_hil.stream import EndMessage
 
     start = make_start(2)
     finalised = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
@@ -126,21 +154,36 @@ def test_end_without_end_date_still_ends():
 
 
 def test_optional_detector_arrays_and_space_group():
-    from stream import TypedArray
+    from jfjoch_hil.stream import TypedArray
 
     flat = np.full((16, 24), 1.5, np.float32)
-    start = make_start(1, space_group_number=96, flatfield={"default": TypedArray.from_numpy(flat)},
-                       countrate_correction_lookup_table=TypedArray.from_numpy(np.arange(5, dtype=np.uint32), multidim=False))
+    start = make_start(
+        1,
+        space_group_number=96,
+        flatfield={"default": TypedArray.from_numpy(flat)},
+        countrate_correction_lookup_table=TypedArray.from_numpy(
+            np.arange(5, dtype=np.uint32), multidim=False
+        ),
+    )
     items = items_by_path(metadata_items(start, None, RunFacts(1, 1, start.arm_date)))
     assert items["/entry/sample/space_group"].value == "96"
     assert np.array_equal(items["/entry/instrument/detector/flatfield"].value, flat)
-    assert list(items["/entry/instrument/detector/countrate_correction_lookup_table"].value) == [0, 1, 2, 3, 4]
+    assert list(items["/entry/instrument/detector/countrate_correction_lookup_table"].value) == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
 
 
 def test_vds_maps_only_files_holding_a_field():
     field = next(f for f in per_image_fields([]) if f.path == "MX/latticeIndexedExtra")
     path = "/entry/MX/latticeIndexedExtra"
-    files = [FileExtent("a.h5", 0, 4, 1, frozenset()), FileExtent("b.h5", 4, 4, 2, frozenset({path}))]
+    files = [
+        FileExtent("a.h5", 0, 4, 1, frozenset()),
+        FileExtent("b.h5", 4, 4, 2, frozenset({path})),
+    ]
     items = items_by_path(link_items("vds", files, [(field, (2, 9))], [], "<u2", 65535, (3, 5), 1))
     assert [(s.file, s.dest_start) for s in items[path].sources] == [("b.h5", 4)]
     assert items[path].shape == (8, 2, 9)

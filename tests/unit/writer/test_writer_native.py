@@ -15,15 +15,15 @@ import textwrap
 
 import h5py
 import hdf5plugin  # noqa: F401
+import jfjoch_hil.writer.materialize as mat
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jfjoch_hil.writer._native import COMPACT_MAX_BYTES, HDF5CallError, native
+from jfjoch_hil.writer._store import LocalStore
 
-import writer.materialize as mat
 from tests.unit.writer.test_writer_store import assert_same_files, write
-from writer._native import COMPACT_MAX_BYTES, HDF5CallError, native
-from writer._store import LocalStore
 
 pytestmark = pytest.mark.skipif(native() is None, reason="the HDF5 library h5py uses was not found")
 
@@ -39,14 +39,23 @@ def test_native_calls_write_the_same_files_as_h5py(tmp_path, file_format, monkey
     assert_same_files(tmp_path / "h5py", tmp_path / "native", plain.files)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(length=st.sampled_from([0, 1, 7, COMPACT_MAX_BYTES // 4, COMPACT_MAX_BYTES // 4 + 1, 20000]),
-       seed=st.integers(0, 2**16))
-def test_reflection_groups_hold_the_values_and_units_whatever_their_length(tmp_path_factory, length, seed):
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    length=st.sampled_from([0, 1, 7, COMPACT_MAX_BYTES // 4, COMPACT_MAX_BYTES // 4 + 1, 20000]),
+    seed=st.integers(0, 2**16),
+)
+def test_reflection_groups_hold_the_values_and_units_whatever_their_length(
+    tmp_path_factory, length, seed
+):
     # at and beyond the compact storage limit the datasets are contiguous: both must read back
     rng = np.random.default_rng(seed)
-    columns = {"h": rng.integers(-50, 50, length).astype("i4"), "d": rng.random(length, dtype="f4"),
-               "int_sum": rng.normal(size=length).astype("f4")}
+    columns = {
+        "h": rng.integers(-50, 50, length).astype("i4"),
+        "d": rng.random(length, dtype="f4"),
+        "int_sum": rng.normal(size=length).astype("f4"),
+    }
     units = {"d": "Angstrom", "int_sum": "photons"}
     path = tmp_path_factory.mktemp("refl") / "r.h5"
     with h5py.File(path, "w", libver=mat.LIBVER) as f:
@@ -58,7 +67,9 @@ def test_reflection_groups_hold_the_values_and_units_whatever_their_length(tmp_p
         for name, values in columns.items():
             assert group[name].dtype == values.dtype
             assert np.array_equal(group[name][()], values)
-            assert group[name].attrs.get("units") == (units[name].encode() if name in units else None)
+            assert group[name].attrs.get("units") == (
+                units[name].encode() if name in units else None
+            )
 
 
 def test_chunk_write_takes_bytes_and_buffers(tmp_path):
@@ -82,7 +93,9 @@ def test_a_failed_call_names_the_call_and_the_library_reason(tmp_path):
             native().write_chunk(group.id.id, 3, b"1234")  # a group is not a dataset
         mat.write_reflections(f, "/entry/reflections/image_000001", {"h": np.zeros(2, "i4")}, {})
         with pytest.raises(HDF5CallError, match="H5Gcreate2"):  # the name exists
-            mat.write_reflections(f, "/entry/reflections/image_000001", {"h": np.zeros(2, "i4")}, {})
+            mat.write_reflections(
+                f, "/entry/reflections/image_000001", {"h": np.zeros(2, "i4")}, {}
+            )
         assert list(f["/entry/reflections/image_000001"]) == ["h"]  # the first group is intact
 
 
@@ -107,7 +120,9 @@ def test_a_file_size_limit_gives_an_os_error_with_its_errno(tmp_path):
         os._exit(0)  # closing a file the limit broke is not what this checks
     """)
     assert resource.RLIMIT_FSIZE and signal.SIGXFSZ
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("errno 27 "), done.stdout + done.stderr
     assert "File too large (H5Dwrite_chunk (row 1))" in done.stdout

@@ -11,10 +11,10 @@ import hdf5plugin  # noqa: F401
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jfjoch_hil.stream import ImageMessage, TypedArray
+from jfjoch_hil.writer import RunWriter
 
-from stream import ImageMessage, TypedArray
 from tests.unit.writer.writer_messages import make_start
-from writer import RunWriter
 
 N_IMAGES = 9
 
@@ -30,22 +30,31 @@ def pixels(index: int) -> np.ndarray:
     images_per_file=st.integers(min_value=1, max_value=N_IMAGES),
 )
 def test_arrival_order_never_loses_or_misplaces(arrivals, file_format, images_per_file):
-    start = make_start(N_IMAGES, file_format=file_format, images_per_file=images_per_file, prefix="p/run")
+    start = make_start(
+        N_IMAGES, file_format=file_format, images_per_file=images_per_file, prefix="p/run"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         writer = RunWriter(start, tmp)
         for copy, index in enumerate(arrivals):
             # a later copy of an image carries different pixels: the first one must win
             array = pixels(index) + (copy if index in arrivals[:copy] else 0)
-            message = ImageMessage(image_id=index, data={"default": TypedArray.from_numpy(array, compression="bslz4")},
-                                   strong_pixel_count=index)
+            message = ImageMessage(
+                image_id=index,
+                data={"default": TypedArray.from_numpy(array, compression="bslz4")},
+                strong_pixel_count=index,
+            )
             writer.put_image(message)
         result = writer.finish(None)
         assert result.error is None
         valid = sorted({i for i in arrivals if i < N_IMAGES})
         rejected = dict(result.images_rejected)
         assert result.images_written == len(valid)
-        assert rejected.get("image number outside the run", 0) == sum(i >= N_IMAGES for i in arrivals)
-        assert rejected.get("duplicate image number", 0) == sum(i < N_IMAGES for i in arrivals) - len(valid)
+        assert rejected.get("image number outside the run", 0) == sum(
+            i >= N_IMAGES for i in arrivals
+        )
+        assert rejected.get("duplicate image number", 0) == sum(
+            i < N_IMAGES for i in arrivals
+        ) - len(valid)
         master = Path(tmp) / "p" / "run_master.h5"
         if not valid:  # nothing to store: a master without image data
             with h5py.File(master, "r") as f:
@@ -55,10 +64,14 @@ def test_arrival_order_never_loses_or_misplaces(arrivals, file_format, images_pe
             if file_format == "NXmxLegacy":
                 links = [f["/entry/data"][n] for n in sorted(f["/entry/data"])]
                 stack = np.concatenate([d[()] for d in links])
-                strong = np.concatenate([
-                    h5py.File(master.parent / f["/entry/data"].get(n, getlink=True).filename, "r")["/entry/MX/strongPixels"][()]
-                    for n in sorted(f["/entry/data"])
-                ])
+                strong = np.concatenate(
+                    [
+                        h5py.File(
+                            master.parent / f["/entry/data"].get(n, getlink=True).filename, "r"
+                        )["/entry/MX/strongPixels"][()]
+                        for n in sorted(f["/entry/data"])
+                    ]
+                )
             else:
                 stack = f["/entry/data/data"][()]
                 strong = f["/entry/MX/strongPixels"][()]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import h5py
 import hdf5plugin  # noqa: F401
 import numpy as np
+from jfjoch_hil.stream import ImageMessage
+from jfjoch_hil.writer import RunReader, RunWriter, image_sources
 
-from stream import ImageMessage
 from tests.unit.writer.writer_messages import make_run
-from writer import RunReader, RunWriter, image_sources
 
 
 def test_process_file_links_back_to_images_and_holds_new_results(tmp_path):
@@ -24,8 +24,12 @@ def test_process_file_links_back_to_images_and_holds_new_results(tmp_path):
     process = RunWriter(original.start, tmp_path, layout="process", source_images=sources)
     for message in original.images:
         # reprocessing sends results without pixels; different spot counts than the original
-        redone = ImageMessage(image_id=message.image_id, data={}, spots=message.spots[:1],
-                              indexing_result=not message.indexing_result)
+        redone = ImageMessage(
+            image_id=message.image_id,
+            data={},
+            spots=message.spots[:1],
+            indexing_result=not message.indexing_result,
+        )
         assert process.put_image(redone) is None
     result = process.finish(None)
     assert result.error is None and result.files == ("run1/sample_process.h5",)
@@ -37,7 +41,9 @@ def test_process_file_links_back_to_images_and_holds_new_results(tmp_path):
         assert f["/entry/definition"][()] == b"NXmx"
         expected = [min(len(m.spots), 1) for m in original.images]
         assert list(f["/entry/MX/nPeaks"][()]) == expected
-        assert list(f["/entry/MX/imageIndexed"][()]) == [int(not m.indexing_result) for m in original.images]
+        assert list(f["/entry/MX/imageIndexed"][()]) == [
+            int(not m.indexing_result) for m in original.images
+        ]
     with RunReader(tmp_path / "run1" / "sample_process.h5") as reader:
         assert reader.n_images == 9
         assert np.array_equal(reader.image(5), original.pixels[5])

@@ -12,29 +12,46 @@ import h5py
 import hdf5plugin  # noqa: F401
 import numpy as np
 import pytest
+from jfjoch_hil.stream import PROFILING_KEYS, REFLECTION_COLUMNS, decode, encode
+from jfjoch_hil.writer import RunReader, RunWriter
 
-from stream import PROFILING_KEYS, REFLECTION_COLUMNS, decode, encode
 from tests.unit.writer.writer_messages import MAX_SPOTS, NX, NY, PHI, Q, make_run
-from writer import RunReader, RunWriter
 
 N_IMAGES = 24
 INDEXING_ONLY = {"h", "k", "l", "dist_ewald", "indexed", "lattice"}
 SPOT_MEMBERS = {
-    "peakXPosRaw": "x", "peakYPosRaw": "y", "peakTotalIntensity": "I", "peakIceRingRes": "ice_ring",
-    "peakH": "h", "peakK": "k", "peakL": "l", "peakDistEwaldSphere": "dist_ewald",
-    "peakIndexed": "indexed", "peakLattice": "lattice",
+    "peakXPosRaw": "x",
+    "peakYPosRaw": "y",
+    "peakTotalIntensity": "I",
+    "peakIceRingRes": "ice_ring",
+    "peakH": "h",
+    "peakK": "k",
+    "peakL": "l",
+    "peakDistEwaldSphere": "dist_ewald",
+    "peakIndexed": "indexed",
+    "peakLattice": "lattice",
 }
 SCALARS = {
-    "MX/strongPixels": "strong_pixel_count", "MX/peakCountUnfiltered": "spot_count_unfiltered",
-    "MX/peakCountIndexed": "spot_count_indexed", "MX/imageIndexed": "indexing_result",
-    "MX/indexingLatticeCount": "indexing_lattice_count", "MX/niggliClass": "niggli_class",
-    "MX/profileRadius": "profile_radius", "MX/resolutionEstimate": "resolution_estimate",
-    "MX/integratedReflections": "integrated_reflection_count", "MX/imageScaleBFactor": "image_scale_b_factor",
-    "image/max_value": "image_max_value", "image/min_value": "image_min_value",
-    "image/pixel_sum": "pixel_sum", "image/error_pixels": "error_pixel_count",
-    "xfel/pulseID": "xfel_pulse_id", "xfel/eventCode": "xfel_event_code",
-    "detector/timestamp": "timestamp", "detector/packets_received": "packets_received",
-    "detector/storage_cell_image": "storage_cell", "detector/rcv_delay": "receiver_delay",
+    "MX/strongPixels": "strong_pixel_count",
+    "MX/peakCountUnfiltered": "spot_count_unfiltered",
+    "MX/peakCountIndexed": "spot_count_indexed",
+    "MX/imageIndexed": "indexing_result",
+    "MX/indexingLatticeCount": "indexing_lattice_count",
+    "MX/niggliClass": "niggli_class",
+    "MX/profileRadius": "profile_radius",
+    "MX/resolutionEstimate": "resolution_estimate",
+    "MX/integratedReflections": "integrated_reflection_count",
+    "MX/imageScaleBFactor": "image_scale_b_factor",
+    "image/max_value": "image_max_value",
+    "image/min_value": "image_min_value",
+    "image/pixel_sum": "pixel_sum",
+    "image/error_pixels": "error_pixel_count",
+    "xfel/pulseID": "xfel_pulse_id",
+    "xfel/eventCode": "xfel_event_code",
+    "detector/timestamp": "timestamp",
+    "detector/packets_received": "packets_received",
+    "detector/storage_cell_image": "storage_cell",
+    "detector/rcv_delay": "receiver_delay",
 }
 
 
@@ -56,7 +73,11 @@ def write_run(tmp_path, file_format, **kwargs):
 
 
 def same(a, b) -> bool:
-    return bool(np.allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=1e-6, equal_nan=True))
+    return bool(
+        np.allclose(
+            np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=1e-6, equal_nan=True
+        )
+    )
 
 
 class LayoutContract:
@@ -126,7 +147,10 @@ class LayoutContract:
             assert same(f["/entry/instrument/fluorescence/energy"][()], [1000.0, 2000.0])
             # strings: fixed-length, NUL-terminated ASCII with room for the terminator (readers note 2.9)
             tid = f["/entry/instrument/detector"].attrs.get_id("NX_class").get_type()
-            assert tid.get_strpad() == h5py.h5t.STR_NULLTERM and tid.get_size() == len("NXdetector") + 1
+            assert (
+                tid.get_strpad() == h5py.h5t.STR_NULLTERM
+                and tid.get_size() == len("NXdetector") + 1
+            )
             assert not tid.is_variable_str()
 
     def test_per_image_results(self, written):
@@ -144,7 +168,9 @@ class LayoutContract:
                     stored = f[f"/entry/MX/{name}"][row]
                     expected = [s[member] for s in spots]
                     if member in INDEXING_ONLY and not message.indexing_result:
-                        expected = [f[f"/entry/MX/{name}"].fillvalue] * len(spots)  # 4.1: indexing only
+                        expected = [f[f"/entry/MX/{name}"].fillvalue] * len(
+                            spots
+                        )  # 4.1: indexing only
                     assert same(stored[: len(spots)], expected), name
                 for path, key in SCALARS.items():
                     path = path.replace("detector/", f"{spec}/")
@@ -160,7 +186,9 @@ class LayoutContract:
                     assert np.isnan(lattice).all() and np.isnan(extra).all()
                 assert np.isnan(extra[-1]).all()
                 assert same(f["/entry/azint/image"][row].ravel(), message.az_int_profile)
-                assert same(f["/entry/azint/image_count"][row].ravel(), message.az_int_profile_count)
+                assert same(
+                    f["/entry/azint/image_count"][row].ravel(), message.az_int_profile_count
+                )
                 for name, result in message.roi_integrals.items():
                     for member, value in result.items():
                         assert same(f[f"/entry/roi/{name}/{member}"][row], value), (name, member)
@@ -174,7 +202,9 @@ class LayoutContract:
                 else:
                     assert group.attrs["NX_class"] == b"NXreflections"
                     for column in REFLECTION_COLUMNS:
-                        assert same(group[column][()], message.reflections[column].to_numpy()), column
+                        assert same(group[column][()], message.reflections[column].to_numpy()), (
+                            column
+                        )
 
     def test_reader_results_match_sent(self, written):
         out, run, _ = written
@@ -221,7 +251,13 @@ class TestVDS(LayoutContract):
         with h5py.File(out / "run1" / "sample_master.h5", "r") as f:
             assert f["/entry/data/data"].is_virtual
             assert f["/entry/data"].attrs["signal"] == b"data"
-            for path in ("MX/nPeaks", "MX/peakXPosRaw", "roi/ring/sum", "azint/image", "detector/number"):
+            for path in (
+                "MX/nPeaks",
+                "MX/peakXPosRaw",
+                "roi/ring/sum",
+                "azint/image",
+                "detector/number",
+            ):
                 assert f[f"/entry/{path}"].is_virtual, path
                 assert f[f"/entry/{path}"].shape[0] == N_IMAGES
             link = f["/entry/reflections"].get("image_000001", getlink=True)
@@ -269,8 +305,17 @@ def test_only_data_layout_has_no_master(tmp_path):
 
 def test_same_stream_same_arrays_in_every_layout(tmp_path):
     arrays = {}
-    paths = ("MX/nPeaks", "MX/peakXPosRaw", "MX/latticeIndexedExtra", "azint/image", "roi/beamstop/max",
-             "profiling/azIntTime", "xfel/eventCode", "image/pixel_sum", "MX/bravaisLattice")
+    paths = (
+        "MX/nPeaks",
+        "MX/peakXPosRaw",
+        "MX/latticeIndexedExtra",
+        "azint/image",
+        "roi/beamstop/max",
+        "profiling/azIntTime",
+        "xfel/eventCode",
+        "image/pixel_sum",
+        "MX/bravaisLattice",
+    )
     for file_format in ("NXmxLegacy", "NXmxVDS", "NXmxIntegrated"):
         out = tmp_path / file_format
         write_run(out, file_format)
@@ -285,7 +330,10 @@ def test_same_stream_same_arrays_in_every_layout(tmp_path):
             if value.dtype.kind == "S":
                 assert np.array_equal(value, first[key]), (file_format, key)
             else:
-                assert np.array_equal(value, first[key], equal_nan=value.dtype.kind == "f"), (file_format, key)
+                assert np.array_equal(value, first[key], equal_nan=value.dtype.kind == "f"), (
+                    file_format,
+                    key,
+                )
 
 
 def test_zstd_and_signed_pixels(tmp_path):
@@ -308,7 +356,13 @@ def test_zstd_and_signed_pixels(tmp_path):
 
 
 def test_grid_scan_and_stills_sample_axes(tmp_path):
-    grid = {"fast_axis_images": 3, "slow_axis_images": 2, "step_x_m": 1e-5, "step_y_m": 2e-5, "snake": True}
+    grid = {
+        "fast_axis_images": 3,
+        "slow_axis_images": 2,
+        "step_x_m": 1e-5,
+        "step_y_m": 2e-5,
+        "snake": True,
+    }
     run = make_run(6, file_format="NXmxIntegrated", goniometer=None, grid_scan=grid, prefix="grid")
     writer = RunWriter(run.start, tmp_path)
     for message in run.images:

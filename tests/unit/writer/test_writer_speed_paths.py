@@ -11,15 +11,25 @@ import cbor2
 import h5py
 import numpy as np
 import pytest
+from jfjoch_hil.stream import decode, encode
+from jfjoch_hil.writer import RunReader, RunWriter
+from jfjoch_hil.writer import materialize as mat
+from jfjoch_hil.writer._results import _SPOT_MEMBERS, _spot_table
 
-from stream import decode, encode
 from tests.unit.writer.writer_messages import make_run
-from writer import RunReader, RunWriter
-from writer import materialize as mat
-from writer._results import _SPOT_MEMBERS, _spot_table
 
-SPOT = {"x": 1.5, "y": 2.5, "I": 30.25, "indexed": True, "h": -1, "k": 2, "l": 3, "dist_ewald": 0.001,
-        "lattice": 0, "ice_ring": False}
+SPOT = {
+    "x": 1.5,
+    "y": 2.5,
+    "I": 30.25,
+    "indexed": True,
+    "h": -1,
+    "k": 2,
+    "l": 3,
+    "dist_ewald": 0.001,
+    "lattice": 0,
+    "ice_ring": False,
+}
 
 
 def expected(spots) -> np.ndarray:
@@ -28,7 +38,10 @@ def expected(spots) -> np.ndarray:
 
 def spots_of(n: int, order=None) -> list[dict]:
     order = order or list(SPOT)
-    return [{key: (SPOT[key] + k if isinstance(SPOT[key], float) else SPOT[key]) for key in order} for k in range(n)]
+    return [
+        {key: (SPOT[key] + k if isinstance(SPOT[key], float) else SPOT[key]) for key in order}
+        for k in range(n)
+    ]
 
 
 @pytest.mark.parametrize("frozen", [False, True])
@@ -77,9 +90,15 @@ def test_decoded_messages_give_the_same_file_as_sent_ones(tmp_path):
         a, b = sent.results(message.image_id), got.results(message.image_id)
         assert a.keys() == b.keys()
         for key in a:
-            assert np.array_equal(np.asarray(a[key]), np.asarray(b[key]), equal_nan=np.asarray(a[key]).dtype.kind == "f"), key
+            assert np.array_equal(
+                np.asarray(a[key]),
+                np.asarray(b[key]),
+                equal_nan=np.asarray(a[key]).dtype.kind == "f",
+            ), key
         n = len(message.spots)
-        assert np.array_equal(b["MX/peakXPosRaw"][:n], np.array([s["x"] for s in message.spots], np.float32))
+        assert np.array_equal(
+            b["MX/peakXPosRaw"][:n], np.array([s["x"] for s in message.spots], np.float32)
+        )
 
 
 def test_reused_property_lists_keep_each_datasets_fill_and_type(tmp_path):
@@ -94,8 +113,16 @@ def test_reused_property_lists_keep_each_datasets_fill_and_type(tmp_path):
         assert np.isnan(f["a"].fillvalue) and f["b"].fillvalue == -2.0 and f["c"].fillvalue == -1
         assert f["a"].chunks == (4, 3) and f["d"].chunks == (8, 3)
         assert f["a"].attrs["units"] == b"pixel" and "units" not in f["b"].attrs
-        assert f["c"].dtype == np.int32 and f["c"][2].tolist() == [1, 2, 3] and f["c"][0].tolist() == [-1, -1, -1]
-        assert f["b"].shape == (11, 3) and f["b"][10].tolist() == [8.0, 9.0, 10.0] and f["b"][0, 0] == -2.0
+        assert (
+            f["c"].dtype == np.int32
+            and f["c"][2].tolist() == [1, 2, 3]
+            and f["c"][0].tolist() == [-1, -1, -1]
+        )
+        assert (
+            f["b"].shape == (11, 3)
+            and f["b"][10].tolist() == [8.0, 9.0, 10.0]
+            and f["b"][0, 0] == -2.0
+        )
 
 
 def test_array_valued_results_take_the_general_path(tmp_path):
@@ -105,7 +132,9 @@ def test_array_valued_results_take_the_general_path(tmp_path):
     for message in run.images:
         lattice = np.arange(9.0) + message.image_id
         lattices[message.image_id] = lattice
-        changed = type(message)(**{**message.__dict__, "indexing_lattice": lattice, "indexing_result": True})
+        changed = type(message)(
+            **{**message.__dict__, "indexing_lattice": lattice, "indexing_result": True}
+        )
         assert writer.put_image(changed) is None
     result = writer.finish(run.end)
     assert result.error is None

@@ -18,11 +18,11 @@ import h5py
 import hdf5plugin  # noqa: F401
 import numpy as np
 import pytest
+from jfjoch_hil.stream import decode, encode
+from jfjoch_hil.writer import RunWriter
+from jfjoch_hil.writer._store import LocalStore, ProcessStore
 
-from stream import decode, encode
 from tests.unit.writer.writer_messages import make_run
-from writer import RunWriter
-from writer._store import LocalStore, ProcessStore
 
 N_IMAGES = 24
 # Attributes and datasets that hold the time a file was finalised (differ between two runs).
@@ -47,6 +47,7 @@ def tree(path):
     """{object path: (kind, value or None, {attr: value})} of one file, links not followed."""
     out = {}
     with h5py.File(path, "r") as f:
+
         def visit(name, link):
             attrs = {}
             if isinstance(link, h5py.HardLink):
@@ -64,6 +65,7 @@ def tree(path):
                     out[name] = ("group", None, attrs)
             else:
                 out[name] = (type(link).__name__, getattr(link, "path", None), attrs)
+
         f.visititems_links(visit)
     return out
 
@@ -130,7 +132,9 @@ def test_one_store_process_serves_runs_one_after_another(tmp_path):
         assert store._process.pid == pid and store.alive
 
 
-def test_commit_refused_in_the_child_names_the_file_and_keeps_committed_files(tmp_path, payload_bytes):
+def test_commit_refused_in_the_child_names_the_file_and_keeps_committed_files(
+    tmp_path, payload_bytes
+):
     """A data file's final name taken while the run is written: the child's commit fails, the run
     reports the file, the file stays .tmp, the earlier data file stays committed and readable."""
     run = make_run(N_IMAGES, file_format="NXmxLegacy", images_per_file=10)
@@ -144,7 +148,11 @@ def test_commit_refused_in_the_child_names_the_file_and_keeps_committed_files(tm
         for message in run.images[10:]:
             writer.put_image(wire(message))
         result = writer.finish(wire(run.end))
-        assert result.error is not None and "sample_data_000002.h5" in result.error and "exists" in result.error
+        assert (
+            result.error is not None
+            and "sample_data_000002.h5" in result.error
+            and "exists" in result.error
+        )
         assert squatter.read_bytes() == b"someone else's file"
         assert list((out / "run1").glob("sample_data_000002.h5.*.tmp"))
         assert result.files == ("run1/sample_data_000001.h5",)

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
-
-from stream import (
+from jfjoch_hil.stream import (
     PROFILING_KEYS,
     REFLECTION_COLUMNS,
     CalibrationMessage,
@@ -38,8 +37,16 @@ class SentRun:
     calibration: list[CalibrationMessage] = field(default_factory=list)
 
 
-def make_start(n_images: int, *, file_format="NXmxVDS", images_per_file=10, prefix="run1/sample",
-               dtype="uint16", compression="bslz4", **overrides) -> StartMessage:
+def make_start(
+    n_images: int,
+    *,
+    file_format="NXmxVDS",
+    images_per_file=10,
+    prefix="run1/sample",
+    dtype="uint16",
+    compression="bslz4",
+    **overrides,
+) -> StartMessage:
     """A start message with geometry, goniometer, mask, ROIs, azint bins and user data."""
     mask = np.zeros((NY, NX), np.uint32)
     mask[0, :3] = 1
@@ -85,9 +92,22 @@ def make_start(n_images: int, *, file_format="NXmxVDS", images_per_file=10, pref
         max_extra_lattices=2,
         indexing_algorithm="FFBIDX",
         roi_definitions=[
-            {"name": "beamstop", "type": "box", "bit_index": 0, "min_x_pxl": 3, "max_x_pxl": 8,
-             "min_y_pxl": 2, "max_y_pxl": 5},
-            {"name": "ring", "type": "azim", "bit_index": 1, "q_min_recipA": 0.1, "q_max_recipA": 0.3},
+            {
+                "name": "beamstop",
+                "type": "box",
+                "bit_index": 0,
+                "min_x_pxl": 3,
+                "max_x_pxl": 8,
+                "min_y_pxl": 2,
+                "max_y_pxl": 5,
+            },
+            {
+                "name": "ring",
+                "type": "azim",
+                "bit_index": 1,
+                "q_min_recipA": 0.1,
+                "q_max_recipA": 0.3,
+            },
         ],
         roi_map=TypedArray.from_numpy(roi_map),
         az_int_q_bins=Q,
@@ -95,10 +115,16 @@ def make_start(n_images: int, *, file_format="NXmxVDS", images_per_file=10, pref
         az_int_bin_to_q=[0.1 * (i % Q + 1) for i in range(PHI * Q)],
         az_int_bin_to_two_theta=[1.0 * i for i in range(PHI * Q)],
         az_int_bin_to_phi=[180.0 * (i // Q) for i in range(PHI * Q)],
-        az_int_map=TypedArray.from_numpy((np.arange(NY * NX) % (PHI * Q)).astype(np.uint16).reshape(NY, NX)),
+        az_int_map=TypedArray.from_numpy(
+            (np.arange(NY * NX) % (PHI * Q)).astype(np.uint16).reshape(NY, NX)
+        ),
         pulsed_source=True,
-        user_data={"user": {"proposal": "p1", "hdf5": {"beamline": "X06SA", "foils": 2,
-                                                         "../evil": "x", "nested": {"a": 1}}}},
+        user_data={
+            "user": {
+                "proposal": "p1",
+                "hdf5": {"beamline": "X06SA", "foils": 2, "../evil": "x", "nested": {"a": 1}},
+            }
+        },
     )
     fields.update(overrides)
     return StartMessage(**fields)
@@ -118,16 +144,26 @@ def image_pixels(index: int, dtype="uint16", *, spotty: bool = False) -> np.ndar
     return rng.integers(max(info.min, -50), min(info.max, 400), size=(NY, NX), dtype=dtype)
 
 
-def make_image(start: StartMessage, index: int, *, compression="bslz4", dtype="uint16",
-               spotty: bool = False) -> tuple[ImageMessage, np.ndarray]:
+def make_image(
+    start: StartMessage, index: int, *, compression="bslz4", dtype="uint16", spotty: bool = False
+) -> tuple[ImageMessage, np.ndarray]:
     """An image message with every per-image result kind (stream.md 9)."""
     pixels = image_pixels(index, dtype, spotty=spotty)
     rng = np.random.default_rng(index)
     n_spots = int(rng.integers(0, MAX_SPOTS + 1))
     spots = [
-        {"x": float(rng.uniform(0, NX)), "y": float(rng.uniform(0, NY)), "I": float(rng.uniform(1, 100)),
-         "indexed": bool(k % 2), "h": int(k - 2), "k": int(k), "l": int(-k), "dist_ewald": float(0.001 * k),
-         "lattice": int(k % 2) - 1 + 1, "ice_ring": bool(k == 1)}
+        {
+            "x": float(rng.uniform(0, NX)),
+            "y": float(rng.uniform(0, NY)),
+            "I": float(rng.uniform(1, 100)),
+            "indexed": bool(k % 2),
+            "h": int(k - 2),
+            "k": int(k),
+            "l": int(-k),
+            "dist_ewald": float(0.001 * k),
+            "lattice": int(k % 2) - 1 + 1,
+            "ice_ring": bool(k == 1),
+        }
         for k in range(n_spots)
     ]
     reflections = None
@@ -135,7 +171,8 @@ def make_image(start: StartMessage, index: int, *, compression="bslz4", dtype="u
         n = 4 + index % 5
         reflections = {
             name: TypedArray.from_numpy(
-                np.arange(n, dtype=np.int32) - index if name in ("h", "k", "l", "observed_frame")
+                np.arange(n, dtype=np.int32) - index
+                if name in ("h", "k", "l", "observed_frame")
                 else (np.arange(n, dtype=np.float32) * 0.5 + index),
                 multidim=False,
             )
@@ -175,8 +212,22 @@ def make_image(start: StartMessage, index: int, *, compression="bslz4", dtype="u
         az_int_profile_std=[float(i) * 0.5 for i in range(PHI * Q)],
         az_int_profile_count=[float(10 + i) for i in range(PHI * Q)],
         roi_integrals={
-            "beamstop": {"sum": 100 + index, "sum_sq": 1000 + index, "npixel": 24, "max": 50, "x": 5.5, "y": 3.5},
-            "ring": {"sum": 7 * index, "sum_sq": 49 * index, "npixel": 96, "max": 9, "x": 12.0, "y": 10.0},
+            "beamstop": {
+                "sum": 100 + index,
+                "sum_sq": 1000 + index,
+                "npixel": 24,
+                "max": 50,
+                "x": 5.5,
+                "y": 3.5,
+            },
+            "ring": {
+                "sum": 7 * index,
+                "sum_sq": 49 * index,
+                "npixel": 96,
+                "max": 9,
+                "x": 12.0,
+                "y": 10.0,
+            },
         },
         image_max_value=int(pixels.max()),
         image_min_value=int(pixels.min()),
@@ -204,11 +255,16 @@ def make_run(n_images=24, *, order=None, end=True, spotty=False, **start_overrid
     start = make_start(n_images, **start_overrides)
     run = SentRun(start)
     for index in order if order is not None else range(n_images):
-        message, pixels = make_image(start, index, dtype=start.image_dtype or "uint16", spotty=spotty)
+        message, pixels = make_image(
+            start, index, dtype=start.image_dtype or "uint16", spotty=spotty
+        )
         run.images.append(message)
         run.pixels[index] = pixels
     run.calibration.append(
-        CalibrationMessage(name="pedestal_g0_sc0", data=TypedArray.from_numpy(np.full((NY, NX), 3000.0, np.float32)))
+        CalibrationMessage(
+            name="pedestal_g0_sc0",
+            data=TypedArray.from_numpy(np.full((NY, NX), 3000.0, np.float32)),
+        )
     )
     if end:
         run.end = EndMessage(

@@ -1,0 +1,215 @@
+"""The simulated experiment of a scenario: detector, scene, calibration, raw frames, headers and
+the seeded fault schedule (issue 7; built from the hardware and physics sides).
+
+Everything here is deterministic for a given scenario and seed: the same scenario gives the same
+packets, bit for bit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+from jfjoch_hil.harness.scenario import Scenario
+from jfjoch_hil.simulator.detector import (
+    CONVERTED_MODULE_COLS,
+    DET_TYPE_JUNGFRAU,
+    Detector,
+    FrameHeaders,
+    Packetiser,
+    StorageCells,
+    XfelTiming,
+    assemble_image,
+    eiger_module,
+    jungfrau_module,
+    run_headers,
+)
+from jfjoch_hil.simulator.detector._calibration import Calibration, RawGenerator
+from jfjoch_hil.simulator.detector.packet_faults import FaultPlan, FrameJump, LossRange, Schedule
+from jfjoch_hil.simulator.receiver.conversion import Converter
+from jfjoch_hil.simulator.scenes import Scene, render, scene_from_scenario
+
+__all__ = ["Experiment", "build_experiment", "modules_from_image"]
+
+#: Rendered frames kept in memory at most; longer runs cycle through them (the sender does too).
+MAX_RENDERED_BYTES = 2 << 30
+
+
+@dataclass
+class Experiment:
+    """A scenario made concrete: what the detector sends and what a correct receiver must get."""
+
+    scenario: Scenario
+    detector: Detector
+    scene: Scene
+    calibration: Calibration | None
+    storage_cells: StorageCells
+    xfel: XfelTiming | None
+    headers: FrameHeaders
+    schedule: Schedule
+    raw: np.ndarray  # (rendered frames, modules, 512, 1024) in the module pixel type
+    packetiser: Packetiser
+
+    @property
+    def n_images(self) -> int:
+        """Frames the detector sends (the scenario's image count)."""
+        return self.scenario.run.images
+
+    @property
+    def frame_time_s(self) -> float:
+        """Period between frames."""
+        return 1.0 / self.scenario.run.frame_rate_hz
+
+    @functools.cached_property
+    def converter(self) -> Converter:
+        """The truth's own converter of this calibration and energy, made once (building its
+        tables costs ~15 ms, as much as converting a frame many times over)."""
+        return Converter(self.calibration, self.scenario.beam.energy_kev)
+
+    def raw_frame(self, image: int) -> np.ndarray:
+        """The raw module frames of run frame ``image`` (rendered frames are cycled)."""
+        return self.raw[image % self.raw.shape[0]]
+
+    def storage_position(self, image: int) -> int:
+        """Burst position (calibration index) of run frame ``image``."""
+        return image % self.storage_cells.n_cells
+
+    def expected_image(self, image: int, placed: np.ndarray) -> np.ndarray:
+        """The image a correct receiver publishes for run frame ``image`` given which packets
+        arrived (``placed``, shape (ports, packets)): lost packets' pixels at the error value.
+
+        Built from the detector's own raw frame and the port/packet layout of the model, not
+        from anything the receiver computed.
+        """
+        model = self.detector.model
+        truth_raw = self.raw_frame(image)
+        if not placed.all():
+            n_modules = self.detector.n_modules
+            ports = (
+                model.encode(truth_raw)
+                .reshape(self.detector.n_ports, model.packets_per_port, model.payload_bytes)
+                .copy()
+            )
+            ports[~placed] = 0xFF  # a lost packet's pixels: all ones (detectors.md 4.2)
+            truth_raw = model.decode(ports.reshape(n_modules, model.ports_per_module, -1))
+        d = self.detector
+        if model.det_type == DET_TYPE_JUNGFRAU:
+            converted = self.converter.convert(truth_raw, self.storage_position(image))
+            return assemble_image(converted, d.modules_per_row, d.gap_x_px, d.gap_y_px)
+        return assemble_image(truth_raw, d.modules_per_row, d.gap_x_px, d.gap_y_px, divide=False)
+
+
+def make_detector(scenario: Scenario, scene: Scene) -> Detector:
+    """The :class:`Detector` of ``[detector]``, laid out as the scene's geometry (ports from 0:
+    the receiver binds free ports)."""
+    s = scenario.detector
+    model = jungfrau_module(s.interfaces) if s.type == "jungfrau" else eiger_module(s.bit_depth)
+    gap_x = 8
+    modules_per_row = (scene.geometry.width_px + gap_x) // (CONVERTED_MODULE_COLS + gap_x)
+    name = f"{s.type.upper()}-{s.modules}x"
+    return Detector(
+        name, model, s.modules, modules_per_row=modules_per_row, gap_x_px=gap_x, base_udp_port=0
+    )
+
+
+def modules_from_image(image: np.ndarray, detector: Detector) -> np.ndarray:
+    """Photons per module pixel ``(M, 512, 1024)`` from a converted image (adjoint of assembly).
+
+    A chip-border module pixel covers two (corner: four) converted pixels; it gets their mean,
+    per unit area, which is what the raw generator expects (it scales by the pixel's area).
+    """
+    n = detector.n_modules
+    covered, sources, per_pixel = _module_mapping(
+        n, detector.modules_per_row, detector.gap_x_px, detector.gap_y_px
+    )
+    sums = np.bincount(sources, weights=image[covered], minlength=per_pixel.size)
+    return (sums / per_pixel).reshape(n, 512, 1024).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _module_mapping(n_modules: int, modules_per_row: int, gap_x: int, gap_y: int):
+    """(converted pixels covered by a module pixel, the module pixel of each, converted pixels per
+    module pixel (at least 1)) of a detector layout: the same for every frame, made once."""
+    size = n_modules * 512 * 1024
+    index = np.arange(size, dtype=np.int64).reshape(n_modules, 512, 1024)
+    mapping = assemble_image(index, modules_per_row, gap_x, gap_y, divide=False, fill_value=-1)
+    covered = mapping >= 0
+    sources = mapping[covered]
+    per_pixel = np.maximum(np.bincount(sources, minlength=size), 1)
+    for array in (covered, sources, per_pixel):
+        array.setflags(write=False)
+    return covered, sources, per_pixel
+
+
+def _fault_plan(scenario: Scenario) -> FaultPlan:
+    f = scenario.faults
+    return FaultPlan(
+        seed=scenario.run.seed,
+        loss_rate=f.loss_rate,
+        burst_rate=f.burst_rate,
+        burst_length_packets=f.burst_length_packets,
+        loss_ranges=tuple(
+            LossRange(
+                int(r["module"]),
+                int(r["first_frame"]),
+                int(r["last_frame"]),
+                None if "port" not in r else int(r["port"]),
+            )
+            for r in f.module_loss
+        ),
+        stopped_modules=tuple((int(s["module"]), int(s["at_frame"])) for s in f.stopped_modules),
+        reorder_window_packets=f.reorder_window_packets,
+        duplicate_rate=f.duplicate_rate,
+        late_rate=f.late_rate,
+        late_by_frames=f.late_by_frames,
+        frame_jumps=tuple(FrameJump(int(j["at_frame"]), int(j["skip"])) for j in f.frame_jumps),
+    )
+
+
+def build_experiment(scenario: Scenario, *, storage_cells: int | None = None) -> Experiment:
+    """Render, digitise and packetise every frame of ``scenario``; plan its faults."""
+    scene = scene_from_scenario(scenario)
+    detector = make_detector(scenario, scene)
+    run = scenario.run
+    n_cells = storage_cells or scenario.detector.storage_cells
+    cells = StorageCells(n_cells=n_cells)
+    rng = np.random.default_rng(run.seed)
+    frame_bytes = detector.n_modules * 512 * 1024 * detector.model.pixel_dtype.itemsize
+    n_rendered = max(1, min(run.images, MAX_RENDERED_BYTES // (3 * frame_bytes)))
+    if n_rendered < run.images:  # cycled frames must keep their storage cell
+        n_rendered = max(n_cells, n_rendered - n_rendered % n_cells)
+    jungfrau = detector.model.det_type == DET_TYPE_JUNGFRAU
+    calibration = Calibration.synthetic(detector.n_modules, n_cells, rng) if jungfrau else None
+    generator = RawGenerator(calibration, scenario.beam.energy_kev, rng) if jungfrau else None
+    raw = np.empty((n_rendered, detector.n_modules, 512, 1024), detector.model.pixel_dtype)
+    top = np.iinfo(detector.model.pixel_dtype).max - 1 if not jungfrau else None
+    for index in range(n_rendered):
+        photons = modules_from_image(render(scene, index), detector)
+        if jungfrau:
+            raw[index] = generator.raw(photons, storage_cell=index % n_cells)
+        else:
+            limit = min(top, (1 << scenario.detector.bit_depth) - 2)
+            raw[index] = np.clip(np.rint(photons), 0, limit).astype(raw.dtype)
+    model = detector.model
+    packetiser = Packetiser(detector, model.encode(raw).reshape(n_rendered, detector.n_ports, -1))
+    xfel = None
+    if run.pulse_id_start:
+        xfel = XfelTiming(
+            first_pulse_id=run.pulse_id_start,
+            gap_every_frames=run.pulse_id_gap_every,
+            gap_pulses=run.pulse_id_gap,
+            event_codes=(run.event_code,),
+        )
+    frame_time = 1.0 / run.frame_rate_hz
+    headers = run_headers(run.images, frame_time, 0.98 * frame_time, cells, xfel)
+    schedule = _fault_plan(scenario).schedule(
+        run.images, detector.n_ports, model.packets_per_port, model.ports_per_module
+    )
+    headers = dataclasses.replace(
+        headers, frame_number=schedule.frame_numbers.astype(headers.frame_number.dtype)
+    )
+    return Experiment(
+        scenario, detector, scene, calibration, cells, xfel, headers, schedule, raw, packetiser
+    )
