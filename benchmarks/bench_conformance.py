@@ -1,5 +1,5 @@
 """Benchmark of the conformance suite: time to check a large master without / with --deep, and the
-share of mutants caught by the right rule (issue 4 "Reads only what it needs"; mutation self-test).
+share of mutants caught by the right rule (mutation self-test).
 
     .venv/bin/python benchmarks/bench_conformance.py [--images 10000] [--per-file 1000] [--mutations]
 

@@ -1,4 +1,4 @@
-"""Benchmark: scene rendering and per-image analysis (issue 6 "Speed").
+"""Benchmark: scene rendering and per-image analysis.
 
 Prints the time to render a JUNGFRAU 1M rotation scan (default 1000 images), the analysis time per
 JUNGFRAU module image (ms) and the spot-finding recovery of predicted strong reflections.

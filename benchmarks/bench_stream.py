@@ -1,4 +1,4 @@
-"""Stream benchmarks (issue: Foundation): prints figures and ratios, asserts nothing.
+"""Stream benchmarks: prints figures and ratios, asserts nothing.
 
 1. encode + decode of a start / image / end sequence with ~1 MB compressed images, against cbor2
    doing the same bytes with no tag handling (plain maps, bytes, no tag hook).

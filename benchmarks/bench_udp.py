@@ -1,5 +1,4 @@
-"""UDP sender / receiver / conversion / direct-transport figures and ratios against a C baseline
-(issue 5 "Speed"). Prints figures; asserts nothing. Uses at most two processes at a time.
+"""UDP sender / receiver / conversion / direct-transport figures and ratios against a C baseline. Prints figures; asserts nothing. Uses at most two processes at a time.
 
     .venv/bin/python benchmarks/bench_udp.py [--quick]
 

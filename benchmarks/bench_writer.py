@@ -1,4 +1,4 @@
-"""Writer speed and memory against a bare h5py ``write_direct_chunk`` loop (issue 3 "Speed").
+"""Writer speed and memory against a bare h5py ``write_direct_chunk`` loop.
 
 Prints images/s of, in the same run and on the same JUNGFRAU-module-sized bslz4 chunks:
 

@@ -1,4 +1,4 @@
-"""``check_file``: the library entry point of the file checks (issue 4; STYLE.md "Checks are library functions")."""
+"""``check_file``: the library entry point of the file checks (STYLE.md "Checks are library functions")."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ _DEEP_LIMIT = (
 
 
 def sample_indices(n: int, deep: bool) -> list[int]:
-    """Image indices read without --deep: the first and last few and an even sample (issue 4 speed)."""
+    """Image indices read without --deep: the first and last few and an even sample (speed)."""
     if n <= 0:
         return []
     if (deep and n <= _DEEP_LIMIT) or n <= _SAMPLE_ROWS:

@@ -1,6 +1,6 @@
 """Run a file check (or a manifest) in a forked child so that a crash inside the HDF5 C library (seen with
 byte-corrupted files: a segmentation fault while opening an object) becomes an ``unreadable``
-report with exit code 2 instead of killing ``jfcheck`` (issue 4 "Robustness").
+report with exit code 2 instead of killing ``jfcheck``.
 
 The child sends the pickled :class:`Report` through a pipe; the parent waits at most
 ``timeout_s`` seconds (a corrupt file could also make the library loop) and kills the child then.

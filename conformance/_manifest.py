@@ -1,4 +1,4 @@
-"""Layout snapshots and the format-change gate: ``jfcheck manifest`` and ``jfcheck diff`` (issue 4).
+"""Layout snapshots and the format-change gate: ``jfcheck manifest`` and ``jfcheck diff``.
 
 A manifest lists every path of a master file (groups, datasets, links) with NX_class, dtype,
 shape (the image count written as the symbol ``n``; per-image names ``image_NNNNNN`` and

@@ -1,4 +1,4 @@
-"""Findings and reports: the result of a check, rendered as text, JSON or JUnit XML (issue 4 "Interfaces")."""
+"""Findings and reports: the result of a check, rendered as text, JSON or JUnit XML."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class Finding:
     section: str
 
     def as_dict(self) -> dict[str, str]:
-        """The JSON form named in issue 4: rule, severity, path, message, section."""
+        """The JSON form: rule, severity, path, message, section."""
         return {
             "rule": self.rule,
             "severity": self.severity,
@@ -43,7 +43,7 @@ class Finding:
 
 @dataclass(frozen=True)
 class Report:
-    """Outcome of checking one file or stream (issue 4): findings, rules evaluated, unreadable flag.
+    """Outcome of checking one file or stream: findings, rules evaluated, unreadable flag.
 
     ``ok`` is true when no finding has severity ``error``; ``exit_code`` is 0 (conformant, warnings
     allowed), 1 (violations) or 2 (unreadable).
@@ -97,7 +97,7 @@ class Report:
         )
 
     def to_json(self) -> dict:
-        """``{"ok", "violations", "checked"}`` as issue 4 specifies, plus target, profile, layout."""
+        """``{"ok", "violations", "checked"}`` plus target, profile, layout."""
         return {
             "ok": self.ok,
             "violations": [f.as_dict() for f in self.findings],

@@ -1,4 +1,4 @@
-"""`jfcheck`: the NXmx / stream conformance checker (issue 4 "Interfaces").
+"""`jfcheck`: the NXmx / stream conformance checker.
 
     jfcheck FILE... [--profile jungfraujoch|nxmx] [--layout auto|legacy|vds|integrated|process]
                     [--deep] [--json] [--junit PATH] [--allow-outside]

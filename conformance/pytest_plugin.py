@@ -1,4 +1,4 @@
-"""pytest plugin of the conformance suite (issue 4 "Interfaces"): the ``jfcheck`` fixture and
+"""pytest plugin of the conformance suite: the ``jfcheck`` fixture and
 ``pytest --jfcheck PATH...``.
 
 Loaded in every pytest run of the project through the ``pytest11`` entry point, so importing it

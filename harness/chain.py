@@ -1,5 +1,5 @@
 """The simulated experiment of a scenario: detector, scene, calibration, raw frames, headers and
-the seeded fault schedule (issue 7; built from the hardware and physics sides).
+the seeded fault schedule (built from the hardware and physics sides).
 
 Everything here is deterministic for a given scenario and seed: the same scenario gives the same
 packets, bit for bit.

@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     faults = commands.add_parser(
-        "faults", help="run the fault table against a writer (issue 8, docs/reliability.md)"
+        "faults", help="run the fault table against a writer (docs/reliability.md)"
     )
     faults.add_argument(
         "--target-writer",

@@ -1,4 +1,4 @@
-"""Scenarios: a run described as data (issue 7; STYLE.md "Runs are data").
+"""Scenarios: a run described as data (STYLE.md "Runs are data").
 
 A :class:`Scenario` is a tree of frozen dataclasses loaded from TOML with :mod:`tomllib`.  Each
 section's fields carry their allowed values in the dataclass field metadata, so validation and
@@ -139,7 +139,7 @@ class GeometrySettings:
 
 @dataclass(frozen=True)
 class CrystalSettings:
-    """``[crystal]``: the sample (issue 6)."""
+    """``[crystal]``: the sample."""
 
     cell: tuple[float, ...] = _opt(
         (79.1, 79.1, 38.0, 90.0, 90.0, 90.0), length=6, doc="a, b, c [A], alpha, beta, gamma [deg]"
@@ -161,7 +161,7 @@ class CrystalSettings:
 
 @dataclass(frozen=True)
 class FaultSettings:
-    """``[faults]``: every fault kind of the detector side, seeded from ``run.seed`` (issue 5)."""
+    """``[faults]``: every fault kind of the detector side, seeded from ``run.seed``."""
 
     loss_rate: float = _opt(0.0, low=0.0, high=1.0, doc="random packet loss per packet")
     burst_rate: float = _opt(

@@ -1,4 +1,4 @@
-"""Per-module detector senders (issue 7 "Scale past one machine").
+"""Per-module detector senders.
 
 :func:`send_modules` is the unit a launcher starts: it sends the packets of some modules of a
 run over UDP, paced from a common start time.  ``jfsim run`` starts one process per group of

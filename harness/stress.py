@@ -1,5 +1,4 @@
-"""``jfsim stress``: the same scenario at rising frame rates, to find what a pipeline sustains
-(issue 7).  A rate holds when nothing was lost that the fault plan did not drop, the kernel
+"""``jfsim stress``: the same scenario at rising frame rates, to find what a pipeline sustains.  A rate holds when nothing was lost that the fault plan did not drop, the kernel
 dropped no datagram, every image was written and the writer finished within ``max_lag_s`` of the
 last image.  Writes a table (JSON and CSV) and PNG plots next to the reports.
 """

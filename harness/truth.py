@@ -1,5 +1,4 @@
-"""Ground truth of a run: the written images against what the simulated detector sent (issue 7
-``truth_ok``).  Files are read back with h5py alone, in any layout (hdf5-format.md 2), so a
+"""Ground truth of a run: the written images against what the simulated detector sent (``truth_ok``).  Files are read back with h5py alone, in any layout (hdf5-format.md 2), so a
 writer bug cannot hide behind shared code."""
 
 from __future__ import annotations

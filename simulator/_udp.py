@@ -9,7 +9,7 @@ import numpy as np
 
 __all__ = ["BUFFER_REQUEST_BYTES"]
 
-#: Socket buffer asked for on both sides (issue 5: the 208 KiB default loses packets).
+#: Socket buffer asked for on both sides (the 208 KiB default loses packets).
 BUFFER_REQUEST_BYTES = 8 * 1024 * 1024
 _FORCE_OPTION = {socket.SO_SNDBUF: 32, socket.SO_RCVBUF: 33}
 

@@ -39,7 +39,7 @@ class TransportError(OSError):
 
 
 class SceneError(ValueError):
-    """A scene setting (geometry, crystal, scan, background) is out of range (issue 6, docs/physics.md)."""
+    """A scene setting (geometry, crystal, scan, background) is out of range (docs/physics.md)."""
 
 
 class AnalysisError(ValueError):

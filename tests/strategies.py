@@ -14,7 +14,7 @@ from hypothesis.extra import numpy as hnp
 from jfjoch_hil.stream import MESSAGE_TYPES, TypedArray
 from jfjoch_hil.stream.compression import ALGORITHMS
 
-#: Pixel types the stream must carry (issue: 8/16/32-bit signed and unsigned), both byte orders.
+#: Pixel types the stream must carry (8/16/32-bit signed and unsigned), both byte orders.
 PIXEL_DTYPES = [
     np.dtype(code).newbyteorder(order)
     for code in ("u1", "i1", "u2", "i2", "u4", "i4")

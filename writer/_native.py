@@ -1,6 +1,6 @@
 """The writer's hot HDF5 calls made through ctypes, on the library h5py itself loaded.
 
-Why (issue 3 "speed", docs/writer.md "Native calls"):
+Why (docs/writer.md "Native calls"):
 
 - A direct chunk write of a JUNGFRAU module image (~200 kB copied into the page cache, ~85 us)
   costs ~5 % less than through h5py, and runs without the GIL (:data:`ctypes.CDLL`).

@@ -1,4 +1,4 @@
-"""Per-image results buffered in blocks of rows (issue 3 "speed": one h5py write per field per block).
+"""Per-image results buffered in blocks of rows (one h5py write per field per block).
 
 Per image only references are kept (a tuple of scalars, the spot list, the profile lists): that
 costs a few microseconds.  When a block is flushed, :meth:`ResultExtractor.columns` converts each

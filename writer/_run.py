@@ -1,4 +1,4 @@
-"""One run, start..end, written in any layout (hdf5-format.md 2; issue 3 "bad input").
+"""One run, start..end, written in any layout (hdf5-format.md 2).
 
 :class:`RunWriter` is the writer core: fed already-decoded messages, it stores images by direct
 chunk write, buffers per-image results in blocks, closes each data file when it is complete, and
@@ -52,7 +52,7 @@ REJECT_REASONS = (
 
 @dataclass(frozen=True)
 class RunResult:
-    """Summary of a finished run: the JSON line the service prints (issue 3 "service")."""
+    """Summary of a finished run: the JSON line the service prints."""
 
     prefix: str
     layout: str

@@ -1,4 +1,4 @@
-"""`jfwriter`: the stream-to-NXmx writer service (issue 3 "Service"; hdf5-format.md).
+"""`jfwriter`: the stream-to-NXmx writer service (hdf5-format.md).
 
     jfwriter --listen tcp://127.0.0.1:5500 --dir OUT [--bind] [--layout NXmxVDS]
              [--images-per-file N] [--overwrite] [--idle-timeout S]

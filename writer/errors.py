@@ -1,4 +1,4 @@
-"""Errors of the writer (STYLE.md "Errors"; hdf5-format.md, issue 3 "bad input").
+"""Errors of the writer (STYLE.md "Errors"; hdf5-format.md).
 
 Each error subclasses the builtin a caller would catch and its message names the field path or
 file and what was allowed.

@@ -41,7 +41,7 @@ __all__ = [
 LIBVER = ("v110", "v110")
 ZSTD_LEVEL_ASSUMED = 3
 # Made once and reused (HDF5 copies types, spaces and property lists into each object it creates):
-# building them costs 5-10 us each, as much as a small write (issue 3 "speed").
+# building them costs 5-10 us each, as much as a small write.
 _SCALAR_SPACE = h5py.h5s.create(h5py.h5s.SCALAR)
 _TYPES: dict[str, h5py.h5t.TypeID] = {}
 _ASCII_TYPES: dict[int, h5py.h5t.TypeID] = {}

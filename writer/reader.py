@@ -1,4 +1,4 @@
-"""Read a run back by image: images and every per-image result, any layout (issue 3 "Reader").
+"""Read a run back by image: images and every per-image result, any layout.
 
 ``RunReader(master)`` opens a ``_master.h5`` (legacy, VDS, integrated), a ``_process.h5``, or a
 single data file (NXmxOnlyData).  Images and results are addressed by the stream's 0-based

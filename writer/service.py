@@ -1,6 +1,6 @@
 """The writer service: ZeroMQ PULL -> decode -> :class:`RunWriter`, one run per start..end.
 
-Issue 3 "Service": bad input never stops the service and is never silently lost.  Malformed
+bad input never stops the service and is never silently lost.  Malformed
 messages, images without a run, duplicates, images outside the run and messages of another series
 are counted in :meth:`WriterService.statistics` and logged with the image number; a run that
 receives no end message (stream stops for ``idle_timeout_s``, a new start arrives, or the service
@@ -38,7 +38,7 @@ LOG_LIMIT = 20
 #: Start-message key (an unknown key, kept in ``extra``) asking for a ``_process.h5`` companion:
 #: the master of the run to reprocess, relative to the output folder (docs/writer.md).
 PROCESS_SOURCE_KEY = "process_source_master"
-#: Largest ``number_of_images`` a start message may declare (issue 8: no work from a declared size
+#: Largest ``number_of_images`` a start message may declare (no work from a declared size
 #: without a bound).  Files are planned at the declared size and trimmed at the end, which costs
 #: time in proportion to it (about 6 s at 1e8 images, hours at 2**40: the service would hang).
 MAX_DECLARED_IMAGES = 100_000_000

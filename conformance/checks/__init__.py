@@ -1,5 +1,5 @@
 """Checks of HDF5 files, one module per kind; :data:`FILE_CHECKS` lists them with the rule ids each
-may report (issue 4 "Rules, held as data"; STYLE.md "Checks are library functions")."""
+may report (STYLE.md "Checks are library functions")."""
 
 from __future__ import annotations
 

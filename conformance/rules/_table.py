@@ -21,7 +21,7 @@ _JF = frozenset({"jungfraujoch"})
 
 @dataclass(frozen=True)
 class Rule:
-    """One conformance rule (STYLE.md "Checks are library functions"; issue 4 "Rules, held as data")."""
+    """One conformance rule (STYLE.md "Checks are library functions")."""
 
     id: str
     section: str

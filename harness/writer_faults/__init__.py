@@ -1,4 +1,4 @@
-"""Reusable fault pieces and the fault table runner (issue 8 "Reliability"; docs/reliability.md).
+"""Reusable fault pieces and the fault table runner (docs/reliability.md).
 
 - :mod:`._messages`: small valid runs, the material faults override;
 - :mod:`._faults`: the fault catalogue (malformed streams, hostile names and metadata);

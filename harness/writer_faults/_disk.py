@@ -1,4 +1,4 @@
-"""Disk full and write errors for a writer we start (issue 8 "Disk full and write errors").
+"""Disk full and write errors for a writer we start.
 
 A full disk is emulated with ``RLIMIT_FSIZE`` set in the child before exec (writes past the
 limit fail with EFBIG, SIGXFSZ ignored); a read-only folder with ``chattr +i`` when running as

@@ -1,4 +1,4 @@
-"""The fault catalogue: malformed streams, hostile names and metadata (issue 8).
+"""The fault catalogue: malformed streams, hostile names and metadata.
 
 Stream faults break stream.md 3 (CBOR framing), 4 (tags 40, typed arrays, 56500), 5 (start),
 8 (image) and 10.1 (end) and the order of 1 (start, images, end); name faults break
@@ -29,7 +29,7 @@ SELF_DESCRIBED = 55799
 
 @dataclass(frozen=True)
 class FaultPlan:
-    """What one fault sends and what it must leave behind (issue 8 "what must hold").
+    """What one fault sends and what it must leave behind.
 
     ``decode_errors``: messages a writer must count as undecodable; ``rejected``: images it must
     refuse, by the reason our writer names; ``run_prefix``/``run_images``: the run the fault
@@ -201,7 +201,7 @@ def _huge_image_count(out_dir: Path, seed: int) -> FaultPlan:
 
 
 def malformed_faults() -> list[Fault]:
-    """The malformed-stream faults of issue 8, each inside or around a valid run."""
+    """The malformed-stream faults, each inside or around a valid run."""
     counted = "counted as decode error, run written without it"
     return [
         Fault("truncated_cbor", f"2 truncated messages {counted}", _truncated_cbor),
@@ -266,7 +266,7 @@ def _appendix(out_dir: Path, seed: int) -> FaultPlan:
 
 
 def hostile_faults() -> list[Fault]:
-    """Hostile ``file_prefix`` values and ``header_appendix.hdf5`` keys (issue 8)."""
+    """Hostile ``file_prefix`` values and ``header_appendix.hdf5`` keys."""
     refused = "run refused, no file written anywhere"
     return [
         Fault(

@@ -1,4 +1,4 @@
-"""What a writer left on disk, read with h5py only (issue 8; hdf5-format.md 2).
+"""What a writer left on disk, read with h5py only (hdf5-format.md 2).
 
 Used for any writer: our own (with its JSON lines as well) and a real one, where the files are
 all there is to observe.

@@ -1,4 +1,4 @@
-"""Kill points: `jfwriter` killed with SIGKILL at seeded moments of a run (issue 8).
+"""Kill points: `jfwriter` killed with SIGKILL at seeded moments of a run.
 
 What must hold after each kill: every final-named file opens, holds exactly the pixels sent
 (bytes lost 0) and, for a master, passes `jfcheck`; partial work stays as ``*.tmp``; the

@@ -1,6 +1,6 @@
 """The fault table runner: send each fault, then a probe run, and judge what the writer did.
 
-Issue 8 "Output": fault, expected outcome, observed outcome, pass/fail.  Any writer is judged
+fault, expected outcome, observed outcome, pass/fail.  Any writer is judged
 by its files (the probe run after every fault must be written: the service keeps serving; no
 file may appear outside the output folder); our `jfwriter`, given as a
 :class:`~simulator.faultsuite._writer.WriterProcess`, also by its JSON and log lines, so every
@@ -221,7 +221,7 @@ def slow_consumer(
     timeout_s: float = 30.0,
     seed: int = 0,
 ) -> FaultRow:
-    """A consumer slower than the stream (issue 8 "Slow consumer").
+    """A consumer slower than the stream.
 
     With ``writer`` (ours) the writer is stopped (SIGSTOP) for ``pause_s`` while images are sent
     with a short send timeout: each image the sender could not queue is counted in its

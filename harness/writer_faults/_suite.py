@@ -1,4 +1,4 @@
-"""The whole fault session behind ``jfsim faults`` (issue 8 "Output"): sockets, writer, table.
+"""The whole fault session behind ``jfsim faults``: sockets, writer, table.
 
 ``--target-writer ENDPOINT`` aims at any writer: by default the suite binds a PUSH socket there
 and the writer connects (stream.md 2.3); with ``connect`` the writer binds and the suite

@@ -1,4 +1,4 @@
-"""A writer under test as a process: `jfwriter` started, signalled and read (issue 8).
+"""A writer under test as a process: `jfwriter` started, signalled and read.
 
 The simulator imports only ``stream`` (STYLE.md "imports flow one way"), so what our writer did
 is observed as a user would: its JSON lines and log lines (standard error merged into standard

@@ -1,4 +1,4 @@
-"""Per-image analysis as Jungfraujoch's receiver computes it (issue 6; hdf5-format.md §4.1-4.6).
+"""Per-image analysis as Jungfraujoch's receiver computes it (hdf5-format.md §4.1-4.6).
 
 ``analyse_image(image, geometry, settings, truth=None)`` returns a dict keyed by the image-message
 field names; ``start_message_fields(plan_for(geometry, settings), scene)`` gives the start-message

@@ -1,5 +1,5 @@
 """The "direct" transport: packets from the packetiser straight into the assembler, no sockets
-(issue 5: same packetiser and assembler code as the UDP path, at memory speed)."""
+(same packetiser and assembler code as the UDP path, at memory speed)."""
 
 from __future__ import annotations
 

@@ -46,7 +46,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ReceiverSettings:
-    """What the receiver does with a run (issue 5 "Receiver side"; detectors.md §4.4, §5.2).
+    """What the receiver does with a run (detectors.md §4.4, §5.2).
 
     ``cell_source`` "header" reads the storage cell from ``det_spec3`` bits 11-8 (§2.7);
     "frame_number" uses Jungfraujoch's ``(frameNumber - 1) mod N``.
@@ -377,7 +377,7 @@ def run_direct(
     calibration: Calibration | None = None,
     chunk_packets: int = 1024,
 ) -> RunSummary:
-    """A whole run without sockets (issue 5 "direct" transport): the schedule (e.g. from
+    """A whole run without sockets (the direct transport): the schedule (e.g. from
     :meth:`FaultPlan.schedule`) goes through the same packetiser, assembler, converter and
     publisher as :func:`receive_udp`, at memory speed."""
     detector = packetiser.detector

@@ -1,5 +1,4 @@
-"""The receive loop: sockets first, one assembled frame of processing at a time (issue 5
-"Receiver side"; detectors.md §4).
+"""The receive loop: sockets first, one assembled frame of processing at a time (detectors.md §4).
 
 An 8 MiB receive buffer holds about 500 datagrams, 8 ms of a JUNGFRAU module at 500 Hz. A loop
 that drains a batch and then converts every frame it completed (8 frames for a 1024-packet

@@ -1,6 +1,6 @@
 """A UDP receiver split over two processes: a reader process that only ``recv_into``s datagrams
 into a shared-memory ring of packet slots, and the caller's process that assembles batches from
-the ring (issue 5: "use more processes if that is what it takes").
+the ring (more processes, where one cannot keep up).
 
 The reader does almost no Python work per packet, so the scheduler wakes it as promptly as a C
 receiver; the ring (default 8192 slots, 64 JUNGFRAU module frames) absorbs the assembler's and

@@ -1,4 +1,4 @@
-"""Diffraction scenes: geometry, crystals, Bragg prediction and rendering (issue 6; docs/physics.md).
+"""Diffraction scenes: geometry, crystals, Bragg prediction and rendering (docs/physics.md).
 
 Typical use::
 

@@ -148,7 +148,7 @@ def miller_set(cell: UnitCell, d_min_a: float, centring: str = "P") -> np.ndarra
 
 @dataclass(frozen=True)
 class Crystal:
-    """A crystal: cell, Bravais type, orientation and quality (issue 6 "A crystal").
+    """A crystal: cell, Bravais type, orientation and quality.
 
     ``orientation`` is U (3x3 rotation, None = identity); intensities follow a Wilson
     distribution with ``b_factor_a2``; ``mosaicity_deg`` spreads reflections in rotation angle,

@@ -1,4 +1,4 @@
-"""Ready-made realistic scenes (issue 6 "Realism"; docs/physics.md "Example scenes").
+"""Ready-made realistic scenes (docs/physics.md "Example scenes").
 
 Geometry and cells are those of real experiments, so the images can go through dials.index:
 a JUNGFRAU 1M (2 modules, 1030 x 1064 converted pixels of 75 um) at 12.4 keV and 120 mm.

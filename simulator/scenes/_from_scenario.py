@@ -1,4 +1,4 @@
-"""The scene of a :class:`simulator.scenario.Scenario` (issue 6 scenes for issue 7's runs).
+"""The scene of a scenario's ``[crystal]``, ``[geometry]`` and ``[beam]`` tables.
 
 Duck-typed on the scenario's sections (``detector``, ``run``, ``beam``, ``geometry``, ``crystal``)
 so that this module does not depend on the scenario loader. Mapping (docs/physics.md):

@@ -319,7 +319,7 @@ def _predict_still(scene, image_index: int, members: list[tuple[int, np.ndarray]
 
 
 def predict_image(scene, image_index: int) -> ImageTruth:
-    """The ground truth of image ``image_index`` of ``scene`` (issue 6 "Bragg reflections").
+    """The ground truth of image ``image_index`` of ``scene``.
 
     Rotation: reflections whose rocking curve overlaps the frame, with their partiality.
     Stills: a hit with probability ``hit_rate``, each crystal randomly oriented.

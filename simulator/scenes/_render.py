@@ -1,4 +1,4 @@
-"""Scenes and their rendering into photon-count images (issue 6 "Background"; docs/physics.md).
+"""Scenes and their rendering into photon-count images (docs/physics.md).
 
 An image is Poisson(background + Bragg spots) photons per pixel, shadowed by the beam stop,
 clipped at saturation, with hot pixels saturated and dead/gap pixels at the error value: the
@@ -98,7 +98,7 @@ class Scene:
     ``extra_crystals`` are further crystals in the beam of a rotation or grid scan (lattices 1,
     2, ...); a stills scan draws its own number of crystals per hit instead.
 
-    The same scene and seed give the same photons, bit for bit (issue 6). Scenes compare by
+    The same scene and seed give the same photons, bit for bit. Scenes compare by
     identity, which is what their caches key on.
     """
 
@@ -225,7 +225,7 @@ def render_expected(scene: Scene, image_index: int) -> np.ndarray:
 
 
 def render(scene: Scene, image_index: int, cache_size: int = 16) -> np.ndarray:
-    """The photon-count image (int32 [y, x], read-only) of ``image_index`` (issue 6).
+    """The photon-count image (int32 [y, x], read-only) of ``image_index``.
 
     Each distinct (scene, image) is rendered once and kept in a per-scene LRU cache of
     ``cache_size`` images; noise comes from a generator seeded by (seed, image), so the result

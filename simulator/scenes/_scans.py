@@ -1,4 +1,4 @@
-"""Scan kinds: rotation, stills/serial and grid scans (issue 6 "Scenes"; hdf5-format.md §3 sample).
+"""Scan kinds: rotation, stills/serial and grid scans (hdf5-format.md §3 sample).
 
 Each scan is a frozen dataclass; ``n_images`` says how many images the scene has.
 """

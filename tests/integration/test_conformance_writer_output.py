@@ -1,4 +1,4 @@
-"""jfcheck on our writer's real output, every layout (issue 4 "Valid files of every layout pass").
+"""jfcheck on our writer's real output, every layout.
 
 The writer is driven through its public API with the writer area's own message helper; if either
 is not importable (still in progress) the test skips. Findings the writer is known to produce today
@@ -13,7 +13,7 @@ from jfjoch_hil.conformance import check_file
 
 # (rule, path suffix): spec reason. Reported to the writer area; remove an entry once fixed.
 KNOWN_WRITER_FINDINGS = {
-    # hdf5-format.md §2 / issue 4: the VDS maps latticeIndexedExtra onto a data file that lacks it
+    # hdf5-format.md §2: the VDS maps latticeIndexedExtra onto a data file that lacks it
     # (a file whose images carry no extra lattice), so HDF5 would return fill values silently.
     ("JF-VDS", "/entry/MX/latticeIndexedExtra"),
 }

@@ -1,5 +1,5 @@
 """The receiver publishes start / calibration / image / end with exact packet counters
-(issue 5 "Publishes the run"; detectors.md §4.2, §4.4, §5)."""
+(detectors.md §4.2, §4.4, §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Live UDP on 127.0.0.1: 2 JUNGFRAU modules x 2 interfaces with storage cells (issue 5).
+"""Live UDP on 127.0.0.1: 2 JUNGFRAU modules x 2 interfaces with storage cells.
 
 Sender and receiver share one process here (a thread each), so the frame time is a relaxed
 20 ms: the GIL, not the socket, would otherwise decide which datagrams survive. Rate tests with
@@ -122,7 +122,7 @@ def test_hw_udp_with_faults_matches_ground_truth(batched):
 
 def test_hw_loss_is_explained_by_kernel_drops():
     """Overflow a deliberately small receive buffer: every datagram is either read or counted
-    as dropped by the kernel (issue 5: loss must be explained, not silent)."""
+    as dropped by the kernel (loss must be explained, not silent)."""
     detector = Detector("JF-1if", jungfrau_module(1), 1)
     packetiser = Packetiser(detector, np.zeros((1, 1, 1 << 20), np.uint8))
     n_frames = 3

@@ -1,5 +1,5 @@
 """The two-process receiver (reader process + shared-memory ring) delivers exactly what the
-single-process one does (issue 5 "use more processes")."""
+single-process one does."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`jfsim detector` and `jfsim receiver` on their own, as processes (issue 5: each half usable
+"""`jfsim detector` and `jfsim receiver` on their own, as processes (each half usable
 against real equipment): the detector's packets reach the receiver, which publishes the run."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`jfsim reprocess MASTER` (issue 7): the analysis rerun on an existing dataset goes through the
+"""`jfsim reprocess MASTER`: the analysis rerun on an existing dataset goes through the
 writer into `<prefix>_process.h5`, whose images link back to the original files."""
 
 from __future__ import annotations

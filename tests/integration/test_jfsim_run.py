@@ -1,4 +1,4 @@
-"""`jfsim run`: the whole chain per scenario (issue 7 "Tests that must exist")."""
+"""`jfsim run`: the whole chain per scenario."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """`jfsim faults`: the fault table against our `jfwriter` and against a writer seen only by its
-files (issue 8 "Malformed streams", "Hostile names and metadata", "Slow consumer", "Output")."""
+files."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""`jfcheck` on hostile files: links and virtual sources pointing outside the file's folder
-(issue 8 "jfcheck on corrupt, truncated and hostile files").
+"""`jfcheck` on hostile files: links and virtual sources pointing outside the file's folder.
 
 The conformance suite already fuzzes corrupt and truncated files and checks a data link moved
 out of the folder; what is added here is the proof that nothing outside the folder is even

@@ -1,5 +1,4 @@
-"""`jfwriter` killed (SIGKILL) at seeded points of a run, and stopped (SIGTERM / SIGINT) during one
-(issue 8 "Writer process killed", "SIGTERM / SIGINT")."""
+"""`jfwriter` killed (SIGKILL) at seeded points of a run, and stopped (SIGTERM / SIGINT) during one."""
 
 from __future__ import annotations
 

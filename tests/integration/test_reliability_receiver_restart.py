@@ -1,5 +1,5 @@
 """A receiver restarted mid-run resumes at the next frame; the frames lost meanwhile are reported,
-and no image is shifted into a neighbour's place (issue 8, "Network faults ... receiver restarted")."""
+and no image is shifted into a neighbour's place ("Network faults ... receiver restarted")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`jfwriter` as a process: JSON lines, SIGTERM finalisation, write errors (issue 3 "Service")."""
+"""`jfwriter` as a process: JSON lines, SIGTERM finalisation, write errors."""
 
 from __future__ import annotations
 

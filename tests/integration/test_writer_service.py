@@ -1,4 +1,4 @@
-"""The writer service over real ZeroMQ on loopback: every bad-input case of issue 3.
+"""The writer service over real ZeroMQ on loopback: every bad-input case of .
 
 Each test asserts the error (counted, with its reason) and that nothing else was lost (every
 valid image read back pixel-exact with h5py).

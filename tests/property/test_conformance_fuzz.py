@@ -1,5 +1,4 @@
-"""Byte-level corruption of valid files never crashes jfcheck: exit 0, 1 or 2, no traceback (issue 4
-"Robustness"). Each check runs in a child process so a crash inside the HDF5 C library would show up
+"""Byte-level corruption of valid files never crashes jfcheck: exit 0, 1 or 2, no traceback. Each check runs in a child process so a crash inside the HDF5 C library would show up
 as a signal exit code instead of taking the test run down."""
 
 from __future__ import annotations

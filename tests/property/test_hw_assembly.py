@@ -1,5 +1,5 @@
 """Packetise then assemble is pixel-exact; fault accounting equals the ground-truth log exactly
-(detectors.md §4.1, §4.2, §6.1; issue 5 "Tests that must exist")."""
+(detectors.md §4.1, §4.2, §6.1)."""
 
 from __future__ import annotations
 

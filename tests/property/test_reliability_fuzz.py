@@ -1,4 +1,4 @@
-"""Hypothesis fuzz of malformed streams against a live `jfwriter` (issue 8 "Malformed streams").
+"""Hypothesis fuzz of malformed streams against a live `jfwriter`.
 
 Each example mutates the wire bytes of a small valid run (truncation, bit flips, random bytes,
 fields replaced by arbitrary CBOR values, messages dropped, duplicated or swapped), sends them,

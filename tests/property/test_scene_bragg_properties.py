@@ -1,4 +1,4 @@
-"""Hypothesis properties of Bragg prediction (issue 6 "Realism that must be shown": Bragg
+"""Hypothesis properties of Bragg prediction (Bragg
 condition for the image's angle range; every Miller index reproduces its spot position)."""
 
 from __future__ import annotations

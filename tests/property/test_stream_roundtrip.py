@@ -1,4 +1,4 @@
-"""Round trip of every message kind, pixel type and compression (issue: Foundation).
+"""Round trip of every message kind, pixel type and compression.
 
 decode(encode(m)) == m for messages drawn from each class's field table; images pixel-exact,
 checked against the numpy array the message was built from (not against the codec's own output).

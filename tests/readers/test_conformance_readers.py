@@ -43,7 +43,7 @@ _FORMATS = {"legacy": "NXmxLegacy", "vds": "NXmxVDS", "integrated": "NXmxIntegra
 
 @pytest.fixture(scope="module")
 def writer_runs(tmp_path_factory) -> dict[str, Path]:
-    """Our writer's output (issue 4: witnesses judge the writer's files); skips if the writer is absent."""
+    """Our writer's output (witnesses judge the writer's files); skips if the writer is absent."""
     try:
         from jfjoch_hil.writer import RunWriter
 

@@ -1,4 +1,4 @@
-"""Realism (issue 6): a simulated rotation scan written by our writer goes through DIALS'
+"""Realism: a simulated rotation scan written by our writer goes through DIALS'
 dials.import, dials.find_spots and dials.index, and the indexed cell matches the simulated one
 (lengths within 1 %, angles within 1 degree), for a JUNGFRAU and an EIGER geometry.
 

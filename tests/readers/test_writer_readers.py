@@ -1,4 +1,4 @@
-"""Third-party readers on the writer's files (third-party-readers.md 2.4-2.7, 6; issue 3 tests).
+"""Third-party readers on the writer's files (third-party-readers.md 2.4-2.7, 6 tests).
 
 DIALS' ``nxmx`` loads each master and its geometry must match the start message; fabio reads every
 frame; h5dump and DIALS run when installed (skipped otherwise).

@@ -1,5 +1,5 @@
 """Longer fault-accounting runs: more examples, a full JUNGFRAU 4M over the direct transport
-(issue 5; run with ``pytest -m slow``)."""
+(run with ``pytest -m slow``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """A module at 500 Hz over loopback from a separate sender process, with conversion: whatever the
-machine's load, every packet is either placed or counted by the kernel as a receive-buffer drop
-(issue 5 "0.0 % unexplained loss")."""
+machine's load, every packet is either placed or counted by the kernel as a receive-buffer drop."""
 
 from __future__ import annotations
 

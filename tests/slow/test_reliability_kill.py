@@ -1,4 +1,4 @@
-"""More kill points and fault-table seeds than the default tests (issue 8; run with ``-m slow``)."""
+"""More kill points and fault-table seeds than the default tests (run with ``-m slow``)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """A whole rotation scan: bit-for-bit reproducible and spot finding >= 90 % on every image
-(issue 6; slow: renders and analyses a hundred 1M images)."""
+(slow: renders and analyses a hundred 1M images)."""
 
 from __future__ import annotations
 

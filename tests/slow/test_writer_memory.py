@@ -1,4 +1,4 @@
-"""Resident memory of the writer core is bounded by result vectors, not images x size (issue 3)."""
+"""Resident memory of the writer core is bounded by result vectors, not images x size."""
 
 from __future__ import annotations
 

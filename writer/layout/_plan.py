@@ -118,7 +118,7 @@ _PLAIN_PART = re.compile(r"[A-Za-z0-9_.+\-]+")
 
 
 def check_prefix(prefix: Any) -> str:
-    """``prefix`` if it is a safe relative file prefix, else :class:`PrefixError` (issue 3).
+    """``prefix`` if it is a safe relative file prefix, else :class:`PrefixError`.
 
     Refused: empty, absolute, backslashes, ``..`` or ``.`` or empty path parts, characters other
     than letters, digits and ``_ . + -`` in a part.

@@ -1,4 +1,4 @@
-"""Mutants: one way to break each rule, applied to a copy of a valid run (issue 4 "mutation self-test").
+"""Mutants: one way to break each rule, applied to a copy of a valid run.
 
 Each mutant names the rule id that must report it and the layouts it applies to. Mutations act on
 the files with h5py directly; the per-image holder is the first data file (legacy, vds) or the

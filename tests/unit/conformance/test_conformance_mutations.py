@@ -1,4 +1,4 @@
-"""Mutation self-test: every mutant of a valid file is reported by the rule it breaks (issue 4)."""
+"""Mutation self-test: every mutant of a valid file is reported by the rule it breaks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The pytest plugin: ``jfcheck`` fixture and ``pytest --jfcheck PATH`` (issue 4)."""
+"""The pytest plugin: ``jfcheck`` fixture and ``pytest --jfcheck PATH``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`jfcheck stream`: dumped and live CBOR messages against stream.md (issue 4)."""
+"""`jfcheck stream`: dumped and live CBOR messages against stream.md."""
 
 from __future__ import annotations
 

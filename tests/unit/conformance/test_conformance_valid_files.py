@@ -1,4 +1,4 @@
-"""Valid files of every layout pass with 0 errors; the CLI's exit codes, JSON and JUnit output (issue 4)."""
+"""Valid files of every layout pass with 0 errors; the CLI's exit codes, JSON and JUnit output."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Scenario files (issue 7): every shipped file loads, errors name the key and what is allowed."""
+"""Scenario files: every shipped file loads, errors name the key and what is allowed."""
 
 from __future__ import annotations
 

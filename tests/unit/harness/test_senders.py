@@ -1,4 +1,4 @@
-"""Per-module sender groups (issue 7 "Scale past one machine")."""
+"""Per-module sender groups."""
 
 from __future__ import annotations
 

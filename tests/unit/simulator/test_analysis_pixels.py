@@ -1,5 +1,5 @@
 """Azimuthal integration, ROIs (+ roi_map), image statistics and start-message fields against a
-direct numpy recomputation written differently (issue 6; hdf5-format.md §4.3-4.5)."""
+direct numpy recomputation written differently (hdf5-format.md §4.3-4.5)."""
 
 from __future__ import annotations
 

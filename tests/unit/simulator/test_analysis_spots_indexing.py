@@ -1,5 +1,5 @@
 """Spot finding recovers the predicted strong reflections; indexing from truth reproduces
-positions; misses keep the sentinels (issue 6 "Realism"; hdf5-format.md §4.1, §4.2)."""
+positions; misses keep the sentinels (hdf5-format.md §4.1, §4.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Unit cells, Miller sets, scans (rotation, stills, grid) and start-message fields (issue 6)."""
+"""Unit cells, Miller sets, scans (rotation, stills, grid) and start-message fields."""
 
 from __future__ import annotations
 

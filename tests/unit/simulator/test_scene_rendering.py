@@ -1,4 +1,4 @@
-"""Rendering: seeded, cached per distinct image, gaps/defects/beam stop/ice rings (issue 6)."""
+"""Rendering: seeded, cached per distinct image, gaps/defects/beam stop/ice rings."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Dump folders and replay (issue: Foundation; layout of shared/reference-data)."""
+"""Dump folders and replay (stream.md §11: the recording layout)."""
 
 from __future__ import annotations
 

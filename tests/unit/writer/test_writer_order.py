@@ -1,5 +1,5 @@
 """Any arrival order, duplicates and out-of-range numbers: every valid image stored once, exactly
-where it belongs, and every rejection counted (issue 3 "bad input"; hdf5-format.md 2)."""
+where it belongs, and every rejection counted (hdf5-format.md 2)."""
 
 from __future__ import annotations
 

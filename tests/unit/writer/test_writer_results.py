@@ -1,4 +1,4 @@
-"""Per-image values that cannot be stored are counted, the rest of the image kept (issue 3)."""
+"""Per-image values that cannot be stored are counted, the rest of the image kept."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Round trip through the writer core in every layout (hdf5-format.md 2-4, issue 3 "Reader").
+"""Round trip through the writer core in every layout (hdf5-format.md 2-4).
 
 Files are read back independently with h5py and compared with the messages that were sent; one
 contract class states what every layout must hold, each layout subclasses it (STYLE.md).

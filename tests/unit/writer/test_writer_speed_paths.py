@@ -1,4 +1,4 @@
-"""The writer's fast paths store the same values as the general ones (issue 3 "speed").
+"""The writer's fast paths store the same values as the general ones.
 
 Decoded spot lists are ``cbor2.frozendict`` maps, read in their wire key order when every spot has
 the same keys; HDF5 property lists and types are reused across datasets.  Expected values come
