@@ -1,6 +1,6 @@
 """`jfsim`: the detector simulator, receiver and scenario runner.
 
-``jfsim run [SCENARIO]`` runs the whole chain (:mod:`simulator.run`); ``jfsim roundtrip`` only the
+``jfsim run [SCENARIO]`` runs the whole chain (:mod:`jfjoch_hil.harness.run`); ``jfsim roundtrip`` only the
 stream round trip of :mod:`simulator.roundtrip`; ``jfsim record`` / ``jfsim replay`` capture and
 play back streams.
 """
@@ -396,8 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     finally:
-        if "stream" in sys.modules:  # flush and release zero-copy sends before the interpreter ends
-            sys.modules["stream"].shutdown()
+        if "jfjoch_hil.stream" in sys.modules:  # flush and release zero-copy sends before the interpreter ends
+            sys.modules["jfjoch_hil.stream"].shutdown()
 
 
 def _main(argv: list[str] | None) -> int:

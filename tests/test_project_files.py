@@ -38,3 +38,31 @@ def test_console_script_answers_help(module):
     )
     assert done.returncode == 0, done.stderr
     assert "usage:" in done.stdout
+
+
+def test_ci_runs_every_habit_env_of_tox_before_the_tests():
+    import configparser
+
+    tox = configparser.ConfigParser()
+    tox.read(ROOT / "tox.ini", encoding="utf-8")
+    habits = {s.split(":", 1)[1] for s in tox.sections() if s.startswith("testenv:")} - {"py311"}
+    assert habits >= {"lint", "format", "types", "imports"}
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    (line,) = [n for n, text in enumerate(ci) if "tox run" in text]
+    envs = set(re.search(r"-e (\S+)", ci[line]).group(1).split(","))
+    assert envs == habits
+    assert line < ci.index(readme_commands()[1])
+
+
+def test_no_code_or_doc_cites_a_tracker_issue():
+    pattern = re.compile(r"\b[Ii]ssue #?\d+")
+    roots = ["stream", "simulator", "writer", "conformance", "harness", "tests", "benchmarks", "docs"]
+    files = [p for r in roots for p in (ROOT / r).rglob("*") if p.suffix in (".py", ".md", ".toml")]
+    files += [ROOT / "README.md", ROOT / "DEVELOPERS.md"]
+    offenders = [
+        f"{p.relative_to(ROOT)}:{n}"
+        for p in files
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line) and p != Path(__file__)
+    ]
+    assert not offenders, offenders

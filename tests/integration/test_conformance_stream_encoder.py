@@ -7,15 +7,12 @@ import threading
 
 import pytest
 from jfjoch_hil.conformance import check_stream_connect, check_stream_dir
+from jfjoch_hil.stream.codec import encode
+
+from tests.unit.writer.writer_messages import make_run
 
 
 def _encoded_run():
-    try:
-        from jfjoch_hil.stream.codec import encode
-
-        from tests.unit.writer.writer_messages import make_run
-    except ImportError as exc:
-        pytest.skip(f"stream encoder or message helper not importable: {exc}")
     run = make_run(6, file_format="NXmxVDS", images_per_file=4)
     return [encode(m) for m in (run.start, *run.calibration, *run.images, run.end)]
 

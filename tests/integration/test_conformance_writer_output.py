@@ -1,7 +1,6 @@
 """jfcheck on our writer's real output, every layout.
 
-The writer is driven through its public API with the writer area's own message helper; if either
-is not importable (still in progress) the test skips. Findings the writer is known to produce today
+The writer is driven through its public API with the writer tests' message helper. Findings the writer is known to produce today
 are listed in KNOWN_WRITER_FINDINGS with the spec reason; anything outside that list fails, so a new
 regression is caught while the known ones are being fixed (docs/conformance.md, "writer").
 """
@@ -10,6 +9,9 @@ from __future__ import annotations
 
 import pytest
 from jfjoch_hil.conformance import check_file
+from jfjoch_hil.writer import RunWriter
+
+from tests.unit.writer.writer_messages import make_run
 
 # (rule, path suffix): spec reason. Reported to the writer area; remove an entry once fixed.
 KNOWN_WRITER_FINDINGS = {
@@ -23,22 +25,13 @@ KNOWN_WRITER_FINDINGS = {
 
 
 def _write(tmp_path, file_format):
-    try:
-        from jfjoch_hil.writer import RunWriter
-
-        from tests.unit.writer.writer_messages import make_run
-    except ImportError as exc:  # the writer area may be mid-change
-        pytest.skip(f"writer not importable: {exc}")
     run = make_run(12, file_format=file_format, images_per_file=5)
-    try:
-        writer = RunWriter(run.start, tmp_path)
-        for message in run.calibration:
-            writer.put_calibration(message)
-        for message in run.images:
-            writer.put_image(message)
-        result = writer.finish(run.end)
-    except (AttributeError, TypeError) as exc:
-        pytest.skip(f"writer API differs from what this test drives: {exc}")
+    writer = RunWriter(run.start, tmp_path)
+    for message in run.calibration:
+        writer.put_calibration(message)
+    for message in run.images:
+        writer.put_image(message)
+    result = writer.finish(run.end)
     assert result.error is None, result.error
     return sorted(tmp_path.rglob("*_master.h5"))
 

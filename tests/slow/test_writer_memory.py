@@ -12,8 +12,8 @@ CHILD = r"""
 import json, resource, sys, tempfile
 import numpy as np
 from datetime import UTC, datetime
-from stream import EndMessage, ImageMessage, StartMessage, TypedArray
-from writer import RunWriter
+from jfjoch_hil.stream import EndMessage, ImageMessage, StartMessage, TypedArray
+from jfjoch_hil.writer import RunWriter
 
 n, ny, nx = int(sys.argv[1]), 512, 1024
 rng = np.random.default_rng(0)

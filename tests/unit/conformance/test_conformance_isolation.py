@@ -102,7 +102,7 @@ def test_manifest_and_diff_survive_a_library_crash(crashing, valid, capsys):
         [
             sys.executable,
             "-c",
-            f"from conformance._manifest import make_manifest; make_manifest({str(crashing)!r})",
+            f"from jfjoch_hil.conformance._manifest import make_manifest; make_manifest({str(crashing)!r})",
         ],
         capture_output=True,
         text=True,

@@ -32,7 +32,7 @@ def test_fixture_assert_ok_fails_with_grouped_findings(jfcheck, run, tmp_path):
 
 
 def test_plugin_import_is_cheap():
-    code = "import sys, conformance.pytest_plugin; print(int('h5py' in sys.modules))"
+    code = "import sys, jfjoch_hil.conformance.pytest_plugin; print(int('h5py' in sys.modules))"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )

@@ -88,7 +88,7 @@ def _scenario(
 ):
     from types import SimpleNamespace as NS
 
-    # Duck-typed like simulator.scenario.Scenario (only the fields the scene reads).
+    # Duck-typed like jfjoch_hil.harness.scenario.Scenario (only the fields the scene reads).
     return NS(
         detector=NS(type="jungfrau", modules=modules),
         run=NS(kind=kind, images=images, frame_rate_hz=100.0, seed=3),

@@ -106,8 +106,8 @@ def test_a_file_size_limit_gives_an_os_error_with_its_errno(tmp_path):
         import resource, signal, h5py, hdf5plugin, numpy as np
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, 150_000))
-        import writer.materialize as mat
-        from writer._native import native
+        import jfjoch_hil.writer.materialize as mat
+        from jfjoch_hil.writer._native import native
         f = h5py.File({str(tmp_path / "full.h5")!r}, "w", libver=mat.LIBVER)
         images = mat.create_image_stack(f, "/d", np.uint16, 4, (256, 256), None)
         payload = np.random.default_rng(1).integers(0, 60000, (256, 256), dtype=np.uint16).tobytes()

@@ -190,7 +190,7 @@ def test_store_process_dies_with_its_parent(tmp_path):
     """A writer killed with SIGKILL leaves no store process writing behind it."""
     code = (
         "import sys, time\n"
-        "from writer._store import ProcessStore\n"
+        "from jfjoch_hil.writer._store import ProcessStore\n"
         "store = ProcessStore(ring_bytes=1 << 20)\n"
         "print(store._process.pid, flush=True)\n"
         "time.sleep(60)\n"
