@@ -396,7 +396,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     finally:
-        if "jfjoch_hil.stream" in sys.modules:  # flush and release zero-copy sends before the interpreter ends
+        if (
+            "jfjoch_hil.stream" in sys.modules
+        ):  # flush and release zero-copy sends before the interpreter ends
             sys.modules["jfjoch_hil.stream"].shutdown()
 
 

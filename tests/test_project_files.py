@@ -56,7 +56,16 @@ def test_ci_runs_every_habit_env_of_tox_before_the_tests():
 
 def test_no_code_or_doc_cites_a_tracker_issue():
     pattern = re.compile(r"\b[Ii]ssue #?\d+")
-    roots = ["stream", "simulator", "writer", "conformance", "harness", "tests", "benchmarks", "docs"]
+    roots = [
+        "stream",
+        "simulator",
+        "writer",
+        "conformance",
+        "harness",
+        "tests",
+        "benchmarks",
+        "docs",
+    ]
     files = [p for r in roots for p in (ROOT / r).rglob("*") if p.suffix in (".py", ".md", ".toml")]
     files += [ROOT / "README.md", ROOT / "DEVELOPERS.md"]
     offenders = [

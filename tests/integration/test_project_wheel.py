@@ -37,7 +37,9 @@ def _run(*command: str | Path, cwd: Path, env: dict | None = None) -> subprocess
 @pytest.fixture(scope="module")
 def wheel_venv(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("wheel")
-    _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", base / "dist", ROOT, cwd=base)
+    _run(
+        sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", base / "dist", ROOT, cwd=base
+    )
     (wheel,) = (base / "dist").glob("jfjoch_hil-*.whl")
     venv = base / "venv"
     _run(sys.executable, "-m", "venv", venv, cwd=base)
