@@ -219,7 +219,11 @@ def _write_per_image(entry: h5py.Group, spec: RunSpec, sl: slice, images: np.nda
     roi = _group(entry, "roi", "NXcollection")
     for name in ROIS:
         g = _group(roi, name, "NXcollection")
+        kind, _bit, params = ROIS[name]
+        footprint = 6 if kind == "azim" else int(roi_mask(kind, params, spec.ny, spec.nx).sum())
         for fname, arr in _roi_results(spec).items():
+            if fname == "npixel":  # never more pixels than the ROI's footprint in roi_map
+                arr = np.minimum(arr, footprint)
             _field(g, fname, arr[sl])
     img = _group(entry, "image", "NXcollection")
     for fname, arr in _image_stats(spec, images).items():
