@@ -82,6 +82,8 @@ def generic_rules(row: SpecRow) -> tuple[str, ...]:
         out.append("SPEC-UNITS")
     if row.domain:
         out.append("SPEC-DOMAIN")
+    if out == ["SPEC-PRESENT"] and row.presence == "input":
+        return ()  # an optional row with nothing else fixed: nothing is checked, a reason is due
     return tuple(out)
 
 
