@@ -60,6 +60,24 @@ def _image_shape(ctx: Context) -> None:
             ctx.add("XF-IMAGE-SHAPE", path, f"{int(got)}, but the images are {y} x {x} (y, x)")
 
 
+def _pixel_mask_link(ctx: Context) -> None:
+    """§3: detector/pixel_mask is hard-linked from detectorSpecific/pixel_mask (one object)."""
+    a = ctx.dataset(f"{ctx.entry_path}/{_D}/pixel_mask")
+    b = ctx.dataset(f"{ctx.entry_path}/{_DS}/pixel_mask")
+    if a is None or b is None:
+        return
+    try:
+        same = a.id == b.id
+    except Exception:  # noqa: BLE001
+        return
+    if not same:
+        ctx.add(
+            "XF-IMAGE-SHAPE",
+            f"{ctx.entry_path}/{_D}/pixel_mask",
+            "is not the same object as detectorSpecific/pixel_mask (a hard link is required)",
+        )
+
+
 def _modules(ctx: Context) -> None:
     det = ctx.group(f"{ctx.entry_path}/{_D}")
     if det is None or not ctx.image_shape or len(ctx.image_shape) != 2:
@@ -443,6 +461,7 @@ def check_cross_fields(ctx: Context) -> None:
         return
     for part in (
         _image_shape,
+        _pixel_mask_link,
         _modules,
         _image_numbers,
         _counters,

@@ -100,6 +100,7 @@ class Place:
     root: h5py.Group
     n_images: int | None
     rewrite: dict[str, str]  # path prefix rewrites (integrated §4.7 diagnostics)
+    optional: bool = False  # rows here are checked when present, never required
 
 
 def data_files(ctx: Context) -> list[tuple[str, h5py.File, int, int]]:
@@ -139,6 +140,10 @@ def places(ctx: Context, where: str) -> list[Place]:
                 Place(f"{os.path.basename(s.dataset.file.filename)}:", s.dataset.file, s.frames, {})
                 for s in ctx.sources
             ]
+        if ctx.layout == "vds":  # the arrays live in the data files; the master exposes them
+            return [master] + [
+                Place(f"{name}:", f, hi - lo + 1, {}) for name, f, lo, hi in data_files(ctx)
+            ]
         return [master]
     if where == "diagnostics":
         if ctx.layout == "legacy":
@@ -146,8 +151,9 @@ def places(ctx: Context, where: str) -> list[Place]:
                 Place(f"{os.path.basename(s.dataset.file.filename)}:", s.dataset.file, s.frames, {})
                 for s in ctx.sources
             ]
-        if ctx.layout == "vds":
-            return [Place(f"{name}:", f, hi - lo + 1, {}) for name, f, lo, hi in data_files(ctx)]
+        if ctx.layout == "vds":  # in the data files; a master that exposes them is checked too
+            files = [Place(f"{name}:", f, hi - lo + 1, {}) for name, f, lo, hi in data_files(ctx)]
+            return files + [Place("", ctx.master, ctx.n_frames, {}, optional=True)]
         if ctx.layout == "integrated":
             return [master_with(ctx, {"detector": "instrument/detector/detectorSpecific"})]
         return []  # a process file re-runs the analysis; acquisition diagnostics stay behind
@@ -184,8 +190,10 @@ def expand(ctx: Context, root: h5py.Group, entry: str, path: str) -> list[tuple[
     that exist. A plain last segment yields its object or a Missing.
     """
     segs = [s for s in path.split("/") if s]
-    start = ctx.resolver.walk(root, entry) if entry not in ("", "/") else root
-    frontier: list[tuple[str, Any]] = [(entry, start)]
+    memo = _memo(ctx, root)
+    if entry not in memo:
+        memo[entry] = ctx.resolver.walk(root, entry) if entry not in ("", "/") else root
+    frontier: list[tuple[str, Any]] = [(entry, memo[entry])]
     for i, seg in enumerate(segs):
         last = i == len(segs) - 1
         nxt: list[tuple[str, Any]] = []
@@ -193,16 +201,28 @@ def expand(ctx: Context, root: h5py.Group, entry: str, path: str) -> list[tuple[
             if not is_group(obj):
                 continue
             if _is_glob(seg):
-                names = [n for n in ctx.resolver.members(obj) if fnmatch.fnmatchcase(n, seg)]
-                for n in _sampled(names, ctx.deep):
-                    child = ctx.resolver.child(obj, n)
-                    if not last and not is_group(child):
-                        continue
-                    nxt.append((f"{p}/{n}", child))
+                key = f"{p}/*members"
+                if key not in memo:
+                    memo[key] = ctx.resolver.members(obj)
+                names = [n for n in memo[key] if fnmatch.fnmatchcase(n, seg)]
+                chosen = [(f"{p}/{n}", n) for n in _sampled(names, ctx.deep)]
             else:
-                nxt.append((f"{p}/{seg}", ctx.resolver.child(obj, seg)))
+                chosen = [(f"{p}/{seg}", seg)]
+            for cp, n in chosen:
+                if cp not in memo:
+                    memo[cp] = ctx.resolver.child(obj, n)
+                child = memo[cp]
+                if _is_glob(seg) and not last and not is_group(child):
+                    continue
+                nxt.append((cp, child))
         frontier = nxt
     return frontier
+
+
+def _memo(ctx: Context, root: h5py.Group) -> dict[str, Any]:
+    """Per-check cache of resolved paths below ``root`` (the table visits groups many times)."""
+    caches = ctx.__dict__.setdefault("_spec_memo", {})
+    return caches.setdefault(id(root), {})
 
 
 def _parent(path: str) -> str:
@@ -386,10 +406,11 @@ def check_spec_rows(ctx: Context) -> None:
         return
     shared = _env(ctx)  # master symbols (azint bins) are shared with every holder
     per_place: dict[tuple[str, str], dict[str, int]] = {}
+    where_places = {w: places(ctx, w) for w in ("master", "results", "diagnostics")}
     for row in COVERAGE:
         if row.is_sentence:
             continue
-        for place in places(ctx, row.where):
+        for place in where_places[row.where]:
             key = (row.where, place.label)
             if key not in per_place:
                 per_place[key] = dict(shared) | {"n": place.n_images}
@@ -402,7 +423,7 @@ def check_spec_rows(ctx: Context) -> None:
                 if isinstance(obj, Missing) or obj is None:
                     if _is_glob(concrete.rsplit("/", 1)[-1]):
                         continue
-                    if _required(ctx, row, concrete, place.root):
+                    if not place.optional and _required(ctx, row, concrete, place.root):
                         ctx.add(
                             "SPEC-PRESENT",
                             f"{place.label}{concrete}",

@@ -403,6 +403,14 @@ COVERAGE: tuple[SpecRow, ...] = (
     ),
     _R(
         "§3 /entry/instrument/detector",
+        f"{_DS}/pixel_mask",
+        presence="always",
+        dtype="i",
+        shape="y,x",
+        rules=("XF-IMAGE-SHAPE",),
+    ),
+    _R(
+        "§3 /entry/instrument/detector",
         f"{_D}/pixel_mask_applied",
         presence="always",
         dtype="b",
