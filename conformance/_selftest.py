@@ -613,9 +613,17 @@ def _errors(report) -> set[tuple[str, str]]:
 
 
 def run_selftest(
-    folders: list[Path], work: str | None = None, profile: str = "jungfraujoch"
+    folders: list[Path],
+    work: str | None = None,
+    profile: str = "jungfraujoch",
+    sections: tuple[str, ...] = (),
+    kinds: tuple[str, ...] = (),
 ) -> SelftestResult:
-    """Mutate each run folder row by row and report the catch rate per spec section."""
+    """Mutate each run folder row by row and report the catch rate per spec section.
+
+    ``sections``: only mutants whose section starts with one of these (all when empty);
+    ``kinds``: only mutants of these kinds (delete, move, units, dtype, shape, class, relation).
+    """
     result = SelftestResult()
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         for k, folder in enumerate(folders):
@@ -626,6 +634,10 @@ def run_selftest(
             result.baseline_errors[run] = sorted({f"{r} {p}" for r, p in _errors(base)})
             base_errors = _errors(base)
             mutants, equivalent = make_mutants(folder, master)
+            if sections:
+                mutants = [m for m in mutants if m.section.startswith(sections)]
+            if kinds:
+                mutants = [m for m in mutants if m.kind in kinds]
             result.equivalent += equivalent
             for i, m in enumerate(mutants):
                 copy = Path(tmp) / f"r{k}m{i}"

@@ -221,8 +221,17 @@ def _selftest(argv: list[str]) -> int:
     p.add_argument("--json", action="store_true")
     p.add_argument("--work", metavar="DIR", help="scratch folder (default: a temporary one)")
     p.add_argument("--survivors", action="store_true", help="list every surviving mutant")
+    p.add_argument(
+        "--section",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="only mutants of spec sections starting with PREFIX (repeatable), e.g. '§4.1'",
+    )
     args = p.parse_args(argv)
-    result = run_selftest([Path(d) for d in args.dirs], work=args.work)
+    result = run_selftest(
+        [Path(d) for d in args.dirs], work=args.work, sections=tuple(args.section)
+    )
     if args.json:
         print(json.dumps(result.as_dict(), indent=1))
     else:
