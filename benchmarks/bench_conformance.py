@@ -2,6 +2,7 @@
 share of mutants caught by the right rule (mutation self-test).
 
     .venv/bin/python benchmarks/bench_conformance.py [--images 10000] [--per-file 1000] [--mutations]
+        [--selftest RUN_DIR...] [--no-large]
 
 Prints figures and ratios; asserts nothing (speed belongs here, not in tests).
 """
@@ -97,6 +98,16 @@ def bench_mutations() -> None:
             print(f"  missed: {m}")
 
 
+def bench_selftest(folders: list[str]) -> None:
+    """Catch rate per spec section of the mutants made from the coverage table."""
+    from jfjoch_hil.conformance._selftest import run_selftest
+
+    t0 = time.perf_counter()
+    result = run_selftest([Path(f) for f in folders])
+    print(result.to_text(survivors=True))
+    print(f"self-test wall time {time.perf_counter() - t0:.0f} s")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--images", type=int, default=10_000)
@@ -105,10 +116,20 @@ def main() -> None:
     p.add_argument("--nx", type=int, default=128)
     p.add_argument("--max-spots", type=int, default=100)
     p.add_argument("--mutations", action="store_true", help="also run the full mutation matrix")
+    p.add_argument(
+        "--selftest",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="run the spec-made self-test on these writer run folders (jfsim run output)",
+    )
+    p.add_argument("--no-large", action="store_true", help="skip the large-master timing")
     args = p.parse_args()
-    bench_large(args.images, args.per_file, args.ny, args.nx, args.max_spots)
+    if not args.no_large:
+        bench_large(args.images, args.per_file, args.ny, args.nx, args.max_spots)
     if args.mutations:
         bench_mutations()
+    if args.selftest:
+        bench_selftest(args.selftest)
 
 
 if __name__ == "__main__":

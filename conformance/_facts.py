@@ -9,7 +9,7 @@ points back at the original image files.
 from __future__ import annotations
 
 from jfjoch_hil.conformance._context import LEGACY_LINK, Context, ImageSource
-from jfjoch_hil.conformance._hdf import as_text, is_dataset
+from jfjoch_hil.conformance._hdf import as_text, is_dataset, is_group
 
 __all__ = ["derive_facts", "detect_layout"]
 
@@ -34,6 +34,23 @@ def _find_entry(ctx: Context) -> None:
         ctx.entry, ctx.entry_path = ctx.group("/entry"), "/entry"
 
 
+def _through_external_link(ctx: Context, path: str) -> bool:
+    """True when resolving ``path`` in the master crosses an external link."""
+    grp = ctx.master
+    parts = [p for p in path.split("/") if p]
+    for i, name in enumerate(parts):
+        kind = ctx.resolver.link_kind(grp, name)
+        if kind == "external":
+            return True
+        if kind is None or i == len(parts) - 1:
+            return False
+        child = ctx.resolver.child(grp, name)
+        if not is_group(child):
+            return False
+        grp = child
+    return False
+
+
 def detect_layout(ctx: Context) -> str:
     """The layout the file's /entry/data shows (``unknown`` when it holds no image data)."""
     data_group = ctx.group(f"{ctx.entry_path}/data")
@@ -52,10 +69,16 @@ def detect_layout(ctx: Context) -> str:
         if ctx.master.filename.endswith("_process.h5"):
             return "process"
         try:
-            files = {s.file_name for s in ds.virtual_sources()}
+            sources = ds.virtual_sources()
         except Exception:  # noqa: BLE001 - undecodable mapping: treat as VDS, JF-VDS reports it
             return "vds"
-        return "integrated" if files <= {"."} else "vds"
+        if {s.file_name for s in sources} - {"."}:
+            return "vds"
+        # Sources in this file may still be external links to data files (nexgen writes its VDS
+        # over /entry/data/data_NNNNNN links): then the images are not in this file.
+        if any(_through_external_link(ctx, s.dset_name) for s in sources):
+            return "vds"
+        return "integrated"
     return "integrated"
 
 

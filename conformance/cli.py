@@ -21,7 +21,7 @@ from jfjoch_hil.conformance.rules import LAYOUTS, PROFILES
 
 __all__ = ["main", "build_parser"]
 
-_SUBCOMMANDS = ("manifest", "diff", "stream")
+_SUBCOMMANDS = ("manifest", "diff", "stream", "rules", "selftest")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,12 +169,88 @@ def _stream(argv: list[str]) -> int:
     return report.exit_code
 
 
+def coverage_text() -> str:
+    """Every spec row of the coverage table with its rules, then the totals."""
+    from jfjoch_hil.conformance.rules._coverage import COVERAGE, row_rules
+
+    lines, covered, reasoned = [], 0, 0
+    for row in COVERAGE:
+        rules = row_rules(row)
+        covered += bool(rules)
+        reasoned += bool(row.reason) and not rules
+        what = f"[{row.presence}] " if not row.is_sentence else "[sentence] "
+        lines.append(
+            f"{row.section:40s} {what}{row.path or '(entry)'}\n"
+            f"{'':40s}   rules: {', '.join(rules) or '-'}"
+            + (f"\n{'':40s}   reason: {row.reason}" if row.reason else "")
+        )
+    lines.append(
+        f"totals: {len(COVERAGE)} rows, {covered} covered by rules, {reasoned} reasoned, "
+        f"{len(COVERAGE) - covered - reasoned} with neither"
+    )
+    return "\n".join(lines)
+
+
+def _rules(argv: list[str]) -> int:
+    from jfjoch_hil.conformance.rules import FILE_RULES, STREAM_RULES
+
+    p = argparse.ArgumentParser(prog="jfcheck rules", description="List the rules.")
+    p.add_argument(
+        "--coverage", action="store_true", help="print every hdf5-format.md row with its rules"
+    )
+    args = p.parse_args(argv)
+    if args.coverage:
+        print(coverage_text())
+        return 0
+    for r in (*FILE_RULES.values(), *STREAM_RULES.values()):
+        print(
+            f"{r.id:18s} {r.severity:7s} {'/'.join(sorted(r.profiles)):20s} {r.section}: {r.title}"
+        )
+    return 0
+
+
+def _selftest(argv: list[str]) -> int:
+    from jfjoch_hil.conformance._selftest import run_selftest
+
+    p = argparse.ArgumentParser(
+        prog="jfcheck selftest",
+        description="Mutate writer files row by row from the spec coverage table and report "
+        "the catch rate per spec section.",
+    )
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="folders each holding one writer run")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--work", metavar="DIR", help="scratch folder (default: a temporary one)")
+    p.add_argument("--survivors", action="store_true", help="list every surviving mutant")
+    p.add_argument(
+        "--section",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="only mutants of spec sections starting with PREFIX (repeatable), e.g. '§4.1'",
+    )
+    args = p.parse_args(argv)
+    result = run_selftest(
+        [Path(d) for d in args.dirs], work=args.work, sections=tuple(args.section)
+    )
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=1))
+    else:
+        print(result.to_text(survivors=args.survivors))
+    return 0 if result.all_caught else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `jfcheck` console script; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] in _SUBCOMMANDS:
-            return {"manifest": _manifest, "diff": _diff, "stream": _stream}[argv[0]](argv[1:])
+            return {
+                "manifest": _manifest,
+                "diff": _diff,
+                "stream": _stream,
+                "rules": _rules,
+                "selftest": _selftest,
+            }[argv[0]](argv[1:])
         return _check(argv)
     except SystemExit as exc:  # argparse usage errors: exit 2; --help: exit 0
         return exc.code if isinstance(exc.code, int) else 2

@@ -3,6 +3,11 @@ may report (STYLE.md "Checks are library functions")."""
 
 from __future__ import annotations
 
+from jfjoch_hil.conformance.checks._cross import (
+    check_cross_fields,
+    check_file_attrs,
+    check_tmp_files,
+)
 from jfjoch_hil.conformance.checks._extensions import (
     check_azint,
     check_collections,
@@ -28,6 +33,7 @@ from jfjoch_hil.conformance.checks._layout import (
 from jfjoch_hil.conformance.checks._nxmx import check_entry, check_nx_classes, check_nxmx_items
 from jfjoch_hil.conformance.checks._readers import check_durin, check_fabio, check_neggia
 from jfjoch_hil.conformance.checks._roi import check_roi, roi_footprint
+from jfjoch_hil.conformance.checks._spec import check_spec_rows
 
 __all__ = ["FILE_CHECKS", "roi_footprint"]
 
@@ -73,6 +79,33 @@ FILE_CHECKS = (
     (check_reflections, ("JF-REFLECTIONS", "JF-UNITS")),
     (check_roi, ("JF-ROI-DEFS", "JF-ROI-MAP", "JF-ROI-RESULTS")),
     (check_plausible, ("JF-PLAUSIBLE",)),
+    (
+        check_spec_rows,
+        (
+            "SPEC-PRESENT",
+            "SPEC-CLASS",
+            "SPEC-DTYPE",
+            "SPEC-SHAPE",
+            "SPEC-UNITS",
+            "SPEC-DOMAIN",
+        ),
+    ),
+    (
+        check_cross_fields,
+        (
+            "XF-IMAGE-SHAPE",
+            "XF-MODULES",
+            "XF-IMAGE-NR",
+            "XF-IMAGE-COUNT",
+            "XF-AZINT",
+            "XF-SPOTS",
+            "XF-ROI",
+            "XF-TIMES",
+            "XF-DISTANCE",
+        ),
+    ),
+    (check_file_attrs, ("JF-FILE-ATTRS",)),
+    (check_tmp_files, ("JF-TMP",)),
     (check_neggia, ("RD-NEGGIA",)),
     (check_durin, ("RD-DURIN",)),
     (check_fabio, ("RD-FABIO",)),

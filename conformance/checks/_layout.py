@@ -90,7 +90,13 @@ def check_legacy_links(ctx: Context) -> None:
         shapes.add(tuple(ds.shape[1:]))
         low, high = _int_attr(ds, "image_nr_low"), _int_attr(ds, "image_nr_high")
         if low is None or high is None:
-            ctx.add("JF-LEGACY-LINKS", path, "image_nr_low / image_nr_high missing or not integers")
+            # a DECTRIS / Jungfraujoch convention NXmx does not require: a warning under nxmx
+            ctx.add(
+                "JF-LEGACY-LINKS",
+                path,
+                "image_nr_low / image_nr_high missing or not integers",
+                severity="warning" if ctx.profile == "nxmx" else None,
+            )
             expected_low = None
             continue
         if high - low + 1 != ds.shape[0]:

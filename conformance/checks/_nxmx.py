@@ -300,7 +300,14 @@ def check_nx_classes(ctx: Context) -> None:
         if path:
             cls = ctx.resolver.nx_class(grp)
             if cls is None:
-                ctx.add("NX-CLASS", path, "group has no NX_class attribute")
+                # NeXus: a group without NX_class is non-NeXus content a validator may warn
+                # about; only our own profile makes it an error.
+                ctx.add(
+                    "NX-CLASS",
+                    path,
+                    "group has no NX_class attribute",
+                    severity="warning" if ctx.profile == "nxmx" else None,
+                )
             elif not cls.startswith("NX"):
                 ctx.add("NX-CLASS", path, f"NX_class '{cls}' is not a NeXus class name")
         for name, child in ctx.resolver.groups(grp):

@@ -152,6 +152,21 @@ def _mx_arrays(spec: RunSpec) -> dict[str, tuple[np.ndarray, str | None]]:
         "mosaicity": (rng.uniform(0, 0.5, n).astype(np.float32), "deg"),
         "bkgEstimate": (rng.uniform(0, 5, n).astype(np.float32), "photons"),
         "latticeIndexed": (lat9, "Angstrom"),
+        # the rest of the §4.1 per-image table: present whenever /entry/MX is
+        "peakCountUnfiltered": (npk * 3, None),
+        "peakCountLowRes": (npk // 2, None),
+        "peakCountIceRingRes": (ice.sum(axis=1).astype(np.int32), None),
+        "niggliClass": (np.where(indexed == 1, 44, 0).astype(np.int32), None),
+        "bravaisLattice": (np.array([b"tP" if v else b"" for v in indexed], dtype="S3"), None),
+        "bFactor": (rng.uniform(5, 30, n).astype(np.float32), "Angstrom^2"),
+        "resolutionEstimate": (rng.uniform(1.5, 4, n).astype(np.float32), "Angstrom"),
+        "integratedReflections": (npk * 2, None),
+        "beam_corr_x": (np.zeros(n, np.float32), "pixel"),
+        "beam_corr_y": (np.zeros(n, np.float32), "pixel"),
+        "imageScaleFactor": (np.ones(n, np.float32), None),
+        "imageScaleCC": (np.full(n, 0.9, np.float32), None),
+        "imageScaleMosaicity": (np.full(n, 0.1, np.float32), "deg"),
+        "imageScaleBFactor": (np.full(n, 10.0, np.float32), "Angstrom^2"),
     }
 
 
@@ -162,7 +177,7 @@ def _roi_results(spec: RunSpec) -> dict[str, np.ndarray]:
         "max": rng.integers(0, 50, n).astype(np.int64),
         "sum": rng.integers(0, 5000, n).astype(np.int64),
         "sum_sq": rng.integers(0, 50000, n).astype(np.int64),
-        "npixel": np.full(n, 40, dtype=np.int64),
+        "npixel": np.full(n, 5, dtype=np.int64),  # within every ROI's footprint (XF-ROI)
         "x": rng.uniform(0, spec.nx, n),
         "y": rng.uniform(0, spec.ny, n),
     }
@@ -204,7 +219,11 @@ def _write_per_image(entry: h5py.Group, spec: RunSpec, sl: slice, images: np.nda
     roi = _group(entry, "roi", "NXcollection")
     for name in ROIS:
         g = _group(roi, name, "NXcollection")
+        kind, _bit, params = ROIS[name]
+        footprint = 6 if kind == "azim" else int(roi_mask(kind, params, spec.ny, spec.nx).sum())
         for fname, arr in _roi_results(spec).items():
+            if fname == "npixel":  # never more pixels than the ROI's footprint in roi_map
+                arr = np.minimum(arr, footprint)
             _field(g, fname, arr[sl])
     img = _group(entry, "image", "NXcollection")
     for fname, arr in _image_stats(spec, images).items():
@@ -269,6 +288,7 @@ def _data_file(path: Path, spec: RunSpec, images: np.ndarray, start: int, stop: 
         _write_per_image(entry, spec, slice(start, stop), images)
         det = _group(entry, "detector", "NXcollection")
         _field(det, "number", np.arange(start, stop, dtype=np.int64))
+        _field(det, "timestamp", np.arange(start, stop, dtype=np.int64) * 1000)
         _reflections(entry, [n for n in spec.reflection_images if start < n <= stop])
 
 
@@ -293,6 +313,7 @@ def _vds(
 def _common_master(f: h5py.File, spec: RunSpec, layout: str, jf: bool = True) -> h5py.Group:
     f.attrs["file_name"] = text(Path(f.filename).name)
     f.attrs["file_time"] = text("2026-01-01T00:00:05Z")
+    f.attrs["HDF5_Version"] = text(h5py.version.hdf5_version)
     f.attrs["default"] = text("entry")
     entry = _group(f, "entry", "NXentry")
     entry.attrs["version"] = text("1.0")
@@ -467,6 +488,8 @@ def build_run(folder: Path, layout: str, spec: RunSpec = RunSpec()) -> Path:
             mx = entry["MX"]
             for name, (arr, units) in _mx_arrays(spec).items():
                 fill = np.nan if arr.dtype.kind == "f" else (-1 if name == "peakLattice" else 0)
+                if arr.dtype.kind == "S":
+                    fill = b""
                 ds = _vds(
                     mx, name, spec, files, f"/entry/MX/{name}", arr.shape[1:], arr.dtype, fill
                 )
@@ -499,11 +522,9 @@ def build_run(folder: Path, layout: str, spec: RunSpec = RunSpec()) -> Path:
         if layout in ("integrated", "process"):
             _write_per_image(entry, spec, slice(0, spec.n_images), images)
             if layout == "integrated":  # §4.7: diagnostics live in detectorSpecific here
-                _field(
-                    entry["instrument/detector/detectorSpecific"],
-                    "number",
-                    np.arange(spec.n_images, dtype=np.int64),
-                )
+                dspec = entry["instrument/detector/detectorSpecific"]
+                _field(dspec, "number", np.arange(spec.n_images, dtype=np.int64))
+                _field(dspec, "timestamp", np.arange(spec.n_images, dtype=np.int64) * 1000)
     return master
 
 

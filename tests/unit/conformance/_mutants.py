@@ -592,6 +592,147 @@ MUTANTS: tuple[Mutant, ...] = (
         ALL,
         _m(lambda f: f["/entry/data"].create_dataset("data_scaling_factor", data=1.0)),
     ),
+    # spec coverage table (SPEC-*) and cross-field relations (XF-*)
+    Mutant(
+        "detector distance deleted",
+        "SPEC-PRESENT",
+        ALL,
+        _m(lambda f: f.__delitem__(f"{DET}/distance")),
+    ),
+    Mutant(
+        "bravaisLattice deleted",
+        "SPEC-PRESENT",
+        ALL,
+        _both(lambda f: f.__delitem__("/entry/MX/bravaisLattice")),
+    ),
+    Mutant(
+        "source declared NXcollection",
+        "SPEC-CLASS",
+        ALL,
+        _set_attr("/entry/source", "NX_class", text("NXcollection")),
+    ),
+    Mutant(
+        "roi_map narrowed to uint8",
+        "SPEC-DTYPE",
+        ALL,
+        _m(
+            lambda f: _replace(
+                f, "/entry/roi_defs/roi_map", f["/entry/roi_defs/roi_map"][()].astype(np.uint8)
+            )
+        ),
+    ),
+    Mutant(
+        "azint map one row short",
+        "SPEC-SHAPE",
+        ALL,
+        _m(lambda f: _replace(f, "/entry/azint/map", f["/entry/azint/map"][()][:-1])),
+    ),
+    Mutant(
+        "translation in mm",
+        "SPEC-UNITS",
+        ALL,
+        _set_attr(f"{DET}/transformations/translation", "units", text("mm")),
+    ),
+    Mutant(
+        "acquisition_type untriggered",
+        "SPEC-DOMAIN",
+        ALL,
+        _m(lambda f: _replace(f, f"{DET}/acquisition_type", text("gated"))),
+    ),
+    Mutant(
+        "x_pixels_in_detector one too many",
+        "XF-IMAGE-SHAPE",
+        ALL,
+        _m(
+            lambda f: f[f"{DET}/detectorSpecific/x_pixels_in_detector"].__setitem__(
+                (), f[f"{DET}/detectorSpecific/x_pixels_in_detector"][()] + 1
+            )
+        ),
+    ),
+    Mutant(
+        "module one row short",
+        "XF-MODULES",
+        ALL,
+        _m(
+            lambda f: f[f"{DET}/module/data_size"].__setitem__(
+                0, f[f"{DET}/module/data_size"][0] - 1
+            )
+        ),
+    ),
+    Mutant(
+        "VDS data file image_nr_high one too high",
+        "XF-IMAGE-NR",
+        ("vds",),
+        lambda folder, master: _edit(
+            _holder(folder, master),
+            lambda f: f["/entry/data/data"].attrs.__setitem__(
+                "image_nr_high", f["/entry/data/data"].attrs["image_nr_high"] + 1
+            ),
+        ),
+    ),
+    Mutant(
+        "nimages_collected below nimages_written",
+        "XF-IMAGE-COUNT",
+        ALL,
+        _m(
+            lambda f: (
+                f[f"{DET}/detectorSpecific"].create_dataset("nimages_written", data=np.int64(6)),
+                f[f"{DET}/detectorSpecific"].create_dataset("nimages_collected", data=np.int64(5)),
+            )
+        ),
+    ),
+    Mutant(
+        "bin_to_q doubled",
+        "XF-AZINT",
+        ALL,
+        _m(
+            lambda f: f["/entry/azint/bin_to_q"].__setitem__((), f["/entry/azint/bin_to_q"][()] * 2)
+        ),
+    ),
+    Mutant(
+        "peakCountUnfiltered zero",
+        "XF-SPOTS",
+        ALL,
+        _both(
+            lambda f: (
+                f["/entry/MX/peakCountUnfiltered"].__setitem__(
+                    (), np.zeros(f["/entry/MX/peakCountUnfiltered"].shape, np.int32)
+                )
+                if not f["/entry/MX/peakCountUnfiltered"].is_virtual
+                else None
+            )
+        ),
+    ),
+    Mutant(
+        "ROI results without a definition",
+        "XF-ROI",
+        ALL,
+        _m(lambda f: f.move("/entry/roi_defs/box1", "/entry/roi_defs/box9")),
+    ),
+    Mutant(
+        "end_time before start_time",
+        "XF-TIMES",
+        ALL,
+        _m(lambda f: _replace(f, "/entry/end_time", text("2025-12-31T23:59:59Z"))),
+    ),
+    Mutant(
+        "translation labelled mm, value in metres",
+        "XF-DISTANCE",
+        ALL,
+        _set_attr(f"{DET}/transformations/translation", "units", text("mm")),
+    ),
+    Mutant(
+        "file_time attribute deleted",
+        "JF-FILE-ATTRS",
+        ALL,
+        _m(lambda f: f.attrs.__delitem__("file_time")),
+    ),
+    Mutant(
+        "temporary file left behind",
+        "JF-TMP",
+        ALL,
+        lambda folder, master: (folder / f"{master.name}.x7Qz.tmp").write_bytes(b""),
+    ),
     Mutant("truncated master", "FILE-UNREADABLE", ALL, _truncate),
     # the nxmx profile on a DECTRIS-style file
     Mutant(
