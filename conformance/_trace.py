@@ -1,0 +1,865 @@
+"""Stream-to-file tracing: what a recorded stream carried, checked field by field in the files.
+
+``trace_file(master, messages)`` walks :data:`conformance.rules.stream_map.TRACE_MAP` (written from
+stream.md and hdf5-format.md) over one series (start, calibration, images, end): every field the
+stream carried must be at its HDF5 destination, equal once cast to the stored dtype and converted
+to the spec's unit; per-image fields in the row of their image in every layout; images
+byte-identical; images never sent read as the fill value. Findings use the TRACE-* rules.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+from jfjoch_hil.conformance._report import Finding, Report
+from jfjoch_hil.conformance._trace_decode import WireArray, decode_message, plain
+from jfjoch_hil.conformance.rules import TRACE_RULES
+from jfjoch_hil.conformance.rules.stream_map import TRACE_MAP, UNITS, TraceRow
+
+__all__ = ["TracePoint", "TraceResult", "TraceStatistics", "trace_file", "trace_dir", "load_dir"]
+
+_LEGACY_LINK = re.compile(r"^data_(\d{6})$")
+_MAX_FINDINGS_PER_DEST = 1  # one finding per destination and rule; the message counts the rows
+_FILTER_OF = {"bslz4": (32008, 2), "bszstd": (32008, 3), "lz4": (32004, None)}
+
+
+@dataclass(frozen=True)
+class TracePoint:
+    """A destination the trace compared: where a mutation must be caught (the self-test)."""
+
+    kind: str
+    key: str
+    section: str
+    how: str
+    file: str  # absolute path of the file holding the dataset
+    path: str  # dataset path in that file
+    rows: tuple[int, ...] = ()  # rows compared (per-image), empty for run-level values
+    unit: str | None = None
+
+
+@dataclass(frozen=True)
+class TraceStatistics:
+    """What the trace compared (STYLE.md "Errors": everything counted)."""
+
+    layout: str
+    messages: dict
+    fields_traced: int
+    values_compared: int
+    images_expected: int
+    images_received: int
+    images_identical: int
+    images_raw_chunk_equal: int
+    images_never_sent: int
+    images_never_sent_sentinel: int
+    images_never_sent_beyond_file: int
+
+
+@dataclass(frozen=True)
+class TraceResult:
+    """Findings (as a :class:`Report`), counts, and the destinations compared."""
+
+    report: Report
+    statistics: TraceStatistics
+    points: tuple[TracePoint, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was lost, moved or altered on the way into the file."""
+        return self.report.ok
+
+    def to_json(self) -> dict:
+        """The report's JSON form plus ``statistics``."""
+        doc = self.report.to_json()
+        doc["statistics"] = self.statistics.__dict__
+        return doc
+
+
+def load_dir(folder: str | os.PathLike) -> list[tuple[str, bytes]]:
+    """(name, bytes) of the numbered ``NNNNNN.cbor`` files of a recording, in stream order."""
+    from jfjoch_hil.stream.dump import dump_files
+
+    return [(p.name, p.read_bytes()) for p in dump_files(folder)]
+
+
+class _Files:
+    """Opens the master and its data files once; reads whole datasets once."""
+
+    def __init__(self, master: h5py.File) -> None:
+        self.master = master
+        self.folder = Path(os.path.abspath(master.filename)).parent
+        self.opened: dict[str, h5py.File] = {os.path.abspath(master.filename): master}
+        self.cache: dict[tuple[str, str], object] = {}
+
+    def open(self, name: str) -> h5py.File | None:
+        path = os.path.abspath(self.folder / name)
+        if path not in self.opened:
+            if not os.path.isfile(path):
+                return None
+            try:
+                self.opened[path] = h5py.File(path, "r")
+            except OSError:
+                return None
+        return self.opened[path]
+
+    def get(self, f: h5py.File, path: str):
+        try:
+            obj = f.get(path)
+        except (KeyError, OSError, ValueError):
+            return None
+        return obj
+
+    def read(self, ds: h5py.Dataset) -> np.ndarray:
+        key = (ds.file.filename, ds.name)
+        if key not in self.cache:
+            self.cache[key] = ds[()]
+        return self.cache[key]  # type: ignore[return-value]
+
+    def close(self) -> None:
+        for path, f in self.opened.items():
+            if path != os.path.abspath(self.master.filename):
+                f.close()
+
+
+@dataclass
+class _Trace:
+    files: _Files
+    layout: str
+    start: dict
+    findings: dict = field(default_factory=dict)  # (rule, file, path) -> [count, first message]
+    points: dict = field(default_factory=dict)  # (file, path) -> TracePoint args
+    compared: int = 0
+    traced_keys: set = field(default_factory=set)
+
+    # --- findings and points ----------------------------------------------------------------
+    def add(self, rule_id: str, where: str, message: str) -> None:
+        entry = self.findings.setdefault((rule_id, where), [0, message])
+        entry[0] += 1
+
+    def point(self, row: TraceRow, key: str, ds: h5py.Dataset, index: int | None = None) -> None:
+        fkey = (os.path.abspath(ds.file.filename), ds.name)
+        rows = self.points.setdefault(fkey, (row, key, set()))[2]
+        if index is not None:
+            rows.add(index)
+        self.traced_keys.add((row.kind, key))
+
+    # --- where per-image data live (hdf5-format.md §2) ----------------------------------------
+    def images_per_file(self) -> int:
+        value = self.start.get("images_per_file")
+        return int(value) if isinstance(value, int) and value > 0 else 0
+
+    def data_file(self, image_id: int) -> tuple[h5py.File | None, int, str]:
+        """The legacy data file of an image and its row there (stream.md §2.2: by file number)."""
+        per_file = self.images_per_file()
+        number = image_id // per_file + 1 if per_file else 1
+        row = image_id - (number - 1) * per_file if per_file else image_id
+        link_name = f"data_{number:06d}"
+        data = self.files.master.get("/entry/data")
+        link = data.get(link_name, getlink=True) if data is not None else None
+        if not isinstance(link, h5py.ExternalLink):
+            return None, row, f"/entry/data/{link_name}"
+        return self.files.open(link.filename), row, f"/entry/data/{link_name}"
+
+    def home(self, row: TraceRow, image_id: int) -> tuple[h5py.File | None, int, str]:
+        if row.home == "master":
+            return self.files.master, image_id, ""
+        if self.layout == "legacy":
+            return self.data_file(image_id)
+        return self.files.master, image_id, ""
+
+    def dest_path(self, row: TraceRow) -> str:
+        if self.layout == "integrated" and row.integrated_dest:
+            return row.integrated_dest
+        return row.dest
+
+
+def _units_of(ds: h5py.Dataset) -> str | None:
+    value = ds.attrs.get("units")
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray):
+        value = value.reshape(-1)[0] if value.size else ""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes | np.bytes_) else str(value)
+
+
+def _same_unit(a: str, b: str) -> bool:
+    return a == b or a.lower() == b.lower() == "angstrom"
+
+
+def _factor(trace: _Trace, row: TraceRow, ds: h5py.Dataset, where: str) -> float | None:
+    """Factor from the spec's unit to the file's (None: not comparable; a finding is made)."""
+    if row.unit is None:
+        return 1.0
+    found = _units_of(ds)
+    if found is None:
+        trace.add("TRACE-UNITS", where, f"no units attribute; the spec gives '{row.unit}'")
+        return 1.0
+    if _same_unit(found, row.unit):
+        return 1.0
+    spec, got = UNITS.get(row.unit), UNITS.get(found)
+    if got is None or spec is None or got[0] != spec[0]:
+        trace.add("TRACE-UNITS", where, f"units '{found}'; the spec gives '{row.unit}'")
+        return None
+    trace.add("TRACE-UNITS", where, f"units '{found}'; the spec gives '{row.unit}' (converted)")
+    return spec[1] / got[1]
+
+
+def _text(value) -> str | None:
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, bytes | np.bytes_):
+        return bytes(value).decode("utf-8", "replace").rstrip("\x00")
+    if isinstance(value, str):
+        return value
+    return None
+
+
+def _equal(expected, stored, factor: float = 1.0) -> bool:
+    """``expected`` (stream value, spec unit) equals ``stored`` once cast to its dtype and unit."""
+    stored = np.asarray(stored)
+    if stored.dtype.kind in "SUO":
+        want = [expected] if isinstance(expected, str) else list(np.ravel(expected))
+        got = [_text(v) for v in np.ravel(stored)]
+        return stored.size == len(want) and got == [str(w) for w in want]
+    try:
+        want = np.asarray(expected, dtype=np.float64 if factor != 1.0 else None)
+    except (TypeError, ValueError):
+        return False
+    if want.dtype.kind in "SUO":
+        return False
+    if want.size != stored.size:
+        return False
+    want = want.reshape(stored.shape)
+    if stored.dtype.kind == "f":
+        if factor == 1.0:
+            cast = want.astype(stored.dtype)
+            return bool(np.array_equal(cast, stored, equal_nan=True))
+        eps = float(np.finfo(stored.dtype).eps)
+        return bool(np.allclose(want * factor, stored, rtol=8 * eps, atol=0.0, equal_nan=True))
+    if stored.dtype.kind == "b" or want.dtype.kind == "b":
+        return bool(np.array_equal(want.astype(np.int64), stored.astype(np.int64)))
+    if stored.dtype.kind in "iu":
+        if want.dtype.kind == "f":
+            if not np.all(np.isfinite(want)) or not np.all(want == np.round(want)):
+                return False
+        scaled = want * factor if factor != 1.0 else want
+        return bool(np.array_equal(np.asarray(scaled).astype(np.int64), stored.astype(np.int64)))
+    return False
+
+
+def _short(value) -> str:
+    text = repr(value.tolist() if isinstance(value, np.ndarray) else value)
+    return text if len(text) < 60 else text[:57] + "..."
+
+
+# --- run-level rows ----------------------------------------------------------------------------
+
+
+def _expand(row: TraceRow, message: dict) -> list[tuple[str, object, dict]]:
+    """(wire key, value, placeholders) for every key of ``message`` the row matches."""
+    parts = row.key.split(".")
+    out: list[tuple[str, object, dict]] = []
+
+    def walk(value, index: int, names: list[str], fill: dict) -> None:
+        if index == len(parts):
+            out.append((".".join(names), value, fill))
+            return
+        part = parts[index]
+        if not isinstance(value, dict):
+            return
+        if part.startswith("{") and part.endswith("}"):
+            for k, v in value.items():
+                walk(v, index + 1, [*names, str(k)], {**fill, part[1:-1]: k})
+        elif part in value:
+            walk(value[part], index + 1, [*names, part], fill)
+
+    walk(message, 0, [], {})
+    return out
+
+
+def _dataset(trace: _Trace, f: h5py.File | None, path: str, key: str, where_file: str):
+    where = f"{where_file}{path}"
+    ds = trace.files.get(f, path) if f is not None else None
+    if not isinstance(ds, h5py.Dataset):
+        trace.add(
+            "TRACE-MISSING", where, f"'{key}' was in the stream but {path} is not in the file"
+        )
+        return None, where
+    return ds, where
+
+
+def _run_level(trace: _Trace, row: TraceRow, message: dict) -> None:
+    for key, value, fill in _expand(row, message):
+        if row.how == "roi_def":
+            _roi_defs(trace, row, value)
+            continue
+        if row.how == "angles":
+            _angles(trace, row, key, value, fill)
+            continue
+        if row.how == "calibration":
+            continue
+        path = row.dest.format(**fill)
+        f = trace.files.master
+        if row.home == "per_image" and trace.layout == "legacy":
+            f, _, _ = trace.data_file(0)
+        ds, where = _dataset(trace, f, path, key, "")
+        if ds is None:
+            continue
+        trace.point(row, key, ds)
+        trace.compared += 1
+        if row.how == "width":
+            if ds.ndim < 2 or ds.shape[1] != value:
+                trace.add("TRACE-SHAPE", where, f"width {ds.shape[1:2]}, '{key}' = {value}")
+            continue
+        factor = _factor(trace, row, ds, where)
+        if factor is None:
+            continue
+        stored = trace.files.read(ds)
+        if row.how == "date":
+            _date(trace, where, key, value, stored)
+        elif row.how == "text":
+            got = _text(stored)
+            if got != value:
+                trace.add("TRACE-VALUE", where, f"{_short(got)}, the stream's '{key}' = {value!r}")
+        elif row.how == "array":
+            _array(trace, where, key, value, stored, factor)
+        elif not _equal(value, stored, factor):
+            trace.add("TRACE-VALUE", where, f"{_short(stored)}, the stream's '{key}' = {value!r}")
+
+
+def _array(trace: _Trace, where: str, key: str, value, stored: np.ndarray, factor: float) -> None:
+    if isinstance(value, dict):  # unit_cell {a, b, c, alpha, beta, gamma} (HDF5 §3 /entry/sample)
+        value = [value.get(k) for k in ("a", "b", "c", "alpha", "beta", "gamma")]
+    want = plain(value)
+    if np.asarray(want, dtype=object).size != np.asarray(stored).size:
+        trace.add(
+            "TRACE-SHAPE",
+            where,
+            f"shape {np.shape(stored)}, the stream's '{key}' has {np.size(want)} values",
+        )
+        return
+    if isinstance(want, np.ndarray) and want.ndim > 1 and want.shape != np.shape(stored):
+        trace.add("TRACE-SHAPE", where, f"shape {np.shape(stored)}, the stream's is {want.shape}")
+        return
+    if not _equal(want, stored, factor):
+        trace.add("TRACE-VALUE", where, f"differs from the stream's '{key}'")
+
+
+def _date(trace: _Trace, where: str, key: str, value, stored) -> None:
+    text = _text(stored)
+    try:
+        got = _dt.datetime.fromisoformat(text) if text else None
+    except ValueError:
+        got = None
+    if got is None or got.tzinfo is None or not isinstance(value, _dt.datetime):
+        trace.add("TRACE-VALUE", where, f"{text!r} is not an ISO 8601 date with a zone ({key})")
+        return
+    digits = len(text.split(".")[1].rstrip("Z").split("+")[0].split("-")[0]) if "." in text else 0
+    if abs((got - value).total_seconds()) > 10.0**-digits + 1e-9:
+        trace.add("TRACE-VALUE", where, f"{text}, the stream's '{key}' = {value.isoformat()}")
+
+
+def _roi_defs(trace: _Trace, row: TraceRow, definitions) -> None:
+    for definition in definitions or ():
+        if not isinstance(definition, dict) or "name" not in definition:
+            continue
+        for member, value in definition.items():
+            if member == "name":
+                continue
+            key = f"roi_definitions[{definition['name']}].{member}"
+            path = f"{row.dest.format(name=definition['name'])}/{member}"
+            ds, where = _dataset(trace, trace.files.master, path, key, "")
+            if ds is None:
+                continue
+            trace.point(row, key, ds)
+            trace.compared += 1
+            stored = trace.files.read(ds)
+            ok = _text(stored) == value if isinstance(value, str) else _equal(value, stored)
+            if not ok:
+                trace.add(
+                    "TRACE-VALUE", where, f"{_short(stored)}, the stream's '{key}' = {value!r}"
+                )
+
+
+def _angles(trace: _Trace, row: TraceRow, key: str, axis: dict, fill: dict) -> None:
+    if not isinstance(axis, dict) or "start" not in axis or "increment" not in axis:
+        return
+    path = row.dest.format(**fill)
+    ds, where = _dataset(trace, trace.files.master, path, key, "")
+    if ds is None:
+        return
+    trace.point(row, key, ds)
+    trace.compared += 1
+    factor = _factor(trace, row, ds, where)
+    if factor is None:
+        return
+    stored = np.asarray(trace.files.read(ds), dtype=np.float64).reshape(-1)
+    want = (axis["start"] + np.arange(stored.size) * axis["increment"]) * factor
+    if not np.allclose(stored, want, rtol=1e-9, atol=1e-9):
+        bad = int(np.argmax(~np.isclose(stored, want, rtol=1e-9, atol=1e-9)))
+        trace.add(
+            "TRACE-VALUE",
+            where,
+            f"angle of image {bad} is {stored[bad]}, start + {bad} x increment = {want[bad]}",
+        )
+    vector = axis.get("vector")
+    if vector is not None:
+        got = ds.attrs.get("vector")
+        if got is None or not np.allclose(np.ravel(got), np.ravel(vector)):
+            trace.add("TRACE-VALUE", where, f"@vector {got!r}, the stream's is {list(vector)}")
+
+
+# --- per-image rows ----------------------------------------------------------------------------
+
+
+def _per_image(trace: _Trace, row: TraceRow, message: dict) -> None:
+    image_id = message.get("image_id")
+    if not isinstance(image_id, int):
+        return
+    if row.how == "image":
+        return  # images: _image
+    for key, value, fill in _expand(row, message):
+        if isinstance(value, list) and not value and row.how != "spot_count":
+            continue  # an empty list carries nothing to store
+        f, index, link = trace.home(row, image_id)
+        label = f"{link}:" if link else ""
+        if row.how == "reflection":
+            number = image_id + int(trace.start.get("image_number_start", 1) or 1)
+            path = row.dest.format(number=number, **fill)
+            ds, where = _dataset(trace, f, path, key, label)
+            if ds is not None:
+                trace.point(row, key, ds)
+                trace.compared += 1
+                _array(
+                    trace,
+                    where,
+                    key,
+                    value,
+                    trace.files.read(ds),
+                    _factor(trace, row, ds, where) or 1.0,
+                )
+            continue
+        path = trace.dest_path(row).format(**fill)
+        ds, where = _dataset(trace, f, path, key, label)
+        if ds is None:
+            continue
+        if ds.ndim == 0 or index >= ds.shape[0]:
+            trace.add("TRACE-ROW", where, f"no row {index} for image {image_id} (shape {ds.shape})")
+            continue
+        trace.point(row, key, ds, index)
+        trace.compared += 1
+        factor = _factor(trace, row, ds, where)
+        if factor is None:
+            continue
+        stored = trace.files.read(ds)
+        if row.how == "spots":
+            _spots(trace, where, key, value, stored, index, image_id, factor)
+            continue
+        if row.how == "spot_count":
+            width = _spot_width(trace, f)
+            want = len(value) if width is None else min(len(value), width)
+            if not _equal(want, stored[index]):
+                _row_finding(trace, where, key, want, stored, index, image_id, factor)
+            continue
+        want = plain(value)
+        if isinstance(value, str) or row.how == "row" and not isinstance(want, list | np.ndarray):
+            if not _equal(want, stored[index], factor):
+                _row_finding(trace, where, key, want, stored, index, image_id, factor)
+            continue
+        # row_array: a flat list against the row's [..] shape
+        cell = stored[index]
+        if np.size(want) > np.size(cell) or (np.size(want) < np.size(cell) and "Extra" not in path):
+            trace.add(
+                "TRACE-SHAPE",
+                where,
+                f"row of shape {np.shape(cell)}, '{key}' has {np.size(want)} values",
+            )
+            continue
+        if np.size(want) == 0:
+            continue
+        part = np.ravel(cell)[: np.size(want)]
+        if not _equal(np.ravel(np.asarray(want, dtype=np.float64)), part, factor):
+            _row_finding(trace, where, key, want, stored, index, image_id, factor)
+
+
+def _spot_width(trace: _Trace, f: h5py.File | None) -> int | None:
+    ds = trace.files.get(f, "/entry/MX/peakXPosRaw") if f is not None else None
+    return ds.shape[1] if isinstance(ds, h5py.Dataset) and ds.ndim == 2 else None
+
+
+def _spots(trace, where, key, spots, stored, index, image_id, factor) -> None:
+    member = key.split(".")[-1]
+    values = [s.get(member) for s in spots if isinstance(s, dict)]
+    if stored.ndim != 2:
+        trace.add("TRACE-SHAPE", where, f"shape {stored.shape}, [n_images, max_spots] needed")
+        return
+    values = values[: stored.shape[1]]
+    if any(v is None for v in values):
+        return
+    if not _equal(values, stored[index, : len(values)], factor):
+        _row_finding(trace, where, key, values, stored, index, image_id, factor)
+
+
+def _row_finding(trace, where, key, want, stored, index, image_id, factor) -> None:
+    """TRACE-ROW when the value sits in a neighbouring row, TRACE-VALUE otherwise."""
+    for other in (index - 1, index + 1):
+        if 0 <= other < stored.shape[0]:
+            cell = stored[other]
+            if stored.ndim == 2 and np.ndim(want) == 1 and np.size(want) < stored.shape[1]:
+                cell = cell[: np.size(want)]
+            try:
+                moved = _equal(want, cell, factor) if np.size(want) else False
+            except ValueError:
+                moved = False
+            if moved:
+                trace.add(
+                    "TRACE-ROW", where, f"image {image_id}'s '{key}' is in row {other}, not {index}"
+                )
+                return
+    trace.add(
+        "TRACE-VALUE",
+        where,
+        f"row {index} holds {_short(stored[index])}, image {image_id}'s '{key}' = {_short(want)}",
+    )
+
+
+# --- images ------------------------------------------------------------------------------------
+
+
+def _physical(trace: _Trace, image_id: int):
+    """(dataset holding the chunk, row, label) of an image: the data file in legacy, the VDS
+    source in vds, the master itself in integrated (hdf5-format.md §2)."""
+    if trace.layout == "legacy":
+        f, row, link = trace.data_file(image_id)
+        ds = trace.files.get(f, "/entry/data/data") if f is not None else None
+        return (ds if isinstance(ds, h5py.Dataset) else None), row, f"{link}:/entry/data/data"
+    ds = trace.files.get(trace.files.master, "/entry/data/data")
+    if not isinstance(ds, h5py.Dataset):
+        return None, image_id, "/entry/data/data"
+    if not ds.is_virtual:
+        return ds, image_id, "/entry/data/data"
+    for source in ds.virtual_sources():
+        low, high = source.vspace.get_select_bounds()
+        if low[0] <= image_id <= high[0]:
+            try:
+                src_low, _ = source.src_space.get_select_bounds()
+            except ValueError:  # a source selected whole (H5S_SEL_ALL) has no bounds to ask
+                src_low = (0,)
+            f = (
+                trace.files.open(source.file_name)
+                if source.file_name != "."
+                else trace.files.master
+            )
+            src = trace.files.get(f, source.dset_name) if f is not None else None
+            row = src_low[0] + image_id - low[0]
+            label = f"{source.file_name}:{source.dset_name}"
+            return (src if isinstance(src, h5py.Dataset) else None), row, label
+    return None, image_id, "/entry/data/data (no VDS source covers it)"
+
+
+def _filter_matches(ds: h5py.Dataset, algorithm: str | None) -> bool:
+    want = _FILTER_OF.get(algorithm or "")
+    if want is None:
+        return False
+    plist = ds.id.get_create_plist()
+    for i in range(plist.get_nfilters()):
+        code, _flags, values, _name = plist.get_filter(i)
+        if code == want[0] and (want[1] is None or (len(values) > 4 and values[4] == want[1])):
+            return True
+    return False
+
+
+@dataclass
+class _ImageCounts:
+    identical: int = 0
+    raw_equal: int = 0
+    sentinel: int = 0
+    beyond: int = 0
+
+
+def _image(trace: _Trace, row: TraceRow, message: dict, counts: _ImageCounts) -> None:
+    image_id = message.get("image_id")
+    data = message.get("data")
+    if not isinstance(image_id, int) or not isinstance(data, dict) or not data:
+        return
+    channel, array = next(iter(data.items()))
+    key = f"data.{channel}"
+    ds, index, label = _physical(trace, image_id)
+    if ds is None:
+        trace.add(
+            "TRACE-MISSING",
+            label,
+            f"image {image_id} was in the stream; its dataset is not in the file",
+        )
+        return
+    if ds.ndim != 3 or index >= ds.shape[0]:
+        trace.add("TRACE-ROW", label, f"no row {index} for image {image_id} (shape {ds.shape})")
+        return
+    trace.point(row, key, ds, index)
+    trace.compared += 1
+    if not isinstance(array, WireArray):
+        return
+    if tuple(ds.shape[1:]) != array.values.shape:
+        trace.add("TRACE-SHAPE", label, f"images {ds.shape[1:]}, the stream's {array.values.shape}")
+        return
+    if (
+        array.payload is not None
+        and ds.chunks == (1, *ds.shape[1:])
+        and _filter_matches(ds, array.algorithm)
+    ):
+        try:
+            _mask, chunk = ds.id.read_direct_chunk((index, 0, 0))
+        except Exception:  # noqa: BLE001 - an unallocated chunk: compare pixels below
+            chunk = None
+        if chunk is not None and bytes(chunk) == array.payload:
+            counts.raw_equal += 1
+            counts.identical += 1
+            return
+    stored = ds[index]
+    if stored.dtype != array.values.dtype.newbyteorder("=") or not np.array_equal(
+        stored, array.values
+    ):
+        where = f"{label}[{index}]"
+        for other in (index - 1, index + 1):
+            if 0 <= other < ds.shape[0] and np.array_equal(ds[other], array.values):
+                trace.add("TRACE-ROW", where, f"image {image_id} is in row {other}, not {index}")
+                return
+        if stored.dtype != array.values.dtype.newbyteorder("="):
+            trace.add(
+                "TRACE-IMAGE", where, f"dtype {stored.dtype}, the stream's {array.values.dtype}"
+            )
+        else:
+            n = int(np.count_nonzero(stored != array.values))
+            trace.add(
+                "TRACE-IMAGE", where, f"image {image_id}: {n} pixels differ from the stream's"
+            )
+        return
+    counts.identical += 1
+
+
+def _never_sent(trace: _Trace, missing: list[int], counts: _ImageCounts) -> None:
+    """Images the stream never carried read as the fill value; per-image floats as NaN (§2, §5)."""
+    float_rows = [r for r in TRACE_MAP if r.kind == "image" and r.how in ("row", "row_array")]
+    for image_id in missing:
+        ds, index, label = _physical(trace, image_id)
+        if ds is None or ds.ndim != 3 or index >= ds.shape[0]:
+            counts.beyond += 1
+            continue
+        fill = ds.fillvalue
+        try:
+            stored = ds[index]
+        except Exception as exc:  # noqa: BLE001
+            trace.add("TRACE-SENTINEL", f"{label}[{index}]", f"image {image_id} unreadable: {exc}")
+            continue
+        if not np.all(stored == fill):
+            trace.add(
+                "TRACE-SENTINEL",
+                f"{label}[{index}]",
+                f"image {image_id} was never sent but {int(np.count_nonzero(stored != fill))} "
+                f"pixels differ from the fill value {fill}",
+            )
+            continue
+        counts.sentinel += 1
+        f, row_index, link = (
+            trace.data_file(image_id)
+            if trace.layout == "legacy"
+            else (trace.files.master, image_id, "")
+        )
+        if f is None:
+            continue
+        for r in float_rows:
+            if "{" in r.dest:
+                continue
+            d = trace.files.get(f, trace.dest_path(r))
+            if (
+                isinstance(d, h5py.Dataset)
+                and d.dtype.kind == "f"
+                and d.ndim >= 1
+                and row_index < d.shape[0]
+            ):
+                cell = trace.files.read(d)[row_index]
+                if not np.all(np.isnan(cell)):
+                    trace.add(
+                        "TRACE-SENTINEL",
+                        f"{link + ':' if link else ''}{d.name}",
+                        f"image {image_id} was never sent but row {row_index} holds {_short(cell)}, not NaN",
+                    )
+
+
+def _calibration(trace: _Trace, row: TraceRow, message: dict) -> None:
+    name, array = message.get("name"), message.get("data")
+    if not isinstance(name, str) or not isinstance(array, WireArray):
+        return
+    path = f"{row.dest}/{name}"
+    ds, where = _dataset(trace, trace.files.master, path, f"calibration '{name}'", "")
+    if ds is None:
+        return
+    trace.point(row, f"data[{name}]", ds)
+    trace.compared += 1
+    stored = ds[()]
+    if stored.shape != array.values.shape:
+        trace.add("TRACE-SHAPE", where, f"shape {stored.shape}, the stream's {array.values.shape}")
+    elif not np.array_equal(stored, array.values, equal_nan=stored.dtype.kind == "f"):
+        trace.add("TRACE-VALUE", where, f"calibration '{name}' differs from the stream's")
+
+
+# --- entry points ------------------------------------------------------------------------------
+
+
+def _layout(master: h5py.File) -> str:
+    data = master.get("/entry/data")
+    if data is None:
+        return "unknown"
+    if any(_LEGACY_LINK.match(k) for k in data):
+        return "legacy"
+    ds = data.get("data")
+    if isinstance(ds, h5py.Dataset):
+        return "vds" if ds.is_virtual else "integrated"
+    return "unknown"
+
+
+def _decode_all(messages: Iterable[tuple[str, bytes]], add) -> list[dict]:
+    decoded = []
+    for label, raw in messages:
+        try:
+            decoded.append(decode_message(raw))
+        except ValueError as exc:
+            add("TRACE-INPUT", label, str(exc))
+    return decoded
+
+
+def trace_file(
+    master_path: str | os.PathLike, messages: Iterable[tuple[str, bytes]], target: str | None = None
+) -> TraceResult:
+    """Trace one series of ``messages`` ((label, raw CBOR bytes) in stream order) into the run
+    whose master (or integrated) file is ``master_path``."""
+    try:
+        import hdf5plugin  # noqa: F401 - bitshuffle / LZ4 filters for the image reads
+    except ImportError:
+        pass
+    target = target or str(master_path)
+    early: list[Finding] = []
+
+    def add_early(rule_id: str, where: str, message: str) -> None:
+        r = TRACE_RULES[rule_id]
+        early.append(Finding(rule_id, r.severity, where, message, r.section))
+
+    decoded = _decode_all(messages, add_early)
+    starts = [m for m in decoded if m.get("type") == "start"]
+    counts = _ImageCounts()
+    kinds: dict[str, int] = {}
+    for m in decoded:
+        kinds[m.get("type")] = kinds.get(m.get("type"), 0) + 1
+    if len(starts) != 1:
+        add_early("TRACE-INPUT", target, f"{len(starts)} start messages; one series needs one")
+    if not any(m.get("type") == "end" for m in decoded):
+        add_early("TRACE-INPUT", target, "no end message: run-level summaries are not traced")
+    try:
+        master = h5py.File(master_path, "r")
+    except OSError as exc:
+        add_early("TRACE-MISSING", target, f"the file does not open: {exc}")
+        return _result(target, "unknown", early, [], {}, 0, kinds, counts, 0, 0, 0)
+    files = _Files(master)
+    try:
+        trace = _Trace(files, _layout(master), starts[0] if starts else {})
+        images = [m for m in decoded if m.get("type") == "image"]
+        for row in TRACE_MAP:
+            if row.kind == "start" and starts:
+                _run_level(trace, row, starts[0])
+            elif row.kind == "end":
+                for m in decoded:
+                    if m.get("type") == "end":
+                        _run_level(trace, row, m)
+            elif row.kind == "calibration":
+                for m in decoded:
+                    if m.get("type") == "calibration":
+                        _calibration(trace, row, m)
+            elif row.kind == "image":
+                for m in images:
+                    if row.how == "image":
+                        _image(trace, row, m, counts)
+                    else:
+                        _per_image(trace, row, m)
+        expected = trace.start.get("number_of_images")
+        expected = expected if isinstance(expected, int) else 0
+        received = {m["image_id"] for m in images if isinstance(m.get("image_id"), int)}
+        missing = sorted(set(range(expected)) - received)
+        _never_sent(trace, missing, counts)
+        findings = list(early)
+        for (rule_id, where), (count, message) in trace.findings.items():
+            r = TRACE_RULES[rule_id]
+            extra = f" ({count} rows/images like this)" if count > 1 else ""
+            findings.append(Finding(rule_id, r.severity, where, message + extra, r.section))
+        points = [
+            TracePoint(
+                row.kind, key, row.section, row.how, file, path, tuple(sorted(rows)), row.unit
+            )
+            for (file, path), (row, key, rows) in trace.points.items()
+        ]
+        return _result(
+            target,
+            trace.layout,
+            findings,
+            points,
+            kinds,
+            len(trace.traced_keys),
+            kinds,
+            counts,
+            expected,
+            len(received),
+            len(missing),
+            compared=trace.compared,
+        )
+    finally:
+        files.close()
+        master.close()
+
+
+def _result(
+    target,
+    layout,
+    findings,
+    points,
+    _k,
+    traced,
+    kinds,
+    counts,
+    expected,
+    received,
+    missing,
+    compared=0,
+):
+    report = Report(
+        target,
+        "trace",
+        layout,
+        tuple(findings),
+        checked=len(TRACE_RULES),
+        unreadable=False,
+        rules_run=tuple(sorted(TRACE_RULES)),
+    )
+    stats = TraceStatistics(
+        layout=layout,
+        messages=dict(kinds),
+        fields_traced=traced,
+        values_compared=compared,
+        images_expected=expected,
+        images_received=received,
+        images_identical=counts.identical,
+        images_raw_chunk_equal=counts.raw_equal,
+        images_never_sent=missing,
+        images_never_sent_sentinel=counts.sentinel,
+        images_never_sent_beyond_file=counts.beyond,
+    )
+    return TraceResult(report, stats, tuple(points))
+
+
+def trace_dir(master_path: str | os.PathLike, folder: str | os.PathLike) -> TraceResult:
+    """Trace a recording folder (``NNNNNN.cbor``, from ``jfsim record`` / ``jfsim run --record``)."""
+    return trace_file(master_path, load_dir(folder), target=str(master_path))
