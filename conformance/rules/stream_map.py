@@ -365,7 +365,6 @@ UNTRACED: dict[tuple[str, str], str] = {
     ("start", "detector_translation"): "destination unconfirmed in both specs (§5.1, §5.2: U)",
     ("start", "flatfield"): "JHDF has no destination (§5.1: '—')",
     ("start", "image_dtype"): "traced as the image dataset's dtype through the pixels",
-    ("start", "user_data"): "not persisted except user.hdf5 (§7; HDF5 §4.11), traced per key",
     ("start", "virtual_pixel_interpolation_enabled"): "JHDF has no destination (§5.1: '—')",
     ("start", "images_per_trigger"): "no destination in hdf5-format.md",
     ("start", "roi_mode"): "no destination in hdf5-format.md",
