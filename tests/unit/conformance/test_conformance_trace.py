@@ -10,15 +10,14 @@ import cbor2
 import h5py
 import numpy as np
 import pytest
-from jfjoch_hil.conformance.rules import rule
 from jfjoch_hil.conformance._trace import trace_file
 from jfjoch_hil.conformance._trace_decode import decode_message, typed_dtype
-from jfjoch_hil.conformance.rules import TRACE_RULES
+from jfjoch_hil.conformance.rules import TRACE_RULES, rule
 from jfjoch_hil.conformance.rules.stream_map import TRACE_MAP, UNTRACED
 from jfjoch_hil.stream.messages import CALIBRATION_FIELDS, END_FIELDS, IMAGE_FIELDS, START_FIELDS
 
 NY, NX, N = 4, 6, 3
-ARM = dt.datetime(2026, 1, 2, 3, 4, 5, 250000, tzinfo=dt.timezone.utc)
+ARM = dt.datetime(2026, 1, 2, 3, 4, 5, 250000, tzinfo=dt.UTC)
 D = "/entry/instrument/detector"
 
 
