@@ -157,6 +157,7 @@ class _Trace:
     points: dict = field(default_factory=dict)  # (file, path) -> TracePoint args
     compared: int = 0
     traced_keys: set = field(default_factory=set)
+    truncated_counts: set = field(default_factory=set)  # frame counts a truncated run may declare
 
     # --- findings and points ----------------------------------------------------------------
     def add(self, rule_id: str, where: str, message: str) -> None:
@@ -339,6 +340,12 @@ def _run_level(trace: _Trace, row: TraceRow, message: dict) -> None:
             continue
         trace.point(row, key, ds)
         trace.compared += 1
+        if row.how == "nimages":
+            got = int(np.asarray(trace.files.read(ds)).reshape(-1)[0])
+            allowed = {value} | trace.truncated_counts
+            if got not in allowed:
+                trace.add("TRACE-VALUE", where, f"{got}, the stream's '{key}' = {value}")
+            continue
         if row.how == "width":
             if ds.ndim < 2 or ds.shape[1] != value:
                 trace.add("TRACE-SHAPE", where, f"width {ds.shape[1:2]}, '{key}' = {value}")
@@ -823,6 +830,9 @@ def trace_decoded(
     try:
         trace = _Trace(files, _layout(master), starts[0] if starts else {})
         images = [m for m in decoded if m.get("type") == "image"]
+        ids = [m["image_id"] for m in images if isinstance(m.get("image_id"), int)]
+        if ids and len(set(ids)) < (trace.start.get("number_of_images") or 0):
+            trace.truncated_counts = {len(set(ids)), max(ids) + 1}
         for row in TRACE_MAP:
             if row.kind == "start" and starts:
                 _run_level(trace, row, starts[0])

@@ -20,6 +20,8 @@ Each :class:`TraceRow` says how a value is compared (``how``):
 ``image``     the pixels of channel ``default`` at ``dest[row]``: raw chunk or decompressed pixels
 ``reflection`` one column of ``reflections`` at ``dest`` of the image's reflection group
 ``width``     an array width: ``dest.shape[1]``
+``nimages``   ``number_of_images``; when images never arrived, also the frames the files hold (a
+              reader takes nimages x ntrigger frames, third-party-readers.md: Neggia)
 ``angles``    a goniometer axis: ``dest[row] = start + row * increment``, ``@vector`` = vector
 ``roi_def``   every member of each ROI definition at ``dest`` (per ROI name)
 ``calibration`` a named calibration image at ``dest``/<name>
@@ -103,7 +105,12 @@ TRACE_MAP: tuple[TraceRow, ...] = (
         unit="angstrom",
         section="Stream §5.1; HDF5 §3 beam",
     ),
-    _s("number_of_images", f"{_DS}/nimages", section="Stream §5.1, §5.2; HDF5 §4.9"),
+    _s(
+        "number_of_images",
+        f"{_DS}/nimages",
+        "nimages",
+        "Stream §5.1, §5.2; HDF5 §4.9; third-party-readers (Neggia: frames = nimages x ntrigger)",
+    ),
     _s("image_size_x", f"{_DS}/x_pixels_in_detector", section="Stream §5.1, §5.2; HDF5 §4.9"),
     _s("image_size_y", f"{_DS}/y_pixels_in_detector", section="Stream §5.1, §5.2; HDF5 §4.9"),
     _s("pixel_mask.{channel}", f"{_D}/pixel_mask", "array", "Stream §5.1, §5.2; HDF5 §3"),
@@ -118,7 +125,6 @@ TRACE_MAP: tuple[TraceRow, ...] = (
     _s("threshold_energy.{channel}", f"{_D}/threshold_energy", unit="eV"),
     _s("detector_distance", f"{_D}/distance", section="Stream §5.2; HDF5 §3", unit="m"),
     _s("detector_distance", f"{_D}/detector_distance", section="Stream §5.2; HDF5 §4.10", unit="m"),
-    _s("number_of_triggers", f"{_DS}/ntrigger", section="Stream §5.1 (U); HDF5 §4.9"),
     _s(
         "goniometer.{axis}",
         "/entry/sample/transformations/{axis}",
@@ -367,6 +373,10 @@ UNTRACED: dict[tuple[str, str], str] = {
     ("start", "image_dtype"): "traced as the image dataset's dtype through the pixels",
     ("start", "virtual_pixel_interpolation_enabled"): "JHDF has no destination (§5.1: '—')",
     ("start", "images_per_trigger"): "no destination in hdf5-format.md",
+    ("start", "number_of_triggers"): (
+        "destination unconfirmed (§5.1: a consumer's field); detectorSpecific/ntrigger is bound by "
+        "readers to nimages x ntrigger = frames in the files (third-party-readers.md, Neggia)"
+    ),
     ("start", "roi_mode"): "no destination in hdf5-format.md",
     ("start", "detector_type"): "no dataset of its own in hdf5-format.md",
     ("start", "file_prefix"): "names the files (§2), not a dataset",
