@@ -67,6 +67,7 @@ class TraceStatistics:
     images_never_sent: int
     images_never_sent_sentinel: int
     images_never_sent_beyond_file: int
+    images_outside_run: int = 0  # image_id >= number_of_images: no row exists for them
 
 
 @dataclass(frozen=True)
@@ -830,6 +831,18 @@ def trace_decoded(
     try:
         trace = _Trace(files, _layout(master), starts[0] if starts else {})
         images = [m for m in decoded if m.get("type") == "image"]
+        declared = trace.start.get("number_of_images")
+        if isinstance(declared, int) and declared > 0:
+            # an image numbered past the run (stream.md §8.1; jfcheck stream: ST-IMAGE-ID) has no
+            # row to go to: counted, not traced
+            outside = [
+                m
+                for m in images
+                if isinstance(m.get("image_id"), int) and m["image_id"] >= declared
+            ]
+            images = [m for m in images if m not in outside]
+        else:
+            outside = []
         ids = [m["image_id"] for m in images if isinstance(m.get("image_id"), int)]
         if ids and len(set(ids)) < (trace.start.get("number_of_images") or 0):
             trace.truncated_counts = {len(set(ids)), max(ids) + 1}
@@ -879,6 +892,7 @@ def trace_decoded(
             len(received),
             len(missing),
             compared=trace.compared,
+            outside=len(outside),
         )
     finally:
         files.close()
@@ -898,6 +912,7 @@ def _result(
     received,
     missing,
     compared=0,
+    outside=0,
 ):
     report = Report(
         target,
@@ -920,6 +935,7 @@ def _result(
         images_never_sent=missing,
         images_never_sent_sentinel=counts.sentinel,
         images_never_sent_beyond_file=counts.beyond,
+        images_outside_run=outside,
     )
     return TraceResult(report, stats, tuple(points))
 

@@ -81,7 +81,8 @@ def check_with_trace(args) -> int:
             f"{s.images_received}/{s.images_expected} received, {s.images_identical} identical "
             f"({s.images_raw_chunk_equal} as raw chunks), {s.images_never_sent} never sent "
             f"({s.images_never_sent_sentinel} read as sentinels, "
-            f"{s.images_never_sent_beyond_file} beyond the file's last row)"
+            f"{s.images_never_sent_beyond_file} beyond the file's last row), "
+            f"{s.images_outside_run} numbered past the run"
         )
     codes = [0 if trace.ok else 1] + ([report.exit_code] if report is not None else [])
     return max(codes)
