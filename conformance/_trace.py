@@ -166,7 +166,7 @@ class _Trace:
         entry[0] += 1
 
     def point(self, row: TraceRow, key: str, ds: h5py.Dataset, index: int | None = None) -> None:
-        fkey = self.files.home(ds)
+        fkey = (*self.files.home(ds), row.key)
         rows = self.points.setdefault(fkey, (row, key, set()))[2]
         if index is not None:
             rows.add(index)
@@ -458,7 +458,11 @@ def _per_image(trace: _Trace, row: TraceRow, message: dict) -> None:
         return
     if row.how == "image":
         return  # images: _image
-    for key, value, fill in _expand(row, message):
+    expanded = _expand(row, message)
+    if row.how == "spots":  # "spots.x": member x of every entry of the spots array (§9)
+        spots = message.get("spots")
+        expanded = [(row.key, spots, {})] if isinstance(spots, list) else []
+    for key, value, fill in expanded:
         if isinstance(value, list) and not value and row.how != "spot_count":
             continue  # an empty list carries nothing to store
         f, index, link = trace.home(row, image_id)
@@ -877,7 +881,7 @@ def trace_decoded(
             TracePoint(
                 row.kind, key, row.section, row.how, file, path, tuple(sorted(rows)), row.unit
             )
-            for (file, path), (row, key, rows) in trace.points.items()
+            for (file, path, _), (row, key, rows) in trace.points.items()
         ]
         return _result(
             target,
