@@ -78,8 +78,8 @@ def main() -> int:
             )
             for reason, count in equivalent.most_common():
                 print(f"  equivalent: {count} x {reason}")
-            for o in errors:
-                print(f"  NOT APPLIED {o.mutant.describe()}: {o.error}")
+            for reason, count in Counter(o.error for o in errors).most_common():
+                print(f"  not applicable: {count} x {reason}")
             for o in result.survivors:
                 print(f"  SURVIVOR {o.mutant.describe()}")
             everything += [

@@ -35,6 +35,7 @@ from jfjoch_hil.conformance._trace import (
 __all__ = ["MUTATIONS", "Mutant", "Outcome", "SelftestResult", "make_mutants", "run_selftest"]
 
 MUTATIONS = ("drop", "move", "alter", "shift", "units", "narrow")
+_NOT_APPLICABLE = "n/a: "
 
 #: another unit for each unit the map names: a units mutant relabels without converting
 _OTHER_UNIT = {
@@ -81,7 +82,7 @@ class Outcome:
     caught: bool
     equivalent: str | None = None  # why the mutant changed nothing traceable
     rules: tuple[str, ...] = ()
-    error: str | None = None  # the mutation could not be applied
+    error: str | None = None  # the mutation does not apply here (or could not be applied)
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,7 @@ def _shift(f: h5py.File, point: TracePoint) -> str | None:
     try:
         ds = g[path]
         if ds.ndim == 0 or ds.shape[0] < 2:
-            return "one row only: nothing to shift"
+            return f"{_NOT_APPLICABLE}one row only: nothing to shift"
         data = ds[()]
         rolled = np.roll(data, 1, axis=0)
         if data.dtype.kind == "f":
@@ -223,16 +224,21 @@ def _shift(f: h5py.File, point: TracePoint) -> str | None:
 
 
 def _narrow(f: h5py.File, point: TracePoint) -> str | None:
-    ds = f[point.path]
-    if ds.is_virtual or ds.dtype.kind != "f":
-        return "not a stored float dataset"
-    data = ds[()]
-    with np.errstate(over="ignore"):  # values beyond float16 become inf: a loss, not an error
-        narrowed = np.asarray(data).astype(np.float16)
-    if np.array_equal(narrowed.astype(data.dtype), data, equal_nan=True):
-        return "every value is exact in float16"
-    _recreate(f, point.path, narrowed)
-    return None
+    g, path, _row = _physical(f, point.path, point.rows[0] if point.rows else None)
+    try:
+        ds = g[path]
+        if ds.dtype.kind != "f":
+            return f"{_NOT_APPLICABLE}not a float dataset"
+        data = ds[()]
+        with np.errstate(over="ignore"):  # values beyond float16 become inf: a loss, not an error
+            narrowed = np.asarray(data).astype(np.float16)
+        if np.array_equal(narrowed.astype(data.dtype), data, equal_nan=True):
+            return "every value is exact in float16"
+        _recreate(g, path, narrowed)
+        return None
+    finally:
+        if g is not f:
+            g.close()
 
 
 def _apply(mutant: Mutant, f: h5py.File) -> str | None:
@@ -301,6 +307,8 @@ def _one(mutant: Mutant, master: Path, copy: Path, pristine: Path, decoded) -> O
     try:
         with h5py.File(copy / name, "r+") as f:
             equivalent = _apply(mutant, f)
+        if equivalent and equivalent.startswith(_NOT_APPLICABLE):
+            return Outcome(mutant, caught=False, error=equivalent[len(_NOT_APPLICABLE) :])
         if equivalent:
             return Outcome(mutant, caught=False, equivalent=equivalent)
         result: TraceResult = trace_decoded(copy / master.name, decoded)

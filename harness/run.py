@@ -434,9 +434,8 @@ def _run_once(
                 raise RuntimeError("jfwriter did not start: " + " | ".join(writer.errors[-5:]))
 
             def deliver(data: bytes) -> None:
-                if recorder is not None:
-                    recorder.write(data)
-                pusher.send(data)
+                pusher.send(data)  # the writer first; the recording holds what it was sent
+                recorder.write(data)
 
             publisher = _AnalysingPublisher(
                 processor, experiment, deliver, _start_fields(experiment, plan), analyse
