@@ -207,3 +207,67 @@ def test_every_field_the_run_streamed_is_traced_or_has_a_reason(clean_run):
     traced |= {("image", "data")} if result.statistics.images_identical else set()
     unaccounted = carried - traced - set(UNTRACED)
     assert not unaccounted, sorted(unaccounted)
+
+
+def test_connect_traces_a_live_stream(clean_run):
+    """``--connect``: jfcheck PULLs the stream itself (here the run's recording, pushed again)."""
+    import zmq
+    from jfjoch_hil.conformance._trace import load_dir
+
+    _layout, out, _report = clean_run
+    context = zmq.Context.instance()
+    push = context.socket(zmq.PUSH)
+    push.setsockopt(zmq.LINGER, 0)
+    port = push.bind_to_random_port("tcp://127.0.0.1")
+    checker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jfjoch_hil.conformance.cli",
+            str(out / f"{PREFIX}_master.h5"),
+            "--connect",
+            f"tcp://127.0.0.1:{port}",
+            "--timeout",
+            "60",
+            "--trace-only",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        push.setsockopt(zmq.SNDTIMEO, 60_000)  # a PUSH without a peer waits for the checker
+        for _name, raw in load_dir(out / f"{PREFIX}_stream"):
+            push.send(raw)
+        stdout, stderr = checker.communicate(timeout=300)
+    finally:
+        push.close(linger=0)
+        if checker.poll() is None:
+            checker.kill()
+            checker.wait()
+    doc = json.loads(stdout)
+    assert checker.returncode == 0 and doc["ok"], stderr[-2000:]
+    assert doc["statistics"]["images_identical"] == 4
+
+
+def test_mutants_from_the_map_are_caught(clean_run):
+    """A sample of the self-test: the first mutant of each mutation and message kind."""
+    from jfjoch_hil.conformance._trace_selftest import run_selftest
+
+    _layout, out, _report = clean_run
+    seen: set = set()
+
+    def first_of_each(mutant) -> bool:
+        key = (mutant.mutation, mutant.point.kind)
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
+    result = run_selftest(
+        out / f"{PREFIX}_master.h5", out / f"{PREFIX}_stream", select=first_of_each
+    )
+    ran = [o for o in result.outcomes if not o.equivalent and not o.error]
+    assert len(ran) >= 12
+    assert not result.survivors, [o.mutant.describe() for o in result.survivors]
