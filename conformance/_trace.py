@@ -13,15 +13,24 @@ import datetime as _dt
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import h5py
 import numpy as np
 from jfjoch_hil.conformance._report import Finding, Report
-from jfjoch_hil.conformance._trace_decode import WireArray, decode_message, plain
+from jfjoch_hil.conformance._trace_core import (
+    _dataset,
+    _equal,
+    _factor,
+    _Files,
+    _short,
+    _text,
+    _Trace,
+)
+from jfjoch_hil.conformance._trace_decode import decode_message, plain
+from jfjoch_hil.conformance._trace_images import _calibration, _image, _ImageCounts, _never_sent
 from jfjoch_hil.conformance.rules import TRACE_RULES
-from jfjoch_hil.conformance.rules.stream_map import TRACE_MAP, UNITS, TraceRow
+from jfjoch_hil.conformance.rules.stream_map import TRACE_MAP, TraceRow
 
 __all__ = [
     "TracePoint",
@@ -34,8 +43,6 @@ __all__ = [
 ]
 
 _LEGACY_LINK = re.compile(r"^data_(\d{6})$")
-_MAX_FINDINGS_PER_DEST = 1  # one finding per destination and rule; the message counts the rows
-_FILTER_OF = {"bslz4": (32008, 2), "bszstd": (32008, 3), "lz4": (32004, None)}
 
 
 @dataclass(frozen=True)
@@ -97,195 +104,6 @@ def load_dir(folder: str | os.PathLike) -> list[tuple[str, bytes]]:
     return [(p.name, p.read_bytes()) for p in dump_files(folder)]
 
 
-class _Files:
-    """Opens the master and its data files once; reads whole datasets once."""
-
-    def __init__(self, master: h5py.File) -> None:
-        self.master = master
-        self.folder = Path(os.path.abspath(master.filename)).parent
-        self.opened: dict[str, h5py.File] = {os.path.abspath(master.filename): master}
-        self.cache: dict[tuple[str, str], object] = {}
-        self.objects: dict[tuple[str, str], object] = {}
-        self.homes: dict[object, tuple[str, str]] = {}
-
-    def open(self, name: str) -> h5py.File | None:
-        path = os.path.abspath(self.folder / name)
-        if path not in self.opened:
-            if not os.path.isfile(path):
-                return None
-            try:
-                self.opened[path] = h5py.File(path, "r")
-            except OSError:
-                return None
-        return self.opened[path]
-
-    def get(self, f: h5py.File, path: str):
-        key = (f.filename, path)
-        if key not in self.objects:
-            try:
-                obj = f.get(path)
-            except (KeyError, OSError, ValueError):
-                obj = None
-            self.objects[key] = obj
-            if isinstance(obj, h5py.Dataset):
-                self.homes[obj.id] = (os.path.abspath(obj.file.filename), obj.name)
-        return self.objects[key]
-
-    def home(self, ds: h5py.Dataset) -> tuple[str, str]:
-        """(absolute file path, dataset path) where ``ds`` is stored."""
-        if ds.id not in self.homes:
-            self.homes[ds.id] = (os.path.abspath(ds.file.filename), ds.name)
-        return self.homes[ds.id]
-
-    def read(self, ds: h5py.Dataset) -> np.ndarray:
-        key = self.home(ds)
-        if key not in self.cache:
-            self.cache[key] = ds[()]
-        return self.cache[key]  # type: ignore[return-value]
-
-    def close(self) -> None:
-        for path, f in self.opened.items():
-            if path != os.path.abspath(self.master.filename):
-                f.close()
-
-
-@dataclass
-class _Trace:
-    files: _Files
-    layout: str
-    start: dict
-    findings: dict = field(default_factory=dict)  # (rule, file, path) -> [count, first message]
-    points: dict = field(default_factory=dict)  # (file, path) -> TracePoint args
-    compared: int = 0
-    traced_keys: set = field(default_factory=set)
-    truncated_counts: set = field(default_factory=set)  # frame counts a truncated run may declare
-
-    # --- findings and points ----------------------------------------------------------------
-    def add(self, rule_id: str, where: str, message: str) -> None:
-        entry = self.findings.setdefault((rule_id, where), [0, message])
-        entry[0] += 1
-
-    def point(self, row: TraceRow, key: str, ds: h5py.Dataset, index: int | None = None) -> None:
-        fkey = (*self.files.home(ds), row.key)
-        rows = self.points.setdefault(fkey, (row, key, set()))[2]
-        if index is not None:
-            rows.add(index)
-        self.traced_keys.add((row.kind, key))
-
-    # --- where per-image data live (hdf5-format.md §2) ----------------------------------------
-    def images_per_file(self) -> int:
-        value = self.start.get("images_per_file")
-        return int(value) if isinstance(value, int) and value > 0 else 0
-
-    def data_file(self, image_id: int) -> tuple[h5py.File | None, int, str]:
-        """The legacy data file of an image and its row there (stream.md §2.2: by file number)."""
-        per_file = self.images_per_file()
-        number = image_id // per_file + 1 if per_file else 1
-        row = image_id - (number - 1) * per_file if per_file else image_id
-        link_name = f"data_{number:06d}"
-        data = self.files.master.get("/entry/data")
-        link = data.get(link_name, getlink=True) if data is not None else None
-        if not isinstance(link, h5py.ExternalLink):
-            return None, row, f"/entry/data/{link_name}"
-        return self.files.open(link.filename), row, f"/entry/data/{link_name}"
-
-    def home(self, row: TraceRow, image_id: int) -> tuple[h5py.File | None, int, str]:
-        if row.home == "master":
-            return self.files.master, image_id, ""
-        if self.layout == "legacy":
-            return self.data_file(image_id)
-        return self.files.master, image_id, ""
-
-    def dest_path(self, row: TraceRow) -> str:
-        if self.layout == "integrated" and row.integrated_dest:
-            return row.integrated_dest
-        return row.dest
-
-
-def _units_of(ds: h5py.Dataset) -> str | None:
-    value = ds.attrs.get("units")
-    if value is None:
-        return None
-    if isinstance(value, np.ndarray):
-        value = value.reshape(-1)[0] if value.size else ""
-    return value.decode("utf-8", "replace") if isinstance(value, bytes | np.bytes_) else str(value)
-
-
-def _same_unit(a: str, b: str) -> bool:
-    return a == b or a.lower() == b.lower() == "angstrom"
-
-
-def _factor(trace: _Trace, row: TraceRow, ds: h5py.Dataset, where: str) -> float | None:
-    """Factor from the spec's unit to the file's (None: not comparable; a finding is made)."""
-    if row.unit is None:
-        return 1.0
-    found = _units_of(ds)
-    if found is None:
-        trace.add("TRACE-UNITS", where, f"no units attribute; the spec gives '{row.unit}'")
-        return 1.0
-    if _same_unit(found, row.unit):
-        return 1.0
-    spec, got = UNITS.get(row.unit), UNITS.get(found)
-    if got is None or spec is None or got[0] != spec[0]:
-        trace.add("TRACE-UNITS", where, f"units '{found}'; the spec gives '{row.unit}'")
-        return None
-    trace.add("TRACE-UNITS", where, f"units '{found}'; the spec gives '{row.unit}' (converted)")
-    return spec[1] / got[1]
-
-
-def _text(value) -> str | None:
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value[()]
-    if isinstance(value, bytes | np.bytes_):
-        return bytes(value).decode("utf-8", "replace").rstrip("\x00")
-    if isinstance(value, str):
-        return value
-    return None
-
-
-def _equal(expected, stored, factor: float = 1.0) -> bool:
-    """``expected`` (stream value, spec unit) equals ``stored`` once cast to its dtype and unit."""
-    stored = np.asarray(stored)
-    if stored.dtype.kind in "SUO":
-        want = [expected] if isinstance(expected, str) else list(np.ravel(expected))
-        got = [_text(v) for v in np.ravel(stored)]
-        return stored.size == len(want) and got == [str(w) for w in want]
-    try:
-        want = np.asarray(expected, dtype=np.float64 if factor != 1.0 else None)
-    except (TypeError, ValueError):
-        return False
-    if want.dtype.kind in "SUO":
-        return False
-    if want.size != stored.size:
-        return False
-    want = want.reshape(stored.shape)
-    if stored.dtype.kind == "f":
-        if stored.dtype.itemsize < 4:  # narrower than Jungfraujoch's float32 (HDF5 §4): lossy
-            narrow = np.asarray(want, dtype=np.float64) * factor
-            return bool(
-                np.array_equal(narrow.astype(np.float32), stored.astype(np.float32), equal_nan=True)
-            )
-        if factor == 1.0:
-            cast = want.astype(stored.dtype)
-            return bool(np.array_equal(cast, stored, equal_nan=True))
-        eps = float(np.finfo(stored.dtype).eps)
-        return bool(np.allclose(want * factor, stored, rtol=8 * eps, atol=0.0, equal_nan=True))
-    if stored.dtype.kind == "b" or want.dtype.kind == "b":
-        return bool(np.array_equal(want.astype(np.int64), stored.astype(np.int64)))
-    if stored.dtype.kind in "iu":
-        if want.dtype.kind == "f":
-            if not np.all(np.isfinite(want)) or not np.all(want == np.round(want)):
-                return False
-        scaled = want * factor if factor != 1.0 else want
-        return bool(np.array_equal(np.asarray(scaled).astype(np.int64), stored.astype(np.int64)))
-    return False
-
-
-def _short(value) -> str:
-    text = repr(value.tolist() if isinstance(value, np.ndarray) else value)
-    return text if len(text) < 60 else text[:57] + "..."
-
-
 # --- run-level rows ----------------------------------------------------------------------------
 
 
@@ -309,17 +127,6 @@ def _expand(row: TraceRow, message: dict) -> list[tuple[str, object, dict]]:
 
     walk(message, 0, [], {})
     return out
-
-
-def _dataset(trace: _Trace, f: h5py.File | None, path: str, key: str, where_file: str):
-    where = f"{where_file}{path}"
-    ds = trace.files.get(f, path) if f is not None else None
-    if not isinstance(ds, h5py.Dataset):
-        trace.add(
-            "TRACE-MISSING", where, f"'{key}' was in the stream but {path} is not in the file"
-        )
-        return None, where
-    return ds, where
 
 
 def _run_level(trace: _Trace, row: TraceRow, message: dict) -> None:
@@ -581,183 +388,6 @@ def _row_finding(trace, where, key, want, stored, index, image_id, factor) -> No
 
 
 # --- images ------------------------------------------------------------------------------------
-
-
-def _physical(trace: _Trace, image_id: int):
-    """(dataset holding the chunk, row, label) of an image: the data file in legacy, the VDS
-    source in vds, the master itself in integrated (hdf5-format.md §2)."""
-    if trace.layout == "legacy":
-        f, row, link = trace.data_file(image_id)
-        ds = trace.files.get(f, "/entry/data/data") if f is not None else None
-        return (ds if isinstance(ds, h5py.Dataset) else None), row, f"{link}:/entry/data/data"
-    ds = trace.files.get(trace.files.master, "/entry/data/data")
-    if not isinstance(ds, h5py.Dataset):
-        return None, image_id, "/entry/data/data"
-    if not ds.is_virtual:
-        return ds, image_id, "/entry/data/data"
-    for source in ds.virtual_sources():
-        low, high = source.vspace.get_select_bounds()
-        if low[0] <= image_id <= high[0]:
-            try:
-                src_low, _ = source.src_space.get_select_bounds()
-            except ValueError:  # a source selected whole (H5S_SEL_ALL) has no bounds to ask
-                src_low = (0,)
-            f = (
-                trace.files.open(source.file_name)
-                if source.file_name != "."
-                else trace.files.master
-            )
-            src = trace.files.get(f, source.dset_name) if f is not None else None
-            row = src_low[0] + image_id - low[0]
-            label = f"{source.file_name}:{source.dset_name}"
-            return (src if isinstance(src, h5py.Dataset) else None), row, label
-    return None, image_id, "/entry/data/data (no VDS source covers it)"
-
-
-def _filter_matches(ds: h5py.Dataset, algorithm: str | None) -> bool:
-    want = _FILTER_OF.get(algorithm or "")
-    if want is None:
-        return False
-    plist = ds.id.get_create_plist()
-    for i in range(plist.get_nfilters()):
-        code, _flags, values, _name = plist.get_filter(i)
-        if code == want[0] and (want[1] is None or (len(values) > 4 and values[4] == want[1])):
-            return True
-    return False
-
-
-@dataclass
-class _ImageCounts:
-    identical: int = 0
-    raw_equal: int = 0
-    sentinel: int = 0
-    beyond: int = 0
-
-
-def _image(trace: _Trace, row: TraceRow, message: dict, counts: _ImageCounts) -> None:
-    image_id = message.get("image_id")
-    data = message.get("data")
-    if not isinstance(image_id, int) or not isinstance(data, dict) or not data:
-        return
-    channel, array = next(iter(data.items()))
-    key = f"data.{channel}"
-    ds, index, label = _physical(trace, image_id)
-    if ds is None:
-        trace.add(
-            "TRACE-MISSING",
-            label,
-            f"image {image_id} was in the stream; its dataset is not in the file",
-        )
-        return
-    if ds.ndim != 3 or index >= ds.shape[0]:
-        trace.add("TRACE-ROW", label, f"no row {index} for image {image_id} (shape {ds.shape})")
-        return
-    trace.point(row, key, ds, index)
-    trace.compared += 1
-    if not isinstance(array, WireArray):
-        return
-    if tuple(ds.shape[1:]) != array.values.shape:
-        trace.add("TRACE-SHAPE", label, f"images {ds.shape[1:]}, the stream's {array.values.shape}")
-        return
-    if (
-        array.payload is not None
-        and ds.chunks == (1, *ds.shape[1:])
-        and _filter_matches(ds, array.algorithm)
-    ):
-        try:
-            _mask, chunk = ds.id.read_direct_chunk((index, 0, 0))
-        except Exception:  # noqa: BLE001 - an unallocated chunk: compare pixels below
-            chunk = None
-        if chunk is not None and bytes(chunk) == array.payload:
-            counts.raw_equal += 1
-            counts.identical += 1
-            return
-    stored = ds[index]
-    if stored.dtype != array.values.dtype.newbyteorder("=") or not np.array_equal(
-        stored, array.values
-    ):
-        where = f"{label}[{index}]"
-        for other in (index - 1, index + 1):
-            if 0 <= other < ds.shape[0] and np.array_equal(ds[other], array.values):
-                trace.add("TRACE-ROW", where, f"image {image_id} is in row {other}, not {index}")
-                return
-        if stored.dtype != array.values.dtype.newbyteorder("="):
-            trace.add(
-                "TRACE-IMAGE", where, f"dtype {stored.dtype}, the stream's {array.values.dtype}"
-            )
-        else:
-            n = int(np.count_nonzero(stored != array.values))
-            trace.add(
-                "TRACE-IMAGE", where, f"image {image_id}: {n} pixels differ from the stream's"
-            )
-        return
-    counts.identical += 1
-
-
-def _never_sent(trace: _Trace, missing: list[int], counts: _ImageCounts) -> None:
-    """Images the stream never carried read as the fill value; per-image floats as NaN (§2, §5)."""
-    float_rows = [r for r in TRACE_MAP if r.kind == "image" and r.how in ("row", "row_array")]
-    for image_id in missing:
-        ds, index, label = _physical(trace, image_id)
-        if ds is None or ds.ndim != 3 or index >= ds.shape[0]:
-            counts.beyond += 1
-            continue
-        fill = ds.fillvalue
-        try:
-            stored = ds[index]
-        except Exception as exc:  # noqa: BLE001
-            trace.add("TRACE-SENTINEL", f"{label}[{index}]", f"image {image_id} unreadable: {exc}")
-            continue
-        if not np.all(stored == fill):
-            trace.add(
-                "TRACE-SENTINEL",
-                f"{label}[{index}]",
-                f"image {image_id} was never sent but {int(np.count_nonzero(stored != fill))} "
-                f"pixels differ from the fill value {fill}",
-            )
-            continue
-        counts.sentinel += 1
-        f, row_index, link = (
-            trace.data_file(image_id)
-            if trace.layout == "legacy"
-            else (trace.files.master, image_id, "")
-        )
-        if f is None:
-            continue
-        for r in float_rows:
-            if "{" in r.dest:
-                continue
-            d = trace.files.get(f, trace.dest_path(r))
-            if (
-                isinstance(d, h5py.Dataset)
-                and d.dtype.kind == "f"
-                and d.ndim >= 1
-                and row_index < d.shape[0]
-            ):
-                cell = trace.files.read(d)[row_index]
-                if not np.all(np.isnan(cell)):
-                    trace.add(
-                        "TRACE-SENTINEL",
-                        f"{link + ':' if link else ''}{d.name}",
-                        f"image {image_id} was never sent but row {row_index} holds {_short(cell)}, not NaN",
-                    )
-
-
-def _calibration(trace: _Trace, row: TraceRow, message: dict) -> None:
-    name, array = message.get("name"), message.get("data")
-    if not isinstance(name, str) or not isinstance(array, WireArray):
-        return
-    path = f"{row.dest}/{name}"
-    ds, where = _dataset(trace, trace.files.master, path, f"calibration '{name}'", "")
-    if ds is None:
-        return
-    trace.point(row, f"data[{name}]", ds)
-    trace.compared += 1
-    stored = ds[()]
-    if stored.shape != array.values.shape:
-        trace.add("TRACE-SHAPE", where, f"shape {stored.shape}, the stream's {array.values.shape}")
-    elif not np.array_equal(stored, array.values, equal_nan=stored.dtype.kind == "f"):
-        trace.add("TRACE-VALUE", where, f"calibration '{name}' differs from the stream's")
 
 
 # --- entry points ------------------------------------------------------------------------------
