@@ -3,7 +3,7 @@
 Never imports :mod:`writer` or :mod:`simulator`: rules come from shared/spec, so a writer bug
 cannot hide by agreeing with itself. Entry points: :func:`check_file`, :func:`check_stream_dir`,
 :func:`check_stream_connect`, :func:`check_messages`, :func:`make_manifest`,
-:func:`diff_manifests`; the ``jfcheck`` CLI and the pytest plugin are thin wrappers.
+:func:`diff_manifests`, :func:`trace_file` / :func:`trace_dir` (stream-to-file trace); the ``jfcheck`` CLI and the pytest plugin are thin wrappers.
 
 Names are resolved lazily (PEP 562) so that the pytest plugin, loaded in every pytest run, does
 not pull in h5py.
@@ -17,6 +17,7 @@ from typing import Any
 __all__ = [
     "FILE_RULES",
     "STREAM_RULES",
+    "TRACE_RULES",
     "Change",
     "ConformanceError",
     "Finding",
@@ -33,11 +34,16 @@ __all__ = [
     "check_stream_dir",
     "diff_manifests",
     "make_manifest",
+    "trace_dir",
+    "trace_file",
 ]
 
 _HOME = {
     "FILE_RULES": "jfjoch_hil.conformance.rules",
     "STREAM_RULES": "jfjoch_hil.conformance.rules",
+    "TRACE_RULES": "jfjoch_hil.conformance.rules",
+    "trace_dir": "jfjoch_hil.conformance._trace",
+    "trace_file": "jfjoch_hil.conformance._trace",
     "Rule": "jfjoch_hil.conformance.rules",
     "Change": "jfjoch_hil.conformance._manifest",
     "diff_manifests": "jfjoch_hil.conformance._manifest",

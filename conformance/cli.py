@@ -2,6 +2,7 @@
 
     jfcheck FILE... [--profile jungfraujoch|nxmx] [--layout auto|legacy|vds|integrated|process]
                     [--deep] [--json] [--junit PATH] [--allow-outside]
+    jfcheck FILE --stream DIR | --connect ENDPOINT [--trace-only] [--json]   (stream-to-file trace)
     jfcheck manifest FILE [-o OUT]
     jfcheck diff OLD NEW [--json]
     jfcheck stream DIR [--deep] [--json]  |  jfcheck stream --connect ENDPOINT --timeout S [--deep] [--json]
@@ -49,6 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="give up on a file after S seconds (reported unreadable)",
     )
     p.add_argument(
+        "--stream",
+        metavar="DIR",
+        help="also trace a recorded stream (jfsim record / jfsim run --record) into FILE",
+    )
+    p.add_argument(
+        "--connect",
+        metavar="ENDPOINT",
+        help="also trace the stream PULLed live from ENDPOINT into FILE (after its end message)",
+    )
+    p.add_argument(
+        "--trace-only", action="store_true", help="with --stream/--connect: skip the file rules"
+    )
+    p.add_argument(
         "--in-process",
         action="store_true",
         help="do not isolate the check in a child process (a library crash then ends jfcheck)",
@@ -61,6 +75,10 @@ def _check(argv: list[str]) -> int:
     from jfjoch_hil.conformance._isolate import check_file_isolated
 
     args = build_parser().parse_args(argv)
+    if args.stream or args.connect:
+        from jfjoch_hil.conformance._trace_cli import check_with_trace
+
+        return check_with_trace(args)
     if args.in_process:
         reports = [
             check_file(

@@ -234,7 +234,8 @@ def _summary(report: dict) -> str:
         f"unexplained loss {report['packets_unexplained_loss']}",
         f"  frame rate  asked {report['frame_rate_requested_hz']:.1f} Hz, achieved "
         f"{(report['frame_rate_achieved_hz'] or 0):.1f} Hz; writer lag {report['writer_lag_s']:.2f} s",
-        f"  conformance {'ok' if report['conformance_ok'] else 'FAILED'}; truth "
+        f"  conformance {'ok' if report['conformance_ok'] else 'FAILED'}; stream traced "
+        f"{ {True: 'ok', False: 'FAILED', None: 'skipped'}[report.get('stream_traced_ok')] }; truth "
         f"{'ok' if report['truth_ok'] else 'FAILED'} ({report['truth'].get('images_compared', 0)} images compared)",
         f"  report      {report['report_path']}",
     ]

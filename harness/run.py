@@ -30,6 +30,7 @@ import numpy.ma  # noqa: F401  (else the assembler's first push imports it mid-b
 from jfjoch_hil.harness.chain import Experiment, build_experiment
 from jfjoch_hil.harness.scenario import Scenario, scenario_to_dict
 from jfjoch_hil.harness.senders import module_groups, send_modules
+from jfjoch_hil.harness.tracing import stream_folder, trace_run
 from jfjoch_hil.harness.truth import compare_with_truth
 from jfjoch_hil.simulator.analysis import (
     analyse_image,
@@ -386,6 +387,7 @@ def run_scenario(
         frame_rate_achieved_hz=min((r["frame_rate_achieved_hz"] or 0.0) for r in reports),
         writer_lag_s=max(r["writer_lag_s"] for r in reports),
         conformance_ok=all(r["conformance_ok"] for r in reports),
+        stream_traced_ok=all(r["stream_traced_ok"] is not False for r in reports),
         truth_ok=all(r["truth_ok"] for r in reports),
         truth={"images_compared": sum(r["truth"].get("images_compared", 0) for r in reports)},
         ok=all(r["ok"] for r in reports),
@@ -410,7 +412,8 @@ def _run_once(
     experiment = build_experiment(scenario)
     run, detector = scenario.run, experiment.detector
     processor, plan, analyse = _analysis_for(experiment)
-    recorder = stream.DumpWriter(record_dir) if record_dir is not None else None
+    record_dir = stream_folder(out_dir, scenario.prefix, record_dir)  # traced after the run
+    recorder = stream.DumpWriter(record_dir)
     send_mask = _frames_to_send(experiment)
     schedule = experiment.schedule
     frame, port, packet = (
@@ -431,9 +434,8 @@ def _run_once(
                 raise RuntimeError("jfwriter did not start: " + " | ".join(writer.errors[-5:]))
 
             def deliver(data: bytes) -> None:
-                if recorder is not None:
-                    recorder.write(data)
-                pusher.send(data)
+                pusher.send(data)  # the writer first; the recording holds what it was sent
+                recorder.write(data)
 
             publisher = _AnalysingPublisher(
                 processor, experiment, deliver, _start_fields(experiment, plan), analyse
@@ -452,6 +454,7 @@ def _run_once(
     master = out_dir / f"{scenario.prefix}_master.h5"
     checked = [master] if master.exists() else files
     conformance_ok, verdicts = _conformance(checked)
+    stream_traced_ok, stream_trace = trace_run(master, Path(record_dir))
     placed = schedule.truth.expected_received(WINDOW_FRAMES)
     sent_frames = np.unique(frame)
     truth = compare_with_truth(experiment, out_dir, placed, sent_frames)
@@ -491,13 +494,15 @@ def _run_once(
         "receiver": moved,
         "conformance_ok": conformance_ok,
         "conformance": verdicts,
+        "stream_traced_ok": stream_traced_ok,
+        "stream_trace": stream_trace,
         "truth_ok": truth["ok"],
         "truth": truth,
         "seconds": round(time.monotonic() - began, 3),
     }
     report["ok"] = (
         bool(finished) and conformance_ok and truth["ok"] and report["images_written"] > 0
-    )
+    ) and stream_traced_ok is not False
     path = out_dir / f"{scenario.prefix}_report.json"
     path.write_text(json.dumps(report, indent=2, default=_json_default) + "\n", encoding="utf-8")
     report["report_path"] = str(path)

@@ -16,6 +16,7 @@ from jfjoch_hil.conformance.rules._table import (
     LAYOUTS,
     PROFILES,
     STREAM_RULES,
+    TRACE_RULES,
     Rule,
     rule,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "LAYOUTS",
     "PROFILES",
     "STREAM_RULES",
+    "TRACE_RULES",
     "Rule",
     "nxmx_rules",
     "rule",

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Rule", "FILE_RULES", "STREAM_RULES", "ALL_LAYOUTS", "PROFILES", "LAYOUTS", "rule"]
+__all__ = [
+    "Rule",
+    "FILE_RULES",
+    "STREAM_RULES",
+    "TRACE_RULES",
+    "ALL_LAYOUTS",
+    "PROFILES",
+    "LAYOUTS",
+    "rule",
+]
 
 ALL_LAYOUTS = frozenset({"legacy", "vds", "integrated", "process"})
 LAYOUTS = ("auto", "legacy", "vds", "integrated", "process")
@@ -483,8 +492,68 @@ STREAM_RULES: dict[str, Rule] = {
 }
 
 
+# Stream-to-file tracing (``jfcheck FILE --stream DIR``): what a recorded stream carried, found in
+# the file where conformance/rules/stream_map.py (from stream.md and hdf5-format.md) puts it.
+TRACE_RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        _r(
+            "TRACE-INPUT",
+            "Stream §1, §3",
+            "error",
+            "the recording decodes and holds one series: a start message, images, an end message",
+        ),
+        _r(
+            "TRACE-MISSING",
+            "Stream §5, §8, §9, §10; HDF5 §3, §4",
+            "error",
+            "every field the stream carried has its HDF5 destination (not dropped or moved)",
+        ),
+        _r(
+            "TRACE-VALUE",
+            "Stream §5, §9, §10; HDF5 §3, §4",
+            "error",
+            "a traced value equals the stream's once cast to the stored dtype and unit",
+        ),
+        _r(
+            "TRACE-UNITS",
+            "HDF5 §3, §4, §5",
+            "error",
+            "a traced dataset carries the units the spec gives the field",
+        ),
+        _r(
+            "TRACE-ROW",
+            "Stream §8.1; HDF5 §2, §4",
+            "error",
+            "each per-image value sits in the row of its image number in every layout",
+        ),
+        _r(
+            "TRACE-SHAPE",
+            "HDF5 §3, §4",
+            "error",
+            "a traced destination has the shape the stream's value needs",
+        ),
+        _r(
+            "TRACE-IMAGE",
+            "Stream §4.3, §8.1; HDF5 §2",
+            "error",
+            "each image's pixels are byte-identical to the stream's (raw chunk or decompressed)",
+        ),
+        _r(
+            "TRACE-SENTINEL",
+            "HDF5 §2, §4, §5",
+            "error",
+            "images never sent or lost read as the fill value; their per-image floats as NaN",
+        ),
+    )
+}
+
+
 def rule(rule_id: str) -> Rule:
-    """The row of ``rule_id`` in :data:`FILE_RULES` or :data:`STREAM_RULES` (KeyError if unknown)."""
+    """The row of ``rule_id`` in :data:`FILE_RULES`, :data:`STREAM_RULES` or :data:`TRACE_RULES`
+    (KeyError if unknown)."""
     if rule_id in FILE_RULES:
         return FILE_RULES[rule_id]
+    if rule_id in TRACE_RULES:
+        return TRACE_RULES[rule_id]
     return STREAM_RULES[rule_id]

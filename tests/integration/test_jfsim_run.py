@@ -227,6 +227,7 @@ def test_shipped_scenario_runs_end_to_end(tmp_path, name):
         default=str,
     )[:3000]
     assert report["truth_ok"] and report["conformance_ok"]
+    assert report["stream_traced_ok"] is not False, report.get("stream_trace")
     assert report["packets_unexplained_loss"] == 0
 
 
