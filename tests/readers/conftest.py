@@ -90,3 +90,12 @@ def hdf5_image(master: Path, index: int) -> np.ndarray:
                 return stack[index]
             index -= stack.shape[0]
     raise IndexError(f"{master}: no image {index}")
+
+
+def hdf5_image_count(master: Path) -> int:
+    """Images a master file holds, in any layout."""
+    with h5py.File(master, "r") as f:
+        group = f["/entry/data"]
+        if "data" in group:
+            return int(group["data"].shape[0])
+        return sum(int(group[n].shape[0]) for n in group if n.startswith("data_"))

@@ -68,4 +68,5 @@ def test_dials_imports_and_finds_spots_on_every_scenario(shipped_run, name, tmp_
         assert (work / "strong.refl").is_file()
         saved = re.search(r"Saved (\d+) reflections", spots.stdout)
         assert saved is not None, spots.stdout[-2000:]
-        assert int(saved[1]) > 0, f"{name}: no spot found"
+        if kind == "rotation":  # every rotation image diffracts; stills and grids may all miss
+            assert int(saved[1]) > 0, f"{name}: no spot found"
