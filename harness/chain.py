@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from jfjoch_hil.harness.scenario import Scenario
 from jfjoch_hil.simulator.detector import (
+    CHIP_V1_0,
+    CHIP_V1_1,
     CONVERTED_MODULE_COLS,
     DET_TYPE_JUNGFRAU,
     Detector,
@@ -23,6 +25,7 @@ from jfjoch_hil.simulator.detector import (
     XfelTiming,
     assemble_image,
     eiger_module,
+    eiger_run_headers,
     jungfrau_module,
     run_headers,
 )
@@ -105,7 +108,11 @@ def make_detector(scenario: Scenario, scene: Scene) -> Detector:
     """The :class:`Detector` of ``[detector]``, laid out as the scene's geometry (ports from 0:
     the receiver binds free ports)."""
     s = scenario.detector
-    model = jungfrau_module(s.interfaces) if s.type == "jungfrau" else eiger_module(s.bit_depth)
+    model = (
+        jungfrau_module(s.interfaces)
+        if s.type == "jungfrau"
+        else eiger_module(s.bit_depth, ten_giga=s.link == "10gbe")
+    )
     gap_x = 8
     modules_per_row = (scene.geometry.width_px + gap_x) // (CONVERTED_MODULE_COLS + gap_x)
     name = f"{s.type.upper()}-{s.modules}x"
@@ -174,7 +181,8 @@ def build_experiment(scenario: Scenario, *, storage_cells: int | None = None) ->
     detector = make_detector(scenario, scene)
     run = scenario.run
     n_cells = storage_cells or scenario.detector.storage_cells
-    cells = StorageCells(n_cells=n_cells)
+    chip = {"auto": None, "1.0": CHIP_V1_0, "1.1": CHIP_V1_1}[scenario.detector.chip_version]
+    cells = StorageCells(n_cells=n_cells, chip_version=chip)
     rng = np.random.default_rng(run.seed)
     frame_bytes = detector.n_modules * 512 * 1024 * detector.model.pixel_dtype.itemsize
     n_rendered = max(1, min(run.images, MAX_RENDERED_BYTES // (3 * frame_bytes)))
@@ -203,7 +211,12 @@ def build_experiment(scenario: Scenario, *, storage_cells: int | None = None) ->
             event_codes=(run.event_code,),
         )
     frame_time = 1.0 / run.frame_rate_hz
-    headers = run_headers(run.images, frame_time, 0.98 * frame_time, cells, xfel)
+    if jungfrau:
+        headers = run_headers(run.images, frame_time, 0.98 * frame_time, cells, xfel)
+    else:
+        headers = eiger_run_headers(
+            run.images, frame_time, 0.98 * frame_time, scenario.detector.bit_depth
+        )
     schedule = _fault_plan(scenario).schedule(
         run.images, detector.n_ports, model.packets_per_port, model.ports_per_module
     )

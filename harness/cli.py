@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     detector.add_argument(
         "--allow-remote", action="store_true", help="allow destinations off this machine"
     )
+    detector.add_argument(
+        "--first-frame-number",
+        type=int,
+        default=1,
+        metavar="N",
+        help="frame number of the first frame (default 1; a detector not reset continues)",
+    )
     detector.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
 
     receiver = commands.add_parser(
@@ -90,6 +97,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-analysis", action="store_true", help="publish images without the per-image analysis"
     )
     receiver.add_argument("--idle-timeout", type=float, default=5.0, metavar="S")
+    receiver.add_argument(
+        "--first-packet-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="give up when no packet came within S seconds (default 60)",
+    )
+    receiver.add_argument(
+        "--timeout", type=float, default=600.0, metavar="S", help="overall limit (default 600)"
+    )
+    receiver.add_argument(
+        "--first-frame-number",
+        default="first-seen",
+        metavar="N|first-seen",
+        help="frame number of image 0 (default: the first one seen; detectors keep counting)",
+    )
     receiver.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
 
     stress = commands.add_parser(
@@ -253,7 +276,12 @@ def _detector(args) -> int:
             (host, int(port))
             for host, _, port in (item.rpartition(":") for item in args.to.split(","))
         ]
-        stats = run_detector(scenario, destinations, allow_remote=args.allow_remote)
+        stats = run_detector(
+            scenario,
+            destinations,
+            allow_remote=args.allow_remote,
+            first_frame_number=args.first_frame_number,
+        )
     except (ScenarioError, ValueError, OSError) as error:
         print(f"jfsim detector: {error}", file=sys.stderr)
         return 2
@@ -269,6 +297,17 @@ def _receiver(args) -> int:
     try:
         scenario = load_scenario(args.scenario, args.set)
         ports = [int(p) for p in args.udp.split(",")] if args.udp else None
+        first = None
+        if args.first_frame_number != "first-seen":
+            if not args.first_frame_number.isdigit() or int(args.first_frame_number) < 1:
+                raise ValueError(
+                    f"--first-frame-number: {args.first_frame_number!r}; "
+                    "allowed an integer >= 1 or first-seen"
+                )
+            first = int(args.first_frame_number)
+        for name in ("timeout", "idle_timeout", "first_packet_timeout"):
+            if not getattr(args, name) > 0:
+                raise ValueError(f"--{name.replace('_', '-')}: allowed > 0 seconds")
     except (ScenarioError, ValueError) as error:
         print(f"jfsim receiver: {error}", file=sys.stderr)
         return 2
@@ -284,6 +323,9 @@ def _receiver(args) -> int:
         analysis=not args.no_analysis,
         on_ready=ready,
         idle_timeout_s=args.idle_timeout,
+        first_packet_timeout_s=args.first_packet_timeout,
+        timeout_s=args.timeout,
+        first_frame_number=first,
     )
     print(json.dumps({"event": "done", **stats}, default=str), flush=True)
     return 0

@@ -82,6 +82,14 @@ class DetectorSettings:
     storage_cells_per_run: tuple[int, ...] = _opt(
         (), doc="consecutive runs with these storage-cell counts"
     )
+    link: str = _opt(
+        "10gbe", choices=("10gbe", "1gbe"), doc="EIGER link: 4144- or 1072-byte datagrams"
+    )
+    chip_version: str = _opt(
+        "auto",
+        choices=("auto", "1.0", "1.1"),
+        doc="JUNGFRAU chip (auto: 1.0 with storage cells, else 1.1)",
+    )
 
 
 @dataclass(frozen=True)
@@ -365,6 +373,18 @@ def _check_consistency(scenario: Scenario) -> None:
         )
     if detector.type == "eiger" and detector.storage_cells != 1:
         raise ScenarioError("detector.storage_cells: eiger has no storage cells; allowed: 1")
+    if detector.type == "jungfrau" and detector.link != "10gbe":
+        raise ScenarioError(
+            f"detector.link: {detector.link} is not allowed for jungfrau; allowed: 10gbe"
+        )
+    if (
+        detector.chip_version == "1.1"
+        and max((detector.storage_cells, *detector.storage_cells_per_run)) > 1
+    ):
+        raise ScenarioError(
+            "detector.chip_version: 1.1 has no additional storage cells; allowed with "
+            "storage_cells > 1: auto, 1.0"
+        )
     for index, loss in enumerate(scenario.faults.module_loss + scenario.faults.stopped_modules):
         if not 0 <= loss["module"] < detector.modules:
             raise ScenarioError(

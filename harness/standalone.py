@@ -30,10 +30,22 @@ def run_detector(
     *,
     allow_remote: bool = False,
     start_at_epoch_s: float | None = None,
+    first_frame_number: int = 1,
 ) -> dict:
     """Send every scheduled packet of ``scenario`` (faults included) to ``destinations`` (one
-    (host, port) per detector port, in port order); return the sender statistics."""
+    (host, port) per detector port, in port order); return the sender statistics.
+
+    ``first_frame_number`` is the frame number of the run's first frame: a real detector keeps
+    counting across acquisitions unless reset (detectors.md 2.4)."""
+    if first_frame_number < 1:
+        raise ValueError(f"--first-frame-number: {first_frame_number}; allowed >= 1")
     experiment = build_experiment(scenario)
+    if first_frame_number != 1:
+        headers = experiment.headers
+        shifted = headers.frame_number + np.uint64(first_frame_number - 1)
+        experiment = dataclasses.replace(
+            experiment, headers=dataclasses.replace(headers, frame_number=shifted)
+        )
     n_ports = experiment.detector.n_ports
     if len(destinations) != n_ports:
         raise ValueError(
@@ -62,20 +74,32 @@ def run_receiver(
     on_ready: Callable[[list[tuple[str, int]]], None] | None = None,
     timeout_s: float = 600.0,
     idle_timeout_s: float = 5.0,
+    first_packet_timeout_s: float | None = None,
+    first_frame_number: int | None = None,
 ) -> dict:
     """Listen on the detector's UDP ports, publish start / images / end to ``push_endpoint``.
 
     Ends when every frame of the scenario arrived, after ``idle_timeout_s`` without a packet once
-    packets came, or after ``timeout_s``.  Returns the receiver's statistics.  ``analysis`` runs
+    packets came, after ``first_packet_timeout_s`` (None: no separate limit) when no packet came
+    at all, or after ``timeout_s``.  Image ids count from ``first_frame_number`` (None: the first
+    frame number seen, detectors.md 2.4: detectors keep counting across acquisitions).  Returns
+    the receiver's statistics, with the frame numbers seen and why it stopped.  ``analysis`` runs
     the per-image analysis in this loop (about 35 ms per module image): fine for tens of Hz; turn
     it off for rate tests.
     """
+    for name, value in (
+        ("timeout", timeout_s),
+        ("idle-timeout", idle_timeout_s),
+        ("first-packet-timeout", first_packet_timeout_s),
+    ):
+        if value is not None and not value > 0:
+            raise ValueError(f"--{name}: {value}; allowed > 0 seconds")
     experiment = build_experiment(scenario)
     detector = experiment.detector
     processor, plan, analyse = _analysis_for(experiment)
     if not analysis:
         analyse = lambda image_id, image: {}  # noqa: E731
-    assembler = Assembler(detector, WINDOW_FRAMES)
+    assembler = Assembler(detector, WINDOW_FRAMES, first_frame_number=first_frame_number)
     with (
         stream.Pusher(push_endpoint, bind=bind) as pusher,
         UdpReceiver(assembler, udp_ports) as receiver,
@@ -90,25 +114,73 @@ def run_receiver(
         started = time.monotonic()
         last = None
         got = 0
-        while got < expected and time.monotonic() - started < timeout_s:
+        stopped_by = "complete"
+        beyond = 0
+        while got < expected:
+            now = time.monotonic()
+            if now - started >= timeout_s:
+                stopped_by = "timeout"
+                break
+            if last is None and first_packet_timeout_s is not None:
+                if now - started >= first_packet_timeout_s:
+                    stopped_by = "first_packet_timeout"
+                    break
             n = receiver.poll(0.05)
             if n:
                 got += n
                 last = time.monotonic()
-                publisher.handle(assembler.pop_frames(), assembler)
+                _image_ids_from(processor, assembler)
+                beyond += _publish_run_frames(publisher, assembler, experiment.n_images)
             elif last is not None and time.monotonic() - last > idle_timeout_s:
+                stopped_by = "idle_timeout"
                 break
-        assembler.flush(int(experiment.headers.frame_number.max()))
-        publisher.handle(assembler.pop_frames(), assembler)
+        first = assembler.first_frame_number
+        if first is not None:
+            # the run's last frame number, counted from its first (frame jumps included)
+            span = int(experiment.headers.frame_number.max() - experiment.headers.frame_number[0])
+            assembler.flush(first + span)
+        beyond += _publish_run_frames(publisher, assembler, experiment.n_images)
         publisher.end(assembler.statistics().frames_lost)
+        stats = assembler.statistics()
         return {
             "endpoint": pusher.endpoint,
+            "stopped_by": stopped_by,
+            "frames_beyond_run": beyond,
+            "frame_numbers": {
+                "run_first": stats.first_frame_number,
+                "first_seen": stats.frame_number_first_seen,
+                "last_seen": stats.frame_number_last_seen,
+                "count_seen": stats.frame_numbers_seen,
+            },
             "images_published": len(publisher.results),
             "receiver": dataclasses.asdict(receiver.statistics()),
             "assembler": dataclasses.asdict(assembler.statistics()),
             "packets_expected": expected,
             "packets_received": int(assembler.statistics().packets_accepted),
         }
+
+
+def _image_ids_from(processor, assembler: Assembler) -> None:
+    """Image id 0 = the run's first frame number, once the assembler knows it."""
+    first = assembler.first_frame_number
+    if first is not None and processor.settings.first_frame_number != first:
+        processor.settings = dataclasses.replace(processor.settings, first_frame_number=first)
+
+
+def _publish_run_frames(publisher, assembler: Assembler, n_images: int) -> int:
+    """Publish the closed frames of the run; frames past its last image (a detector that sends
+    more than the run, as Jungfraujoch's extra frames, detectors.md 4.2) are counted, not
+    published. Returns how many were past the end."""
+    first = assembler.first_frame_number
+    frames = assembler.pop_frames()
+    if first is None:
+        return 0
+    keep = [f for f in frames if f.frame_number < first + n_images]
+    for frame in frames:
+        if frame.frame_number >= first + n_images:
+            assembler.release(frame)
+    publisher.handle(keep, assembler)
+    return len(frames) - len(keep)
 
 
 class ReceiverSession:

@@ -58,7 +58,16 @@ from jfjoch_hil.simulator.detector._packetiser import (
     natural_order,
 )
 from jfjoch_hil.simulator.detector._sender import SenderStatistics, UdpSender
-from jfjoch_hil.simulator.detector._timing import StorageCells, XfelTiming, run_headers
+from jfjoch_hil.simulator.detector._timing import (
+    CHIP_V1_0,
+    CHIP_V1_1,
+    EIGER_DET_SPEC3,
+    EIGER_SUBFRAME_S,
+    StorageCells,
+    XfelTiming,
+    eiger_run_headers,
+    run_headers,
+)
 
 __all__ = [
     "DEFAULT_GAIN_ADU_PER_KEV",
@@ -107,6 +116,11 @@ __all__ = [
     "pack_eiger_pixels",
     "pack_headers",
     "run_headers",
+    "eiger_run_headers",
+    "CHIP_V1_0",
+    "CHIP_V1_1",
+    "EIGER_DET_SPEC3",
+    "EIGER_SUBFRAME_S",
     "parse_headers",
     "unpack_eiger_pixels",
 ]

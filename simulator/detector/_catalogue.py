@@ -85,7 +85,8 @@ class Detector:
 
         JUNGFRAU (§2.6): modules fill a column first; ``row = (i mod maxY) * nIf + interface``,
         ``column = i div maxY``. EIGER (§3.4): rows count half-modules, ``column = (i div maxY)
-        * 2 + block side``; ``modId`` of the left-block port = half-module id, right = id + 1.
+        * 2 + block side``; ``modId`` of the left-block port = half-module id, right = id + 1;
+        ``detSpec4`` = round-robin destination entry, 0 with the single destination used here.
         """
         per = self.model.ports_per_module
         max_y = self.module_rows
@@ -97,7 +98,7 @@ class Detector:
                     row = half_index % (2 * max_y)
                     column = (m // max_y) * 2 + block.side
                     mod_id = 2 * (2 * self.module_id(m) + block.half) + block.side
-                    det_spec4 = block.side
+                    det_spec4 = 0  # round-robin destination entry: one destination (§3.4)
                 else:
                     row = (m % max_y) * per + block.half
                     column = m // max_y

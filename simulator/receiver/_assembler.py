@@ -77,16 +77,30 @@ class AssemblerStatistics:
     frames_complete: int
     frames_lost: int
     lost_frame_ranges: tuple[tuple[int, int], ...]
+    #: The run's first frame number: the one given, or the first seen (None: nothing came yet).
+    first_frame_number: int | None = None
+    #: Lowest and highest frame number with an accepted packet, and how many distinct frame
+    #: numbers had one (None / 0 before any packet).
+    frame_number_first_seen: int | None = None
+    frame_number_last_seen: int | None = None
+    frame_numbers_seen: int = 0
 
 
 class Assembler:
-    """Assembles one detector's frames from packets of all its ports (§4.1, §4.2)."""
+    """Assembles one detector's frames from packets of all its ports (§4.1, §4.2).
+
+    ``first_frame_number`` is the frame number of the run's first frame (image id 0): real and
+    virtual detectors keep counting across acquisitions unless the control software resets the
+    counter (§2.4), so a run may start anywhere. ``None`` takes the lowest frame number of the
+    first batch of valid packets, as slsReceiver's ``firstIndex`` (§4.1 step 2); packets of
+    lower frames arriving later are counted late. Frames before the first are never lost.
+    """
 
     def __init__(
         self,
         detector: Detector,
         window_frames: int = 2,
-        first_frame_number: int = 1,
+        first_frame_number: int | None = 1,
         max_open_frames: int = 16,
     ) -> None:
         if window_frames < 0:
@@ -95,15 +109,19 @@ class Assembler:
             raise PacketLayoutError(
                 f"max_open_frames: {max_open_frames}; allowed > window_frames ({window_frames})"
             )
-        if first_frame_number < 1:
+        if first_frame_number is not None and first_frame_number < 1:
             raise PacketLayoutError(
-                f"first_frame_number: {first_frame_number}; allowed >= 1 (§2.4)"
+                f"first_frame_number: {first_frame_number}; allowed >= 1 or None (first seen) "
+                "(§2.4)"
             )
         model = detector.model
         self.detector = detector
         self.window_frames = window_frames
         self.max_open_frames = max_open_frames
-        self._port_max = np.full(detector.n_ports, first_frame_number - 1, dtype=np.int64)
+        self._first: int | None = None
+        self._seen_low: int | None = None
+        self._seen_high: int | None = None
+        self._port_max = np.zeros(detector.n_ports, dtype=np.int64)
         self._k = model.packets_per_port
         self._payload = model.payload_bytes
         self._packet_bytes = model.packet_bytes
@@ -112,8 +130,10 @@ class Assembler:
         self._open: dict[int, AssembledFrame] = {}
         self._ready: list[AssembledFrame] = []
         self._free: list[AssembledFrame] = []
-        self._max_seen = first_frame_number - 1
-        self._last_closed = first_frame_number - 1
+        self._max_seen = 0
+        self._last_closed = 0
+        if first_frame_number is not None:
+            self._begin(first_frame_number)
         self._counts = dict.fromkeys(
             (
                 "accepted",
@@ -130,6 +150,17 @@ class Assembler:
             0,
         )
         self._lost: list[tuple[int, int]] = []
+
+    def _begin(self, first_frame_number: int) -> None:
+        self._first = first_frame_number
+        self._port_max[:] = first_frame_number - 1
+        self._max_seen = first_frame_number - 1
+        self._last_closed = first_frame_number - 1
+
+    @property
+    def first_frame_number(self) -> int | None:
+        """Frame number of the run's first frame (image id 0); None until one is seen."""
+        return self._first
 
     # -- input -------------------------------------------------------------------------------
     def push(
@@ -163,6 +194,8 @@ class Assembler:
         if rows.size == 0:
             return
         frames = frame[rows]
+        if self._first is None:
+            self._begin(int(frames.min()))
         ports = port_index[rows]
         # Sequential semantics, vectorised per port: a packet is late if, when it arrived, its
         # port had already sent a frame more than window_frames newer (as a per-port listener
@@ -212,6 +245,11 @@ class Assembler:
         ]
         target.received.reshape(-1)[first_keys] = True
         self._counts["accepted"] += len(first_keys)
+        if len(first_keys):
+            if self._seen_low is None or number < self._seen_low:
+                self._seen_low = number
+            if self._seen_high is None or number > self._seen_high:
+                self._seen_high = number
         # Per-module header fields from the first packet of that module in arrival order.
         modules = port_index[src] // self._ports_per_module
         order = np.argsort(src, kind="stable")
@@ -280,6 +318,8 @@ class Assembler:
         seen are reported lost (§4.1 step 7)."""
         for number in sorted(self._open):
             self._emit(self._open.pop(number))
+        if self._first is None:
+            return  # nothing ever came: no run to account for
         if last_frame_number is not None and last_frame_number > self._last_closed:
             self._mark_lost(self._last_closed + 1, last_frame_number)
             self._last_closed = last_frame_number
@@ -310,4 +350,8 @@ class Assembler:
             frames_complete=c["complete"],
             frames_lost=c["lost"],
             lost_frame_ranges=tuple(self._lost),
+            first_frame_number=self._first,
+            frame_number_first_seen=self._seen_low,
+            frame_number_last_seen=self._seen_high,
+            frame_numbers_seen=c["emitted"] + len(self._open),  # each holds >= 1 packet
         )

@@ -172,6 +172,12 @@ class FrameProcessor:
             image = modules.reshape(-1, 1024).copy()
         first = int(np.argmax(frame.module_seen))
         received = frame.received.reshape(self.detector.n_modules, -1).sum(axis=1)
+        spec3 = frame.det_spec3[first]
+        if self._jungfrau:  # DAQ info (detectors.md 2.5); measured exposure in expLength (2.4)
+            cell, code = det_info_get(spec3, "storage_cell"), det_info_get(spec3, "event_code")
+            exposure_s = int(frame.exp_length[first]) * 1e-7
+        else:  # EIGER: detSpec3 is a constant, expLength a sub-frame number (3.4)
+            cell, code, exposure_s = 0, 0, self.settings.count_time_s
         return ImageResult(
             image_id=frame.frame_number - self.settings.first_frame_number,
             frame_number=frame.frame_number,
@@ -179,12 +185,12 @@ class FrameProcessor:
             packets_expected=frame.packets_expected,
             packets_received=frame.packets_received,
             packets_received_per_module=tuple(int(v) for v in received),
-            storage_cell=int(det_info_get(frame.det_spec3[first], "storage_cell")),
+            storage_cell=int(cell),
             xfel_pulse_id=int(frame.det_spec1[first]),
-            xfel_event_code=int(det_info_get(frame.det_spec3[first], "event_code")),
+            xfel_event_code=int(code),
             timestamp=int(frame.timestamp[first]),
-            exposure_time_s=int(frame.exp_length[first]) * 1e-7,
-            det_info=int(frame.det_spec3[first]),
+            exposure_time_s=exposure_s,
+            det_info=int(spec3),
         )
 
     def pixel_mask(self) -> np.ndarray:

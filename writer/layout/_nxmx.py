@@ -209,8 +209,16 @@ def _sample_geometry(start, n_images: int) -> list:
         if grid.get("snake"):
             cols = np.where(rows % 2 == 1, fast_n - 1 - cols, cols)
         step_x, step_y = float(grid.get("step_x_m", 0.0)), float(grid.get("step_y_m", 0.0))
+        # A fixed rotation axis under the translations: readers that build a goniometer from the
+        # chain's rotation axes (dxtbx) need one; zero range marks it as not scanned (NXmx).
+        still = np.zeros(n_images, dtype="f8")
         items += [
-            _axis(f"{t}/grid_x", cols * step_x, "m", "translation", (1, 0, 0), "."),
+            _axis(f"{t}/omega", still, "deg", "rotation", (-1, 0, 0), "."),
+            Dataset(f"{t}/omega_end", still, "f8", "deg"),
+            Dataset(f"{t}/omega_increment_set", 0.0, "f8", "deg"),
+            Dataset(f"{t}/omega_range_average", 0.0, "f8", "deg"),
+            Dataset(f"{t}/omega_range_total", 0.0, "f8", "deg"),
+            _axis(f"{t}/grid_x", cols * step_x, "m", "translation", (1, 0, 0), f"{t}/omega"),
             _axis(f"{t}/grid_y", rows * step_y, "m", "translation", (0, 1, 0), f"{t}/grid_x"),
         ]
         depends_on = f"{t}/grid_y"

@@ -172,7 +172,12 @@ def _field(packet_row, offset, size):
 
 
 def test_hw_packet_bytes_at_spec_offsets_both_detectors():
-    from jfjoch_hil.simulator.detector import XfelTiming, det_info_set, run_headers
+    from jfjoch_hil.simulator.detector import (
+        XfelTiming,
+        det_info_set,
+        eiger_run_headers,
+        run_headers,
+    )
 
     jf = detector_by_name("JF1M")
     frames = np.zeros((1, 2, 512, 1024), np.uint16)
@@ -190,20 +195,26 @@ def test_hw_packet_bytes_at_spec_offsets_both_detectors():
     assert _field(row, 16, 8) == 0xABCDEF + 1 and _field(row, 24, 8) == 10000
     assert (_field(row, 32, 2), _field(row, 34, 2), _field(row, 36, 2)) == (1, 3, 0)
     assert _field(row, 38, 2) == 0 and _field(row, 44, 2) == 0
-    assert _field(row, 40, 4) == int(det_info_set(chip_version=1, storage_cell=15, event_code=5))
+    # detectors.md 2.5/2.7: chip v1.1 (bits 7-5 = 001), its default start cell 3, event code 5
+    assert (
+        _field(row, 40, 4)
+        == 0x0005_0320
+        == int(det_info_set(chip_version=1, storage_cell=3, event_code=5))
+    )
     assert (row[46], row[47]) == (3, 2)
 
     eiger = detector_by_name("EIGER500k")
     counts = np.zeros((1, 1, 512, 1024), np.uint16)
     batch = Packetiser(eiger, eiger.model.encode(counts).reshape(1, 4, -1)).packetise(
-        FrameHeaders.simple(1)
+        eiger_run_headers(1, 1e-3, 0.98e-3)
     )
     row = batch.data[batch.port_index == 3][0]
     assert len(row) == 4144
+    # detectors.md 3.4: detSpec4 is the round-robin entry (one destination: 0)
     assert (_field(row, 32, 2), _field(row, 34, 2), _field(row, 36, 2), _field(row, 44, 2)) == (
         3,
         1,
         1,
-        1,
+        0,
     )
     assert (row[46], row[47]) == (1, 2)

@@ -45,7 +45,8 @@ def test_hw_run_headers_fields():
     assert headers.det_spec1.tolist() == [10, 12, 14, 116, 118, 120]
     assert det_info_get(headers.det_spec3, "storage_cell").tolist() == [15, 14] * 3
     assert det_info_get(headers.det_spec3, "event_code").tolist() == [1, 2, 3] * 2
-    assert det_info_get(headers.det_spec3, "chip_version").tolist() == [1] * 6
+    # two storage cells exist on chip v1.0 only (detectors.md 2.7): bits 7-5 = 000
+    assert det_info_get(headers.det_spec3, "chip_version").tolist() == [0] * 6
 
 
 def test_hw_fault_plan_validation_and_fates():

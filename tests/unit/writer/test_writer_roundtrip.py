@@ -377,6 +377,12 @@ def test_grid_scan_and_stills_sample_axes(tmp_path):
         assert same(t["grid_y"][()], [0, 0, 0, 2e-5, 2e-5, 2e-5])
         assert f["/entry/sample/depends_on"][()] == b"/entry/sample/transformations/grid_y"
         assert t["grid_y"].attrs["depends_on"] == b"/entry/sample/transformations/grid_x"
+        # under the translations a fixed rotation axis, not scanned (dxtbx needs one, interop.md)
+        assert t["grid_x"].attrs["depends_on"] == b"/entry/sample/transformations/omega"
+        assert t["omega"].attrs["transformation_type"] == b"rotation"
+        assert t["omega"].attrs["depends_on"] == b"."
+        assert same(t["omega"][()], [0.0] * 6) and same(t["omega_end"][()], [0.0] * 6)
+        assert t["omega_range_total"][()] == 0.0
     with h5py.File(tmp_path / "still_master.h5", "r") as f:
         assert f["/entry/sample/depends_on"][()] == b"."
         assert "end_time" not in f["/entry"]
