@@ -327,7 +327,12 @@ def _detector(args) -> int:
             (host, int(port))
             for host, _, port in (item.rpartition(":") for item in args.to.split(","))
         ]
-        stats = run_detector(scenario, destinations, allow_remote=args.allow_remote)
+        stats = _supervised(
+            "detector",
+            lambda: run_detector(scenario, destinations, allow_remote=args.allow_remote),
+        )
+        if isinstance(stats, int):  # ended by a signal
+            return stats
     except (ScenarioError, ValueError, OSError) as error:
         print(f"jfsim detector: {error}", file=sys.stderr)
         return 2
@@ -350,17 +355,27 @@ def _receiver(args) -> int:
     def ready(addresses) -> None:
         print(json.dumps({"event": "ready", "udp": [f"{h}:{p}" for h, p in addresses]}), flush=True)
 
-    stats = run_receiver(
-        scenario,
-        args.push,
-        bind=args.bind,
-        udp_ports=ports,
-        analysis=not args.no_analysis,
-        on_ready=ready,
-        idle_timeout_s=args.idle_timeout,
-    )
-    print(json.dumps({"event": "done", **stats}, default=str), flush=True)
-    return 0
+    from jfjoch_hil.stream import TransportError
+
+    def body() -> int:
+        try:
+            stats = run_receiver(
+                scenario,
+                args.push,
+                bind=args.bind,
+                udp_ports=ports,
+                analysis=not args.no_analysis,
+                on_ready=ready,
+                idle_timeout_s=args.idle_timeout,
+                bounds=_bounds(args),
+            )
+        except TransportError as error:
+            print(f"jfsim receiver: {error}", file=sys.stderr)
+            return 3
+        print(json.dumps({"event": "done", **stats}, default=str), flush=True)
+        return 0
+
+    return _supervised("receiver", body)
 
 
 def _stress(args) -> int:

@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import platform
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -64,6 +65,8 @@ __all__ = ["FILE_FORMATS", "WRITER", "run_scenario"]
 WRITER = "jfwriter"
 #: Longest single ZeroMQ send before the children are checked again.
 SEND_SLICE_MS = 250
+#: Longest time between two checks of the children while data keeps flowing.
+CHECK_EVERY_S = 0.5
 
 #: ``[writer] format`` -> start-message ``file_format`` (hdf5-format.md 2).
 FILE_FORMATS = {
@@ -291,6 +294,7 @@ class _Writer:
 
     def stop(self, timeout_s: float = 30.0) -> int:
         if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)  # a stopped writer cannot act on SIGTERM
             self.process.terminate()
         try:
             code = self.process.wait(timeout_s)
@@ -727,6 +731,7 @@ def _transport(
                 lost,
                 expected_packets,
             )
+            group.check(what="publishing the run (direct transport)")
             if time.monotonic() > deadline:
                 raise group.deadline_error("publishing the run (direct transport)")
         seconds = time.monotonic() - started
@@ -761,6 +766,8 @@ def _transport(
                 max(1.0, deadline - time.monotonic()),
             ),
         ),
+        # it exits 0 only after its statistics are in the queue (join_thread): a normal end
+        ends_itself=True,
     )
     control_in.close()
     stats: dict = {}
@@ -795,6 +802,7 @@ def _transport(
         senders: list[dict] = []
         sender_done = False
         frames_in = 0
+        checked_at = time.monotonic()
         while True:
             while not sender_done and not results.empty():
                 senders.append(results.get())
@@ -817,6 +825,9 @@ def _transport(
                 break
             frames_in += len(item)
             group.progress(receiver_name, frames_handed_on=frames_in)
+            if time.monotonic() - checked_at > CHECK_EVERY_S:  # a busy queue is no excuse
+                checked_at = time.monotonic()
+                group.check(what="receiving the run")
             publisher.handle(item)
             bar.update(len(publisher.results), len(publisher.results), 0, expected_packets)
         if "sender" not in stats:  # the receiver ended on its own deadline before the senders
