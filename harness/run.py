@@ -303,6 +303,9 @@ class _Writer:
             code = self.process.wait(10.0)
         for reader in self._readers:
             reader.join(5.0)
+        if not any(reader.is_alive() for reader in self._readers):
+            self.process.stdout.close()
+            self.process.stderr.close()
         return code
 
 
