@@ -1,5 +1,5 @@
 """``jfsim reprocess MASTER``: rerun the per-image analysis on an existing dataset and write the
-``<prefix>_process.h5`` companion through ``jfwriter`` (issue 7; hdf5-format.md 2 "Reprocessing
+``<prefix>_process.h5`` companion through ``jfwriter`` (hdf5-format.md 2 "Reprocessing
 output").
 
 The dataset is read with h5py (any layout: master links, VDS or integrated); the geometry comes

@@ -1,4 +1,4 @@
-"""``jfsim run``: the whole chain for one scenario (issue 7).
+"""``jfsim run``: the whole chain for one scenario.
 
 detector (UDP or direct) -> receiver (assembly, conversion, analysis) -> stream (ZeroMQ PUSH)
 -> ``jfwriter`` (its own process) -> files -> ``jfcheck`` (its own process) -> report.

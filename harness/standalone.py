@@ -1,4 +1,4 @@
-"""The two halves of the chain on their own, for real equipment (issue 5).
+"""The two halves of the chain on their own, for real equipment.
 
 ``jfsim detector``: the simulated detector sends a scenario's packets to any receiver (ours or a
 real Jungfraujoch one) at the addresses given.  ``jfsim receiver``: our receiver listens on UDP
@@ -133,7 +133,7 @@ def run_receiver(
 
 
 class ReceiverSession:
-    """One life of a receiver process, driven through the direct transport (issue 8: a receiver
+    """One life of a receiver process, driven through the direct transport (a receiver
     restarted mid-run).
 
     A first session publishes the start message; a restarted one (``resume_after_frame`` = the
