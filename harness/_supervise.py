@@ -57,7 +57,7 @@ class Bounds:
     """
 
     margin_s: float = 60.0
-    per_image_s: float = 0.5
+    per_image_s: float = 2.0
     stall_s: float = 60.0
 
     def __post_init__(self) -> None:
@@ -107,6 +107,7 @@ class _Child:
     ends_itself: bool = False
     watch_stall: bool = True
     figures: dict = dataclasses.field(default_factory=dict)
+    notes: Callable[[], str] | None = None
     progressed_at: float = dataclasses.field(default_factory=time.monotonic)
     code: int | None = None
 
@@ -227,6 +228,8 @@ class RunGroup:
 
         def entry(*args, **kwargs):
             die_with_parent(parent)
+            for signum in (signal.SIGTERM, signal.SIGHUP):  # not the parent's handlers
+                signal.signal(signum, signal.SIG_DFL)
             with contextlib.suppress(OSError):
                 os.setpgid(0, pgid)
             return target(*args, **kwargs)
@@ -259,6 +262,10 @@ class RunGroup:
         if figures != {k: child.figures.get(k) for k in figures}:
             child.progressed_at = time.monotonic()
         child.figures.update(figures)
+
+    def annotate(self, name: str, notes: Callable[[], str]) -> None:
+        """Add ``notes()`` (e.g. the child's last error lines) to every report about ``name``."""
+        self.children[name].notes = notes
 
     def finished(self, name: str) -> None:
         """``name`` may now exit: :meth:`check` no longer treats its exit as a failure."""
@@ -300,9 +307,10 @@ class RunGroup:
         child = self.children[name]
         figures = ", ".join(f"{k} {v}" for k, v in child.figures.items()) or "none reported"
         where = f" while {what}" if what else ""
+        notes = child.notes() if child.notes is not None else ""
         return (
             f"process {name!r} (pid {child.pid}): {problem}{where} "
-            f"({exit_status(child.poll())}); last progress: {figures}"
+            f"({exit_status(child.poll())}); last progress: {figures}{notes}"
         )
 
     def deadline_error(self, what: str, limit_s: float | None = None) -> SupervisionError:

@@ -246,6 +246,7 @@ class _Writer:
         ]
         for reader in self._readers:
             reader.start()
+        group.annotate(name, self._last_errors)
 
     @staticmethod
     def _read(pipe, put) -> None:
@@ -270,7 +271,6 @@ class _Writer:
                             self.group.describe(
                                 self.name, f"ended without its {event!r} line", what
                             )
-                            + self._last_errors()
                         ) from None
                     continue
                 self.group.check(what=what)
@@ -279,7 +279,6 @@ class _Writer:
                         self.group.describe(
                             self.name, f"sent no {event!r} line within {timeout_s:.1f} s", what
                         )
-                        + self._last_errors()
                     ) from None
                 continue
             try:
@@ -488,7 +487,11 @@ def run_bound_s(scenario: Scenario, bounds: Bounds) -> float:
     """Seconds one run of ``scenario`` may take end to end (:meth:`Bounds.run_s` of its images
     at its frame period, plus the writer's own wait for a missing end)."""
     run = scenario.run
-    return bounds.run_s(run.images, 1.0 / run.frame_rate_hz) + scenario.writer.finalize_timeout_s
+    return (
+        bounds.run_s(run.images, 1.0 / run.frame_rate_hz)
+        + scenario.writer.finalize_timeout_s
+        + bounds.per_image_s
+    )
 
 
 def _run_once(
@@ -511,6 +514,7 @@ def _run_once(
                 scenario, out_dir, group, deadline, record_dir=record_dir, progress=progress
             )
             children = group.end()
+        chain_seconds = time.monotonic() - began
     except SupervisionError as error:
         path = out_dir / f"{scenario.prefix}_report.json"
         failed = {
@@ -575,6 +579,8 @@ def _run_once(
         "truth_sent_ok": truth["sent"]["ok"],
         "truth": truth,
         "bound_s": round(bound_s, 3),
+        # the supervised part (writer, receiver, detector) ended after this; then the checks
+        "chain_seconds": round(chain_seconds, 3),
         "bounds": dataclasses.asdict(bounds),
         "children": children,
         "pid_file": str(pid_file),
@@ -610,7 +616,9 @@ def _chain(scenario, out_dir, group: RunGroup, deadline: float, *, record_dir, p
             group,
             pusher.endpoint,
             out_dir,
-            idle_timeout_s=scenario.writer.finalize_timeout_s,
+            # a missing end is awaited the scenario's time, plus the gap one image may take on a
+            # busy machine (the per-image allowance), so a slow image never ends the run early
+            idle_timeout_s=scenario.writer.finalize_timeout_s + bounds.per_image_s,
             # the writer waits for its first image as long as the whole run may take
             start_timeout_s=max(1.0, deadline - time.monotonic()),
             nice=run.processing_nice,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -64,20 +63,22 @@ def test_scenario_under_load_accounts_for_everything(cpu_hog, tmp_path, name):
     args = [sys.executable, "-m", "jfjoch_hil.harness.cli", "run", name, "--out", str(tmp_path)]
     for override in overrides:
         args += ["--set", override]
-    began = time.monotonic()
     done = subprocess.run(
         [*args, "--json", "--no-progress"],
         capture_output=True,
         text=True,
-        timeout=bound_s + 120,  # the run ends itself within bound_s; this only catches a hang
+        # the chain ends itself within bound_s, the checks after it within their own bounds;
+        # this only catches a hang of jfsim itself
+        timeout=2 * bound_s + 120,
     )
-    took_s = time.monotonic() - began
     assert done.stdout, done.stderr[-3000:]
     report = json.loads(done.stdout)
     record = json.loads(Path(report["pid_file"]).read_text())
     assert _leftovers(record) == []
-    assert report["seconds"] <= report["bound_s"], (report["seconds"], report["bound_s"])
-    assert took_s <= bound_s + 120
+    assert report["chain_seconds"] <= report["bound_s"], (
+        report["chain_seconds"],
+        report["bound_s"],
+    )
 
     udp = report["receiver"].get("receiver")
     if udp is not None:  # every datagram sent was read or dropped by the kernel
