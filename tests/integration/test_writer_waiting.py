@@ -88,3 +88,28 @@ def test_waiting_limit_adds_the_declared_images_still_missing(service):
 def test_non_positive_limits_are_refused(tmp_path):
     with pytest.raises(ValueError, match="start_timeout_s"):
         WriterService("tcp://127.0.0.1:0", tmp_path, bind=True, start_timeout_s=0, store="local")
+
+
+def test_jfwriter_refuses_a_non_positive_start_timeout(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jfjoch_hil.writer.cli",
+            "--listen",
+            "tcp://127.0.0.1:0",
+            "--bind",
+            "--dir",
+            str(tmp_path),
+            "--start-timeout",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "start_timeout_s 0" in done.stderr
