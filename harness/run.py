@@ -625,6 +625,7 @@ def _chain(scenario, out_dir, group: RunGroup, deadline: float, *, record_dir, p
         )
         try:
             writer.wait_for("ready", bounds.margin_s, "starting the writer")
+            group.progress(WRITER, messages_taken=0)  # its start-up is not a stall
 
             def deliver(data: bytes) -> None:
                 if recorder is not None:
@@ -643,13 +644,9 @@ def _chain(scenario, out_dir, group: RunGroup, deadline: float, *, record_dir, p
             # the writer now finalises: no progress figures, its own waiting limit applies
             # (idle timeout plus the declared frames still missing), then the tail margin
             group.quiet(WRITER)
-            missing = max(0, run.images - len(publisher.results))
             finished = writer.wait_for(
                 "run",
-                scenario.writer.finalize_timeout_s
-                + missing / run.frame_rate_hz
-                + bounds.margin_s
-                + bounds.per_image_s * len(publisher.results),
+                deadline - time.monotonic(),  # the run's bound holds for this phase too
                 "waiting for the writer to finalise the run",
             )
             writer_lag_s = time.monotonic() - published_at

@@ -25,8 +25,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 IMAGES, RATE_HZ = 200, 20.0  # a 10 s run: long enough to act on it mid-run
-MARGIN_S, PER_IMAGE_S, STALL_S = 30.0, 0.5, 20.0
-BOUND_S = MARGIN_S + IMAGES * (1 / RATE_HZ + PER_IMAGE_S) + 5.0  # + the writer's finalise wait
+MARGIN_S, PER_IMAGE_S = 60.0, 5.0  # jfsim's default bounds
+BOUND_S = MARGIN_S + IMAGES * (1 / RATE_HZ + PER_IMAGE_S) + 5.0 + PER_IMAGE_S
 
 
 def _state(pid: int) -> tuple[str, int] | None:
@@ -77,12 +77,6 @@ def _start(out: Path, *extra: str) -> subprocess.Popen:
             "--set",
             f"run.frame_rate_hz={RATE_HZ}",
             "--no-progress",
-            "--margin",
-            str(MARGIN_S),
-            "--per-image",
-            str(PER_IMAGE_S),
-            "--stall",
-            str(STALL_S),
             *extra,
         ],
         stdout=subprocess.PIPE,
@@ -161,11 +155,15 @@ def test_writer_killed_mid_run_ends_the_run_naming_it(out):
 
 def test_stalled_writer_ends_the_run_naming_it(out):
     """A writer stopped (SIGSTOP) takes nothing: the run ends within its bound, naming it."""
-    process = _start(out, "--images", "100", "--per-image", "0.05")
+    margin_s, per_image_s = 30.0, 0.05  # small bounds: the run's deadline comes soon
+    process = _start(
+        out, "--images", "100", "--margin", str(margin_s), "--per-image", str(per_image_s)
+    )
     try:
         record = _pid_record(out, process, until_child="jfsim-detector-0")
         os.kill(record["children"]["jfwriter"]["pid"], signal.SIGSTOP)
-        _, stderr = process.communicate(timeout=BOUND_S * 2)
+        bound_s = margin_s + 100 * (1 / RATE_HZ + per_image_s) + 5.0 + per_image_s
+        _, stderr = process.communicate(timeout=bound_s * 2 + 60)
         assert process.returncode == 3, stderr[-3000:]
         assert "'jfwriter'" in stderr and "(running)" in stderr, stderr[-3000:]
         assert _wait_gone(record, MARGIN_S) == []
