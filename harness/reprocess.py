@@ -21,7 +21,7 @@ import h5py
 import hdf5plugin  # noqa: F401  (registers the bitshuffle / LZ4 filters with HDF5)
 import numpy as np
 from jfjoch_hil.harness._supervise import Bounds, RunGroup
-from jfjoch_hil.harness.run import WRITER, _Writer, send_supervised
+from jfjoch_hil.harness._writer_child import WRITER, _Writer, send_supervised
 from jfjoch_hil.harness.truth import open_written_images
 from jfjoch_hil.simulator.analysis import (
     AnalysisSettings,
