@@ -202,7 +202,9 @@ def _add_bounds(parser: argparse.ArgumentParser) -> None:
 
     default = Bounds()
     group = parser.add_argument_group(
-        "bounds", "a run may take MARGIN + images x (frame period + PER_IMAGE) seconds"
+        "bounds",
+        "a run may take MARGIN + images x (frame period + PER_IMAGE) seconds, plus the writer's "
+        "wait for a missing end (docs/reliability.md)",
     )
     group.add_argument(
         "--margin",
@@ -306,11 +308,14 @@ def _summary(report: dict) -> str:
         f"  images      sent {report['images_sent']}, written {report['images_written']}",
         f"  packets     expected {report['packets_expected']}, sent {report['packets_sent']}, "
         f"injected lost {lost}, received {report['packets_received']}, "
+        f"kernel drops {report.get('packets_kernel_drops', 0)}, "
         f"unexplained loss {report['packets_unexplained_loss']}",
         f"  frame rate  asked {report['frame_rate_requested_hz']:.1f} Hz, achieved "
         f"{(report['frame_rate_achieved_hz'] or 0):.1f} Hz; writer lag {report['writer_lag_s']:.2f} s",
         f"  conformance {'ok' if report['conformance_ok'] else 'FAILED'}; truth "
-        f"{'ok' if report['truth_ok'] else 'FAILED'} ({report['truth'].get('images_compared', 0)} images compared)",
+        f"{'ok' if report['truth_ok'] else 'FAILED'} against the packets accepted, "
+        f"{'ok' if report.get('truth_sent_ok') else 'differs'} against the packets sent "
+        f"({report['truth'].get('images_compared', 0)} images compared)",
         f"  report      {report['report_path']}",
     ]
     return "\n".join(lines)
