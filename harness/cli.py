@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--json", action="store_true", help="print the whole report as JSON")
     run.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    _add_bounds(run)
 
     roundtrip = commands.add_parser(
         "roundtrip", help="stream round trip only: start/images/end over ZeroMQ"
@@ -105,7 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="give up when no packet came within S seconds (default 60)",
     )
     receiver.add_argument(
-        "--timeout", type=float, default=600.0, metavar="S", help="overall limit (default 600)"
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="overall limit (default: the run's bound, see the bounds options)",
     )
     receiver.add_argument(
         "--first-frame-number",
@@ -113,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N|first-seen",
         help="frame number of image 0 (default: the first one seen; detectors keep counting)",
     )
+    _add_bounds(receiver)
     receiver.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
 
     stress = commands.add_parser(
@@ -131,11 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     stress.add_argument(
         "--max-lag", type=float, default=2.0, metavar="S", help="writer lag allowed (default 2 s)"
     )
+    _add_bounds(stress)
 
     reprocess = commands.add_parser(
         "reprocess", help="rerun the analysis on a dataset; write <prefix>_process.h5"
     )
     reprocess.add_argument("master", help="an existing <prefix>_master.h5 (any layout)")
+    _add_bounds(reprocess)
 
     scenarios = commands.add_parser("scenarios", help="list the shipped scenarios")
     scenarios.add_argument("--show", metavar="NAME", help="print one scenario as loaded")
@@ -215,6 +223,65 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_bounds(parser: argparse.ArgumentParser) -> None:
+    """The supervision bounds of a command that starts processes (docs/reliability.md)."""
+    from jfjoch_hil.harness._supervise import Bounds
+
+    default = Bounds()
+    group = parser.add_argument_group(
+        "bounds",
+        "a run may take MARGIN + images x (frame period + PER_IMAGE) seconds, plus the writer's "
+        "wait for a missing end (docs/reliability.md)",
+    )
+    group.add_argument(
+        "--margin",
+        type=float,
+        default=default.margin_s,
+        metavar="S",
+        help=f"start-up and tail allowance in seconds (default {default.margin_s:g})",
+    )
+    group.add_argument(
+        "--per-image",
+        type=float,
+        default=default.per_image_s,
+        metavar="S",
+        help=f"processing allowance per image in seconds (default {default.per_image_s:g})",
+    )
+    group.add_argument(
+        "--stall",
+        type=float,
+        default=default.stall_s,
+        metavar="S",
+        help=f"a child without progress for this long ends the run (default {default.stall_s:g})",
+    )
+
+
+def _bounds(args):
+    from jfjoch_hil.harness._supervise import Bounds
+
+    return Bounds(margin_s=args.margin, per_image_s=args.per_image, stall_s=args.stall)
+
+
+def _supervised(command: str, body) -> int:
+    """Run ``body()``; SIGTERM / SIGINT and a failed child end it with its children reaped and a
+    message naming what failed (exit 3 for a supervision failure, 128 + signal number else)."""
+    from jfjoch_hil.harness._supervise import Terminated, signals_raise
+    from jfjoch_hil.harness.errors import SupervisionError
+
+    try:
+        with signals_raise():
+            return body()
+    except SupervisionError as error:
+        print(f"jfsim {command}: {error}", file=sys.stderr)
+        return 3
+    except Terminated as error:
+        print(f"jfsim {command}: {error}; children ended", file=sys.stderr)
+        return 128 + error.signum
+    except KeyboardInterrupt:
+        print(f"jfsim {command}: interrupted; children ended", file=sys.stderr)
+        return 130
+
+
 def _run(args) -> int:
     from jfjoch_hil.harness.errors import ScenarioError
     from jfjoch_hil.harness.scenario import load_scenario
@@ -233,12 +300,26 @@ def _run(args) -> int:
         return 2
     from jfjoch_hil.harness.run import run_scenario
 
-    report = run_scenario(
-        scenario,
-        args.out,
-        record_dir=args.record,
-        progress=not args.no_progress and sys.stderr.isatty(),
-    )
+    try:
+        bounds = _bounds(args)
+    except ValueError as error:
+        print(f"jfsim run: {error}", file=sys.stderr)
+        return 2
+
+    def body() -> int:
+        report = run_scenario(
+            scenario,
+            args.out,
+            record_dir=args.record,
+            progress=not args.no_progress and sys.stderr.isatty(),
+            bounds=bounds,
+        )
+        return _print_report(args, report)
+
+    return _supervised("run", body)
+
+
+def _print_report(args, report: dict) -> int:
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
@@ -254,12 +335,15 @@ def _summary(report: dict) -> str:
         f"  images      sent {report['images_sent']}, written {report['images_written']}",
         f"  packets     expected {report['packets_expected']}, sent {report['packets_sent']}, "
         f"injected lost {lost}, received {report['packets_received']}, "
+        f"kernel drops {report.get('packets_kernel_drops', 0)}, "
         f"unexplained loss {report['packets_unexplained_loss']}",
         f"  frame rate  asked {report['frame_rate_requested_hz']:.1f} Hz, achieved "
         f"{(report['frame_rate_achieved_hz'] or 0):.1f} Hz; writer lag {report['writer_lag_s']:.2f} s",
         f"  conformance {'ok' if report['conformance_ok'] else 'FAILED'}; stream traced "
         f"{ {True: 'ok', False: 'FAILED', None: 'skipped'}[report.get('stream_traced_ok')] }; truth "
-        f"{'ok' if report['truth_ok'] else 'FAILED'} ({report['truth'].get('images_compared', 0)} images compared)",
+        f"{'ok' if report['truth_ok'] else 'FAILED'} against the packets accepted, "
+        f"{'ok' if report.get('truth_sent_ok') else 'differs'} against the packets sent "
+        f"({report['truth'].get('images_compared', 0)} images compared)",
         f"  report      {report['report_path']}",
     ]
     return "\n".join(lines)
@@ -276,12 +360,17 @@ def _detector(args) -> int:
             (host, int(port))
             for host, _, port in (item.rpartition(":") for item in args.to.split(","))
         ]
-        stats = run_detector(
-            scenario,
-            destinations,
-            allow_remote=args.allow_remote,
-            first_frame_number=args.first_frame_number,
+        stats = _supervised(
+            "detector",
+            lambda: run_detector(
+                scenario,
+                destinations,
+                allow_remote=args.allow_remote,
+                first_frame_number=args.first_frame_number,
+            ),
         )
+        if isinstance(stats, int):  # ended by a signal
+            return stats
     except (ScenarioError, ValueError, OSError) as error:
         print(f"jfsim detector: {error}", file=sys.stderr)
         return 2
@@ -306,7 +395,7 @@ def _receiver(args) -> int:
                 )
             first = int(args.first_frame_number)
         for name in ("timeout", "idle_timeout", "first_packet_timeout"):
-            if not getattr(args, name) > 0:
+            if getattr(args, name) is not None and not getattr(args, name) > 0:
                 raise ValueError(f"--{name.replace('_', '-')}: allowed > 0 seconds")
     except (ScenarioError, ValueError) as error:
         print(f"jfsim receiver: {error}", file=sys.stderr)
@@ -315,20 +404,30 @@ def _receiver(args) -> int:
     def ready(addresses) -> None:
         print(json.dumps({"event": "ready", "udp": [f"{h}:{p}" for h, p in addresses]}), flush=True)
 
-    stats = run_receiver(
-        scenario,
-        args.push,
-        bind=args.bind,
-        udp_ports=ports,
-        analysis=not args.no_analysis,
-        on_ready=ready,
-        idle_timeout_s=args.idle_timeout,
-        first_packet_timeout_s=args.first_packet_timeout,
-        timeout_s=args.timeout,
-        first_frame_number=first,
-    )
-    print(json.dumps({"event": "done", **stats}, default=str), flush=True)
-    return 0
+    from jfjoch_hil.stream import TransportError
+
+    def body() -> int:
+        try:
+            stats = run_receiver(
+                scenario,
+                args.push,
+                bind=args.bind,
+                udp_ports=ports,
+                analysis=not args.no_analysis,
+                on_ready=ready,
+                idle_timeout_s=args.idle_timeout,
+                first_packet_timeout_s=args.first_packet_timeout,
+                timeout_s=args.timeout,
+                first_frame_number=first,
+                bounds=_bounds(args),
+            )
+        except TransportError as error:
+            print(f"jfsim receiver: {error}", file=sys.stderr)
+            return 3
+        print(json.dumps({"event": "done", **stats}, default=str), flush=True)
+        return 0
+
+    return _supervised("receiver", body)
 
 
 def _stress(args) -> int:
@@ -346,26 +445,23 @@ def _stress(args) -> int:
     except (ScenarioError, ValueError) as error:
         print(f"jfsim stress: {error}", file=sys.stderr)
         return 2
-    table = stress(
-        scenario,
-        rates,
-        args.out,
-        max_lag_s=args.max_lag,
-        stop_after_failures=2 if args.ramp else len(rates),
-    )
-    print(
-        f"{'asked Hz':>10} {'achieved':>10} {'sent':>6} {'written':>8} {'lost':>6} {'lag s':>7}  held"
-    )
-    for row in table["rows"]:
-        print(
-            f"{row['rate_requested_hz']:10.1f} {row['rate_achieved_hz']:10.1f} {row['images_sent']:6d} "
-            f"{row['images_written']:8d} {row['packets_unexplained_loss'] + row['packets_kernel_drops']:6d} "
-            f"{row['writer_lag_s']:7.2f}  {'yes' if row['held'] else 'NO'}"
+    from jfjoch_hil.harness.stress import format_table
+
+    bounds = _bounds(args)
+
+    def body() -> int:
+        table = stress(
+            scenario,
+            rates,
+            args.out,
+            max_lag_s=args.max_lag,
+            stop_after_failures=2 if args.ramp else len(rates),
+            bounds=bounds,
         )
-    print(
-        f"highest rate without loss: {table['highest_rate_without_loss_hz']} Hz; plots: {', '.join(table['plots']) or 'none (install matplotlib)'}"
-    )
-    return 0 if table["highest_rate_without_loss_hz"] is not None else 1
+        print(format_table(table))
+        return 0 if table["highest_rate_without_loss_hz"] is not None else 1
+
+    return _supervised("stress", body)
 
 
 def _scenarios(args) -> int:
@@ -462,7 +558,12 @@ def _main(argv: list[str] | None) -> int:
     if args.command == "reprocess":
         from jfjoch_hil.harness.reprocess import main_reprocess
 
-        return main_reprocess(args.master)
+        try:
+            bounds = _bounds(args)
+        except ValueError as error:
+            print(f"jfsim reprocess: {error}", file=sys.stderr)
+            return 2
+        return _supervised("reprocess", lambda: main_reprocess(args.master, bounds))
     if args.command == "receiver":
         return _receiver(args)
     if args.command == "roundtrip":
@@ -498,19 +599,21 @@ def _faults(args) -> int:
             file=sys.stderr,
         )
         return 2
+    from jfjoch_hil.harness._supervise import signals_raise
     from jfjoch_hil.harness.writer_faults import format_table
     from jfjoch_hil.harness.writer_faults._suite import run_suite
 
     try:
-        rows = run_suite(
-            args.target_writer,
-            args.dir,
-            connect=args.connect,
-            spawn=args.spawn_writer,
-            seed=args.seed,
-            timeout_s=args.timeout,
-            kill_points=args.kill_points,
-        )
+        with signals_raise():  # SIGTERM unwinds through the suite's writer clean-up
+            rows = run_suite(
+                args.target_writer,
+                args.dir,
+                connect=args.connect,
+                spawn=args.spawn_writer,
+                seed=args.seed,
+                timeout_s=args.timeout,
+                kill_points=args.kill_points,
+            )
     except Exception as error:  # noqa: BLE001 - a bad endpoint or a writer that never starts: a message
         print(f"jfsim faults: cannot run against {args.target_writer}: {error}", file=sys.stderr)
         return 2

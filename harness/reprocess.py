@@ -20,7 +20,8 @@ from pathlib import Path
 import h5py
 import hdf5plugin  # noqa: F401  (registers the bitshuffle / LZ4 filters with HDF5)
 import numpy as np
-from jfjoch_hil.harness.run import _Writer
+from jfjoch_hil.harness._supervise import Bounds, RunGroup
+from jfjoch_hil.harness._writer_child import WRITER, _Writer, send_supervised
 from jfjoch_hil.harness.truth import open_written_images
 from jfjoch_hil.simulator.analysis import (
     AnalysisSettings,
@@ -82,9 +83,14 @@ def read_geometry(master: Path) -> tuple[DetectorGeometry, dict]:
 
 
 def reprocess(
-    master: str | Path, *, settings: AnalysisSettings | None = None, timeout_s: float = 600.0
+    master: str | Path, *, settings: AnalysisSettings | None = None, bounds: Bounds | None = None
 ) -> dict:
-    """Analyse every image of ``master`` again and write ``<prefix>_process.h5`` next to it."""
+    """Analyse every image of ``master`` again and write ``<prefix>_process.h5`` next to it.
+
+    The writer is a supervised child; the whole job is bounded by ``bounds`` for its image
+    count (no frame period: the images exist already), and a writer that dies ends it with a
+    :class:`~jfjoch_hil.harness.errors.SupervisionError` naming it."""
+    bounds = bounds or Bounds()
     master = Path(master).resolve()
     if not master.name.endswith("_master.h5"):
         raise ValueError(f"{master.name}: a <prefix>_master.h5 file is required")
@@ -124,15 +130,29 @@ def reprocess(
                 start,
                 pixel_mask={"default": TypedArray.from_numpy(values["mask"].astype(np.uint32))},
             )
-        with Pusher(send_timeout_ms=int(timeout_s * 1000)) as pusher:
-            writer = _Writer(pusher.endpoint, folder, idle_timeout_s=10.0)
+        limit_s = bounds.run_s(count, 0.0)
+        deadline = time.monotonic() + limit_s
+        with (
+            RunGroup(bounds) as group,
+            Pusher(send_timeout_ms=250) as pusher,
+        ):
+            writer = _Writer(
+                group,
+                pusher.endpoint,
+                folder,
+                idle_timeout_s=10.0,
+                start_timeout_s=max(1.0, limit_s),
+            )
+
+            def send(message) -> None:
+                send_supervised(pusher, message, group, deadline, "sending results to the writer")
+
             try:
-                if writer.wait_for("ready", 60.0) is None:
-                    raise RuntimeError("jfwriter did not start: " + " | ".join(writer.errors[-5:]))
-                pusher.send(start)
+                writer.wait_for("ready", bounds.margin_s, "starting the writer")
+                send(start)
                 for number in range(count):
                     results = analyse_image(image(number), geometry, settings, plan=plan)
-                    pusher.send(
+                    send(
                         ImageMessage(
                             series_id=1,
                             series_unique_id=start.series_unique_id,
@@ -141,14 +161,20 @@ def reprocess(
                             **results,
                         )
                     )
-                pusher.send(
+                send(
                     EndMessage(
                         series_id=1,
                         series_unique_id=start.series_unique_id,
                         end_date=datetime.now(UTC),
                     )
                 )
-                finished = writer.wait_for("run", timeout_s)
+                group.quiet(WRITER)
+                finished = writer.wait_for(
+                    "run",
+                    bounds.margin_s + count * bounds.per_image_s,
+                    "waiting for the writer to finish the companion file",
+                )
+                group.finished(WRITER)
             finally:
                 writer.stop()
     finally:
@@ -166,10 +192,10 @@ def reprocess(
     }
 
 
-def main_reprocess(master: str) -> int:
+def main_reprocess(master: str, bounds: Bounds | None = None) -> int:
     """``jfsim reprocess MASTER``: print the outcome as JSON; exit 0 when the companion was written."""
     try:
-        outcome = reprocess(master)
+        outcome = reprocess(master, bounds=bounds)
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         print(f"jfsim reprocess: {error}", file=sys.stderr)
         return 2

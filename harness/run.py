@@ -3,8 +3,12 @@
 detector (UDP or direct) -> receiver (assembly, conversion, analysis) -> stream (ZeroMQ PUSH)
 -> ``jfwriter`` (its own process) -> files -> ``jfcheck`` (its own process) -> report.
 
-The simulator talks to the writer only over ZeroMQ and to the checker only through its command
-line, as the architecture demands (simulator imports only ``stream`` of ours).
+The harness talks to the writer only over ZeroMQ and as a process, and uses the checker as a
+library in a forked child (``check_file_isolated``), so a crash inside HDF5 cannot end the run.
+
+Every child (writer, receiver socket side, detector senders) is supervised (``_supervise``):
+one that exits early or stalls ends the run with a :class:`SupervisionError` naming it, and every
+wait is bounded by the run's own timing (:class:`Bounds`; docs/reliability.md "Supervision").
 """
 
 from __future__ import annotations
@@ -16,9 +20,7 @@ import multiprocessing
 import os
 import platform
 import queue
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from importlib import metadata
@@ -27,7 +29,17 @@ from pathlib import Path
 import jfjoch_hil.stream as stream
 import numpy as np
 import numpy.ma  # noqa: F401  (else the assembler's first push imports it mid-burst, ~80 ms of no reading)
+from jfjoch_hil.harness._accounting import _accepted_masks, _accounting
+from jfjoch_hil.harness._supervise import Bounds, RunGroup
+from jfjoch_hil.harness._writer_child import (
+    SEND_SLICE_MS,
+    WRITER,
+    _conformance,
+    _Writer,
+    send_supervised,
+)
 from jfjoch_hil.harness.chain import Experiment, build_experiment
+from jfjoch_hil.harness.errors import SupervisionError
 from jfjoch_hil.harness.scenario import Scenario, scenario_to_dict
 from jfjoch_hil.harness.senders import module_groups, send_modules
 from jfjoch_hil.harness.tracing import stream_folder, trace_run
@@ -43,9 +55,18 @@ from jfjoch_hil.simulator.detector import DET_TYPE_JUNGFRAU
 from jfjoch_hil.simulator.receiver import Assembler, DirectTransport, UdpReceiver
 from jfjoch_hil.simulator.receiver._publish import FrameProcessor, ReceiverSettings, RunPublisher
 from jfjoch_hil.simulator.scenes import GridScan
-from jfjoch_hil.stream import EndMessage, ImageMessage, Message, Pusher, StartMessage
+from jfjoch_hil.stream import (
+    EndMessage,
+    ImageMessage,
+    Message,
+    Pusher,
+    StartMessage,
+)
 
-__all__ = ["FILE_FORMATS", "run_scenario"]
+__all__ = ["FILE_FORMATS", "WRITER", "run_scenario"]
+
+#: Longest time between two checks of the children while data keeps flowing.
+CHECK_EVERY_S = 0.5
 
 #: ``[writer] format`` -> start-message ``file_format`` (hdf5-format.md 2).
 FILE_FORMATS = {
@@ -81,6 +102,13 @@ class _AnalysingPublisher(RunPublisher):
         self._analysis: dict = {}
         self.results: list[dict] = []
         self.send_end = True
+        #: frame number -> (ports, packets) mask of the packets the assembler placed
+        self.accepted: dict[int, np.ndarray] = {}
+
+    def handle(self, frames, assembler=None):
+        for frame in frames:
+            self.accepted[int(frame.frame_number)] = np.array(frame.received, dtype=bool)
+        return super().handle(frames, assembler)
 
     def publish(self, result) -> None:
         self._analysis = self._analyse(result.image_id, result.image)
@@ -171,95 +199,6 @@ def _version() -> str:
         return "unknown"
 
 
-class _Writer:
-    """``jfwriter`` as its own process, connected to our PUSH endpoint; its JSON lines read."""
-
-    def __init__(self, endpoint: str, out_dir: Path, idle_timeout_s: float, nice: int = 0) -> None:
-        command = [
-            sys.executable,
-            "-m",
-            "jfjoch_hil.writer.cli",
-            "--listen",
-            endpoint,
-            "--dir",
-            str(out_dir),
-            "--idle-timeout",
-            str(idle_timeout_s),
-            "--max-runs",
-            "1",
-            "--nice",
-            str(nice),
-        ]
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        self.lines: queue.Queue = queue.Queue()
-        self.errors: list[str] = []
-        threading.Thread(
-            target=self._read, args=(self.process.stdout, self.lines.put), daemon=True
-        ).start()
-        threading.Thread(
-            target=self._read, args=(self.process.stderr, self.errors.append), daemon=True
-        ).start()
-
-    @staticmethod
-    def _read(pipe, put) -> None:
-        for line in pipe:
-            put(line.rstrip("\n"))
-
-    def wait_for(self, event: str, timeout_s: float) -> dict | None:
-        """The next JSON line with ``"event": event`` within ``timeout_s``, else ``None``."""
-        deadline = time.monotonic() + timeout_s
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=min(remaining, 0.5))
-            except queue.Empty:
-                if self.process.poll() is not None and self.lines.empty():
-                    return None
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if record.get("event") == event:
-                return record
-        return None
-
-    def stop(self, timeout_s: float = 30.0) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-        try:
-            return self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
-
-
-def _conformance(files: list[Path]) -> tuple[bool, list[dict]]:
-    verdicts = []
-    for path in files:
-        done = subprocess.run(
-            [sys.executable, "-m", "jfjoch_hil.conformance.cli", str(path), "--json"],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        try:
-            report = json.loads(done.stdout)
-        except json.JSONDecodeError:
-            report = {"ok": False, "violations": [{"message": done.stderr.strip()[-500:]}]}
-        verdicts.append(
-            {
-                "file": path.name,
-                "exit_code": done.returncode,
-                "errors": [
-                    v for v in report.get("violations", []) if v.get("severity") != "warning"
-                ][:20],
-            }
-        )
-    return bool(files) and all(v["exit_code"] == 0 for v in verdicts), verdicts
-
-
 class _Progress:
     """One status line on stderr: images sent / published, rate, loss."""
 
@@ -342,18 +281,21 @@ def run_scenario(
     *,
     record_dir: str | os.PathLike | None = None,
     progress: bool = False,
-    timeout_s: float = 600.0,
+    bounds: Bounds | None = None,
 ) -> dict:
     """Run ``scenario`` end to end; write ``<out>/<prefix>_report.json`` and return the report.
 
     With ``detector.storage_cells_per_run`` the scenario is run once per entry (prefixes
     ``<prefix>_run1``, ``<prefix>_run2``, ...) and the report holds every run under ``runs``.
+    Every child is supervised within ``bounds`` (default :class:`Bounds`); the pids of the
+    children are kept in ``<out>/<prefix>_pids.json``.  A child that fails raises
+    :class:`SupervisionError` after ``<out>/<prefix>_report.json`` recorded it (``ok`` false,
+    ``supervision_error``).
     """
+    bounds = bounds or Bounds()
     cells_per_run = scenario.detector.storage_cells_per_run
     if not cells_per_run:
-        return _run_once(
-            scenario, out_dir, record_dir=record_dir, progress=progress, timeout_s=timeout_s
-        )
+        return _run_once(scenario, out_dir, record_dir=record_dir, progress=progress, bounds=bounds)
     reports = []
     for number, cells in enumerate(cells_per_run, start=1):
         single = dataclasses.replace(
@@ -365,7 +307,7 @@ def run_scenario(
         )
         record = None if record_dir is None else Path(record_dir) / f"run{number}"
         reports.append(
-            _run_once(single, out_dir, record_dir=record, progress=progress, timeout_s=timeout_s)
+            _run_once(single, out_dir, record_dir=record, progress=progress, bounds=bounds)
         )
     summed = (
         "images_sent",
@@ -374,6 +316,7 @@ def run_scenario(
         "packets_sent",
         "packets_injected_lost",
         "packets_received",
+        "packets_kernel_drops",
         "packets_unexplained_loss",
     )
     report = {key: sum(r[key] for r in reports) for key in summed}
@@ -389,7 +332,9 @@ def run_scenario(
         conformance_ok=all(r["conformance_ok"] for r in reports),
         stream_traced_ok=all(r["stream_traced_ok"] is not False for r in reports),
         truth_ok=all(r["truth_ok"] for r in reports),
+        truth_sent_ok=all(r["truth_sent_ok"] for r in reports),
         truth={"images_compared": sum(r["truth"].get("images_compared", 0) for r in reports)},
+        bound_s=sum(r["bound_s"] for r in reports),
         ok=all(r["ok"] for r in reports),
     )
     path = Path(out_dir) / f"{scenario.prefix}_report.json"
@@ -398,69 +343,70 @@ def run_scenario(
     return report
 
 
+def run_bound_s(scenario: Scenario, bounds: Bounds) -> float:
+    """Seconds one run of ``scenario`` may take end to end (:meth:`Bounds.run_s` of its images
+    at its frame period, plus the writer's own wait for a missing end)."""
+    run = scenario.run
+    return (
+        bounds.run_s(run.images, 1.0 / run.frame_rate_hz)
+        + scenario.writer.finalize_timeout_s
+        + bounds.per_image_s
+    )
+
+
 def _run_once(
     scenario: Scenario,
     out_dir: str | os.PathLike,
     *,
     record_dir: str | os.PathLike | None,
     progress: bool,
-    timeout_s: float,
+    bounds: Bounds,
 ) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
-    experiment = build_experiment(scenario)
-    run, detector = scenario.run, experiment.detector
-    processor, plan, analyse = _analysis_for(experiment)
+    bound_s = run_bound_s(scenario, bounds)
+    deadline = began + bound_s
+    pid_file = out_dir / f"{scenario.prefix}_pids.json"
     record_dir = stream_folder(out_dir, scenario.prefix, record_dir)  # traced after the run
-    recorder = stream.DumpWriter(record_dir)
-    send_mask = _frames_to_send(experiment)
+    try:
+        with RunGroup(bounds, pid_file) as group:
+            moved, publisher, finished, writer, writer_exit, writer_lag_s, experiment = _chain(
+                scenario, out_dir, group, deadline, record_dir=record_dir, progress=progress
+            )
+            children = group.end()
+        chain_seconds = time.monotonic() - began
+    except SupervisionError as error:
+        path = out_dir / f"{scenario.prefix}_report.json"
+        failed = {
+            "scenario": scenario.name,
+            "seed": scenario.run.seed,
+            "ok": False,
+            "supervision_error": str(error),
+            "bound_s": round(bound_s, 3),
+            "bounds": dataclasses.asdict(bounds),
+            "pid_file": str(pid_file),
+            "seconds": round(time.monotonic() - began, 3),
+        }
+        path.write_text(json.dumps(failed, indent=2) + "\n", encoding="utf-8")
+        raise
+    run, detector = scenario.run, experiment.detector
     schedule = experiment.schedule
-    frame, port, packet = (
-        schedule.frame[send_mask],
-        schedule.port[send_mask],
-        schedule.packet[send_mask],
-    )
+    frame = schedule.frame[_frames_to_send(experiment)]
     expected_packets = run.images * detector.packets_per_frame
-    bar = _Progress(run.images, progress)
-
-    with Pusher(send_hwm=1000, send_timeout_ms=int(timeout_s * 1000)) as pusher:
-        writer = _Writer(
-            pusher.endpoint, out_dir, scenario.writer.finalize_timeout_s, run.processing_nice
-        )
-        try:
-            ready = writer.wait_for("ready", 60.0)
-            if ready is None:
-                raise RuntimeError("jfwriter did not start: " + " | ".join(writer.errors[-5:]))
-
-            def deliver(data: bytes) -> None:
-                pusher.send(data)  # the writer first; the recording holds what it was sent
-                recorder.write(data)
-
-            publisher = _AnalysingPublisher(
-                processor, experiment, deliver, _start_fields(experiment, plan), analyse
-            )
-            publisher.send_end = scenario.writer.send_end and not run.abort_after_images
-            moved = _transport(
-                experiment, publisher, frame, port, packet, bar, expected_packets, timeout_s
-            )
-            published_at = time.monotonic()
-            bar.update(run.images, len(publisher.results), 0, expected_packets, force=True)
-            finished = writer.wait_for("run", scenario.writer.finalize_timeout_s + 60.0)
-            writer_lag_s = time.monotonic() - published_at
-        finally:
-            writer_exit = writer.stop()
     files = sorted(out_dir.glob(f"{scenario.prefix}_*.h5"))
     master = out_dir / f"{scenario.prefix}_master.h5"
     checked = [master] if master.exists() else files
-    conformance_ok, verdicts = _conformance(checked)
-    stream_traced_ok, stream_trace = trace_run(master, Path(record_dir))
+    conformance_ok, verdicts = _conformance(checked, timeout_s=bounds.margin_s + 60.0 * len(files))
+    stream_traced_ok, stream_trace = trace_run(
+        master, Path(record_dir), timeout_s=bounds.margin_s + 60.0 * max(1, len(files))
+    )
     placed = schedule.truth.expected_received(WINDOW_FRAMES)
     sent_frames = np.unique(frame)
-    truth = compare_with_truth(experiment, out_dir, placed, sent_frames)
+    accepted = _accepted_masks(experiment, publisher.accepted, sent_frames)
+    accounting = _accounting(experiment, placed, accepted, sent_frames, moved)
+    truth = compare_with_truth(experiment, out_dir, placed, sent_frames, accepted=accepted)
     fates = schedule.truth.fate
-    packets_received = moved["assembler"]["packets_accepted"]
-    packets_placed_truth = int(placed[sent_frames].sum())
     report = {
         "scenario": scenario.name,
         "seed": run.seed,
@@ -476,12 +422,8 @@ def _run_once(
         "packets_expected": expected_packets,
         "packets_sent": moved["packets_sent"],
         "packets_injected_lost": int((fates[sent_frames] != 0).sum()),
-        "packets_received": packets_received,
-        "packets_unexplained_loss": packets_placed_truth - packets_received,
-        # datagrams the kernel dropped because the receiver did not read in time (UDP only)
-        "packets_kernel_drops": sum(
-            (moved.get("receiver") or {}).get("kernel_drops_per_port") or ()
-        ),
+        "packets_received": moved["assembler"]["packets_accepted"],
+        **accounting,
         "frame_rate_requested_hz": run.frame_rate_hz,
         "frame_rate_achieved_hz": sent_frames.size / moved["seconds"]
         if moved["seconds"] > 0
@@ -496,17 +438,88 @@ def _run_once(
         "conformance": verdicts,
         "stream_traced_ok": stream_traced_ok,
         "stream_trace": stream_trace,
-        "truth_ok": truth["ok"],
+        # written images against the packets the receiver accepted, and every packet the fault
+        # plan says a correct receiver places either accepted or dropped by the kernel
+        "truth_ok": truth["accepted"]["ok"] and accounting["packets_unexplained_loss"] == 0,
+        # written images against what the detector sent (false when the kernel dropped packets)
+        "truth_sent_ok": truth["sent"]["ok"],
         "truth": truth,
+        "bound_s": round(bound_s, 3),
+        # the supervised part (writer, receiver, detector) ended after this; then the checks
+        "chain_seconds": round(chain_seconds, 3),
+        "bounds": dataclasses.asdict(bounds),
+        "children": children,
+        "pid_file": str(pid_file),
         "seconds": round(time.monotonic() - began, 3),
     }
     report["ok"] = (
-        bool(finished) and conformance_ok and truth["ok"] and report["images_written"] > 0
+        bool(finished) and conformance_ok and report["truth_ok"] and report["images_written"] > 0
     ) and stream_traced_ok is not False
     path = out_dir / f"{scenario.prefix}_report.json"
     path.write_text(json.dumps(report, indent=2, default=_json_default) + "\n", encoding="utf-8")
     report["report_path"] = str(path)
     return report
+
+
+def _chain(scenario, out_dir, group: RunGroup, deadline: float, *, record_dir, progress):
+    """Writer, detector and receiver of one run under ``group``; what each of them did."""
+    experiment = build_experiment(scenario)
+    run, detector = scenario.run, experiment.detector
+    processor, plan, analyse = _analysis_for(experiment)
+    recorder = stream.DumpWriter(record_dir)
+    send_mask = _frames_to_send(experiment)
+    schedule = experiment.schedule
+    frame, port, packet = (
+        schedule.frame[send_mask],
+        schedule.port[send_mask],
+        schedule.packet[send_mask],
+    )
+    expected_packets = run.images * detector.packets_per_frame
+    bar = _Progress(run.images, progress)
+    bounds = group.bounds
+    with Pusher(send_hwm=1000, send_timeout_ms=SEND_SLICE_MS) as pusher:
+        writer = _Writer(
+            group,
+            pusher.endpoint,
+            out_dir,
+            # a missing end is awaited the scenario's time, plus the gap one image may take on a
+            # busy machine (the per-image allowance), so a slow image never ends the run early
+            idle_timeout_s=scenario.writer.finalize_timeout_s + bounds.per_image_s,
+            # the writer waits for its first image as long as the whole run may take
+            start_timeout_s=max(1.0, deadline - time.monotonic()),
+            nice=run.processing_nice,
+        )
+        try:
+            writer.wait_for("ready", bounds.margin_s, "starting the writer")
+            group.progress(WRITER, messages_taken=0)  # its start-up is not a stall
+
+            def deliver(data: bytes) -> None:
+                # the writer first; the recording holds what it was sent
+                send_supervised(pusher, data, group, deadline, "sending the stream to the writer")
+                recorder.write(data)
+
+            publisher = _AnalysingPublisher(
+                processor, experiment, deliver, _start_fields(experiment, plan), analyse
+            )
+            publisher.send_end = scenario.writer.send_end and not run.abort_after_images
+            moved = _transport(
+                experiment, publisher, frame, port, packet, bar, expected_packets, group, deadline
+            )
+            published_at = time.monotonic()
+            bar.update(run.images, len(publisher.results), 0, expected_packets, force=True)
+            # the writer now finalises: no progress figures, its own waiting limit applies
+            # (idle timeout plus the declared frames still missing), then the tail margin
+            group.quiet(WRITER)
+            finished = writer.wait_for(
+                "run",
+                deadline - time.monotonic(),  # the run's bound holds for this phase too
+                "waiting for the writer to finalise the run",
+            )
+            writer_lag_s = time.monotonic() - published_at
+            group.finished(WRITER)
+        finally:
+            writer_exit = writer.stop()
+    return moved, publisher, finished, writer, writer_exit, writer_lag_s, experiment
 
 
 def _json_default(value):
@@ -525,7 +538,8 @@ def _transport(
     packet,
     bar: _Progress,
     expected_packets: int,
-    timeout_s: float,
+    group: RunGroup,
+    deadline: float,
 ) -> dict:
     """Move the packets to the receiver and publish every image; return what was moved: packets
     sent, seconds the detector took, assembler (and for UDP socket) statistics."""
@@ -548,6 +562,9 @@ def _transport(
                 lost,
                 expected_packets,
             )
+            group.check(what="publishing the run (direct transport)")
+            if time.monotonic() > deadline:
+                raise group.deadline_error("publishing the run (direct transport)")
         seconds = time.monotonic() - started
         assembler.flush(int(headers.frame_number.max()))
         publisher.handle(assembler.pop_frames(), assembler)
@@ -560,43 +577,54 @@ def _transport(
 
     # UDP: the detector (sender) and the receiver's socket side (receive + assemble) run in
     # processes of their own, as they do in the field, so the conversion and analysis in this
-    # process never keep the sockets from being drained.  Frames come back through a pipe.
+    # process never keep the sockets from being drained.  Frames come back through a queue.
     context = multiprocessing.get_context("fork")
     # A queue, not a pipe: its feeder thread lets the receiver go back to its sockets at once.
     frames_queue = context.Queue()
     control_in, control_out = context.Pipe(duplex=False)
-    receiving = context.Process(
-        target=_receive_process,
-        name="jfsim-receiver",
-        daemon=True,
-        args=(detector, int(headers.frame_number.max()), frames_queue, control_in, timeout_s),
+    receiver_name = "jfsim-receiver"
+    group.start(
+        receiver_name,
+        context.Process(
+            target=_receive_process,
+            name=receiver_name,
+            daemon=True,
+            args=(
+                detector,
+                int(headers.frame_number.max()),
+                frames_queue,
+                control_in,
+                max(1.0, deadline - time.monotonic()),
+            ),
+        ),
+        # it exits 0 only after its statistics are in the queue (join_thread): a normal end
+        ends_itself=True,
     )
-    receiving.start()
     control_in.close()
     stats: dict = {}
-    sending: list | None = None
     niced: int | None = None
-    deadline = time.monotonic() + timeout_s
     try:
-        try:
-            addresses = frames_queue.get(timeout=60.0)
-        except queue.Empty:
-            raise RuntimeError("the receiver process did not start listening") from None
+        addresses = _get_supervised(
+            frames_queue, group, group.bounds.margin_s, "waiting for the receiver to listen"
+        )
         # One detector process per group of modules (run.sender_processes), started together.
         results = context.Queue()
         groups = module_groups(detector.n_modules, experiment.scenario.run.sender_processes)
         start_at = time.time() + 0.1 * len(groups)
-        sending = [
-            context.Process(
-                target=_send_process,
-                name=f"jfsim-detector-{k}",
-                daemon=True,
-                args=(experiment, group, addresses, frame, port, packet, start_at, results),
+        sender_names = [f"jfsim-detector-{k}" for k in range(len(groups))]
+        for name, modules in zip(sender_names, groups, strict=True):
+            # paced by the schedule; they report once, at their end: bounded by the deadline
+            group.start(
+                name,
+                context.Process(
+                    target=_send_process,
+                    name=name,
+                    daemon=True,
+                    args=(experiment, modules, addresses, frame, port, packet, start_at, results),
+                ),
+                ends_itself=True,
+                watch_stall=False,
             )
-            for k, group in enumerate(groups)
-        ]
-        for process in sending:
-            process.start()
         # the socket processes are forked: from here this process (conversion, analysis,
         # publishing) yields the CPU to them, as a field receiver gives its packet path priority
         niced = _lower_priority(experiment.scenario.run.processing_nice)
@@ -604,35 +632,58 @@ def _transport(
             stats["processing_nice"] = os.getpriority(os.PRIO_PROCESS, 0) - niced
         senders: list[dict] = []
         sender_done = False
-        while time.monotonic() < deadline:
+        frames_in = 0
+        checked_at = time.monotonic()
+        while True:
             while not sender_done and not results.empty():
                 senders.append(results.get())
-                if len(senders) == len(sending):
+                if len(senders) == len(sender_names):
                     stats["sender"] = _merge_senders(senders)
                     sender_done = True
                     control_out.send("sender finished")
             try:
                 item = frames_queue.get(timeout=0.05)
             except queue.Empty:
+                group.check(what="receiving the run")
+                if time.monotonic() > deadline:
+                    raise group.deadline_error(
+                        "receiving the run", deadline - group.started
+                    ) from None
                 continue
             if isinstance(item, dict):  # the receiver's last word: its statistics
                 stats.update(item)
+                group.finished(receiver_name)
                 break
+            frames_in += len(item)
+            group.progress(receiver_name, frames_handed_on=frames_in)
+            if time.monotonic() - checked_at > CHECK_EVERY_S:  # a busy queue is no excuse
+                checked_at = time.monotonic()
+                group.check(what="receiving the run")
             publisher.handle(item)
             bar.update(len(publisher.results), len(publisher.results), 0, expected_packets)
-        else:
-            raise RuntimeError(f"UDP run did not finish within {timeout_s} s")
-    finally:
-        for process in [*(sending or ()), receiving]:
-            if process is not None:
-                process.join(10.0)
-                if process.is_alive():
-                    process.kill()
+        if "sender" not in stats:  # the receiver ended on its own deadline before the senders
+            raise group.deadline_error("waiting for the detector's statistics")
+        for name in [receiver_name, *sender_names]:  # all reported: each ends by itself now
+            if group.wait(name, group.bounds.margin_s) is None:
+                group.end_one(name)
+    finally:  # on an error the run group ends every child
         if niced is not None:
             stats["processing_nice_restored"] = _restore_priority(niced)
     publisher.end(stats["assembler"]["frames_lost"])
     sent = stats["sender"]
     return {"packets_sent": sent["packets_sent"], "seconds": sent["elapsed_s"], **stats}
+
+
+def _get_supervised(source, group: RunGroup, timeout_s: float, what: str):
+    """``source.get()`` within ``timeout_s``, checking the run's children meanwhile."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return source.get(timeout=0.1)
+        except queue.Empty:
+            group.check(what=what)
+            if time.monotonic() > deadline:
+                raise group.deadline_error(what, timeout_s) from None
 
 
 def _lower_priority(step: int) -> int | None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 import jfjoch_hil.stream as stream
 import numpy as np
+from jfjoch_hil.harness._supervise import Bounds
 from jfjoch_hil.harness.chain import build_experiment
 from jfjoch_hil.harness.run import WINDOW_FRAMES, _AnalysingPublisher, _analysis_for, _start_fields
 from jfjoch_hil.harness.scenario import Scenario
@@ -72,20 +73,23 @@ def run_receiver(
     udp_ports: Sequence[int] | None = None,
     analysis: bool = True,
     on_ready: Callable[[list[tuple[str, int]]], None] | None = None,
-    timeout_s: float = 600.0,
+    timeout_s: float | None = None,
     idle_timeout_s: float = 5.0,
     first_packet_timeout_s: float | None = None,
     first_frame_number: int | None = None,
+    bounds: Bounds | None = None,
 ) -> dict:
     """Listen on the detector's UDP ports, publish start / images / end to ``push_endpoint``.
 
     Ends when every frame of the scenario arrived, after ``idle_timeout_s`` without a packet once
     packets came, after ``first_packet_timeout_s`` (None: no separate limit) when no packet came
-    at all, or after ``timeout_s``.  Image ids count from ``first_frame_number`` (None: the first
-    frame number seen, detectors.md 2.4: detectors keep counting across acquisitions).  Returns
-    the receiver's statistics, with the frame numbers seen and why it stopped.  ``analysis`` runs
-    the per-image analysis in this loop (about 35 ms per module image): fine for tens of Hz; turn
-    it off for rate tests.
+    at all, or after ``timeout_s`` (default: the scenario's bound, :meth:`Bounds.run_s` of its
+    images at its frame period).  Every send to the writer is bounded by the same deadline; a
+    writer that takes nothing until then raises :class:`~jfjoch_hil.stream.TransportError` naming
+    the endpoint.  Image ids count from ``first_frame_number`` (None: the first frame number
+    seen, detectors.md 2.4: detectors keep counting across acquisitions).  Returns the receiver's
+    statistics, with the frame numbers seen and why it stopped.  ``analysis`` runs the per-image
+    analysis in this loop; turn it off for rate tests.
     """
     for name, value in (
         ("timeout", timeout_s),
@@ -94,6 +98,11 @@ def run_receiver(
     ):
         if value is not None and not value > 0:
             raise ValueError(f"--{name}: {value}; allowed > 0 seconds")
+    bounds = bounds or Bounds()
+    if timeout_s is None:
+        timeout_s = bounds.run_s(scenario.run.images, 1.0 / scenario.run.frame_rate_hz)
+    started = time.monotonic()
+    deadline = started + timeout_s
     experiment = build_experiment(scenario)
     detector = experiment.detector
     processor, plan, analyse = _analysis_for(experiment)
@@ -101,24 +110,36 @@ def run_receiver(
         analyse = lambda image_id, image: {}  # noqa: E731
     assembler = Assembler(detector, WINDOW_FRAMES, first_frame_number=first_frame_number)
     with (
-        stream.Pusher(push_endpoint, bind=bind) as pusher,
+        stream.Pusher(push_endpoint, bind=bind, send_timeout_ms=250) as pusher,
         UdpReceiver(assembler, udp_ports) as receiver,
     ):
+
+        def send(data) -> None:
+            while True:
+                try:
+                    pusher.send(data)
+                    return
+                except stream.TransportError:
+                    if time.monotonic() > deadline:
+                        raise stream.TransportError(
+                            f"the writer at {pusher.endpoint} took no message within the run's "
+                            f"bound of {timeout_s:.1f} s"
+                        ) from None
+
         publisher = _AnalysingPublisher(
-            processor, experiment, pusher.send, _start_fields(experiment, plan), analyse
+            processor, experiment, send, _start_fields(experiment, plan), analyse
         )
         publisher.start()
         if on_ready is not None:
             on_ready(receiver.addresses)
         expected = experiment.n_images * detector.packets_per_frame
-        started = time.monotonic()
         last = None
         got = 0
         stopped_by = "complete"
         beyond = 0
         while got < expected:
             now = time.monotonic()
-            if now - started >= timeout_s:
+            if now >= deadline:
                 stopped_by = "timeout"
                 break
             if last is None and first_packet_timeout_s is not None:

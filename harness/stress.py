@@ -1,6 +1,11 @@
-"""``jfsim stress``: the same scenario at rising frame rates, to find what a pipeline sustains.  A rate holds when nothing was lost that the fault plan did not drop, the kernel
-dropped no datagram, every image was written and the writer finished within ``max_lag_s`` of the
-last image.  Writes a table (JSON and CSV) and PNG plots next to the reports.
+"""``jfsim stress``: the same scenario at rising frame rates, to find what a pipeline sustains.
+A rate holds when nothing was lost that the fault plan did not drop, the kernel dropped no
+datagram, every image was written and the writer finished within ``max_lag_s`` of the last
+image.  Writes a table (JSON and CSV) and PNG plots next to the reports.
+
+Loss is kept apart by cause (docs/reliability.md "Accounting"): ``packets_kernel_drops`` are
+datagrams the kernel dropped, ``packets_unexplained_loss`` what neither the fault plan nor the
+kernel explains; the two never overlap, so the table shows each in its own column.
 """
 
 from __future__ import annotations
@@ -11,10 +16,11 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from jfjoch_hil.harness._supervise import Bounds
 from jfjoch_hil.harness.run import run_scenario
 from jfjoch_hil.harness.scenario import Scenario
 
-__all__ = ["StressRow", "ramp_rates", "stress"]
+__all__ = ["StressRow", "format_table", "ramp_rates", "stress"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +58,7 @@ def stress(
     max_lag_s: float = 2.0,
     stop_after_failures: int = 2,
     runner: Callable[..., dict] = run_scenario,
+    bounds: Bounds | None = None,
 ) -> dict:
     """Run ``scenario`` at each rate (ascending); return the table and the highest rate that held."""
     out_dir = Path(out_dir)
@@ -70,7 +77,7 @@ def stress(
                 scenario.run, frame_rate_hz=float(rate), prefix=f"{scenario.prefix}_{int(rate)}hz"
             ),
         )
-        report = runner(at_rate, out_dir / f"{int(rate)}hz")
+        report = runner(at_rate, out_dir / f"{int(rate)}hz", bounds=bounds or Bounds())
         held = (
             report["packets_unexplained_loss"] == 0
             and not report.get("packets_kernel_drops")
@@ -112,6 +119,26 @@ def stress(
             writer.writerow(dataclasses.astuple(row))
     table["plots"] = _plots(rows, out_dir, scenario.prefix)
     return table
+
+
+def format_table(table: dict) -> str:
+    """The stress table as text: one line per rate, kernel drops and unexplained loss apart."""
+    lines = [
+        f"{'asked Hz':>10} {'achieved':>10} {'sent':>6} {'written':>8} {'drops':>6} "
+        f"{'unexpl':>6} {'lag s':>7}  held"
+    ]
+    for row in table["rows"]:
+        lines.append(
+            f"{row['rate_requested_hz']:10.1f} {row['rate_achieved_hz']:10.1f} "
+            f"{row['images_sent']:6d} {row['images_written']:8d} "
+            f"{row['packets_kernel_drops']:6d} {row['packets_unexplained_loss']:6d} "
+            f"{row['writer_lag_s']:7.2f}  {'yes' if row['held'] else 'NO'}"
+        )
+    plots = ", ".join(table.get("plots") or ()) or "none (install matplotlib)"
+    lines.append(
+        f"highest rate without loss: {table['highest_rate_without_loss_hz']} Hz; plots: {plots}"
+    )
+    return "\n".join(lines)
 
 
 def _plots(rows: list[StressRow], out_dir: Path, prefix: str) -> list[str]:

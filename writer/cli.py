@@ -1,7 +1,7 @@
 """`jfwriter`: the stream-to-NXmx writer service (hdf5-format.md).
 
     jfwriter --listen tcp://127.0.0.1:5500 --dir OUT [--bind] [--layout NXmxVDS]
-             [--images-per-file N] [--overwrite] [--idle-timeout S]
+             [--images-per-file N] [--overwrite] [--idle-timeout S] [--start-timeout S]
 
 By default the PULL socket connects to ``--listen`` (the sender binds PUSH, stream.md 2.3);
 ``--bind`` makes it bind (``tcp://127.0.0.1:0`` picks a free port).  Standard output carries JSON
@@ -50,7 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--idle-timeout",
         type=float,
         default=10.0,
-        help="seconds without a message before a run is finalised",
+        metavar="S",
+        help=(
+            "seconds without a message before a run that has images is finalised without end, "
+            "added to the declared frame_time times the declared images still missing (default 10)"
+        ),
+    )
+    parser.add_argument(
+        "--start-timeout",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="seconds a run waits for its first image after the start message (default 120)",
     )
     parser.add_argument(
         "--receive-hwm", type=int, default=1000, help="ZeroMQ receive high-water mark"
@@ -116,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             images_per_file=args.images_per_file,
             overwrite=args.overwrite,
             idle_timeout_s=args.idle_timeout,
+            start_timeout_s=args.start_timeout,
             receive_hwm=args.receive_hwm,
             on_result=lambda result: _emit({"event": "run", **result.as_json()}),
             log=_log,

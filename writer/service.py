@@ -3,8 +3,13 @@
 bad input never stops the service and is never silently lost.  Malformed
 messages, images without a run, duplicates, images outside the run and messages of another series
 are counted in :meth:`WriterService.statistics` and logged with the image number; a run that
-receives no end message (stream stops for ``idle_timeout_s``, a new start arrives, or the service
-is stopped) is finalised with what it has and ``/entry/end_time`` omitted.
+receives no end message (the stream stops for longer than the run's waiting limit, a new start
+arrives, or the service is stopped) is finalised with what it has and ``/entry/end_time`` omitted.
+
+The waiting limit follows what the start message declared (stream.md 4: ``number_of_images``,
+``frame_time``): before its first image a run waits ``start_timeout_s``; once images flow it waits
+``idle_timeout_s`` plus the time the declared images still missing take at the declared frame
+time (docs/reliability.md "Writer waiting limits").  A slow first image never finalises a run empty.
 """
 
 from __future__ import annotations
@@ -83,12 +88,18 @@ class WriterService:
         images_per_file: int | None = None,
         overwrite: bool = False,
         idle_timeout_s: float = 10.0,
+        start_timeout_s: float = 120.0,
         receive_hwm: int = 1000,
         block_images: int = 512,
         on_result: Callable[[RunResult], None] | None = None,
         log: Callable[[str], None] | None = None,
         store: str = "process",
     ) -> None:
+        if idle_timeout_s <= 0 or start_timeout_s <= 0:
+            raise ValueError(
+                f"idle_timeout_s {idle_timeout_s}, start_timeout_s {start_timeout_s}: "
+                "waiting limits must be positive seconds"
+            )
         if store not in ("process", "local"):
             raise ValueError(f"store: {store!r}; allowed 'process' or 'local'")
         self.out_dir = Path(out_dir)
@@ -104,6 +115,8 @@ class WriterService:
             "block_images": block_images,
         }
         self.idle_timeout_s = idle_timeout_s
+        self.start_timeout_s = start_timeout_s
+        self._images_seen = 0  # image messages of the active run (its waiting limit)
         self.on_result = on_result or (lambda result: None)
         self.results: list[RunResult] = []
         self._run: RunWriter | None = None
@@ -149,15 +162,15 @@ class WriterService:
                 break
             raw = self.puller.receive_bytes(100)
             if raw is None:
-                if (
-                    self._run is not None
-                    and time.monotonic() - self._last_message > self.idle_timeout_s
-                ):
-                    self._log(
-                        "stream idle",
-                        f"no message for {self.idle_timeout_s} s: finalising without end",
-                    )
-                    self._finish(None)
+                if self._run is not None:
+                    limit = self.waiting_limit_s()
+                    if time.monotonic() - self._last_message > limit:
+                        self._log(
+                            "stream idle",
+                            f"no message for {limit:.3g} s (its waiting limit after "
+                            f"{self._images_seen} image(s)): finalising without end",
+                        )
+                        self._finish(None)
                 continue
             self._last_message = time.monotonic()
             try:
@@ -168,6 +181,22 @@ class WriterService:
             self.handle(message)
         if self._run is not None:
             self._finish(None)
+
+    def waiting_limit_s(self) -> float:
+        """Seconds without a message the active run may wait before it is finalised without end.
+
+        ``start_timeout_s`` until its first image; then ``idle_timeout_s`` plus the declared
+        ``frame_time`` times the declared images not yet seen (stream.md 4 start fields).
+        """
+        run = self._run
+        if run is None or self._images_seen == 0:
+            return self.start_timeout_s
+        start = run.start
+        declared = start.number_of_images or 0
+        frame_time = start.frame_time or 0.0
+        if not (isinstance(frame_time, int | float) and 0.0 <= frame_time < 3600.0):
+            frame_time = 0.0  # a nonsense declaration earns no extra wait
+        return self.idle_timeout_s + max(0, declared - self._images_seen) * float(frame_time)
 
     # --- messages -----------------------------------------------------------------------------
     def handle(self, message, error=None) -> None:
@@ -196,6 +225,8 @@ class WriterService:
 
     def _image(self, message: ImageMessage) -> None:
         run = self._run
+        if run is not None:
+            self._images_seen += 1
         if run is None:
             reason = "run refused" if self._refused else "image without a run"
             self._rejected[reason] += 1
@@ -220,6 +251,7 @@ class WriterService:
             )
             self._finish(None)
         self._refused = None
+        self._images_seen = 0
         self._logged.clear()
         self._counts["started"] += 1
         try:

@@ -8,6 +8,7 @@ output, which keeps their order) and the files it leaves.  Every wait is bounded
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -15,6 +16,8 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from jfjoch_hil.harness._supervise import die_with_parent
 
 __all__ = ["WriterProcess"]
 
@@ -55,13 +58,20 @@ class WriterProcess:
         self.lines: list[str] = []
         self.records: list[dict] = []
         self._changed = threading.Condition()
+        parent = os.getpid()
+
+        def setup() -> None:  # dies with the suite, even when the suite is SIGKILLed
+            die_with_parent(parent)
+            if preexec_fn is not None:
+                preexec_fn()
+
         self.process = subprocess.Popen(
             self.command,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             errors="replace",
-            preexec_fn=preexec_fn,
+            preexec_fn=setup,  # noqa: PLW1509
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

@@ -82,10 +82,13 @@ def test_quickstart_runs_end_to_end_over_udp(tmp_path):
     assert REQUIRED_KEYS <= report.keys()
     assert report["scenario"] == "quickstart" and report["transport"] == "udp"
     assert report["images_written"] == report["images_sent"] == 20
-    # the fault plan's ground truth and the receiver's own count agree
-    assert (
-        report["packets_received"] == report["packets_expected"] - report["packets_injected_lost"]
+    # the fault plan's ground truth and the receiver's own count agree, up to the datagrams the
+    # kernel dropped on a busy machine, each of which is explained by a drop on its port
+    missing = sum(report["packets_missing_per_port"])
+    assert report["packets_received"] == (
+        report["packets_expected"] - report["packets_injected_lost"] - missing
     )
+    assert report["packets_unexplained_loss"] == 0, report["packets_unexplained_per_port"]
     assert report["packets_injected_lost"] > 0  # quickstart has light packet loss
     assert report["truth_ok"] and report["conformance_ok"]
     saved = json.loads((tmp_path / "quickstart_report.json").read_text())
