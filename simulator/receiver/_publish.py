@@ -228,7 +228,7 @@ class RunPublisher:
 
     def start(self, with_calibration: bool = True) -> None:
         """Start message (geometry, mask, settings), then one calibration message per pedestal
-        (name ``pedestal_g{gain}_sc{cell}``, per module)."""
+        (name ``pedestal_g{gain}_sc{cell}``, every module's rows stacked)."""
         p = self.processor
         s, d = p.settings, p.detector
         mask = p.pixel_mask()
@@ -261,23 +261,27 @@ class RunPublisher:
             )
         )
         if with_calibration and p.calibration is not None:
+            # one image per name: the modules stacked along the slow axis in module order, so a
+            # name never repeats within a run (the file keeps one dataset per name, stream.md
+            # §10.2, hdf5-format.md §4.9)
             cal = p.calibration
             for cell in range(cal.n_cells):
-                for module in range(cal.n_modules):
-                    for gain in range(3):
-                        self.send(
-                            CalibrationMessage(
-                                series_id=s.series_id,
-                                series_unique_id=s.series_unique_id,
-                                name=f"pedestal_g{gain}_sc{cell}",
-                                data=TypedArray.from_numpy(
-                                    cal.pedestal_adu[cell, module, gain], compression=s.compression
-                                ),
-                                gain=gain,
-                                storage_cell=cell,
-                                module=module,
-                            )
+                for gain in range(3):
+                    stacked = cal.pedestal_adu[cell, :, gain].reshape(
+                        -1, cal.pedestal_adu.shape[-1]
+                    )
+                    self.send(
+                        CalibrationMessage(
+                            series_id=s.series_id,
+                            series_unique_id=s.series_unique_id,
+                            name=f"pedestal_g{gain}_sc{cell}",
+                            data=TypedArray.from_numpy(
+                                np.ascontiguousarray(stacked), compression=s.compression
+                            ),
+                            gain=gain,
+                            storage_cell=cell,
                         )
+                    )
 
     def publish(self, result: ImageResult) -> None:
         """One image message with its packet counters and XFEL / detector fields."""
