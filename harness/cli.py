@@ -11,6 +11,8 @@ import argparse
 import json
 import sys
 
+from jfjoch_hil.stream import LAYOUT_NAMES
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``jfsim`` argument parser."""
@@ -26,9 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         "scenario", nargs="?", default=None, help="shipped name or .toml path (default quickstart)"
     )
     run.add_argument("--out", default="jfsim-out", help="output folder (default ./jfsim-out)")
-    run.add_argument(
-        "--format", choices=("legacy", "vds", "integrated", "onlydata"), help="writer layout"
-    )
+    run.add_argument("--format", choices=LAYOUT_NAMES, help="writer layout")
     run.add_argument("--images", type=int, help="images in the run")
     run.add_argument("--seed", type=int, help="random seed")
     run.add_argument(

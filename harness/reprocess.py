@@ -29,12 +29,20 @@ from jfjoch_hil.simulator.analysis import (
     start_message_fields,
 )
 from jfjoch_hil.simulator.scenes import DetectorGeometry
-from jfjoch_hil.stream import EndMessage, ImageMessage, Pusher, StartMessage, TypedArray
+from jfjoch_hil.stream import (
+    EndMessage,
+    FileFormat,
+    ImageMessage,
+    Pusher,
+    RunFinished,
+    StartMessage,
+    TypedArray,
+    WriterReady,
+    event_json,
+)
 
-__all__ = ["PROCESS_SOURCE_KEY", "read_geometry", "reprocess"]
+__all__ = ["read_geometry", "reprocess"]
 
-#: Start-message key that makes the writer write a ``_process.h5`` companion (docs/writer.md).
-PROCESS_SOURCE_KEY = "process_source_master"
 _DET = "/entry/instrument/detector"
 
 
@@ -113,12 +121,12 @@ def reprocess(
             number_of_images=count,
             channels=["default"],
             file_prefix=prefix,
-            file_format="NXmxIntegrated",
+            file_format=FileFormat.INTEGRATED.value,
             error_value=values["error_value"],
             saturation_value=values["saturation_value"],
             indexing_algorithm="none (reprocessing without a model)",
         )
-        start = StartMessage(**fields, extra={PROCESS_SOURCE_KEY: master.name})
+        start = StartMessage(**fields, process_source_master=master.name)
         if values["mask"] is not None:
             start = dataclasses.replace(
                 start,
@@ -127,7 +135,7 @@ def reprocess(
         with Pusher(send_timeout_ms=int(timeout_s * 1000)) as pusher:
             writer = _Writer(pusher.endpoint, folder, idle_timeout_s=10.0)
             try:
-                if writer.wait_for("ready", 60.0) is None:
+                if writer.wait_for(WriterReady, 60.0) is None:
                     raise RuntimeError("jfwriter did not start: " + " | ".join(writer.errors[-5:]))
                 pusher.send(start)
                 for number in range(count):
@@ -148,7 +156,7 @@ def reprocess(
                         end_date=datetime.now(UTC),
                     )
                 )
-                finished = writer.wait_for("run", timeout_s)
+                finished = writer.wait_for(RunFinished, timeout_s)
             finally:
                 writer.stop()
     finally:
@@ -159,10 +167,10 @@ def reprocess(
         "master": str(master),
         "process_file": str(process) if process.exists() else None,
         "images": count,
-        "writer": finished,
+        "writer": event_json(finished) if finished else None,
         "writer_errors": writer.errors[-10:],
         "seconds": round(time.monotonic() - began, 3),
-        "ok": bool(finished) and not (finished or {}).get("error") and process.exists(),
+        "ok": finished is not None and not finished.error and process.exists(),
     }
 
 

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from typing import TypeVar
 
 import jfjoch_hil.stream as stream
 import numpy as np
@@ -42,17 +43,24 @@ from jfjoch_hil.simulator.detector import DET_TYPE_JUNGFRAU
 from jfjoch_hil.simulator.receiver import Assembler, DirectTransport, UdpReceiver
 from jfjoch_hil.simulator.receiver._publish import FrameProcessor, ReceiverSettings, RunPublisher
 from jfjoch_hil.simulator.scenes import GridScan
-from jfjoch_hil.stream import EndMessage, ImageMessage, Message, Pusher, StartMessage
+from jfjoch_hil.stream import (
+    EndMessage,
+    EventError,
+    FileFormat,
+    ImageMessage,
+    Message,
+    Pusher,
+    RunFinished,
+    StartMessage,
+    WriterEvent,
+    WriterReady,
+    event_json,
+    parse_event,
+)
 
-__all__ = ["FILE_FORMATS", "run_scenario"]
+__all__ = ["run_scenario"]
+_E = TypeVar("_E", WriterReady, RunFinished)
 
-#: ``[writer] format`` -> start-message ``file_format`` (hdf5-format.md 2).
-FILE_FORMATS = {
-    "legacy": "NXmxLegacy",
-    "vds": "NXmxVDS",
-    "integrated": "NXmxIntegrated",
-    "onlydata": "NXmxOnlyData",
-}
 WINDOW_FRAMES = 2
 
 
@@ -123,7 +131,7 @@ def _start_fields(experiment: Experiment, plan) -> dict:
     fields.update(
         arm_date=_now(),
         file_prefix=scenario.prefix,
-        file_format=FILE_FORMATS[scenario.writer.format],
+        file_format=FileFormat.from_layout(scenario.writer.format).value,
         images_per_file=scenario.writer.images_per_file,
         max_spot_count=scenario.analysis.max_spot_count,
         error_value=error,
@@ -206,8 +214,9 @@ class _Writer:
         for line in pipe:
             put(line.rstrip("\n"))
 
-    def wait_for(self, event: str, timeout_s: float) -> dict | None:
-        """The next JSON line with ``"event": event`` within ``timeout_s``, else ``None``."""
+    def wait_for(self, kind: type[_E], timeout_s: float) -> _E | None:
+        """The next event record of ``kind`` (stream.writer_events) within ``timeout_s``, else
+        ``None``; a malformed event line is kept in :attr:`errors`."""
         deadline = time.monotonic() + timeout_s
         while (remaining := deadline - time.monotonic()) > 0:
             try:
@@ -217,10 +226,11 @@ class _Writer:
                     return None
                 continue
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
+                record: WriterEvent | None = parse_event(line)
+            except EventError as error:
+                self.errors.append(f"bad writer event line: {error}")
                 continue
-            if record.get("event") == event:
+            if isinstance(record, kind):
                 return record
         return None
 
@@ -426,7 +436,7 @@ def _run_once(
             pusher.endpoint, out_dir, scenario.writer.finalize_timeout_s, run.processing_nice
         )
         try:
-            ready = writer.wait_for("ready", 60.0)
+            ready = writer.wait_for(WriterReady, 60.0)
             if ready is None:
                 raise RuntimeError("jfwriter did not start: " + " | ".join(writer.errors[-5:]))
 
@@ -444,7 +454,7 @@ def _run_once(
             )
             published_at = time.monotonic()
             bar.update(run.images, len(publisher.results), 0, expected_packets, force=True)
-            finished = writer.wait_for("run", scenario.writer.finalize_timeout_s + 60.0)
+            finished = writer.wait_for(RunFinished, scenario.writer.finalize_timeout_s + 60.0)
             writer_lag_s = time.monotonic() - published_at
         finally:
             writer_exit = writer.stop()
@@ -469,7 +479,7 @@ def _run_once(
         "settings": scenario_to_dict(scenario),
         "images_sent": int(sent_frames.size),
         "images_published": len(publisher.results),
-        "images_written": int(finished.get("images_written", 0)) if finished else 0,
+        "images_written": finished.images_written if finished else 0,
         "packets_expected": expected_packets,
         "packets_sent": moved["packets_sent"],
         "packets_injected_lost": int((fates[sent_frames] != 0).sum()),
@@ -484,7 +494,7 @@ def _run_once(
         if moved["seconds"] > 0
         else None,
         "writer_lag_s": round(writer_lag_s, 3),
-        "writer": finished,
+        "writer": event_json(finished) if finished else None,
         "writer_exit_code": writer_exit,
         "writer_errors": writer.errors[-20:],
         "transport": run.transport,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from jfjoch_hil.harness.errors import ScenarioError
+from jfjoch_hil.stream import LAYOUT_NAMES, FileFormat
 
 __all__ = [
     "SCENARIO_DIR",
@@ -185,9 +186,7 @@ class FaultSettings:
 class WriterSettings:
     """``[writer]``: what the writer is asked to produce (hdf5-format.md 2)."""
 
-    format: str = _opt(
-        "vds", choices=("legacy", "vds", "integrated", "onlydata"), doc="file layout"
-    )
+    format: str = _opt(FileFormat.VDS.layout, choices=LAYOUT_NAMES, doc="file layout")
     images_per_file: int = _opt(10, low=0, doc="images per data file (0: all in one)")
     compression: str = _opt(
         "bslz4", choices=("bslz4", "bszstd"), doc="image compression on the stream"

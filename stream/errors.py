@@ -11,6 +11,7 @@ __all__ = [
     "DecodeError",
     "DumpError",
     "EncodeError",
+    "EventError",
     "StreamError",
     "TransportError",
 ]
@@ -52,3 +53,7 @@ class TransportError(StreamError, OSError):
 
 class DumpError(StreamError, OSError):
     """A dump folder could not be written or read (numbered ``.cbor`` files)."""
+
+
+class EventError(StreamError, ValueError):
+    """A writer event line (stream.writer_events) that is not one of the declared records."""

@@ -14,7 +14,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from jfjoch_hil.stream import (
@@ -23,7 +22,9 @@ from jfjoch_hil.stream import (
     EndMessage,
     ImageMessage,
     Puller,
+    RejectReason,
     StartMessage,
+    WriterStatistics,
     decode,
 )
 from jfjoch_hil.writer._run import RunResult, RunWriter
@@ -35,8 +36,8 @@ __all__ = ["MAX_DECLARED_IMAGES", "PROCESS_SOURCE_KEY", "ServiceStatistics", "Wr
 
 #: Log lines per (run, reason) before further ones are only counted.
 LOG_LIMIT = 20
-#: Start-message key (an unknown key, kept in ``extra``) asking for a ``_process.h5`` companion:
-#: the master of the run to reprocess, relative to the output folder (docs/writer.md).
+#: Start-message field asking for a ``_process.h5`` companion: the master of the run to
+#: reprocess, relative to the output folder (docs/writer.md; declared in the start table).
 PROCESS_SOURCE_KEY = "process_source_master"
 #: Largest ``number_of_images`` a start message may declare (issue 8: no work from a declared size
 #: without a bound).  Files are planned at the declared size and trimmed at the end, which costs
@@ -44,23 +45,9 @@ PROCESS_SOURCE_KEY = "process_source_master"
 MAX_DECLARED_IMAGES = 100_000_000
 
 
-@dataclass(frozen=True)
-class ServiceStatistics:
-    """Counters of a :class:`WriterService` (STYLE.md: nothing logged and dropped)."""
-
-    messages_received: int
-    decode_errors: int
-    messages_ignored: tuple[tuple[str, int], ...]
-    runs_started: int
-    runs_finished: int
-    runs_refused: int
-    runs_failed: int
-    runs_without_end: int
-    images_written: int
-    images_rejected: tuple[tuple[str, int], ...]
-    warnings: int
-    bytes_written: int
-    active_run: str | None
+#: Counters of a :class:`WriterService` (STYLE.md: nothing logged and dropped); the record is
+#: declared in :mod:`stream.writer_events` because it crosses the process boundary.
+ServiceStatistics = WriterStatistics
 
 
 class WriterService:
@@ -112,7 +99,7 @@ class WriterService:
         self._ignored: Counter[str] = Counter()
         self._rejected: Counter[str] = Counter()
         self._logged: Counter[str] = Counter()
-        self._counts = Counter()
+        self._counts: Counter[str] = Counter()
         self._last_message = time.monotonic()
 
     # --- control ------------------------------------------------------------------------------
@@ -197,7 +184,7 @@ class WriterService:
     def _image(self, message: ImageMessage) -> None:
         run = self._run
         if run is None:
-            reason = "run refused" if self._refused else "image without a run"
+            reason = str(RejectReason.RUN_REFUSED if self._refused else RejectReason.WITHOUT_RUN)
             self._rejected[reason] += 1
             self._log(reason, f"image {message.image_id}: {reason}")
             return
@@ -229,7 +216,7 @@ class WriterService:
                     f"start.number_of_images: {declared} declared, at most {MAX_DECLARED_IMAGES} allowed"
                 )
             settings = dict(self.settings)
-            source = message.extra.get(PROCESS_SOURCE_KEY)
+            source = message.process_source_master
             if source is not None:
                 # reprocessing (hdf5-format.md 2): results only, images linked from an existing run
                 settings["layout"] = "process"
@@ -265,6 +252,8 @@ class WriterService:
 
     def _finish(self, end) -> None:
         run, self._run = self._run, None
+        if run is None:
+            return
         result = run.finish(end)
         self._counts["finished"] += 1
         if end is None:
@@ -291,10 +280,10 @@ class WriterService:
         elif self._logged[reason] == LOG_LIMIT + 1:
             self.log(f"error: further '{reason}' errors of this run are only counted")
 
-    def statistics(self) -> ServiceStatistics:
+    def statistics(self) -> WriterStatistics:
         """Counters so far (the active run's images are added when it finishes)."""
         receiver = self.puller.statistics()
-        return ServiceStatistics(
+        return WriterStatistics(
             messages_received=receiver.messages_received,
             decode_errors=self._counts["decode_errors"],
             messages_ignored=tuple(sorted(self._ignored.items())),

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jfjoch_hil.stream import PROCESS_LAYOUT, FileFormat
+
 __all__ = ["Rule", "FILE_RULES", "STREAM_RULES", "ALL_LAYOUTS", "PROFILES", "LAYOUTS", "rule"]
 
-ALL_LAYOUTS = frozenset({"legacy", "vds", "integrated", "process"})
-LAYOUTS = ("auto", "legacy", "vds", "integrated", "process")
+#: Layouts of a file with a master (stream.FileFormat) plus the reprocessing companion.
+ALL_LAYOUTS = frozenset({f.layout for f in FileFormat if f.has_master} | {PROCESS_LAYOUT})
+LAYOUTS = ("auto", *(f.layout for f in FileFormat if f.has_master), PROCESS_LAYOUT)
 PROFILES = ("jungfraujoch", "nxmx")
 _BOTH = frozenset(PROFILES)
 _JF = frozenset({"jungfraujoch"})
