@@ -52,8 +52,10 @@ from jfjoch_hil.stream import (
     Pusher,
     RunFinished,
     StartMessage,
+    StreamProfile,
     WriterEvent,
     WriterReady,
+    apply_profile,
     event_json,
     parse_event,
 )
@@ -95,13 +97,20 @@ class _AnalysingPublisher(RunPublisher):
         super().publish(result)
 
     def _send(self, message: Message) -> None:
+        shaped = self._with_run_fields(message)
+        if shaped is not None:
+            shaped = apply_profile(shaped, self.processor.settings.profile)
+        if shaped is not None:
+            self._deliver(stream.encode(shaped))
+
+    def _with_run_fields(self, message: Message) -> Message | None:
         if isinstance(message, ImageMessage):
             message = dataclasses.replace(message, **self._analysis)
         elif isinstance(message, StartMessage):
             message = dataclasses.replace(message, **self._start_fields)
         elif isinstance(message, EndMessage):
             if not self.send_end:
-                return
+                return None
             summary = summarise_run(self.results, self._experiment.scene)
             message = dataclasses.replace(
                 message,
@@ -111,7 +120,23 @@ class _AnalysingPublisher(RunPublisher):
                 rotation_lattice=summary["rotation_lattice"],
                 rotation_lattice_niggli_class=summary["rotation_lattice_niggli_class"],
             )
-        self._deliver(stream.encode(message))
+        return message
+
+
+def _writer_options(scenario: Scenario) -> tuple[str, ...]:
+    """What a DECTRIS stream does not carry and the writer is told instead (as a DECTRIS
+    detector's file writer is configured apart from the stream): the prefix and the layout."""
+    if scenario.stream.profile != StreamProfile.DECTRIS:
+        return ()
+    layout = FileFormat.from_layout(scenario.writer.format).value
+    return (
+        "--prefix",
+        scenario.prefix,
+        "--layout",
+        layout,
+        "--images-per-file",
+        str(scenario.writer.images_per_file),
+    )
 
 
 def _now():
@@ -128,8 +153,9 @@ def _start_fields(experiment: Experiment, plan) -> dict:
         fields["pixel_mask"] = {"default": stream.TypedArray.from_numpy(mask.astype(np.uint32))}
     jungfrau = experiment.detector.model.det_type == DET_TYPE_JUNGFRAU
     error, saturation = _sentinels(experiment)
+    if "detector_distance" in fields:  # the detector sits on the beam axis (stream.md 5.1)
+        fields["detector_translation"] = [0.0, 0.0, float(fields["detector_distance"])]
     fields.update(
-        arm_date=_now(),
         file_prefix=scenario.prefix,
         file_format=FileFormat.from_layout(scenario.writer.format).value,
         images_per_file=scenario.writer.images_per_file,
@@ -181,7 +207,14 @@ def _version() -> str:
 class _Writer:
     """``jfwriter`` as its own process, connected to our PUSH endpoint; its JSON lines read."""
 
-    def __init__(self, endpoint: str, out_dir: Path, idle_timeout_s: float, nice: int = 0) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        out_dir: Path,
+        idle_timeout_s: float,
+        nice: int = 0,
+        extra: tuple[str, ...] = (),
+    ) -> None:
         command = [
             sys.executable,
             "-m",
@@ -196,6 +229,7 @@ class _Writer:
             "1",
             "--nice",
             str(nice),
+            *extra,
         ]
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -337,6 +371,7 @@ def _analysis_for(experiment: Experiment):
         # the same scenario and seed give the same series ids, so a restarted receiver continues
         # the series the writer already has (stream.md 6)
         series_unique_id=f"{scenario.prefix}-{run.seed}",
+        profile=scenario.stream.profile,
     )
     return (
         FrameProcessor(experiment.detector, receiver_settings, experiment.calibration),
@@ -433,7 +468,11 @@ def _run_once(
 
     with Pusher(send_hwm=1000, send_timeout_ms=int(timeout_s * 1000)) as pusher:
         writer = _Writer(
-            pusher.endpoint, out_dir, scenario.writer.finalize_timeout_s, run.processing_nice
+            pusher.endpoint,
+            out_dir,
+            scenario.writer.finalize_timeout_s,
+            run.processing_nice,
+            _writer_options(scenario),
         )
         try:
             ready = writer.wait_for(WriterReady, 60.0)

@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from jfjoch_hil.harness.errors import ScenarioError
-from jfjoch_hil.stream import LAYOUT_NAMES, FileFormat
+from jfjoch_hil.stream import (
+    DECTRIS_COMPRESSIONS,
+    DECTRIS_IMAGE_DTYPES,
+    LAYOUT_NAMES,
+    FileFormat,
+    StreamProfile,
+)
 
 __all__ = [
     "SCENARIO_DIR",
@@ -30,6 +36,7 @@ __all__ = [
     "GeometrySettings",
     "RunSettings",
     "Scenario",
+    "StreamSettings",
     "WriterSettings",
     "apply_override",
     "list_scenarios",
@@ -198,6 +205,18 @@ class WriterSettings:
 
 
 @dataclass(frozen=True)
+class StreamSettings:
+    """``[stream]``: which consumer the stream is for (stream.profiles; stream.md §1, §5, §8)."""
+
+    profile: str = _opt(
+        StreamProfile.JUNGFRAUJOCH.value,
+        choices=tuple(p.value for p in StreamProfile),
+        doc="jungfraujoch: every message kind and field Jungfraujoch sends; dectris: DECTRIS "
+        "Stream V2 exactly (start, image, end; DECTRIS fields; unsigned pixels; bslz4/lz4)",
+    )
+
+
+@dataclass(frozen=True)
 class AnalysisSettings:
     """``[analysis]``: what the receiver computes per image (hdf5-format.md 4)."""
 
@@ -225,6 +244,7 @@ class Scenario:
     faults: FaultSettings = field(default_factory=FaultSettings)
     writer: WriterSettings = field(default_factory=WriterSettings)
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
+    stream: StreamSettings = field(default_factory=StreamSettings)
 
     @property
     def prefix(self) -> str:
@@ -378,6 +398,25 @@ def _check_consistency(scenario: Scenario) -> None:
         raise ScenarioError("analysis.rois: at most 16 ROIs (16-bit roi_map)")
     if not scenario.prefix or "/" in scenario.prefix or scenario.prefix in (".", ".."):
         raise ScenarioError(f"run.prefix: {scenario.prefix!r} is not a plain file name")
+    _check_profile(scenario)
+
+
+def _check_profile(scenario: Scenario) -> None:
+    """A scenario the DECTRIS profile cannot express is refused, naming both settings."""
+    if scenario.stream.profile != StreamProfile.DECTRIS:
+        return
+    allowed = "allowed with stream.profile = 'dectris'"
+    if scenario.writer.compression not in DECTRIS_COMPRESSIONS:
+        raise ScenarioError(
+            f"writer.compression: {scenario.writer.compression!r} is not {allowed}: "
+            f"{', '.join(DECTRIS_COMPRESSIONS)} (DECTRIS clients cannot decode it, stream.md 4.3)"
+        )
+    if scenario.detector.type == "jungfrau":
+        raise ScenarioError(
+            f"detector.type: 'jungfrau' is not {allowed}: its images are signed int16 photon "
+            f"counts and DECTRIS Stream V2 carries {', '.join(DECTRIS_IMAGE_DTYPES)} only "
+            "(stream.md 5.1); use detector.type = 'eiger' or stream.profile = 'jungfraujoch'"
+        )
 
 
 def scenario_to_dict(scenario: Scenario) -> dict:

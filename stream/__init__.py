@@ -6,7 +6,8 @@
 - :mod:`stream.transport`: ZeroMQ PUSH/PULL and PUB/SUB with statistics;
 - :mod:`stream.dump`: numbered ``.cbor`` dump folders and their replay;
 - :mod:`stream.formats`: the ``file_format`` values and layout names;
-- :mod:`stream.writer_events`: the writer's event lines as typed records.
+- :mod:`stream.writer_events`: the writer's event lines as typed records;
+- :mod:`stream.profiles`: what a DECTRIS or a Jungfraujoch consumer is sent.
 """
 
 from jfjoch_hil.stream.arrays import TypedArray, dtype_for_tag, tag_for_dtype
@@ -25,6 +26,7 @@ from jfjoch_hil.stream.errors import (
     DumpError,
     EncodeError,
     EventError,
+    ProfileError,
     StreamError,
     TransportError,
 )
@@ -45,6 +47,16 @@ from jfjoch_hil.stream.messages import (
     Rational,
     ReflectionColumn,
     StartMessage,
+)
+from jfjoch_hil.stream.profiles import (
+    DECTRIS_COMPRESSIONS,
+    DECTRIS_FIELDS,
+    DECTRIS_IMAGE_DTYPES,
+    DECTRIS_MESSAGE_TYPES,
+    JUNGFRAUJOCH_FIELDS,
+    MAGIC_NUMBER,
+    StreamProfile,
+    apply_profile,
 )
 from jfjoch_hil.stream.transport import (
     DEFAULT_ENDPOINT,
@@ -86,6 +98,15 @@ __all__ = [
     "replay",
     "shutdown",
     "FILE_FORMATS",
+    "DECTRIS_COMPRESSIONS",
+    "DECTRIS_FIELDS",
+    "DECTRIS_IMAGE_DTYPES",
+    "DECTRIS_MESSAGE_TYPES",
+    "JUNGFRAUJOCH_FIELDS",
+    "MAGIC_NUMBER",
+    "ProfileError",
+    "StreamProfile",
+    "apply_profile",
     "LAYOUT_NAMES",
     "PROCESS_LAYOUT",
     "FileFormat",

@@ -12,6 +12,7 @@ __all__ = [
     "DumpError",
     "EncodeError",
     "EventError",
+    "ProfileError",
     "StreamError",
     "TransportError",
 ]
@@ -57,3 +58,7 @@ class DumpError(StreamError, OSError):
 
 class EventError(StreamError, ValueError):
     """A writer event line (stream.writer_events) that is not one of the declared records."""
+
+
+class ProfileError(StreamError, ValueError):
+    """A message that the chosen stream profile (stream.profiles) cannot express."""

@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--images-per-file", type=int, help="override the start message's images_per_file"
     )
+    parser.add_argument(
+        "--prefix",
+        help="file prefix of a run whose start message has no file_prefix (a DECTRIS stream, "
+        "stream.md 5.1, names no files)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing final files")
     parser.add_argument(
         "--idle-timeout",
@@ -140,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             bind=args.bind,
             layout=LAYOUTS[args.layout] if args.layout else None,
             images_per_file=args.images_per_file,
+            default_prefix=args.prefix,
             overwrite=args.overwrite,
             idle_timeout_s=args.idle_timeout,
             receive_hwm=args.receive_hwm,

@@ -9,6 +9,7 @@ is stopped) is finalised with what it has and ``/entry/end_time`` omitted.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -54,7 +55,8 @@ class WriterService:
     """Pulls the image stream from ``endpoint`` and writes runs under ``out_dir``.
 
     ``bind`` makes the PULL socket bind instead of connect; ``layout`` / ``images_per_file``
-    override the start message; ``overwrite`` allows replacing final files; ``on_result`` is
+    override the start message; ``default_prefix`` names the files of a run whose start has no
+    ``file_prefix`` (a DECTRIS stream); ``overwrite`` allows replacing final files; ``on_result`` is
     called with each finished :class:`RunResult`; ``log`` with every error/warning line;
     ``store`` is ``"process"`` (HDF5 work in a second process, made before the socket: the
     default where ``fork`` exists) or ``"local"`` (everything in this process).
@@ -68,6 +70,7 @@ class WriterService:
         bind: bool = False,
         layout: str | None = None,
         images_per_file: int | None = None,
+        default_prefix: str | None = None,
         overwrite: bool = False,
         idle_timeout_s: float = 10.0,
         receive_hwm: int = 1000,
@@ -91,6 +94,7 @@ class WriterService:
             "block_images": block_images,
         }
         self.idle_timeout_s = idle_timeout_s
+        self.default_prefix = default_prefix
         self.on_result = on_result or (lambda result: None)
         self.results: list[RunResult] = []
         self._run: RunWriter | None = None
@@ -215,6 +219,8 @@ class WriterService:
                 raise ValueError(
                     f"start.number_of_images: {declared} declared, at most {MAX_DECLARED_IMAGES} allowed"
                 )
+            if message.file_prefix is None and self.default_prefix is not None:
+                message = dataclasses.replace(message, file_prefix=self.default_prefix)
             settings = dict(self.settings)
             source = message.process_source_master
             if source is not None:
