@@ -18,6 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from jfjoch_hil.harness.errors import ScenarioError
+from jfjoch_hil.simulator.analysis import (
+    AnalysisSettings,
+    settings_from_mapping,
+    settings_to_mapping,
+)
+from jfjoch_hil.simulator.errors import AnalysisError
 from jfjoch_hil.stream import (
     DECTRIS_COMPRESSIONS,
     DECTRIS_IMAGE_DTYPES,
@@ -216,18 +222,14 @@ class StreamSettings:
     )
 
 
-@dataclass(frozen=True)
-class AnalysisSettings:
-    """``[analysis]``: what the receiver computes per image (hdf5-format.md 4)."""
-
-    spot_finding: bool = _opt(True)
-    indexing: bool = _opt(True)
-    integration: bool = _opt(True)
-    azint: bool = _opt(True)
-    q_bins: int = _opt(100, low=1, high=10_000)
-    phi_bins: int = _opt(1, low=1, high=360)
-    max_spot_count: int = _opt(250, low=1, high=100_000)
-    rois: tuple[dict, ...] = _opt((), doc="[{name, type = box|circle|azim, ...geometry}]")
+#: ``[analysis]`` defaults of a scenario: the simulator's, with 100 q bins over its q range.
+SCENARIO_ANALYSIS = dataclasses.replace(
+    AnalysisSettings(),
+    az_int_q_spacing_recip_a=(
+        AnalysisSettings().az_int_q_max_recip_a - AnalysisSettings().az_int_q_min_recip_a
+    )
+    / 100,
+)
 
 
 @dataclass(frozen=True)
@@ -243,7 +245,7 @@ class Scenario:
     crystal: CrystalSettings = field(default_factory=CrystalSettings)
     faults: FaultSettings = field(default_factory=FaultSettings)
     writer: WriterSettings = field(default_factory=WriterSettings)
-    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
+    analysis: AnalysisSettings = field(default_factory=lambda: SCENARIO_ANALYSIS)
     stream: StreamSettings = field(default_factory=StreamSettings)
 
     @property
@@ -252,11 +254,6 @@ class Scenario:
         return self.run.prefix or self.name
 
 
-_ROI_KEYS = {
-    "box": {"name", "type", "min_x_pxl", "max_x_pxl", "min_y_pxl", "max_y_pxl"},
-    "circle": {"name", "type", "center_x_pxl", "center_y_pxl", "radius_pxl"},
-    "azim": {"name", "type", "q_min_recipA", "q_max_recipA", "phi_min_deg", "phi_max_deg"},
-}
 _TABLE_KEYS = {
     "faults.module_loss": ({"module", "first_frame", "last_frame"}, {"port"}),
     "faults.stopped_modules": ({"module", "at_frame"}, set()),
@@ -305,18 +302,7 @@ def _check_scalar(path: str, value: Any, kind: type, meta: Any) -> Any:
 def _check_table(path: str, list_path: str, item: Any) -> dict:
     if not isinstance(item, dict):
         raise ScenarioError(f"{path}: expected a table, got {item!r}")
-    if list_path == "analysis.rois":
-        roi_type = item.get("type")
-        if roi_type not in _ROI_KEYS:
-            raise ScenarioError(
-                f"{path}.type: {roi_type!r} is not allowed; allowed: box, circle, azim"
-            )
-        required, optional = (
-            _ROI_KEYS[roi_type] - {"phi_min_deg", "phi_max_deg"},
-            {"phi_min_deg", "phi_max_deg"},
-        )
-    else:
-        required, optional = _TABLE_KEYS[list_path]
+    required, optional = _TABLE_KEYS[list_path]
     unknown = set(item) - required - optional
     if unknown:
         allowed = ", ".join(sorted(required | optional))
@@ -357,6 +343,12 @@ def scenario_from_dict(data: dict, *, name: str = "quickstart") -> Scenario:
         given = data.get(section, {})
         if not isinstance(given, dict):
             raise ScenarioError(f"{section}: expected a table, got {given!r}")
+        if section == "analysis":  # the simulator's own settings type (one declaration)
+            try:
+                sections[section] = settings_from_mapping(given, section, SCENARIO_ANALYSIS)
+            except AnalysisError as error:
+                raise ScenarioError(str(error)) from None
+            continue
         specs = {f.name: f for f in dataclasses.fields(cls)}
         for key in given:
             if key not in specs:
@@ -389,13 +381,6 @@ def _check_consistency(scenario: Scenario) -> None:
             raise ScenarioError(
                 f"faults: module {loss['module']} of entry {index} does not exist; allowed: 0..{detector.modules - 1}"
             )
-    bit_indices = set()
-    for roi in scenario.analysis.rois:
-        if roi["name"] in bit_indices:
-            raise ScenarioError(f"analysis.rois: duplicate ROI name {roi['name']!r}")
-        bit_indices.add(roi["name"])
-    if len(bit_indices) > 16:
-        raise ScenarioError("analysis.rois: at most 16 ROIs (16-bit roi_map)")
     if not scenario.prefix or "/" in scenario.prefix or scenario.prefix in (".", ".."):
         raise ScenarioError(f"run.prefix: {scenario.prefix!r} is not a plain file name")
     _check_profile(scenario)
@@ -422,6 +407,7 @@ def _check_profile(scenario: Scenario) -> None:
 def scenario_to_dict(scenario: Scenario) -> dict:
     """The scenario as a TOML-shaped dict (for reports); inverse of :func:`scenario_from_dict`."""
     out = dataclasses.asdict(scenario)
+    out["analysis"] = settings_to_mapping(scenario.analysis)
     return {key: (list(v) if isinstance(v, tuple) else v) for key, v in out.items()}
 
 

@@ -81,7 +81,7 @@ def test_overrides_use_dotted_paths_and_toml_values():
         ("faults.frame_jumps=[{at_frame=1}]", r"faults\.frame_jumps\[0\]: missing key 'skip'"),
         (
             "analysis.rois=[{name='a', type='star'}]",
-            r"analysis\.rois\[0\]\.type: 'star' is not allowed",
+            r"analysis\.rois\[0\]\.type: 'star', allowed \['azim', 'box', 'circle'\]",
         ),
         ("run.prefix='../x'", r"run\.prefix: '\.\./x' is not a plain file name"),
         ("colour=3", r"unknown key 'colour'"),
@@ -119,3 +119,21 @@ def test_rates_outside_zero_to_one_are_always_refused(loss, duplicate):
 
 def test_defaults_are_a_valid_scenario():
     assert scenario_from_dict({}) == Scenario(name="quickstart", description="")
+
+
+def test_analysis_section_is_the_simulators_settings_type_and_round_trips():
+    """[analysis] is declared once: the scenario holds the simulator's AnalysisSettings."""
+    from jfjoch_hil.harness.scenario import scenario_to_dict
+    from jfjoch_hil.simulator.analysis import AnalysisSettings, RoiAzim, RoiBox
+
+    scenario = load_scenario(None)
+    assert type(scenario.analysis) is AnalysisSettings
+    assert [type(r) for r in scenario.analysis.rois] == [RoiBox, RoiAzim]  # quickstart's ROIs
+    span = scenario.analysis.az_int_q_max_recip_a - scenario.analysis.az_int_q_min_recip_a
+    assert round(span / scenario.analysis.az_int_q_spacing_recip_a) == 100  # 100 q bins
+    again = scenario_from_dict(scenario_to_dict(scenario), name=scenario.name)
+    assert again == scenario
+    changed = load_scenario(None, ["analysis.az_int_phi_bins=4", "analysis.azint=false"])
+    assert changed.analysis.az_int_phi_bins == 4 and changed.analysis.azint is False
+    with pytest.raises(ScenarioError, match=r"analysis\.azint: expected bool, got 'no'"):
+        load_scenario(None, ["analysis.azint='no'"])

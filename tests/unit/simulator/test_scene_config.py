@@ -13,6 +13,8 @@ def _scenario(
 ):
     from types import SimpleNamespace as NS
 
+    from jfjoch_hil.simulator.analysis import settings_from_mapping
+
     # Duck-typed like simulator.scenario.Scenario (only the fields the scene reads).
     return NS(
         detector=NS(type="jungfrau", modules=modules),
@@ -31,15 +33,16 @@ def _scenario(
             lattices=lattices,
             grid=grid,
         ),
-        analysis=NS(
-            spot_finding=True,
-            indexing=True,
-            integration=False,
-            azint=False,
-            q_bins=50,
-            phi_bins=2,
-            max_spot_count=77,
-            rois=rois,
+        analysis=settings_from_mapping(
+            {
+                "spot_finding": True,
+                "indexing": True,
+                "integration": False,
+                "azint": False,
+                "az_int_phi_bins": 2,
+                "max_spot_count": 77,
+                "rois": list(rois),
+            }
         ),
     )
 
