@@ -23,7 +23,8 @@ from jfjoch_hil.simulator.analysis import (
     settings_from_mapping,
     settings_to_mapping,
 )
-from jfjoch_hil.simulator.errors import AnalysisError
+from jfjoch_hil.simulator.detector.packet_faults import FaultPlan
+from jfjoch_hil.simulator.errors import AnalysisError, FaultPlanError
 from jfjoch_hil.stream import (
     DECTRIS_COMPRESSIONS,
     DECTRIS_IMAGE_DTYPES,
@@ -38,7 +39,6 @@ __all__ = [
     "BeamSettings",
     "CrystalSettings",
     "DetectorSettings",
-    "FaultSettings",
     "GeometrySettings",
     "RunSettings",
     "Scenario",
@@ -174,28 +174,6 @@ class CrystalSettings:
 
 
 @dataclass(frozen=True)
-class FaultSettings:
-    """``[faults]``: every fault kind of the detector side, seeded from ``run.seed`` (issue 5)."""
-
-    loss_rate: float = _opt(0.0, low=0.0, high=1.0, doc="random packet loss per packet")
-    burst_rate: float = _opt(
-        0.0, low=0.0, high=1.0, doc="chance per packet that a loss burst starts"
-    )
-    burst_length_packets: int = _opt(8, low=1, doc="packets lost per burst")
-    module_loss: tuple[dict, ...] = _opt(
-        (), doc="[{module, first_frame, last_frame, port?}] lost ranges"
-    )
-    stopped_modules: tuple[dict, ...] = _opt(
-        (), doc="[{module, at_frame}] modules that stop sending"
-    )
-    reorder_window_packets: int = _opt(0, low=0, doc="packets reordered within this window")
-    duplicate_rate: float = _opt(0.0, low=0.0, high=1.0, doc="packets sent twice")
-    late_rate: float = _opt(0.0, low=0.0, high=1.0, doc="packets delivered after later frames")
-    late_by_frames: int = _opt(3, low=1, doc="how many frames late a late packet comes")
-    frame_jumps: tuple[dict, ...] = _opt((), doc="[{at_frame, skip}] frame-number jumps")
-
-
-@dataclass(frozen=True)
 class WriterSettings:
     """``[writer]``: what the writer is asked to produce (hdf5-format.md 2)."""
 
@@ -243,7 +221,7 @@ class Scenario:
     beam: BeamSettings = field(default_factory=BeamSettings)
     geometry: GeometrySettings = field(default_factory=GeometrySettings)
     crystal: CrystalSettings = field(default_factory=CrystalSettings)
-    faults: FaultSettings = field(default_factory=FaultSettings)
+    faults: FaultPlan = field(default_factory=FaultPlan)
     writer: WriterSettings = field(default_factory=WriterSettings)
     analysis: AnalysisSettings = field(default_factory=lambda: SCENARIO_ANALYSIS)
     stream: StreamSettings = field(default_factory=StreamSettings)
@@ -252,13 +230,6 @@ class Scenario:
     def prefix(self) -> str:
         """The output file prefix."""
         return self.run.prefix or self.name
-
-
-_TABLE_KEYS = {
-    "faults.module_loss": ({"module", "first_frame", "last_frame"}, {"port"}),
-    "faults.stopped_modules": ({"module", "at_frame"}, set()),
-    "faults.frame_jumps": ({"at_frame", "skip"}, set()),
-}
 
 
 def _type_name(kind: Any) -> str:
@@ -276,8 +247,6 @@ def _check_value(path: str, value: Any, spec: dataclasses.Field) -> Any:
         length = meta.get("length")
         if length is not None and len(value) not in (0, length):
             raise ScenarioError(f"{path}: expected {length} values, got {len(value)}")
-        if item_kind is dict:
-            return tuple(_check_table(f"{path}[{i}]", path, item) for i, item in enumerate(value))
         return tuple(_check_scalar(f"{path}[{i}]", v, item_kind, {}) for i, v in enumerate(value))
     return _check_scalar(path, value, kind, meta)
 
@@ -297,26 +266,6 @@ def _check_scalar(path: str, value: Any, kind: type, meta: Any) -> Any:
         allowed = f"{low if low is not None else '-inf'}..{high if high is not None else 'inf'}"
         raise ScenarioError(f"{path}: {value!r} is out of range; allowed: {allowed}")
     return value
-
-
-def _check_table(path: str, list_path: str, item: Any) -> dict:
-    if not isinstance(item, dict):
-        raise ScenarioError(f"{path}: expected a table, got {item!r}")
-    required, optional = _TABLE_KEYS[list_path]
-    unknown = set(item) - required - optional
-    if unknown:
-        allowed = ", ".join(sorted(required | optional))
-        raise ScenarioError(f"{path}: unknown key {sorted(unknown)[0]!r}; allowed: {allowed}")
-    missing = required - set(item)
-    if missing:
-        raise ScenarioError(f"{path}: missing key {sorted(missing)[0]!r}")
-    for key, value in item.items():
-        if key in ("name", "type"):
-            if not isinstance(value, str) or not value:
-                raise ScenarioError(f"{path}.{key}: expected a non-empty string, got {value!r}")
-        elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ScenarioError(f"{path}.{key}: expected a number, got {value!r}")
-    return dict(item)
 
 
 _OWNER = {
@@ -343,6 +292,14 @@ def scenario_from_dict(data: dict, *, name: str = "quickstart") -> Scenario:
         given = data.get(section, {})
         if not isinstance(given, dict):
             raise ScenarioError(f"{section}: expected a table, got {given!r}")
+        if (
+            section == "faults"
+        ):  # the simulator's packet-fault plan (one declaration); seed: run.seed
+            try:
+                sections[section] = FaultPlan.from_mapping(given, seed=0, path=section)
+            except FaultPlanError as error:
+                raise ScenarioError(str(error)) from None
+            continue
         if section == "analysis":  # the simulator's own settings type (one declaration)
             try:
                 sections[section] = settings_from_mapping(given, section, SCENARIO_ANALYSIS)
@@ -376,10 +333,13 @@ def _check_consistency(scenario: Scenario) -> None:
         )
     if detector.type == "eiger" and detector.storage_cells != 1:
         raise ScenarioError("detector.storage_cells: eiger has no storage cells; allowed: 1")
-    for index, loss in enumerate(scenario.faults.module_loss + scenario.faults.stopped_modules):
-        if not 0 <= loss["module"] < detector.modules:
+    modules = [r.module for r in scenario.faults.loss_ranges]
+    modules += [module for module, _ in scenario.faults.stopped_modules]
+    for index, module in enumerate(modules):
+        if not 0 <= module < detector.modules:
             raise ScenarioError(
-                f"faults: module {loss['module']} of entry {index} does not exist; allowed: 0..{detector.modules - 1}"
+                f"faults: module {module} of entry {index} does not exist; "
+                f"allowed: 0..{detector.modules - 1}"
             )
     if not scenario.prefix or "/" in scenario.prefix or scenario.prefix in (".", ".."):
         raise ScenarioError(f"run.prefix: {scenario.prefix!r} is not a plain file name")
@@ -408,6 +368,7 @@ def scenario_to_dict(scenario: Scenario) -> dict:
     """The scenario as a TOML-shaped dict (for reports); inverse of :func:`scenario_from_dict`."""
     out = dataclasses.asdict(scenario)
     out["analysis"] = settings_to_mapping(scenario.analysis)
+    out["faults"] = scenario.faults.to_mapping()
     return {key: (list(v) if isinstance(v, tuple) else v) for key, v in out.items()}
 
 

@@ -153,7 +153,23 @@ def test_dectris_profile_refuses_a_scenario_it_cannot_express(overrides, named):
 
 
 def test_cli_refusal_names_the_setting(tmp_path):
-    _, done = jfsim_run(tmp_path, "stream.profile=dectris")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jfjoch_hil.harness.cli",
+            "run",
+            "--out",
+            str(tmp_path),
+            "--stream-profile",
+            "dectris",
+            "--record",
+            str(tmp_path / "rec"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 2
     assert "detector.type" in done.stderr and "stream.profile" in done.stderr
     assert not (tmp_path / "rec").exists() or not list((tmp_path / "rec").iterdir())

@@ -8,12 +8,12 @@ from hypothesis import strategies as st
 from jfjoch_hil.harness.errors import ScenarioError
 from jfjoch_hil.harness.scenario import (
     SCENARIO_DIR,
-    FaultSettings,
     Scenario,
     list_scenarios,
     load_scenario,
     scenario_from_dict,
 )
+from jfjoch_hil.simulator.detector.packet_faults import FaultPlan
 
 REQUIRED = {
     "quickstart",
@@ -109,7 +109,7 @@ def test_invalid_toml_is_named(tmp_path):
 def test_rates_outside_zero_to_one_are_always_refused(loss, duplicate):
     data = {"faults": {"loss_rate": loss, "duplicate_rate": duplicate}}
     if 0.0 <= loss <= 1.0 and 0.0 <= duplicate <= 1.0:
-        assert scenario_from_dict(data).faults == FaultSettings(
+        assert scenario_from_dict(data).faults == FaultPlan(
             loss_rate=loss, duplicate_rate=duplicate
         )
     else:
@@ -137,3 +137,30 @@ def test_analysis_section_is_the_simulators_settings_type_and_round_trips():
     assert changed.analysis.az_int_phi_bins == 4 and changed.analysis.azint is False
     with pytest.raises(ScenarioError, match=r"analysis\.azint: expected bool, got 'no'"):
         load_scenario(None, ["analysis.azint='no'"])
+
+
+def test_faults_section_is_the_simulators_fault_plan_and_round_trips():
+    """[faults] is declared once: the scenario holds the simulator's FaultPlan (seeded later from
+    run.seed); the TOML tables become LossRange / FrameJump rows."""
+    from jfjoch_hil.harness.scenario import scenario_to_dict
+    from jfjoch_hil.simulator.detector.packet_faults import FrameJump, LossRange
+
+    scenario = load_scenario(
+        "field-module-dropout",
+        [
+            "faults.frame_jumps=[{at_frame=2, skip=3}]",
+            "faults.loss_rate=0.5",
+            "faults.module_loss=[{module=0, first_frame=1, last_frame=2, port=1}]",
+        ],
+    )
+    assert type(scenario.faults) is FaultPlan and scenario.faults.loss_rate == 0.5
+    assert scenario.faults.frame_jumps == (FrameJump(2, 3),)
+    assert scenario.faults.loss_ranges == (LossRange(0, 1, 2, 1),)
+    assert scenario.faults.stopped_modules == ((1, 12),)  # from the scenario file
+    assert scenario_from_dict(scenario_to_dict(scenario), name=scenario.name) == scenario
+    with pytest.raises(
+        ScenarioError, match=r"faults\.module_loss\[0\]\.module: expected an integer"
+    ):
+        load_scenario(None, ["faults.module_loss=[{module='a', first_frame=1, last_frame=2}]"])
+    with pytest.raises(ScenarioError, match=r"faults\.loss_rat: unknown key"):
+        load_scenario(None, ["faults.loss_rat=0.1"])
