@@ -130,6 +130,10 @@ def test_jungfraujoch_profile_sends_and_writer_stores_the_dectris_fields(tmp_pat
             is start["countrate_correction_enabled"]
         )
         assert float(f[f"{DET}/threshold_energy"][()]) == start["threshold_energy"]["default"]
+        assert (
+            bool(f[f"{DET}/virtual_pixel_interpolation_applied"][()])
+            is start["virtual_pixel_interpolation_enabled"]
+        )
 
 
 @pytest.mark.parametrize(
