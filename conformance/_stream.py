@@ -4,6 +4,12 @@ directly (no import of our ``stream`` package: the checker must stand on its own
 Required fields per kind, CBOR types (§3.1), image arrays (tag 40 + RFC 8746 typed array, optionally
 tag 56500 compression, §4), order start -> images -> end (§1), series ids (§6), image numbers (§8.1).
 Jungfraujoch extension keys are optional and not type-checked (their names are unconfirmed, §9).
+
+``profile`` names the consumer the stream is checked for: ``dectris`` reports what a DECTRIS
+Stream V2 consumer would reject or misread (message kinds other than start/image/end, fields
+DECTRIS lists that are missing or of another type, signed pixel types, compressions other than
+bslz4/lz4); ``jungfraujoch`` (default) reports confirmed Jungfraujoch fields that are missing.
+The field lists below are written from stream.md, not taken from our encoder.
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ from pathlib import Path
 
 import cbor2
 from jfjoch_hil.conformance._report import Finding, Report
-from jfjoch_hil.conformance.rules import STREAM_RULES
+from jfjoch_hil.conformance.rules import STREAM_PROFILES, STREAM_RULES
 
 __all__ = [
     "check_messages",
     "check_stream_dir",
     "check_stream_connect",
+    "DECTRIS_FIELDS",
+    "JUNGFRAUJOCH_FIELDS",
     "REQUIRED_FIELDS",
     "FIELD_TYPES",
 ]
@@ -89,6 +97,92 @@ FIELD_TYPES: dict[str, str] = {
     "goniometer": "map",
 }
 _IMAGE_DTYPES = {"uint8", "uint16", "uint32", "int8", "int16", "int32", "float32"}
+
+# §5.1 (start), §8.1 (image), §10.1 (end): every field DECTRIS lists, with the DS2 type a DECTRIS
+# consumer decodes it as (DEX: an Integer is an unsigned integer, a Float never an integer).
+DECTRIS_FIELDS: dict[str, dict[str, str]] = {
+    "start": {
+        "series_id": "uint",
+        "series_unique_id": "str",
+        "arm_date": "date",
+        "beam_center_x": "float",
+        "beam_center_y": "float",
+        "channels": "str_list",
+        "count_time": "float",
+        "countrate_correction_enabled": "bool",
+        "countrate_correction_lookup_table": "typed",
+        "detector_description": "str",
+        "detector_serial_number": "str",
+        "detector_translation": "float_list",
+        "flatfield": "mdarray_map",
+        "flatfield_enabled": "bool",
+        "frame_time": "float",
+        "goniometer": "map",
+        "image_dtype": "str",
+        "image_size_x": "uint",
+        "image_size_y": "uint",
+        "incident_energy": "float",
+        "incident_wavelength": "float",
+        "number_of_images": "uint",
+        "pixel_mask": "mdarray_map",
+        "pixel_mask_enabled": "bool",
+        "pixel_size_x": "float",
+        "pixel_size_y": "float",
+        "saturation_value": "uint",
+        "sensor_material": "str",
+        "sensor_thickness": "float",
+        "threshold_energy": "float_map",
+        "user_data": "any",
+        "virtual_pixel_interpolation_enabled": "bool",
+    },
+    "image": {
+        "series_id": "uint",
+        "series_unique_id": "str",
+        "image_id": "uint",
+        "real_time": "rational",
+        "series_date": "date",
+        "start_time": "rational",
+        "stop_time": "rational",
+        "user_data": "any",
+        "data": "mdarray_map",
+    },
+    "end": {"series_id": "uint", "series_unique_id": "str"},
+}
+_DECTRIS_DTYPES = {"uint8", "uint16", "uint32"}
+_DECTRIS_TAGS = {64, 65, 66, 69, 70}  # uint8, uint16/32 big- and little-endian (§4.1)
+_DECTRIS_ALGORITHMS = {"bslz4", "lz4"}
+
+# §5.2 start rows marked C (D/J or J) and the §8.1 fields Jungfraujoch keeps (§8.2): what the
+# default profile expects a Jungfraujoch stream to carry.
+JUNGFRAUJOCH_FIELDS: dict[str, tuple[str, ...]] = {
+    "start": (
+        "magic_number",
+        "detector_distance",
+        "detector_translation",
+        "beam_center_x",
+        "beam_center_y",
+        "countrate_correction_enabled",
+        "flatfield_enabled",
+        "number_of_images",
+        "image_size_x",
+        "image_size_y",
+        "incident_energy",
+        "incident_wavelength",
+        "frame_time",
+        "count_time",
+        "saturation_value",
+        "pixel_size_x",
+        "pixel_size_y",
+        "sensor_thickness",
+        "sensor_material",
+        "arm_date",
+        "pixel_mask_enabled",
+        "detector_description",
+        "pixel_mask",
+    ),
+    "image": ("real_time", "series_date", "start_time", "stop_time"),
+    "end": (),
+}
 
 
 def _type_ok(kind: str, value) -> bool:
@@ -224,6 +318,7 @@ class _Run:
     findings: list[Finding] = field(default_factory=list)
     start: dict | None = None
     deep: bool = False
+    profile: str = "jungfraujoch"
     ended: bool = False
     image_ids: set[int] = field(default_factory=set)
     orphans: int = 0  # messages seen before any start
@@ -261,6 +356,12 @@ def _check_one(run: _Run, where: str, raw: bytes) -> None:
         run.add("ST-TYPE", where, f"type {kind!r}, one of {list(_KINDS)} required")
         return
     run.counts[kind] = run.counts.get(kind, 0) + 1
+    if run.profile == "dectris":
+        _check_dectris(run, where, kind, msg)
+    elif kind in JUNGFRAUJOCH_FIELDS:
+        missing = [n for n in JUNGFRAUJOCH_FIELDS[kind] if n not in msg]
+        if missing:
+            run.add("ST-JFJ-FIELD", where, f"{kind} lacks {', '.join(missing)}")
     for name in REQUIRED_FIELDS[kind]:
         if name not in msg:
             run.add("ST-REQUIRED", f"{where}:{name}", f"missing in a {kind} message")
@@ -323,6 +424,63 @@ def _check_one(run: _Run, where: str, raw: bytes) -> None:
         run.ended = True
 
 
+def _check_dectris(run: _Run, where: str, kind: str, msg: Mapping) -> None:
+    """What a DECTRIS Stream V2 consumer would reject or misread in one message."""
+    if kind not in DECTRIS_FIELDS:
+        run.add(
+            "ST-DECTRIS-TYPE",
+            f"{where}:type",
+            f"'{kind}' message: DECTRIS defines start, image and end only (its C client stops here)",
+        )
+        return
+    for name, want in DECTRIS_FIELDS[kind].items():
+        if name not in msg:
+            run.add("ST-DECTRIS-FIELD", f"{where}:{name}", f"missing in a {kind} message")
+        elif want == "typed":
+            value = msg[name]
+            if not isinstance(value, cbor2.CBORTag) or _typed_element_size(value.tag) is None:
+                run.add(
+                    "ST-DECTRIS-FIELD", f"{where}:{name}", "a typed array (tag 64..87) required"
+                )
+        elif not _type_ok(want, msg[name]):
+            value = msg[name]
+            run.add(
+                "ST-DECTRIS-FIELD",
+                f"{where}:{name}",
+                f"{type(value).__name__} {str(value)[:60]!r}, DECTRIS type {want} required",
+            )
+    if kind == "start":
+        dtype = msg.get("image_dtype")
+        if isinstance(dtype, str) and dtype not in _DECTRIS_DTYPES:
+            run.add(
+                "ST-DECTRIS-DTYPE",
+                f"{where}:image_dtype",
+                f"'{dtype}', DECTRIS allows {sorted(_DECTRIS_DTYPES)}",
+            )
+    if kind == "image" and isinstance(msg.get("data"), Mapping):
+        for ch, arr in msg["data"].items():
+            value = arr.value if isinstance(arr, cbor2.CBORTag) and arr.tag == 40 else None
+            typed = value[1] if isinstance(value, list | tuple) and len(value) == 2 else None
+            if not isinstance(typed, cbor2.CBORTag):
+                continue  # the array rules report the shape
+            if typed.tag not in _DECTRIS_TAGS:
+                run.add(
+                    "ST-DECTRIS-DTYPE",
+                    f"{where}:data.{ch}",
+                    f"typed-array tag {typed.tag}, DECTRIS allows uint8/16/32 (tags 64, 69, 70)",
+                )
+            payload = typed.value
+            if isinstance(payload, cbor2.CBORTag) and payload.tag == 56500:
+                comp = payload.value
+                algorithm = comp[0] if isinstance(comp, list | tuple) and comp else None
+                if algorithm not in _DECTRIS_ALGORITHMS:
+                    run.add(
+                        "ST-DECTRIS-COMPRESSION",
+                        f"{where}:data.{ch}",
+                        f"algorithm {algorithm!r}, DECTRIS clients decode bslz4 and lz4 only",
+                    )
+
+
 def _check_image(run: _Run, where: str, msg: dict) -> None:
     image_id = msg.get("image_id")
     if isinstance(image_id, int):
@@ -356,11 +514,17 @@ def _check_image(run: _Run, where: str, msg: dict) -> None:
 
 
 def check_messages(
-    messages: Iterable[tuple[str, bytes]], target: str = "stream", deep: bool = False
+    messages: Iterable[tuple[str, bytes]],
+    target: str = "stream",
+    deep: bool = False,
+    profile: str = "jungfraujoch",
 ) -> Report:
     """Check a sequence of (label, raw CBOR bytes) messages in arrival order; ``deep`` also
-    decompresses every compressed array (stream.md §4.3)."""
-    run = _Run(deep=deep)
+    decompresses every compressed array (stream.md §4.3); ``profile`` is the consumer checked
+    for (``jungfraujoch`` or ``dectris``)."""
+    if profile not in STREAM_PROFILES:
+        raise ValueError(f"profile: {profile!r}; allowed {', '.join(STREAM_PROFILES)}")
+    run = _Run(deep=deep, profile=profile)
     n = 0
     for where, raw in messages:
         n += 1
@@ -399,7 +563,9 @@ def check_messages(
     )
 
 
-def check_stream_dir(folder: str | Path, deep: bool = False) -> Report:
+def check_stream_dir(
+    folder: str | Path, deep: bool = False, profile: str = "jungfraujoch"
+) -> Report:
     """Check a folder of dumped messages (``NNNNNN.cbor``, one message per file, in name order)."""
     root = Path(folder)
     if not root.is_dir():
@@ -421,11 +587,15 @@ def check_stream_dir(folder: str | Path, deep: bool = False) -> Report:
                 continue
             yield p.name, p.read_bytes()
 
-    return check_messages(read(), target=str(root), deep=deep)
+    return check_messages(read(), target=str(root), deep=deep, profile=profile)
 
 
 def check_stream_connect(
-    endpoint: str, timeout_s: float = 10.0, max_messages: int = 100_000, deep: bool = False
+    endpoint: str,
+    timeout_s: float = 10.0,
+    max_messages: int = 100_000,
+    deep: bool = False,
+    profile: str = "jungfraujoch",
 ) -> Report:
     """Connect a PULL socket to ``endpoint`` (stream.md §2.3) and check what arrives until the end
     message, ``timeout_s`` seconds, or ``max_messages`` messages."""
@@ -448,4 +618,4 @@ def check_stream_connect(
                 break
     finally:
         sock.close(linger=0)
-    return check_messages(received, target=endpoint, deep=deep)
+    return check_messages(received, target=endpoint, deep=deep, profile=profile)

@@ -5,7 +5,8 @@
     jfcheck FILE --stream DIR | --connect ENDPOINT [--trace-only] [--json]   (stream-to-file trace)
     jfcheck manifest FILE [-o OUT]
     jfcheck diff OLD NEW [--json]
-    jfcheck stream DIR [--deep] [--json]  |  jfcheck stream --connect ENDPOINT --timeout S [--deep] [--json]
+    jfcheck stream DIR [--deep] [--profile jungfraujoch|dectris] [--json]
+    jfcheck stream --connect ENDPOINT --timeout S [--deep] [--profile ...] [--json]
 
 Exit codes: 0 conformant (warnings allowed), 1 violations (or breaking changes for diff),
 2 unreadable input or usage error.
@@ -162,6 +163,7 @@ def _diff(argv: list[str]) -> int:
 
 def _stream(argv: list[str]) -> int:
     from jfjoch_hil.conformance._stream import check_stream_connect, check_stream_dir
+    from jfjoch_hil.conformance.rules import STREAM_PROFILES
 
     p = argparse.ArgumentParser(
         prog="jfcheck stream", description="Check CBOR stream messages (stream.md)."
@@ -173,15 +175,26 @@ def _stream(argv: list[str]) -> int:
     )
     p.add_argument("--max-messages", type=int, default=100_000)
     p.add_argument("--deep", action="store_true", help="decompress every compressed array")
+    p.add_argument(
+        "--profile",
+        choices=STREAM_PROFILES,
+        default="jungfraujoch",
+        help="consumer to check for: dectris reports what a DECTRIS Stream V2 client would reject "
+        "or misread; jungfraujoch (default) reports missing confirmed Jungfraujoch fields",
+    )
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     if (args.dir is None) == (args.connect is None):
         p.error("give exactly one of DIR or --connect ENDPOINT")
     if args.dir is not None:
-        report = check_stream_dir(args.dir, deep=args.deep)
+        report = check_stream_dir(args.dir, deep=args.deep, profile=args.profile)
     else:
         report = check_stream_connect(
-            args.connect, timeout_s=args.timeout, max_messages=args.max_messages, deep=args.deep
+            args.connect,
+            timeout_s=args.timeout,
+            max_messages=args.max_messages,
+            deep=args.deep,
+            profile=args.profile,
         )
     print(report.to_json_text() if args.json else report.to_text())
     return report.exit_code

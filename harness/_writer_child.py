@@ -7,7 +7,6 @@ its errors on standard error, the stream over ZeroMQ.
 
 from __future__ import annotations
 
-import json
 import queue
 import signal
 import subprocess
@@ -15,11 +14,20 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TypeVar
 
 from jfjoch_hil.conformance import check_file_isolated
 from jfjoch_hil.harness._supervise import RunGroup
 from jfjoch_hil.harness.errors import SupervisionError
-from jfjoch_hil.stream import Pusher, TransportError
+from jfjoch_hil.stream import (
+    EventError,
+    Pusher,
+    RunFinished,
+    TransportError,
+    WriterEvent,
+    WriterReady,
+    parse_event,
+)
 
 __all__ = ["SEND_SLICE_MS", "WRITER", "send_supervised"]
 
@@ -27,6 +35,8 @@ __all__ = ["SEND_SLICE_MS", "WRITER", "send_supervised"]
 WRITER = "jfwriter"
 #: Longest single ZeroMQ send before the children are checked again.
 SEND_SLICE_MS = 250
+
+_E = TypeVar("_E", WriterReady, RunFinished)
 
 
 class _Writer:
@@ -42,6 +52,7 @@ class _Writer:
         start_timeout_s: float,
         nice: int = 0,
         name: str = WRITER,
+        extra: tuple[str, ...] = (),
     ) -> None:
         command = [
             sys.executable,
@@ -59,6 +70,7 @@ class _Writer:
             "1",
             "--nice",
             str(nice),
+            *extra,
         ]
         self.group, self.name = group, name
         self.process = group.popen(
@@ -83,13 +95,15 @@ class _Writer:
         for line in pipe:
             put(line.rstrip("\n"))
 
-    def wait_for(self, event: str, timeout_s: float, what: str) -> dict:
-        """The next JSON line with ``"event": event`` within ``timeout_s``.
+    def wait_for(self, kind: type[_E], timeout_s: float, what: str) -> _E:
+        """The next event record of ``kind`` (:mod:`jfjoch_hil.stream.writer_events`) within
+        ``timeout_s``; a malformed event line is kept in :attr:`errors`.
 
         Raises :class:`SupervisionError` when the writer (or any other required child of the
         run) ends first, or when ``timeout_s`` passes; the message names the process, its exit
         status, its last figures and its last error lines.
         """
+        event = kind.__name__
         deadline = time.monotonic() + timeout_s
         while True:
             try:
@@ -98,24 +112,23 @@ class _Writer:
                 if self.process.poll() is not None and not self._readers[0].is_alive():
                     if self.lines.empty():
                         raise SupervisionError(
-                            self.group.describe(
-                                self.name, f"ended without its {event!r} line", what
-                            )
+                            self.group.describe(self.name, f"ended without its {event} event", what)
                         ) from None
                     continue
                 self.group.check(what=what)
                 if time.monotonic() > deadline:
                     raise SupervisionError(
                         self.group.describe(
-                            self.name, f"sent no {event!r} line within {timeout_s:.1f} s", what
+                            self.name, f"sent no {event} event within {timeout_s:.1f} s", what
                         )
                     ) from None
                 continue
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
+                record: WriterEvent | None = parse_event(line)
+            except EventError as error:
+                self.errors.append(f"bad writer event line: {error}")
                 continue
-            if record.get("event") == event:
+            if isinstance(record, kind):
                 return record
 
     def _last_errors(self) -> str:

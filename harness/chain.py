@@ -30,7 +30,7 @@ from jfjoch_hil.simulator.detector import (
     run_headers,
 )
 from jfjoch_hil.simulator.detector._calibration import Calibration, RawGenerator
-from jfjoch_hil.simulator.detector.packet_faults import FaultPlan, FrameJump, LossRange, Schedule
+from jfjoch_hil.simulator.detector.packet_faults import FaultPlan, Schedule
 from jfjoch_hil.simulator.receiver.conversion import Converter
 from jfjoch_hil.simulator.scenes import Scene, render, scene_from_scenario
 
@@ -151,28 +151,8 @@ def _module_mapping(n_modules: int, modules_per_row: int, gap_x: int, gap_y: int
 
 
 def _fault_plan(scenario: Scenario) -> FaultPlan:
-    f = scenario.faults
-    return FaultPlan(
-        seed=scenario.run.seed,
-        loss_rate=f.loss_rate,
-        burst_rate=f.burst_rate,
-        burst_length_packets=f.burst_length_packets,
-        loss_ranges=tuple(
-            LossRange(
-                int(r["module"]),
-                int(r["first_frame"]),
-                int(r["last_frame"]),
-                None if "port" not in r else int(r["port"]),
-            )
-            for r in f.module_loss
-        ),
-        stopped_modules=tuple((int(s["module"]), int(s["at_frame"])) for s in f.stopped_modules),
-        reorder_window_packets=f.reorder_window_packets,
-        duplicate_rate=f.duplicate_rate,
-        late_rate=f.late_rate,
-        late_by_frames=f.late_by_frames,
-        frame_jumps=tuple(FrameJump(int(j["at_frame"]), int(j["skip"])) for j in f.frame_jumps),
-    )
+    """The scenario's packet-fault plan, seeded from ``run.seed``."""
+    return dataclasses.replace(scenario.faults, seed=scenario.run.seed)
 
 
 def build_experiment(scenario: Scenario, *, storage_cells: int | None = None) -> Experiment:

@@ -11,6 +11,8 @@ import argparse
 import json
 import sys
 
+from jfjoch_hil.stream import LAYOUT_NAMES
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``jfsim`` argument parser."""
@@ -26,8 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
         "scenario", nargs="?", default=None, help="shipped name or .toml path (default quickstart)"
     )
     run.add_argument("--out", default="jfsim-out", help="output folder (default ./jfsim-out)")
+    run.add_argument("--format", choices=LAYOUT_NAMES, help="writer layout")
     run.add_argument(
-        "--format", choices=("legacy", "vds", "integrated", "onlydata"), help="writer layout"
+        "--stream-profile",
+        choices=("jungfraujoch", "dectris"),
+        help="what the stream carries (scenario [stream] profile; docs/stream.md)",
     )
     run.add_argument("--images", type=int, help="images in the run")
     run.add_argument("--seed", type=int, help="random seed")
@@ -289,6 +294,8 @@ def _run(args) -> int:
     overrides = list(args.set)
     if args.format:
         overrides.append(f"writer.format={args.format}")
+    if args.stream_profile:
+        overrides.append(f"stream.profile={args.stream_profile}")
     if args.images is not None:
         overrides.append(f"run.images={args.images}")
     if args.seed is not None:

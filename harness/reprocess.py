@@ -30,12 +30,20 @@ from jfjoch_hil.simulator.analysis import (
     start_message_fields,
 )
 from jfjoch_hil.simulator.scenes import DetectorGeometry
-from jfjoch_hil.stream import EndMessage, ImageMessage, Pusher, StartMessage, TypedArray
+from jfjoch_hil.stream import (
+    EndMessage,
+    FileFormat,
+    ImageMessage,
+    Pusher,
+    RunFinished,
+    StartMessage,
+    TypedArray,
+    WriterReady,
+    event_json,
+)
 
-__all__ = ["PROCESS_SOURCE_KEY", "read_geometry", "reprocess"]
+__all__ = ["read_geometry", "reprocess"]
 
-#: Start-message key that makes the writer write a ``_process.h5`` companion (docs/writer.md).
-PROCESS_SOURCE_KEY = "process_source_master"
 _DET = "/entry/instrument/detector"
 
 
@@ -119,12 +127,12 @@ def reprocess(
             number_of_images=count,
             channels=["default"],
             file_prefix=prefix,
-            file_format="NXmxIntegrated",
+            file_format=FileFormat.INTEGRATED.value,
             error_value=values["error_value"],
             saturation_value=values["saturation_value"],
             indexing_algorithm="none (reprocessing without a model)",
         )
-        start = StartMessage(**fields, extra={PROCESS_SOURCE_KEY: master.name})
+        start = StartMessage(**fields, process_source_master=master.name)
         if values["mask"] is not None:
             start = dataclasses.replace(
                 start,
@@ -148,7 +156,7 @@ def reprocess(
                 send_supervised(pusher, message, group, deadline, "sending results to the writer")
 
             try:
-                writer.wait_for("ready", bounds.margin_s, "starting the writer")
+                writer.wait_for(WriterReady, bounds.margin_s, "starting the writer")
                 send(start)
                 for number in range(count):
                     results = analyse_image(image(number), geometry, settings, plan=plan)
@@ -170,7 +178,7 @@ def reprocess(
                 )
                 group.quiet(WRITER)
                 finished = writer.wait_for(
-                    "run",
+                    RunFinished,
                     bounds.margin_s + count * bounds.per_image_s,
                     "waiting for the writer to finish the companion file",
                 )
@@ -185,10 +193,10 @@ def reprocess(
         "master": str(master),
         "process_file": str(process) if process.exists() else None,
         "images": count,
-        "writer": finished,
+        "writer": event_json(finished) if finished else None,
         "writer_errors": writer.errors[-10:],
         "seconds": round(time.monotonic() - began, 3),
-        "ok": bool(finished) and not (finished or {}).get("error") and process.exists(),
+        "ok": finished is not None and not finished.error and process.exists(),
     }
 
 

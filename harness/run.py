@@ -57,24 +57,23 @@ from jfjoch_hil.simulator.receiver._publish import FrameProcessor, ReceiverSetti
 from jfjoch_hil.simulator.scenes import GridScan
 from jfjoch_hil.stream import (
     EndMessage,
+    FileFormat,
     ImageMessage,
     Message,
     Pusher,
+    RunFinished,
     StartMessage,
+    StreamProfile,
+    WriterReady,
+    apply_profile,
+    event_json,
 )
 
-__all__ = ["FILE_FORMATS", "WRITER", "run_scenario"]
+__all__ = ["WRITER", "run_scenario"]
 
 #: Longest time between two checks of the children while data keeps flowing.
 CHECK_EVERY_S = 0.5
 
-#: ``[writer] format`` -> start-message ``file_format`` (hdf5-format.md 2).
-FILE_FORMATS = {
-    "legacy": "NXmxLegacy",
-    "vds": "NXmxVDS",
-    "integrated": "NXmxIntegrated",
-    "onlydata": "NXmxOnlyData",
-}
 WINDOW_FRAMES = 2
 
 
@@ -116,13 +115,20 @@ class _AnalysingPublisher(RunPublisher):
         super().publish(result)
 
     def _send(self, message: Message) -> None:
+        shaped = self._with_run_fields(message)
+        if shaped is not None:
+            shaped = apply_profile(shaped, self.processor.settings.profile)
+        if shaped is not None:
+            self._deliver(stream.encode(shaped))
+
+    def _with_run_fields(self, message: Message) -> Message | None:
         if isinstance(message, ImageMessage):
             message = dataclasses.replace(message, **self._analysis)
         elif isinstance(message, StartMessage):
             message = dataclasses.replace(message, **self._start_fields)
         elif isinstance(message, EndMessage):
             if not self.send_end:
-                return
+                return None
             summary = summarise_run(self.results, self._experiment.scene)
             message = dataclasses.replace(
                 message,
@@ -132,7 +138,23 @@ class _AnalysingPublisher(RunPublisher):
                 rotation_lattice=summary["rotation_lattice"],
                 rotation_lattice_niggli_class=summary["rotation_lattice_niggli_class"],
             )
-        self._deliver(stream.encode(message))
+        return message
+
+
+def _writer_options(scenario: Scenario) -> tuple[str, ...]:
+    """What a DECTRIS stream does not carry and the writer is told instead (as a DECTRIS
+    detector's file writer is configured apart from the stream): the prefix and the layout."""
+    if scenario.stream.profile != StreamProfile.DECTRIS:
+        return ()
+    layout = FileFormat.from_layout(scenario.writer.format).value
+    return (
+        "--prefix",
+        scenario.prefix,
+        "--layout",
+        layout,
+        "--images-per-file",
+        str(scenario.writer.images_per_file),
+    )
 
 
 def _now():
@@ -149,10 +171,11 @@ def _start_fields(experiment: Experiment, plan) -> dict:
         fields["pixel_mask"] = {"default": stream.TypedArray.from_numpy(mask.astype(np.uint32))}
     jungfrau = experiment.detector.model.det_type == DET_TYPE_JUNGFRAU
     error, saturation = _sentinels(experiment)
+    if "detector_distance" in fields:  # the detector sits on the beam axis (stream.md 5.1)
+        fields["detector_translation"] = [0.0, 0.0, float(fields["detector_distance"])]
     fields.update(
-        arm_date=_now(),
         file_prefix=scenario.prefix,
-        file_format=FILE_FORMATS[scenario.writer.format],
+        file_format=FileFormat.from_layout(scenario.writer.format).value,
         images_per_file=scenario.writer.images_per_file,
         max_spot_count=scenario.analysis.max_spot_count,
         error_value=error,
@@ -267,6 +290,7 @@ def _analysis_for(experiment: Experiment):
         # the same scenario and seed give the same series ids, so a restarted receiver continues
         # the series the writer already has (stream.md 6)
         series_unique_id=f"{scenario.prefix}-{run.seed}",
+        profile=scenario.stream.profile,
     )
     return (
         FrameProcessor(experiment.detector, receiver_settings, experiment.calibration),
@@ -418,7 +442,7 @@ def _run_once(
         "settings": scenario_to_dict(scenario),
         "images_sent": int(sent_frames.size),
         "images_published": len(publisher.results),
-        "images_written": int(finished.get("images_written", 0)) if finished else 0,
+        "images_written": finished.images_written if finished else 0,
         "packets_expected": expected_packets,
         "packets_sent": moved["packets_sent"],
         "packets_injected_lost": int((fates[sent_frames] != 0).sum()),
@@ -429,7 +453,7 @@ def _run_once(
         if moved["seconds"] > 0
         else None,
         "writer_lag_s": round(writer_lag_s, 3),
-        "writer": finished,
+        "writer": event_json(finished) if finished else None,
         "writer_exit_code": writer_exit,
         "writer_errors": writer.errors[-20:],
         "transport": run.transport,
@@ -488,9 +512,10 @@ def _chain(scenario, out_dir, group: RunGroup, deadline: float, *, record_dir, p
             # the writer waits for its first image as long as the whole run may take
             start_timeout_s=max(1.0, deadline - time.monotonic()),
             nice=run.processing_nice,
+            extra=_writer_options(scenario),
         )
         try:
-            writer.wait_for("ready", bounds.margin_s, "starting the writer")
+            writer.wait_for(WriterReady, bounds.margin_s, "starting the writer")
             group.progress(WRITER, messages_taken=0)  # its start-up is not a stall
 
             def deliver(data: bytes) -> None:
@@ -511,7 +536,7 @@ def _chain(scenario, out_dir, group: RunGroup, deadline: float, *, record_dir, p
             # (idle timeout plus the declared frames still missing), then the tail margin
             group.quiet(WRITER)
             finished = writer.wait_for(
-                "run",
+                RunFinished,
                 deadline - time.monotonic(),  # the run's bound holds for this phase too
                 "waiting for the writer to finalise the run",
             )

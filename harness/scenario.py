@@ -18,6 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from jfjoch_hil.harness.errors import ScenarioError
+from jfjoch_hil.simulator.analysis import (
+    AnalysisSettings,
+    settings_from_mapping,
+    settings_to_mapping,
+)
+from jfjoch_hil.simulator.detector.packet_faults import FaultPlan
+from jfjoch_hil.simulator.errors import AnalysisError, FaultPlanError
+from jfjoch_hil.stream import (
+    DECTRIS_COMPRESSIONS,
+    DECTRIS_IMAGE_DTYPES,
+    LAYOUT_NAMES,
+    FileFormat,
+    StreamProfile,
+)
 
 __all__ = [
     "SCENARIO_DIR",
@@ -25,10 +39,10 @@ __all__ = [
     "BeamSettings",
     "CrystalSettings",
     "DetectorSettings",
-    "FaultSettings",
     "GeometrySettings",
     "RunSettings",
     "Scenario",
+    "StreamSettings",
     "WriterSettings",
     "apply_override",
     "list_scenarios",
@@ -168,34 +182,10 @@ class CrystalSettings:
 
 
 @dataclass(frozen=True)
-class FaultSettings:
-    """``[faults]``: every fault kind of the detector side, seeded from ``run.seed``."""
-
-    loss_rate: float = _opt(0.0, low=0.0, high=1.0, doc="random packet loss per packet")
-    burst_rate: float = _opt(
-        0.0, low=0.0, high=1.0, doc="chance per packet that a loss burst starts"
-    )
-    burst_length_packets: int = _opt(8, low=1, doc="packets lost per burst")
-    module_loss: tuple[dict, ...] = _opt(
-        (), doc="[{module, first_frame, last_frame, port?}] lost ranges"
-    )
-    stopped_modules: tuple[dict, ...] = _opt(
-        (), doc="[{module, at_frame}] modules that stop sending"
-    )
-    reorder_window_packets: int = _opt(0, low=0, doc="packets reordered within this window")
-    duplicate_rate: float = _opt(0.0, low=0.0, high=1.0, doc="packets sent twice")
-    late_rate: float = _opt(0.0, low=0.0, high=1.0, doc="packets delivered after later frames")
-    late_by_frames: int = _opt(3, low=1, doc="how many frames late a late packet comes")
-    frame_jumps: tuple[dict, ...] = _opt((), doc="[{at_frame, skip}] frame-number jumps")
-
-
-@dataclass(frozen=True)
 class WriterSettings:
     """``[writer]``: what the writer is asked to produce (hdf5-format.md 2)."""
 
-    format: str = _opt(
-        "vds", choices=("legacy", "vds", "integrated", "onlydata"), doc="file layout"
-    )
+    format: str = _opt(FileFormat.VDS.layout, choices=LAYOUT_NAMES, doc="file layout")
     images_per_file: int = _opt(10, low=0, doc="images per data file (0: all in one)")
     compression: str = _opt(
         "bslz4", choices=("bslz4", "bszstd"), doc="image compression on the stream"
@@ -207,17 +197,25 @@ class WriterSettings:
 
 
 @dataclass(frozen=True)
-class AnalysisSettings:
-    """``[analysis]``: what the receiver computes per image (hdf5-format.md 4)."""
+class StreamSettings:
+    """``[stream]``: which consumer the stream is for (stream.profiles; stream.md §1, §5, §8)."""
 
-    spot_finding: bool = _opt(True)
-    indexing: bool = _opt(True)
-    integration: bool = _opt(True)
-    azint: bool = _opt(True)
-    q_bins: int = _opt(100, low=1, high=10_000)
-    phi_bins: int = _opt(1, low=1, high=360)
-    max_spot_count: int = _opt(250, low=1, high=100_000)
-    rois: tuple[dict, ...] = _opt((), doc="[{name, type = box|circle|azim, ...geometry}]")
+    profile: str = _opt(
+        StreamProfile.JUNGFRAUJOCH.value,
+        choices=tuple(p.value for p in StreamProfile),
+        doc="jungfraujoch: every message kind and field Jungfraujoch sends; dectris: DECTRIS "
+        "Stream V2 exactly (start, image, end; DECTRIS fields; unsigned pixels; bslz4/lz4)",
+    )
+
+
+#: ``[analysis]`` defaults of a scenario: the simulator's, with 100 q bins over its q range.
+SCENARIO_ANALYSIS = dataclasses.replace(
+    AnalysisSettings(),
+    az_int_q_spacing_recip_a=(
+        AnalysisSettings().az_int_q_max_recip_a - AnalysisSettings().az_int_q_min_recip_a
+    )
+    / 100,
+)
 
 
 @dataclass(frozen=True)
@@ -231,26 +229,15 @@ class Scenario:
     beam: BeamSettings = field(default_factory=BeamSettings)
     geometry: GeometrySettings = field(default_factory=GeometrySettings)
     crystal: CrystalSettings = field(default_factory=CrystalSettings)
-    faults: FaultSettings = field(default_factory=FaultSettings)
+    faults: FaultPlan = field(default_factory=FaultPlan)
     writer: WriterSettings = field(default_factory=WriterSettings)
-    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
+    analysis: AnalysisSettings = field(default_factory=lambda: SCENARIO_ANALYSIS)
+    stream: StreamSettings = field(default_factory=StreamSettings)
 
     @property
     def prefix(self) -> str:
         """The output file prefix."""
         return self.run.prefix or self.name
-
-
-_ROI_KEYS = {
-    "box": {"name", "type", "min_x_pxl", "max_x_pxl", "min_y_pxl", "max_y_pxl"},
-    "circle": {"name", "type", "center_x_pxl", "center_y_pxl", "radius_pxl"},
-    "azim": {"name", "type", "q_min_recipA", "q_max_recipA", "phi_min_deg", "phi_max_deg"},
-}
-_TABLE_KEYS = {
-    "faults.module_loss": ({"module", "first_frame", "last_frame"}, {"port"}),
-    "faults.stopped_modules": ({"module", "at_frame"}, set()),
-    "faults.frame_jumps": ({"at_frame", "skip"}, set()),
-}
 
 
 def _type_name(kind: Any) -> str:
@@ -268,8 +255,6 @@ def _check_value(path: str, value: Any, spec: dataclasses.Field) -> Any:
         length = meta.get("length")
         if length is not None and len(value) not in (0, length):
             raise ScenarioError(f"{path}: expected {length} values, got {len(value)}")
-        if item_kind is dict:
-            return tuple(_check_table(f"{path}[{i}]", path, item) for i, item in enumerate(value))
         return tuple(_check_scalar(f"{path}[{i}]", v, item_kind, {}) for i, v in enumerate(value))
     return _check_scalar(path, value, kind, meta)
 
@@ -289,37 +274,6 @@ def _check_scalar(path: str, value: Any, kind: type, meta: Any) -> Any:
         allowed = f"{low if low is not None else '-inf'}..{high if high is not None else 'inf'}"
         raise ScenarioError(f"{path}: {value!r} is out of range; allowed: {allowed}")
     return value
-
-
-def _check_table(path: str, list_path: str, item: Any) -> dict:
-    if not isinstance(item, dict):
-        raise ScenarioError(f"{path}: expected a table, got {item!r}")
-    if list_path == "analysis.rois":
-        roi_type = item.get("type")
-        if roi_type not in _ROI_KEYS:
-            raise ScenarioError(
-                f"{path}.type: {roi_type!r} is not allowed; allowed: box, circle, azim"
-            )
-        required, optional = (
-            _ROI_KEYS[roi_type] - {"phi_min_deg", "phi_max_deg"},
-            {"phi_min_deg", "phi_max_deg"},
-        )
-    else:
-        required, optional = _TABLE_KEYS[list_path]
-    unknown = set(item) - required - optional
-    if unknown:
-        allowed = ", ".join(sorted(required | optional))
-        raise ScenarioError(f"{path}: unknown key {sorted(unknown)[0]!r}; allowed: {allowed}")
-    missing = required - set(item)
-    if missing:
-        raise ScenarioError(f"{path}: missing key {sorted(missing)[0]!r}")
-    for key, value in item.items():
-        if key in ("name", "type"):
-            if not isinstance(value, str) or not value:
-                raise ScenarioError(f"{path}.{key}: expected a non-empty string, got {value!r}")
-        elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ScenarioError(f"{path}.{key}: expected a number, got {value!r}")
-    return dict(item)
 
 
 _OWNER = {
@@ -346,6 +300,20 @@ def scenario_from_dict(data: dict, *, name: str = "quickstart") -> Scenario:
         given = data.get(section, {})
         if not isinstance(given, dict):
             raise ScenarioError(f"{section}: expected a table, got {given!r}")
+        if (
+            section == "faults"
+        ):  # the simulator's packet-fault plan (one declaration); seed: run.seed
+            try:
+                sections[section] = FaultPlan.from_mapping(given, seed=0, path=section)
+            except FaultPlanError as error:
+                raise ScenarioError(str(error)) from None
+            continue
+        if section == "analysis":  # the simulator's own settings type (one declaration)
+            try:
+                sections[section] = settings_from_mapping(given, section, SCENARIO_ANALYSIS)
+            except AnalysisError as error:
+                raise ScenarioError(str(error)) from None
+            continue
         specs = {f.name: f for f in dataclasses.fields(cls)}
         for key in given:
             if key not in specs:
@@ -385,25 +353,42 @@ def _check_consistency(scenario: Scenario) -> None:
             "detector.chip_version: 1.1 has no additional storage cells; allowed with "
             "storage_cells > 1: auto, 1.0"
         )
-    for index, loss in enumerate(scenario.faults.module_loss + scenario.faults.stopped_modules):
-        if not 0 <= loss["module"] < detector.modules:
+    modules = [r.module for r in scenario.faults.loss_ranges]
+    modules += [module for module, _ in scenario.faults.stopped_modules]
+    for index, module in enumerate(modules):
+        if not 0 <= module < detector.modules:
             raise ScenarioError(
-                f"faults: module {loss['module']} of entry {index} does not exist; allowed: 0..{detector.modules - 1}"
+                f"faults: module {module} of entry {index} does not exist; "
+                f"allowed: 0..{detector.modules - 1}"
             )
-    bit_indices = set()
-    for roi in scenario.analysis.rois:
-        if roi["name"] in bit_indices:
-            raise ScenarioError(f"analysis.rois: duplicate ROI name {roi['name']!r}")
-        bit_indices.add(roi["name"])
-    if len(bit_indices) > 16:
-        raise ScenarioError("analysis.rois: at most 16 ROIs (16-bit roi_map)")
     if not scenario.prefix or "/" in scenario.prefix or scenario.prefix in (".", ".."):
         raise ScenarioError(f"run.prefix: {scenario.prefix!r} is not a plain file name")
+    _check_profile(scenario)
+
+
+def _check_profile(scenario: Scenario) -> None:
+    """A scenario the DECTRIS profile cannot express is refused, naming both settings."""
+    if scenario.stream.profile != StreamProfile.DECTRIS:
+        return
+    allowed = "allowed with stream.profile = 'dectris'"
+    if scenario.writer.compression not in DECTRIS_COMPRESSIONS:
+        raise ScenarioError(
+            f"writer.compression: {scenario.writer.compression!r} is not {allowed}: "
+            f"{', '.join(DECTRIS_COMPRESSIONS)} (DECTRIS clients cannot decode it, stream.md 4.3)"
+        )
+    if scenario.detector.type == "jungfrau":
+        raise ScenarioError(
+            f"detector.type: 'jungfrau' is not {allowed}: its images are signed int16 photon "
+            f"counts and DECTRIS Stream V2 carries {', '.join(DECTRIS_IMAGE_DTYPES)} only "
+            "(stream.md 5.1); use detector.type = 'eiger' or stream.profile = 'jungfraujoch'"
+        )
 
 
 def scenario_to_dict(scenario: Scenario) -> dict:
     """The scenario as a TOML-shaped dict (for reports); inverse of :func:`scenario_from_dict`."""
     out = dataclasses.asdict(scenario)
+    out["analysis"] = settings_to_mapping(scenario.analysis)
+    out["faults"] = scenario.faults.to_mapping()
     return {key: (list(v) if isinstance(v, tuple) else v) for key, v in out.items()}
 
 

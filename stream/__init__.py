@@ -4,7 +4,10 @@
 - :mod:`stream.codec`: :func:`encode` / :func:`decode` with tags 40, 64-87, 56500, 55799;
 - :mod:`stream.compression`: bslz4 / bszstd / lz4 payloads (the HDF5 filter chunk framing);
 - :mod:`stream.transport`: ZeroMQ PUSH/PULL and PUB/SUB with statistics;
-- :mod:`stream.dump`: numbered ``.cbor`` dump folders and their replay.
+- :mod:`stream.dump`: numbered ``.cbor`` dump folders and their replay;
+- :mod:`stream.formats`: the ``file_format`` values and layout names;
+- :mod:`stream.writer_events`: the writer's event lines as typed records;
+- :mod:`stream.profiles`: what a DECTRIS or a Jungfraujoch consumer is sent.
 """
 
 from jfjoch_hil.stream.arrays import TypedArray, dtype_for_tag, tag_for_dtype
@@ -22,14 +25,18 @@ from jfjoch_hil.stream.errors import (
     DecodeError,
     DumpError,
     EncodeError,
+    EventError,
+    ProfileError,
     StreamError,
     TransportError,
 )
+from jfjoch_hil.stream.formats import FILE_FORMATS, LAYOUT_NAMES, PROCESS_LAYOUT, FileFormat
 from jfjoch_hil.stream.messages import (
-    FILE_FORMATS,
     MESSAGE_TYPES,
     PROFILING_KEYS,
     REFLECTION_COLUMNS,
+    REFLECTION_DTYPES,
+    REFLECTION_TABLE,
     SPOT_MEMBERS,
     CalibrationMessage,
     EndMessage,
@@ -38,7 +45,18 @@ from jfjoch_hil.stream.messages import (
     Message,
     MetadataMessage,
     Rational,
+    ReflectionColumn,
     StartMessage,
+)
+from jfjoch_hil.stream.profiles import (
+    DECTRIS_COMPRESSIONS,
+    DECTRIS_FIELDS,
+    DECTRIS_IMAGE_DTYPES,
+    DECTRIS_MESSAGE_TYPES,
+    JUNGFRAUJOCH_FIELDS,
+    MAGIC_NUMBER,
+    StreamProfile,
+    apply_profile,
 )
 from jfjoch_hil.stream.transport import (
     DEFAULT_ENDPOINT,
@@ -50,6 +68,17 @@ from jfjoch_hil.stream.transport import (
     SenderStatistics,
     Subscriber,
     shutdown,
+)
+from jfjoch_hil.stream.writer_events import (
+    RejectReason,
+    RunFinished,
+    WriterEvent,
+    WriterExit,
+    WriterReady,
+    WriterStatistics,
+    event_json,
+    event_line,
+    parse_event,
 )
 
 __all__ = [
@@ -69,6 +98,31 @@ __all__ = [
     "replay",
     "shutdown",
     "FILE_FORMATS",
+    "DECTRIS_COMPRESSIONS",
+    "DECTRIS_FIELDS",
+    "DECTRIS_IMAGE_DTYPES",
+    "DECTRIS_MESSAGE_TYPES",
+    "JUNGFRAUJOCH_FIELDS",
+    "MAGIC_NUMBER",
+    "ProfileError",
+    "StreamProfile",
+    "apply_profile",
+    "LAYOUT_NAMES",
+    "PROCESS_LAYOUT",
+    "FileFormat",
+    "EventError",
+    "RejectReason",
+    "RunFinished",
+    "WriterEvent",
+    "WriterExit",
+    "WriterReady",
+    "WriterStatistics",
+    "event_json",
+    "event_line",
+    "parse_event",
+    "REFLECTION_DTYPES",
+    "REFLECTION_TABLE",
+    "ReflectionColumn",
     "MESSAGE_TYPES",
     "PROFILING_KEYS",
     "REFLECTION_COLUMNS",

@@ -75,7 +75,7 @@ def compress(data: np.ndarray, algorithm: str, *, level: int = ZSTD_LEVEL) -> by
         parts = [header]
         for start in range(0, len(raw), BLOCK_SIZE_BYTES):
             block = raw[start : start + BLOCK_SIZE_BYTES]
-            packed = lz4.block.compress(block, store_size=False)
+            packed: bytes = lz4.block.compress(block, store_size=False)
             if len(packed) >= len(block):
                 packed = block  # stored raw: its length equals the block size
             parts.append(_LENGTH.pack(len(packed)))
@@ -85,11 +85,11 @@ def compress(data: np.ndarray, algorithm: str, *, level: int = ZSTD_LEVEL) -> by
         raise CompressionError(
             f"bitshuffle needs an element size dividing 1024 bytes, got {itemsize}"
         )
-    block = _block_elements(itemsize)
+    elements = _block_elements(itemsize)
     if algorithm == "bslz4":
-        body = bitshuffle.compress_lz4(flat, block)
+        body = bitshuffle.compress_lz4(flat, elements)
     else:
-        body = bitshuffle.compress_zstd(flat, block, level)
+        body = bitshuffle.compress_zstd(flat, elements, level)
     return header + body.tobytes()
 
 

@@ -11,6 +11,8 @@ __all__ = [
     "DecodeError",
     "DumpError",
     "EncodeError",
+    "EventError",
+    "ProfileError",
     "StreamError",
     "TransportError",
 ]
@@ -52,3 +54,11 @@ class TransportError(StreamError, OSError):
 
 class DumpError(StreamError, OSError):
     """A dump folder could not be written or read (numbered ``.cbor`` files)."""
+
+
+class EventError(StreamError, ValueError):
+    """A writer event line (stream.writer_events) that is not one of the declared records."""
+
+
+class ProfileError(StreamError, ValueError):
+    """A message that the chosen stream profile (stream.profiles) cannot express."""

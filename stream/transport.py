@@ -57,7 +57,7 @@ def shutdown() -> None:
     Call it before a process exits after zero-copy sends; an interpreter that finalises while
     ZeroMQ still holds such a buffer can crash.
     """
-    context = zmq.Context.instance()
+    context: zmq.Context = zmq.Context.instance()
     if not context.closed:
         context.term()
 

@@ -9,7 +9,9 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHARED = PROJECT_ROOT.parent / "shared"
+#: The shared folder beside the checkout (specs, reference data); JFJOCH_HIL_SHARED points
+#: elsewhere, e.g. from a second working tree.
+SHARED = Path(os.environ.get("JFJOCH_HIL_SHARED") or PROJECT_ROOT.parent / "shared")
 REFERENCE_STREAM = SHARED / "reference-data" / "dectris-stream-v2"
 SPEC = SHARED / "spec"
 

@@ -180,6 +180,7 @@ class Native:
     def write_chunk(self, dataset_id: int, row: int, payload) -> None:
         """``H5Dwrite_chunk`` of ``payload`` (bytes-like, already compressed) as chunk ``(row, 0, 0)``
         of the 3-D image dataset ``dataset_id``, filters applied (mask 0), without the GIL."""
+        pointer: bytes | int
         if isinstance(payload, bytes):
             pointer, length = payload, len(payload)
         else:

@@ -13,12 +13,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import attrgetter, itemgetter
+from typing import Any
 
 import numpy as np
-from jfjoch_hil.stream import REFLECTION_COLUMNS
+from jfjoch_hil.stream import REFLECTION_COLUMNS, REFLECTION_DTYPES, REFLECTION_TABLE
 from jfjoch_hil.writer.layout import (
     IMAGE_FIELDS,
-    REFLECTION_INT_COLUMNS,
     ROI_FIELDS,
     SPOT_FIELDS,
     PerImageField,
@@ -51,17 +51,7 @@ _ROI_GET = itemgetter(*_ROI_MEMBERS)
 _INDEXED_AT = [f.key for f in _SIMPLE].index("indexing_result")
 #: Spot members meaningful only for an indexed image (hdf5-format.md 4.1, "Indexing only").
 _INDEXING_ONLY = frozenset({"h", "k", "l", "dist_ewald", "indexed", "lattice"})
-_REFLECTION_UNITS = {
-    "d": "Angstrom",
-    "int_sum": "photons",
-    "int_err": "photons",
-    "background_mean": "photons",
-    "predicted_x": "pixel",
-    "predicted_y": "pixel",
-    "observed_x": "pixel",
-    "observed_y": "pixel",
-    "delta_phi": "deg",
-}
+_REFLECTION_UNITS = {c.name: c.unit for c in REFLECTION_TABLE if c.unit}
 
 
 def _spot_table(spots: list) -> np.ndarray:
@@ -314,12 +304,12 @@ class ResultExtractor:
         except (KeyError, TypeError, ValueError):
             columns = {}
             for member in _SPOT_MEMBERS:
-                values = [spot.get(member) for spot in kept]
-                if all(v is None for v in values):
+                given = [spot.get(member) for spot in kept]
+                if all(v is None for v in given):
                     continue
                 try:
                     columns[member] = np.array(
-                        [np.nan if v is None else v for v in values], dtype=np.float64
+                        [np.nan if v is None else v for v in given], dtype=np.float64
                     )
                 except (TypeError, ValueError):
                     self.problems[f"image.spots.{member}"] += 1
@@ -405,6 +395,7 @@ class ResultExtractor:
                 self.problems["image.roi_integrals (ROI name not a plain name)"] += len(results)
                 continue
             index = [i for i, _ in results]
+            columns: list[Any]
             try:  # every member present (the usual case): one lookup per result
                 columns = list(zip(*map(_ROI_GET, [r for _, r in results]), strict=True))
             except (KeyError, TypeError):
@@ -423,7 +414,7 @@ class ResultExtractor:
             except ValueError:
                 self.problems[f"image.reflections.{name}"] += 1
                 continue
-            columns[name] = values.astype("i4" if name in REFLECTION_INT_COLUMNS else "f4")
+            columns[name] = values.astype(REFLECTION_DTYPES[name])
         if len({len(v) for v in columns.values()}) > 1:
             self.problems["image.reflections (columns of different lengths)"] += 1
             return

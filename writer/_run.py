@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from jfjoch_hil.stream import RejectReason
 from jfjoch_hil.writer import materialize as mat
 from jfjoch_hil.writer._results import Block, ResultExtractor
 from jfjoch_hil.writer._store import LocalStore, RowSpec, StoreError
@@ -38,15 +39,10 @@ from jfjoch_hil.writer.layout import (
 
 __all__ = ["REJECT_REASONS", "RunResult", "RunWriter"]
 
-#: Why an image can be rejected (counted in :attr:`RunResult.images_rejected`).
-REJECT_REASONS = (
-    "duplicate image number",
-    "image number outside the run",
-    "image shape or type differs from the run",
-    "no image data",
-    "series id mismatch",
-    "run failed",
-    "run refused",
+#: Why an image can be rejected (counted in :attr:`RunResult.images_rejected`; declared in
+#: :class:`stream.RejectReason`, the writer event records).
+REJECT_REASONS: tuple[str, ...] = tuple(
+    reason.value for reason in RejectReason if reason is not RejectReason.WITHOUT_RUN
 )
 
 
@@ -201,15 +197,15 @@ class RunWriter:
                 "(start the writer with --overwrite to replace files)"
             )
 
-    def _reject(self, reason: str) -> str:
-        self.rejected[reason] += 1
-        return reason
+    def _reject(self, reason: RejectReason) -> str:
+        self.rejected[reason.value] += 1
+        return reason.value
 
     # --- images -------------------------------------------------------------------------------
     def put_image(self, message) -> str | None:
         """Store one image message; returns ``None`` or the reason it was rejected (counted)."""
         if self.error is not None or self._finished:
-            return self._reject("run failed")
+            return self._reject(RejectReason.RUN_FAILED)
         start = self.start
         if (
             message.series_unique_id is not None
@@ -219,28 +215,28 @@ class RunWriter:
                 or message.series_id != start.series_id
             )
         ):
-            return self._reject("series id mismatch")
+            return self._reject(RejectReason.SERIES_MISMATCH)
         index = message.image_id
         if not self.geometry.accepts(index):
-            return self._reject("image number outside the run")
+            return self._reject(RejectReason.OUTSIDE_RUN)
         if index < len(self._written) and self._written[index]:
-            return self._reject("duplicate image number")
+            return self._reject(RejectReason.DUPLICATE)
         data = message.data.get("default") if message.data else None
         if data is None and message.data:
             data = next(iter(message.data.values()))
         if data is None and self.layout != "process":
-            return self._reject("no image data")
+            return self._reject(RejectReason.NO_DATA)
         if data is not None and self.layout != "process":
             kind = (data.dtype.str, data.compression)
             if tuple(data.dims or ()) != self.geometry.image_shape or (
                 self.image_type is not None and kind != self.image_type
             ):
-                return self._reject("image shape or type differs from the run")
+                return self._reject(RejectReason.SHAPE_OR_TYPE)
         try:
             self._store(index, message, data)
         except Exception as error:  # noqa: BLE001 - any failure ends this run, never the service
             self._fail(error)
-            return self._reject("run failed")
+            return self._reject(RejectReason.RUN_FAILED)
         return None
 
     def _store(self, index: int, message, data) -> None:
@@ -433,7 +429,9 @@ class RunWriter:
             and self.layout != "process"
             and report.chunks_written < self.images_written
         ):
-            self.rejected["run failed"] += self.images_written - report.chunks_written
+            self.rejected[RejectReason.RUN_FAILED.value] += (
+                self.images_written - report.chunks_written
+            )
             self.images_written = report.chunks_written
 
     def _relative(self, path: Path) -> str:

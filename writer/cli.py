@@ -5,21 +5,27 @@
 
 By default the PULL socket connects to ``--listen`` (the sender binds PUSH, stream.md 2.3);
 ``--bind`` makes it bind (``tcp://127.0.0.1:0`` picks a free port).  Standard output carries JSON
-lines: first ``{"event": "ready", "endpoint": ...}``, then one ``{"event": "run", ...}`` per
-finished run (prefix, layout, files, images written, images rejected by reason, bytes, seconds,
-MB/s) and ``{"event": "exit", "statistics": ...}`` last.  Errors and warnings go to standard error,
+lines, the records of :mod:`stream.writer_events`: first ``ready`` (endpoint), then one ``run``
+per finished run (prefix, layout, files, images written, images rejected by reason, bytes,
+seconds, MB/s, and the service's statistics after it) and ``exit`` (final statistics) last.  Errors and warnings go to standard error,
 one line each, naming the run and image number.  SIGTERM / SIGINT finalise the active run and exit 0.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import os
 import signal
 import sys
 
+from jfjoch_hil.stream import (
+    FILE_FORMATS,
+    RunFinished,
+    WriterEvent,
+    WriterExit,
+    WriterReady,
+    event_line,
+)
 from jfjoch_hil.writer.layout import LAYOUTS
 
 __all__ = ["build_parser", "main"]
@@ -40,10 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--bind", action="store_true", help="bind the PULL socket instead of connecting"
     )
     parser.add_argument(
-        "--layout", choices=sorted(LAYOUTS), help="override the start message's file_format"
+        "--layout", choices=FILE_FORMATS, help="override the start message's file_format"
     )
     parser.add_argument(
         "--images-per-file", type=int, help="override the start message's images_per_file"
+    )
+    parser.add_argument(
+        "--prefix",
+        help="file prefix of a run whose start message has no file_prefix (a DECTRIS stream, "
+        "stream.md 5.1, names no files)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing final files")
     parser.add_argument(
@@ -83,9 +94,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _emit(record: dict) -> None:
-    sys.stdout.write(json.dumps(record) + "\n")
+def _emit(record: WriterEvent) -> None:
+    sys.stdout.write(event_line(record) + "\n")
     sys.stdout.flush()
+
+
+def _run_record(result, statistics) -> RunFinished:
+    """The ``run`` event of a finished :class:`~writer._run.RunResult`."""
+    return RunFinished(
+        prefix=result.prefix,
+        layout=result.layout,
+        files=tuple(result.files),
+        images_written=result.images_written,
+        images_rejected=tuple(sorted(result.images_rejected)),
+        bytes=result.bytes_written,
+        seconds=round(result.seconds, 6),
+        mb_per_s=round(result.mb_per_s, 3),
+        end_received=result.end_received,
+        error=result.error,
+        warnings=tuple(result.warnings),
+        values_not_stored=tuple(sorted(result.values_not_stored)),
+        statistics=statistics,
+    )
 
 
 def _log(line: str) -> None:
@@ -118,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         WriterService,  # imported late: `jfwriter --help` stays fast
     )
 
+    service: WriterService
     try:
         service = WriterService(
             args.listen,
@@ -125,11 +156,12 @@ def main(argv: list[str] | None = None) -> int:
             bind=args.bind,
             layout=LAYOUTS[args.layout] if args.layout else None,
             images_per_file=args.images_per_file,
+            default_prefix=args.prefix,
             overwrite=args.overwrite,
             idle_timeout_s=args.idle_timeout,
             start_timeout_s=args.start_timeout,
             receive_hwm=args.receive_hwm,
-            on_result=lambda result: _emit({"event": "run", **result.as_json()}),
+            on_result=lambda result: _emit(_run_record(result, service.statistics())),
             log=_log,
             store=args.store,
         )
@@ -142,13 +174,13 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    _emit({"event": "ready", "endpoint": service.endpoint, "dir": args.dir})
+    _emit(WriterReady(endpoint=service.endpoint, dir=args.dir))
     try:
         service.serve(max_runs=args.max_runs)
     finally:
-        statistics = dataclasses.asdict(service.statistics())
+        statistics = service.statistics()
         service.close()
-        _emit({"event": "exit", "statistics": statistics})
+        _emit(WriterExit(statistics=statistics))
     return 0
 
 

@@ -349,7 +349,7 @@ def grow_rows(dataset: h5py.Dataset, rows: int) -> int:
 def create_rows(
     h5: h5py.File,
     path: str,
-    dtype: str,
+    dtype: Any,
     rows: int,
     row_shape: tuple[int, ...],
     fill: Any,
@@ -455,7 +455,7 @@ def write_reflections(
     """
     parent, _, name = path.rpartition("/")
     parent_group = _group(h5, parent, cache)
-    prepared = []  # (name, values, HDF5 type, dataspace made once per shape, units)
+    prepared: list[tuple[bytes, Any, Any, Any, Any]] = []  # (name, values, HDF5 type, space, units)
     spaces: dict[tuple[int, ...], h5py.h5s.SpaceID] = {}
     for column, values in columns.items():
         values = np.ascontiguousarray(values)
@@ -478,8 +478,8 @@ def write_reflections(
         return
     group_id = h5py.h5g.create(parent_group.id, name.encode())
     _ascii_attr(group_id, b"NX_class", "NXreflections")
-    for column, values, kind, space, unit in prepared:
-        dataset_id = h5py.h5d.create(group_id, column, kind, space)
+    for key, values, kind, space, unit in prepared:
+        dataset_id = h5py.h5d.create(group_id, key, kind, space)
         dataset_id.write(h5py.h5s.ALL, h5py.h5s.ALL, values, mtype=kind)
         if unit:
             _ascii_attr(dataset_id, b"units", unit)

@@ -9,6 +9,7 @@ legacy master), VDS and integrated ones from the master.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import h5py
 import hdf5plugin  # noqa: F401 - registers the bitshuffle filter for reading
@@ -142,7 +143,7 @@ class RunReader:
         (``MX/nPeaks``, ``roi/<name>/sum``, ``detector/number`` ...); absent datasets are left out.
         Spot arrays are cut to ``nPeaks``."""
         h5, row, layout = self._results_file(image_id)
-        out: dict[str, object] = {}
+        out: dict[str, Any] = {}
         fields = list(SPOT_FIELDS) + list(IMAGE_FIELDS)
         for field in fields:
             dataset = h5.get(per_image_path(field, layout))
@@ -187,7 +188,7 @@ class RunReader:
         return None if dataset is None else dataset[()]
 
 
-def image_sources(master) -> tuple[str, tuple[int, int], list[VirtualSource]]:
+def image_sources(master) -> tuple[Any, tuple[int, ...], list[VirtualSource]]:
     """(dtype, image shape, sources) of a run's images, with absolute file names: what a
     ``_process.h5`` companion's virtual ``/entry/data/data`` points at (hdf5-format.md 2)."""
     with RunReader(master) as run:
@@ -212,6 +213,6 @@ def image_sources(master) -> tuple[str, tuple[int, int], list[VirtualSource]]:
                         str(Path(part.h5.filename).resolve()), part.data_path, part.rows, part.first
                     )
                 )
-        if dtype is None:
+        if dtype is None or shape is None:
             raise ReaderError(f"{master}: no images to point at")
         return dtype, shape, sources

@@ -14,12 +14,12 @@ time (docs/reliability.md "Writer waiting limits").  A slow first image never fi
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from jfjoch_hil.stream import (
@@ -28,7 +28,9 @@ from jfjoch_hil.stream import (
     EndMessage,
     ImageMessage,
     Puller,
+    RejectReason,
     StartMessage,
+    WriterStatistics,
     decode,
 )
 from jfjoch_hil.writer._run import RunResult, RunWriter
@@ -40,8 +42,8 @@ __all__ = ["MAX_DECLARED_IMAGES", "PROCESS_SOURCE_KEY", "ServiceStatistics", "Wr
 
 #: Log lines per (run, reason) before further ones are only counted.
 LOG_LIMIT = 20
-#: Start-message key (an unknown key, kept in ``extra``) asking for a ``_process.h5`` companion:
-#: the master of the run to reprocess, relative to the output folder (docs/writer.md).
+#: Start-message field asking for a ``_process.h5`` companion: the master of the run to
+#: reprocess, relative to the output folder (docs/writer.md; declared in the start table).
 PROCESS_SOURCE_KEY = "process_source_master"
 #: Largest ``number_of_images`` a start message may declare (no work from a declared size
 #: without a bound).  Files are planned at the declared size and trimmed at the end, which costs
@@ -49,30 +51,17 @@ PROCESS_SOURCE_KEY = "process_source_master"
 MAX_DECLARED_IMAGES = 100_000_000
 
 
-@dataclass(frozen=True)
-class ServiceStatistics:
-    """Counters of a :class:`WriterService` (STYLE.md: nothing logged and dropped)."""
-
-    messages_received: int
-    decode_errors: int
-    messages_ignored: tuple[tuple[str, int], ...]
-    runs_started: int
-    runs_finished: int
-    runs_refused: int
-    runs_failed: int
-    runs_without_end: int
-    images_written: int
-    images_rejected: tuple[tuple[str, int], ...]
-    warnings: int
-    bytes_written: int
-    active_run: str | None
+#: Counters of a :class:`WriterService` (STYLE.md: nothing logged and dropped); the record is
+#: declared in :mod:`stream.writer_events` because it crosses the process boundary.
+ServiceStatistics = WriterStatistics
 
 
 class WriterService:
     """Pulls the image stream from ``endpoint`` and writes runs under ``out_dir``.
 
     ``bind`` makes the PULL socket bind instead of connect; ``layout`` / ``images_per_file``
-    override the start message; ``overwrite`` allows replacing final files; ``on_result`` is
+    override the start message; ``default_prefix`` names the files of a run whose start has no
+    ``file_prefix`` (a DECTRIS stream); ``overwrite`` allows replacing final files; ``on_result`` is
     called with each finished :class:`RunResult`; ``log`` with every error/warning line;
     ``store`` is ``"process"`` (HDF5 work in a second process, made before the socket: the
     default where ``fork`` exists) or ``"local"`` (everything in this process).
@@ -86,6 +75,7 @@ class WriterService:
         bind: bool = False,
         layout: str | None = None,
         images_per_file: int | None = None,
+        default_prefix: str | None = None,
         overwrite: bool = False,
         idle_timeout_s: float = 10.0,
         start_timeout_s: float = 120.0,
@@ -117,6 +107,7 @@ class WriterService:
         self.idle_timeout_s = idle_timeout_s
         self.start_timeout_s = start_timeout_s
         self._images_seen = 0  # image messages of the active run (its waiting limit)
+        self.default_prefix = default_prefix
         self.on_result = on_result or (lambda result: None)
         self.results: list[RunResult] = []
         self._run: RunWriter | None = None
@@ -125,7 +116,7 @@ class WriterService:
         self._ignored: Counter[str] = Counter()
         self._rejected: Counter[str] = Counter()
         self._logged: Counter[str] = Counter()
-        self._counts = Counter()
+        self._counts: Counter[str] = Counter()
         self._last_message = time.monotonic()
 
     # --- control ------------------------------------------------------------------------------
@@ -228,7 +219,7 @@ class WriterService:
         if run is not None:
             self._images_seen += 1
         if run is None:
-            reason = "run refused" if self._refused else "image without a run"
+            reason = str(RejectReason.RUN_REFUSED if self._refused else RejectReason.WITHOUT_RUN)
             self._rejected[reason] += 1
             self._log(reason, f"image {message.image_id}: {reason}")
             return
@@ -260,8 +251,10 @@ class WriterService:
                 raise ValueError(
                     f"start.number_of_images: {declared} declared, at most {MAX_DECLARED_IMAGES} allowed"
                 )
+            if message.file_prefix is None and self.default_prefix is not None:
+                message = dataclasses.replace(message, file_prefix=self.default_prefix)
             settings = dict(self.settings)
-            source = message.extra.get(PROCESS_SOURCE_KEY)
+            source = message.process_source_master
             if source is not None:
                 # reprocessing (hdf5-format.md 2): results only, images linked from an existing run
                 settings["layout"] = "process"
@@ -297,6 +290,8 @@ class WriterService:
 
     def _finish(self, end) -> None:
         run, self._run = self._run, None
+        if run is None:
+            return
         result = run.finish(end)
         self._counts["finished"] += 1
         if end is None:
@@ -323,10 +318,10 @@ class WriterService:
         elif self._logged[reason] == LOG_LIMIT + 1:
             self.log(f"error: further '{reason}' errors of this run are only counted")
 
-    def statistics(self) -> ServiceStatistics:
+    def statistics(self) -> WriterStatistics:
         """Counters so far (the active run's images are added when it finishes)."""
         receiver = self.puller.statistics()
-        return ServiceStatistics(
+        return WriterStatistics(
             messages_received=receiver.messages_received,
             decode_errors=self._counts["decode_errors"],
             messages_ignored=tuple(sorted(self._ignored.items())),

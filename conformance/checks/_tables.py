@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jfjoch_hil.stream import REFLECTION_TABLE
+
 __all__ = [
     "Field",
     "DETECTOR_DIAGNOSTICS",
@@ -159,22 +161,12 @@ COLLECTION_GROUPS = (
     "instrument/fluorescence",
 )
 
-# §4.2 columns of an /entry/reflections/image_NNNNNN group (those with units; the rest are unitless)
+# §4.2 columns of an /entry/reflections/image_NNNNNN group (those with units; the rest are
+# unitless); the columns, their dtypes and units are declared once in stream.REFLECTION_TABLE
 REFLECTION_FIELDS = {
-    f.name: f
-    for f in (
-        Field("d", "f", "Angstrom"),
-        Field("int_sum", "f", "photons"),
-        Field("int_err", "f", "photons"),
-        Field("background_mean", "f", "photons"),
-        Field("predicted_x", "f", "pixel"),
-        Field("predicted_y", "f", "pixel"),
-        Field("observed_x", "f", "pixel"),
-        Field("observed_y", "f", "pixel"),
-        Field("delta_phi", "f", "deg"),
-    )
+    c.name: Field(c.name, "f", c.unit) for c in REFLECTION_TABLE if c.unit and c.dtype[0] == "f"
 }
-MILLER = ("h", "k", "l")
+MILLER = tuple(c.name for c in REFLECTION_TABLE if c.dtype.startswith("int"))
 
 # §4.10 detector extension scalars with units
 DETECTOR_EXTRA_UNITS = (

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jfjoch_hil.stream import PROCESS_LAYOUT, FileFormat
+
 __all__ = [
     "Rule",
     "FILE_RULES",
     "STREAM_RULES",
+    "STREAM_PROFILES",
     "TRACE_RULES",
     "ALL_LAYOUTS",
     "PROFILES",
@@ -21,8 +24,9 @@ __all__ = [
     "rule",
 ]
 
-ALL_LAYOUTS = frozenset({"legacy", "vds", "integrated", "process"})
-LAYOUTS = ("auto", "legacy", "vds", "integrated", "process")
+#: Layouts of a file with a master (stream.FileFormat) plus the reprocessing companion.
+ALL_LAYOUTS = frozenset({f.layout for f in FileFormat if f.has_master} | {PROCESS_LAYOUT})
+LAYOUTS = ("auto", *(f.layout for f in FileFormat if f.has_master), PROCESS_LAYOUT)
 PROFILES = ("jungfraujoch", "nxmx")
 _BOTH = frozenset(PROFILES)
 _JF = frozenset({"jungfraujoch"})
@@ -488,8 +492,42 @@ STREAM_RULES: dict[str, Rule] = {
             "error",
             "image numbers are unique and below number_of_images",
         ),
+        # --profile dectris: what a DECTRIS Stream V2 consumer would reject or misread
+        _r(
+            "ST-DECTRIS-TYPE",
+            "Stream §1, §2.1",
+            "error",
+            "dectris profile: only start, image and end messages (DECTRIS clients stop at others)",
+        ),
+        _r(
+            "ST-DECTRIS-FIELD",
+            "Stream §5.1, §8.1, §10.1",
+            "error",
+            "dectris profile: every field DECTRIS lists is present with the DECTRIS type",
+        ),
+        _r(
+            "ST-DECTRIS-DTYPE",
+            "Stream §4.1, §5.1",
+            "error",
+            "dectris profile: image_dtype and image typed arrays are uint8, uint16 or uint32",
+        ),
+        _r(
+            "ST-DECTRIS-COMPRESSION",
+            "Stream §4.3",
+            "error",
+            "dectris profile: images compressed with bslz4 or lz4 only",
+        ),
+        # default (jungfraujoch) profile
+        _r(
+            "ST-JFJ-FIELD",
+            "Stream §5.2, §8.2",
+            "warning",
+            "jungfraujoch profile: every confirmed field Jungfraujoch sends is present",
+        ),
     )
 }
+#: Stream profiles of ``jfcheck stream --profile`` (the consumer the stream is checked for).
+STREAM_PROFILES = ("jungfraujoch", "dectris")
 
 
 # Stream-to-file tracing (``jfcheck FILE --stream DIR``): what a recorded stream carried, found in

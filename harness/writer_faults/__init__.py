@@ -19,6 +19,7 @@ from jfjoch_hil.harness.writer_faults._disk import (
     read_only_directory,
 )
 from jfjoch_hil.harness.writer_faults._faults import (
+    MANY_ORPHANS,
     Fault,
     FaultPlan,
     hostile_faults,
@@ -52,6 +53,7 @@ from jfjoch_hil.harness.writer_faults._writer import WriterProcess
 
 __all__ = [
     "IMAGE_SHAPE",
+    "MANY_ORPHANS",
     "Fault",
     "FaultPlan",
     "FaultRow",

@@ -21,7 +21,7 @@ import numpy as np
 from jfjoch_hil.harness.writer_faults._messages import small_run
 from jfjoch_hil.harness.writer_faults._runner import FaultRow
 from jfjoch_hil.harness.writer_faults._writer import WriterProcess
-from jfjoch_hil.stream import Pusher
+from jfjoch_hil.stream import FileFormat, Pusher
 
 __all__ = ["disk_faults", "disk_full_run", "file_size_limit", "read_only_directory"]
 
@@ -80,10 +80,10 @@ def _after_run(
     writer: WriterProcess, pusher: Pusher, prefix: str, seed: int, timeout_s: float
 ) -> str | None:
     cursor = writer.cursor()[1]
-    run = small_run(prefix, 2, seed=seed, file_format="NXmxVDS")
+    run = small_run(prefix, 2, seed=seed, file_format=FileFormat.VDS.value)
     _send(pusher, run)
     record = writer.wait_run(prefix, timeout_s, since=cursor)
-    if record is None or record.get("images_written") != 2 or record.get("error"):
+    if record is None or record.images_written != 2 or record.error:
         return f"next run {prefix} not written: {record}"
     return None
 
@@ -105,7 +105,7 @@ def disk_faults(sandbox, *, timeout_s: float = 30.0, seed: int = 0) -> list[Faul
             after = _after_run(writer, pusher, "full/after", seed + 1, timeout_s)
         finally:
             pusher.close()
-    error = (record or {}).get("error") or ""
+    error = (record.error if record is not None else None) or ""
     first = out / "full" / "run_data_000001.h5"
     valid = first.exists() and _same_images(first, run.pixels[:2])
     tmp = sorted(p.name for p in (out / "full").glob("*.tmp"))
@@ -131,7 +131,7 @@ def disk_faults(sandbox, *, timeout_s: float = 30.0, seed: int = 0) -> list[Faul
         finally:
             pusher.close()
         left = sorted(p.name for p in (out / "ro").iterdir())
-    error = (record or {}).get("error") or ""
+    error = (record.error if record is not None else None) or ""
     passed = "ro/run_data_000001.h5" in error and not left and after is None
     rows.append(
         FaultRow(

@@ -20,9 +20,16 @@ from pathlib import Path
 import cbor2
 import numpy as np
 from jfjoch_hil.harness.writer_faults._messages import small_run
-from jfjoch_hil.stream import encode
+from jfjoch_hil.stream import FileFormat, RejectReason, encode
 
-__all__ = ["Fault", "FaultPlan", "hostile_faults", "malformed_faults", "standard_faults"]
+__all__ = [
+    "MANY_ORPHANS",
+    "Fault",
+    "FaultPlan",
+    "hostile_faults",
+    "malformed_faults",
+    "standard_faults",
+]
 
 SELF_DESCRIBED = 55799
 
@@ -145,6 +152,22 @@ def _images_before_start(out_dir: Path, seed: int) -> FaultPlan:
     )
 
 
+#: More orphan images than the writer logs per reason (its log limit is 20), so a count taken
+#: from log lines would be short; the statistics count every one.
+MANY_ORPHANS = 25
+
+
+def _many_images_before_start(out_dir: Path, seed: int) -> FaultPlan:
+    _, wire = _run_with("faults/many_early_images", seed, n_images=2)
+    orphans = [wire[1 + i % 2] for i in range(MANY_ORPHANS)]
+    return FaultPlan(
+        [*orphans, *wire],
+        rejected={str(RejectReason.WITHOUT_RUN): MANY_ORPHANS},
+        run_prefix="faults/many_early_images",
+        run_images=2,
+    )
+
+
 def _end_before_images(out_dir: Path, seed: int) -> FaultPlan:
     _, wire = _run_with("faults/early_end", seed)
     return FaultPlan(
@@ -195,7 +218,12 @@ def _huge_sizes(out_dir: Path, seed: int) -> FaultPlan:
 def _huge_image_count(out_dir: Path, seed: int) -> FaultPlan:
     prefix = "faults/huge_count"
     _, wire = _run_with(
-        prefix, seed, n_images=2, number_of_images=2**40, file_format="NXmxVDS", images_per_file=0
+        prefix,
+        seed,
+        n_images=2,
+        number_of_images=2**40,
+        file_format=FileFormat.VDS.value,
+        images_per_file=0,
     )
     return FaultPlan(wire, rejected={"run refused": 2}, refused_prefixes=(prefix,))
 
@@ -214,6 +242,12 @@ def malformed_faults() -> list[Fault]:
             "images_before_start",
             "2 images rejected 'image without a run'; run written",
             _images_before_start,
+        ),
+        Fault(
+            "many_images_before_start",
+            f"{MANY_ORPHANS} images (more than the writer logs) rejected 'image without a run', "
+            "every one counted; run written",
+            _many_images_before_start,
         ),
         Fault(
             "end_before_images",

@@ -23,7 +23,7 @@ from jfjoch_hil.harness.writer_faults._files import master_of
 from jfjoch_hil.harness.writer_faults._messages import SmallRun, small_run
 from jfjoch_hil.harness.writer_faults._runner import FaultRow
 from jfjoch_hil.harness.writer_faults._writer import WriterProcess
-from jfjoch_hil.stream import Pusher
+from jfjoch_hil.stream import FileFormat, Pusher
 
 __all__ = [
     "KillPoint",
@@ -33,7 +33,7 @@ __all__ = [
     "verify_run_files",
 ]
 
-LAYOUTS = ("NXmxLegacy", "NXmxVDS", "NXmxIntegrated")
+LAYOUTS = tuple(f.value for f in FileFormat if f.has_master)
 IMAGES_PER_RUN = 6
 IMAGES_PER_FILE = 2
 
@@ -95,7 +95,7 @@ def _image_rows(path: Path, layout: str, prefix_name: str) -> tuple[int, str] | 
     if name.startswith(f"{prefix_name}_data_"):
         number = int(name[len(prefix_name) + 6 : len(prefix_name) + 12])
         return (number - 1) * IMAGES_PER_FILE, "/entry/data/data"
-    if name == f"{prefix_name}_master.h5" and layout == "NXmxIntegrated":
+    if name == f"{prefix_name}_master.h5" and layout == FileFormat.INTEGRATED:
         return 0, "/entry/data/data"  # the images are in the master itself
     return None  # a master linking data files: checked through the data files and jfcheck
 
@@ -160,7 +160,7 @@ def _normal_run(
     for message in run.messages():
         pusher.send(message)
     record = writer.wait_run(prefix, timeout_s, since=cursor)
-    if record is None or record.get("images_written") != 3 or record.get("error"):
+    if record is None or record.images_written != 3 or record.error:
         return [f"{prefix}: restarted writer did not write the run: {record}"]
     _, _, images, _, lost, problems = verify_run_files(out_dir, run, layout, {0, 1, 2}, check)
     if images != 3 or lost:
@@ -243,7 +243,14 @@ def kill_point_campaign(
         )
         try:
             problems = _normal_run(
-                writer, pusher, out_dir, "kill/after_last", seed, "NXmxVDS", check, timeout_s
+                writer,
+                pusher,
+                out_dir,
+                "kill/after_last",
+                seed,
+                FileFormat.VDS.value,
+                check,
+                timeout_s,
             )
         finally:
             pusher.close()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
-from jfjoch_hil.stream import EndMessage, ImageMessage, StartMessage, TypedArray, encode
+from jfjoch_hil.stream import EndMessage, FileFormat, ImageMessage, StartMessage, TypedArray, encode
 
 __all__ = ["IMAGE_SHAPE", "SmallRun", "encoded_run", "small_run"]
 
@@ -39,7 +39,7 @@ def small_run(
     *,
     seed: int = 0,
     shape: tuple[int, int] = IMAGE_SHAPE,
-    file_format: str = "NXmxLegacy",
+    file_format: str = FileFormat.LEGACY.value,
     images_per_file: int = 2,
     noise_max: int = 1000,
     **start_overrides,

@@ -1,10 +1,14 @@
 """The fault table runner: send each fault, then a probe run, and judge what the writer did.
 
-fault, expected outcome, observed outcome, pass/fail.  Any writer is judged
-by its files (the probe run after every fault must be written: the service keeps serving; no
-file may appear outside the output folder); our `jfwriter`, given as a
-:class:`~simulator.faultsuite._writer.WriterProcess`, also by its JSON and log lines, so every
-bad message must be counted with the reason the fault expects.
+One row per fault: expected outcome, observed outcome, pass/fail.  Any writer is judged by its
+files (the probe run after every fault must be written: the service keeps serving; no file may
+appear outside the output folder); our `jfwriter`, given as a
+:class:`~harness.writer_faults._writer.WriterProcess`, also by its statistics records
+(:mod:`stream.writer_events`), so every bad message must be counted with the reason the fault
+expects.  Counts come from the statistics, never from log lines: the writer logs only the first
+lines per reason.  The probe's ``run`` record carries the service's totals after everything the
+fault sent (one socket keeps the order), so the difference to the previous record is exactly
+what the fault caused.
 """
 
 from __future__ import annotations
@@ -27,7 +31,16 @@ from jfjoch_hil.harness.writer_faults._files import (
 )
 from jfjoch_hil.harness.writer_faults._messages import small_run
 from jfjoch_hil.harness.writer_faults._writer import WriterProcess
-from jfjoch_hil.stream import Pusher, TransportError, encode
+from jfjoch_hil.stream import (
+    FileFormat,
+    Pusher,
+    RejectReason,
+    RunFinished,
+    TransportError,
+    WriterExit,
+    WriterStatistics,
+    encode,
+)
 
 __all__ = ["FaultRow", "format_table", "run_fault_table", "slow_consumer"]
 
@@ -44,17 +57,6 @@ class FaultRow:
     passed: bool
 
 
-def _log_counts(lines: list[str]) -> dict[str, int]:
-    counts = {"decode": 0, "refused": 0, "warning": 0, "image without a run": 0, "run refused": 0}
-    for line in lines:
-        counts["decode"] += "malformed message skipped" in line
-        counts["refused"] += "run refused:" in line
-        counts["warning"] += ": warning:" in line or line.startswith("warning:")
-        counts["image without a run"] += line.endswith(": image without a run")
-        counts["run refused"] += line.endswith(": run refused")
-    return counts
-
-
 def _refused_left_files(out_dir: Path, prefix: str) -> list[Path]:
     stem = Path(prefix.split("\x00")[0]).name[:50]
     if not stem:
@@ -66,31 +68,38 @@ def _judge(
     plan: FaultPlan,
     out_dir: Path,
     writer: WriterProcess | None,
-    lines: list[str],
-    runs: list[dict],
+    counted: WriterStatistics | None,
+    runs: list[RunFinished],
     escaped: list[Path],
     probe: str | None,
 ) -> tuple[str, bool]:
     observed: list[str] = []
     ok = True
     if writer is not None:
-        counts = _log_counts(lines)
-        observed.append(f"decode errors {counts['decode']}")
-        ok &= counts["decode"] == plan.decode_errors
+        if counted is None:
+            observed.append("no statistics record after the probe")
+            ok = False
+            counted = WriterStatistics()
+        observed.append(f"decode errors {counted.decode_errors}")
+        ok &= counted.decode_errors == plan.decode_errors
         for reason, n in plan.rejected.items():
-            observed.append(f"'{reason}' {counts[reason]}")
-            ok &= counts[reason] == n
+            observed.append(f"'{reason}' {counted.rejected(reason)}")
+            ok &= counted.rejected(reason) == n
+        unexpected = {r: n for r, n in counted.images_rejected if r not in plan.rejected}
+        if unexpected:
+            observed.append(f"unexpected rejects {unexpected}")
+            ok = False
         if plan.refused_prefixes:
-            observed.append(f"runs refused {counts['refused']}")
-            ok &= counts["refused"] >= len(plan.refused_prefixes)
+            observed.append(f"runs refused {counted.runs_refused}")
+            ok &= counted.runs_refused == len(plan.refused_prefixes)
         if plan.warnings:
-            observed.append(f"warnings {counts['warning']}")
-            ok &= counts["warning"] >= plan.warnings
+            observed.append(f"warnings {counted.warnings}")
+            ok &= counted.warnings >= plan.warnings
     if plan.run_prefix is not None:
         master = master_of(out_dir, plan.run_prefix)
         if writer is not None:
-            record = next((r for r in runs if r.get("prefix") == plan.run_prefix), None)
-            written = None if record is None else record.get("images_written")
+            record = next((r for r in runs if r.prefix == plan.run_prefix), None)
+            written = None if record is None else record.images_written
         else:  # files only: an empty run may leave no master at all
             written = (
                 count_real_images(master)
@@ -125,25 +134,28 @@ def _probe(
     seed: int,
     timeout_s: float,
     record_cursor: int,
-) -> str | None:
-    """Send a valid 2-image run; ``None`` when it was written, else what went wrong."""
-    for message in small_run(prefix, 2, seed=seed, file_format="NXmxVDS").messages():
+) -> tuple[str | None, RunFinished | None]:
+    """Send a valid 2-image run; (``None`` when it was written, else what went wrong; its
+    ``run`` record from our writer)."""
+    for message in small_run(prefix, 2, seed=seed, file_format=FileFormat.VDS.value).messages():
         send(encode(message))
+    record = None
     if writer is not None:
         record = writer.wait_run(prefix, timeout_s, since=record_cursor)
         if record is None:
             alive = writer.process.poll() is None
-            return f"PROBE MISSING (writer {'alive' if alive else 'exited ' + str(writer.process.poll())})"
-        if record.get("images_written") != 2:
-            return f"probe wrote {record.get('images_written')} of 2 images"
+            state = "alive" if alive else f"exited {writer.process.poll()}"
+            return f"PROBE MISSING (writer {state})", None
+        if record.images_written != 2:
+            return f"probe wrote {record.images_written} of 2 images", record
     master = wait_master(out_dir, prefix, timeout_s)
     if master is None:
-        return "PROBE MISSING (no master file)"
+        return "PROBE MISSING (no master file)", record
     try:
         images = count_images(master)
     except (OSError, KeyError) as error:
-        return f"probe master unreadable: {error}"
-    return None if images == 2 else f"probe master has {images} of 2 images"
+        return f"probe master unreadable: {error}", record
+    return (None if images == 2 else f"probe master has {images} of 2 images"), record
 
 
 def run_fault_table(
@@ -167,10 +179,11 @@ def run_fault_table(
     for index, fault in enumerate(faults):
         plan = fault.build(out_dir, seed + 1000 * index)
         before = snapshot(sandbox)
-        line_cursor, record_cursor = writer.cursor() if writer is not None else (0, 0)
+        record_cursor = writer.cursor()[1] if writer is not None else 0
+        before_stats = writer.statistics() if writer is not None else None
         for data in plan.messages:
             send(data)
-        probe = _probe(
+        probe, probe_record = _probe(
             send,
             out_dir,
             writer,
@@ -179,32 +192,50 @@ def run_fault_table(
             timeout_s,
             record_cursor,
         )
-        lines = writer.log_since(line_cursor) if writer is not None else []
+        counted = None
+        if probe_record is not None and probe_record.statistics is not None and before_stats:
+            counted = probe_record.statistics.minus(before_stats)
         runs = writer.runs_since(record_cursor) if writer is not None else []
         escaped = files_outside(before, snapshot(sandbox), out_dir)
-        observed, passed = _judge(plan, out_dir, writer, lines, runs, escaped, probe)
+        observed, passed = _judge(plan, out_dir, writer, counted, runs, escaped, probe)
         rows.append(FaultRow(fault.name, fault.expected, observed, passed))
     return rows
 
 
 def accounting_row(
-    faults: Sequence[Fault], exit_record: dict | None, out_dir, seed: int = 0
+    faults: Sequence[Fault],
+    exit_record: WriterExit | None,
+    out_dir,
+    seed: int = 0,
+    before: WriterStatistics | None = None,
 ) -> FaultRow:
-    """Every bad message of the table counted in the writer's exit statistics (STYLE.md "Errors")."""
-    expected = sum(
-        f.build(Path(out_dir), seed + 1000 * i).decode_errors for i, f in enumerate(faults)
-    )
+    """Every bad message of the table counted in the writer's exit statistics (STYLE.md "Errors").
+
+    ``before`` is the statistics the writer had before the table was sent (other rows of a
+    session); the exit statistics minus them must hold exactly the table's decode errors and
+    rejected images, reason by reason.
+    """
+    plans = [f.build(Path(out_dir), seed + 1000 * i) for i, f in enumerate(faults)]
+    decode_errors = sum(p.decode_errors for p in plans)
+    rejected: dict[str, int] = {}
+    for plan in plans:
+        for reason, n in plan.rejected.items():
+            rejected[reason] = rejected.get(reason, 0) + n
+    expected = f"exit statistics: decode_errors {decode_errors}, rejected {rejected}"
     if exit_record is None:
-        return FaultRow(
-            "accounting", f"exit statistics: decode_errors {expected}", "no exit record", False
-        )
-    stats = exit_record["statistics"]
-    observed = stats.get("decode_errors")
+        return FaultRow("accounting", expected, "no exit record", False)
+    stats = exit_record.statistics.minus(before or WriterStatistics())
+    observed_rejected = {
+        reason: n
+        for reason, n in stats.images_rejected
+        if reason in rejected or reason in (RejectReason.WITHOUT_RUN, RejectReason.RUN_REFUSED)
+    }
     return FaultRow(
         "accounting",
-        f"exit statistics: decode_errors {expected}, exit 0",
-        f"decode_errors {observed}, runs refused {stats.get('runs_refused')}",
-        observed == expected,
+        expected,
+        f"decode_errors {stats.decode_errors}, rejected {observed_rejected}, "
+        f"runs refused {stats.runs_refused}",
+        stats.decode_errors == decode_errors and observed_rejected == rejected,
     )
 
 
@@ -235,7 +266,7 @@ def slow_consumer(
         n_images,
         seed=seed,
         shape=shape,
-        file_format="NXmxVDS",
+        file_format=FileFormat.VDS.value,
         images_per_file=0,
         noise_max=65535,
     )
@@ -269,7 +300,7 @@ def slow_consumer(
         pusher.close()
     if writer is not None:
         record = writer.wait_run(prefix, timeout_s, since=record_cursor)
-        written = None if record is None else record.get("images_written")
+        written = None if record is None else record.images_written
     else:
         master = wait_master(Path(out_dir), prefix, timeout_s)
         written = None if master is None else count_images(master)

@@ -1,13 +1,13 @@
 """A writer under test as a process: `jfwriter` started, signalled and read.
 
-The simulator imports only ``stream`` (STYLE.md "imports flow one way"), so what our writer did
-is observed as a user would: its JSON lines and log lines (standard error merged into standard
-output, which keeps their order) and the files it leaves.  Every wait is bounded.
+The harness never imports the writer (STYLE.md "imports flow one way"), so what our writer did
+is observed as a user would: its event lines, parsed into the records of
+:mod:`stream.writer_events`, its log lines (standard error merged into standard output, which
+keeps their order) and the files it leaves.  Every wait is bounded.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -18,6 +18,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from jfjoch_hil.harness._supervise import die_with_parent
+from jfjoch_hil.stream import (
+    EventError,
+    RunFinished,
+    WriterEvent,
+    WriterExit,
+    WriterReady,
+    WriterStatistics,
+    parse_event,
+)
 
 __all__ = ["WriterProcess"]
 
@@ -56,7 +65,8 @@ class WriterProcess:
             *extra,
         ]
         self.lines: list[str] = []
-        self.records: list[dict] = []
+        self.records: list[WriterEvent] = []
+        self.bad_events: list[str] = []
         self._changed = threading.Condition()
         parent = os.getpid()
 
@@ -75,22 +85,24 @@ class WriterProcess:
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        ready = self.wait_record(lambda r: r.get("event") == "ready")
-        if ready is None:
+        ready = self.wait_record(lambda r: isinstance(r, WriterReady))
+        if not isinstance(ready, WriterReady):
             self.close()
             raise RuntimeError(f"jfwriter did not report ready: {self.lines[-5:]}")
-        self.endpoint: str = ready["endpoint"]
+        self.endpoint: str = ready.endpoint
 
     def _read(self) -> None:
         for line in self.process.stdout:
             line = line.rstrip("\n")
             with self._changed:
                 self.lines.append(line)
-                if line.startswith("{"):
-                    try:
-                        self.records.append(json.loads(line))
-                    except ValueError:
-                        pass
+                try:
+                    record = parse_event(line)
+                except EventError as error:
+                    self.bad_events.append(str(error))
+                    record = None
+                if record is not None:
+                    self.records.append(record)
                 self._changed.notify_all()
         with self._changed:
             self._changed.notify_all()
@@ -102,8 +114,11 @@ class WriterProcess:
             return len(self.lines), len(self.records)
 
     def wait_record(
-        self, predicate: Callable[[dict], bool], timeout_s: float | None = None, since: int = 0
-    ) -> dict | None:
+        self,
+        predicate: Callable[[WriterEvent], bool],
+        timeout_s: float | None = None,
+        since: int = 0,
+    ) -> WriterEvent | None:
         """The first JSON record from ``since`` matching ``predicate``, or ``None`` after the timeout
         or when the process ended."""
         deadline = time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
@@ -117,21 +132,32 @@ class WriterProcess:
                     return None
                 self._changed.wait(min(left, 0.2))
 
-    def wait_run(self, prefix: str, timeout_s: float | None = None, since: int = 0) -> dict | None:
+    def wait_run(
+        self, prefix: str, timeout_s: float | None = None, since: int = 0
+    ) -> RunFinished | None:
         """The ``run`` record of ``prefix`` (docs/writer.md), or ``None``."""
-        return self.wait_record(
-            lambda r: r.get("event") == "run" and r.get("prefix") == prefix, timeout_s, since
+        record = self.wait_record(
+            lambda r: isinstance(r, RunFinished) and r.prefix == prefix, timeout_s, since
         )
+        return record if isinstance(record, RunFinished) else None
+
+    def statistics(self) -> WriterStatistics:
+        """The service's statistics in the newest ``run`` or ``exit`` record (zeros before any)."""
+        with self._changed:
+            for record in reversed(self.records):
+                if isinstance(record, (RunFinished, WriterExit)) and record.statistics is not None:
+                    return record.statistics
+        return WriterStatistics()
 
     def log_since(self, line_cursor: int) -> list[str]:
         """Log lines (not JSON) after ``line_cursor``."""
         with self._changed:
             return [line for line in self.lines[line_cursor:] if not line.startswith("{")]
 
-    def runs_since(self, record_cursor: int) -> list[dict]:
+    def runs_since(self, record_cursor: int) -> list[RunFinished]:
         """``run`` records after ``record_cursor``."""
         with self._changed:
-            return [r for r in self.records[record_cursor:] if r.get("event") == "run"]
+            return [r for r in self.records[record_cursor:] if isinstance(r, RunFinished)]
 
     # --- signals ----------------------------------------------------------------------------------
     def send_signal(self, signum: int) -> None:
@@ -139,7 +165,7 @@ class WriterProcess:
         if self.process.poll() is None:
             self.process.send_signal(signum)
 
-    def stop(self, signum: int = signal.SIGTERM) -> tuple[int | None, dict | None]:
+    def stop(self, signum: int = signal.SIGTERM) -> tuple[int | None, WriterExit | None]:
         """Signal the child, wait (bounded) and return (exit status, ``exit`` record)."""
         self.send_signal(signal.SIGCONT)
         self.send_signal(signum)
@@ -148,7 +174,8 @@ class WriterProcess:
         except subprocess.TimeoutExpired:
             status = None
         self._reader.join(self.timeout_s)
-        return status, self.wait_record(lambda r: r.get("event") == "exit", 0)
+        record = self.wait_record(lambda r: isinstance(r, WriterExit), 0)
+        return status, record if isinstance(record, WriterExit) else None
 
     def close(self) -> None:
         """End the child for sure (SIGKILL after SIGTERM did not end it) and close the pipe."""

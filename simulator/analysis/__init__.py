@@ -38,6 +38,7 @@ from jfjoch_hil.simulator.analysis._settings import (
     RoiCircle,
     settings_from_mapping,
     settings_from_scenario,
+    settings_to_mapping,
 )
 from jfjoch_hil.simulator.analysis._spots import SpotList, find_spots, valid_pixels
 
@@ -66,6 +67,7 @@ __all__ = [
     "plan_for",
     "roi_integrals",
     "settings_from_mapping",
+    "settings_to_mapping",
     "settings_from_scenario",
     "start_message_fields",
     "summarise_run",

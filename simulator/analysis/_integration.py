@@ -8,29 +8,12 @@ import time
 import numpy as np
 from jfjoch_hil.simulator.analysis._settings import AnalysisSettings
 from jfjoch_hil.simulator.scenes import ImageTruth
+from jfjoch_hil.stream import REFLECTION_DTYPES
 
 __all__ = ["REFLECTION_COLUMNS", "integrate", "empty_reflections", "fit_image_scale"]
 
-REFLECTION_COLUMNS = {
-    "h": np.int32,
-    "k": np.int32,
-    "l": np.int32,
-    "d": np.float32,
-    "int_sum": np.float32,
-    "int_err": np.float32,
-    "background_mean": np.float32,
-    "predicted_x": np.float32,
-    "predicted_y": np.float32,
-    "observed_x": np.float32,
-    "observed_y": np.float32,
-    "observed_frame": np.float32,
-    "lp": np.float32,
-    "partiality": np.float32,
-    "delta_phi": np.float32,
-    "zeta": np.float32,
-    "image_scale_corr": np.float32,
-}
-"""The ``reflections`` columns and their dtypes (hdf5-format.md §4.2)."""
+#: The ``reflections`` columns and their dtypes (hdf5-format.md §4.2), declared once in stream.
+REFLECTION_COLUMNS = REFLECTION_DTYPES
 
 _MIN_PARTIALITY = 0.05
 

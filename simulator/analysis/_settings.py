@@ -6,6 +6,7 @@ Frozen dataclasses; every threshold has its unit in its name.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
 
 from jfjoch_hil.simulator.errors import AnalysisError
@@ -18,6 +19,7 @@ __all__ = [
     "RoiCircle",
     "settings_from_mapping",
     "settings_from_scenario",
+    "settings_to_mapping",
 ]
 
 _MAX_ROIS = 16  # roi_map is a uint16 bitmask (hdf5-format.md §4.4.1)
@@ -150,10 +152,13 @@ class AnalysisSettings:
 _ROI_KINDS = {"box": RoiBox, "circle": RoiCircle, "azim": RoiAzim}
 
 
-def settings_from_mapping(table: dict, path: str = "analysis") -> AnalysisSettings:
+def settings_from_mapping(
+    table: dict, path: str = "analysis", base: AnalysisSettings | None = None
+) -> AnalysisSettings:
     """:class:`AnalysisSettings` from a scenario's ``[analysis]`` table; ROIs as
     ``[[analysis.rois]]`` tables with ``type`` = box | circle | azim and the roi_defs field names
-    (hdf5-format.md §4.4.1). Unknown keys are refused with their path."""
+    (hdf5-format.md §4.4.1); keys not given keep ``base``'s values (default: the class defaults).
+    Unknown keys and values of the wrong type are refused with their path."""
     if not isinstance(table, dict):
         raise AnalysisError(f"{path}: {type(table).__name__}, allowed a table")
     allowed = {f.name for f in dataclasses.fields(AnalysisSettings)}
@@ -161,8 +166,22 @@ def settings_from_mapping(table: dict, path: str = "analysis") -> AnalysisSettin
     if unknown:
         raise AnalysisError(f"{path}.{unknown[0]}: unknown key, allowed {sorted(allowed)}")
     values = dict(table)
+    hints = typing.get_type_hints(AnalysisSettings)
+    for key, value in values.items():
+        if key == "rois":
+            continue
+        kind = hints[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            values[key] = value = float(value)
+        if isinstance(value, bool) is not (kind is bool) or not isinstance(value, kind):
+            raise AnalysisError(f"{path}.{key}: expected {kind.__name__}, got {value!r}")
     rois = []
-    for index, roi_table in enumerate(values.pop("rois", [])):
+    raw_rois = values.pop("rois", [])
+    if not isinstance(raw_rois, (list, tuple)):
+        raise AnalysisError(f"{path}.rois: expected an array of tables, got {raw_rois!r}")
+    for index, roi_table in enumerate(raw_rois):
+        if not isinstance(roi_table, dict):
+            raise AnalysisError(f"{path}.rois[{index}]: expected a table, got {roi_table!r}")
         roi_path = f"{path}.rois[{index}]"
         roi_values = dict(roi_table)
         kind = roi_values.pop("type", None)
@@ -177,24 +196,37 @@ def settings_from_mapping(table: dict, path: str = "analysis") -> AnalysisSettin
             rois.append(cls(**roi_values))
         except TypeError as error:
             raise AnalysisError(f"{roi_path}: {error}") from error
-    return AnalysisSettings(rois=tuple(rois), **values)
+    if "rois" in table or base is None:
+        values["rois"] = tuple(rois)
+    try:
+        return dataclasses.replace(base or AnalysisSettings(), **values)
+    except TypeError as error:
+        raise AnalysisError(f"{path}: {error}") from error
+
+
+def settings_to_mapping(settings: AnalysisSettings) -> dict:
+    """The ``[analysis]`` table of ``settings``: inverse of :func:`settings_from_mapping` (ROIs as
+    roi_defs tables with their ``type``)."""
+    kinds = {cls: name for name, cls in _ROI_KINDS.items()}
+    out = {
+        f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name != "rois"
+    }
+    out["rois"] = [
+        {
+            "type": kinds[type(roi)],
+            **{k: v for k, v in dataclasses.asdict(roi).items() if v is not None},
+        }
+        for roi in settings.rois
+    ]
+    return out
 
 
 def settings_from_scenario(scenario) -> AnalysisSettings:
-    """:class:`AnalysisSettings` of a scenario's ``[analysis]`` section (duck-typed: spot_finding,
-    indexing, integration, azint, q_bins, phi_bins, max_spot_count, rois as roi_defs maps)."""
+    """The :class:`AnalysisSettings` of a scenario: its ``[analysis]`` section is one (the
+    scenario declares no second analysis type)."""
     section = scenario.analysis
-    base = AnalysisSettings()
-    q_range = base.az_int_q_max_recip_a - base.az_int_q_min_recip_a
-    rois = settings_from_mapping({"rois": [dict(r) for r in section.rois]}).rois
-    return dataclasses.replace(
-        base,
-        spot_finding=bool(section.spot_finding),
-        indexing=bool(section.indexing),
-        integration=bool(section.integration),
-        azint=bool(section.azint),
-        az_int_q_spacing_recip_a=q_range / int(section.q_bins),
-        az_int_phi_bins=int(section.phi_bins),
-        max_spot_count=int(section.max_spot_count),
-        rois=rois,
-    )
+    if not isinstance(section, AnalysisSettings):
+        raise AnalysisError(
+            f"scenario.analysis: {type(section).__name__}, allowed AnalysisSettings"
+        )
+    return section

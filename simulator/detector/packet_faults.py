@@ -143,6 +143,48 @@ class Schedule:
     truth: GroundTruth
 
 
+#: Scalar settings of a ``[faults]`` table and their types (FaultPlan fields of the same name).
+_SCALARS: dict[str, type] = {
+    "loss_rate": float,
+    "burst_rate": float,
+    "burst_length_packets": int,
+    "reorder_window_packets": int,
+    "duplicate_rate": float,
+    "late_rate": float,
+    "late_by_frames": int,
+}
+#: Table settings: key -> (required members, optional members), all integers.
+_TABLES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "module_loss": (frozenset({"module", "first_frame", "last_frame"}), frozenset({"port"})),
+    "stopped_modules": (frozenset({"module", "at_frame"}), frozenset()),
+    "frame_jumps": (frozenset({"at_frame", "skip"}), frozenset()),
+}
+
+
+def _entries(path: str, value: object, key: str) -> list[dict[str, int]]:
+    """The entries of one table setting, checked: a list of tables of integers."""
+    if not isinstance(value, (list, tuple)):
+        raise FaultPlanError(f"{path}: expected an array of tables, got {value!r}")
+    required, optional = _TABLES[key]
+    out = []
+    for index, entry in enumerate(value):
+        where = f"{path}[{index}]"
+        if not isinstance(entry, dict):
+            raise FaultPlanError(f"{where}: expected a table, got {entry!r}")
+        unknown = sorted(set(entry) - required - optional)
+        if unknown:
+            allowed = ", ".join(sorted(required | optional))
+            raise FaultPlanError(f"{where}: unknown key {unknown[0]!r}; allowed: {allowed}")
+        missing = sorted(required - set(entry))
+        if missing:
+            raise FaultPlanError(f"{where}: missing key {missing[0]!r}")
+        for member, number in entry.items():
+            if isinstance(number, bool) or not isinstance(number, int):
+                raise FaultPlanError(f"{where}.{member}: expected an integer, got {number!r}")
+        out.append(dict(entry))
+    return out
+
+
 @dataclass(frozen=True)
 class FaultPlan:
     """Settings of all faults; the default plan changes nothing (detectors.md §6.1).
@@ -167,10 +209,11 @@ class FaultPlan:
         for name in ("loss_rate", "burst_rate", "duplicate_rate", "late_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
-                raise FaultPlanError(f"faults.{name}: {value}; allowed 0..1")
+                raise FaultPlanError(f"faults.{name}: {value} is out of range; allowed 0..1")
         if self.burst_length_packets < 1:
             raise FaultPlanError(
-                f"faults.burst_length_packets: {self.burst_length_packets}; allowed >= 1"
+                f"faults.burst_length_packets: {self.burst_length_packets} is out of range; "
+                "allowed >= 1"
             )
         if self.late_by_frames < 1:
             raise FaultPlanError(f"faults.late_by_frames: {self.late_by_frames}; allowed >= 1")
@@ -185,41 +228,54 @@ class FaultPlan:
                 )
 
     @classmethod
-    def from_mapping(cls, settings: object, seed: int) -> FaultPlan:
-        """Build a plan from the scenario's ``[faults]`` section (an object or mapping with the
-        same names; ``module_loss`` entries ``{module, first_frame, last_frame, port?}``,
-        ``stopped_modules`` ``{module, at_frame}``, ``frame_jumps`` ``{at_frame, skip}``)."""
-
-        def get(name: str, default: object) -> object:
-            if isinstance(settings, dict):
-                return settings.get(name, default)
-            return getattr(settings, name, default)
-
+    def from_mapping(cls, table: object, seed: int = 0, path: str = "faults") -> FaultPlan:
+        """The plan of a scenario's ``[faults]`` table: the scalar settings by their names,
+        ``module_loss`` entries ``{module, first_frame, last_frame, port?}``, ``stopped_modules``
+        ``{module, at_frame}``, ``frame_jumps`` ``{at_frame, skip}``.  Unknown keys, values of
+        the wrong type and values out of range are refused with their path (FaultPlanError)."""
+        if not isinstance(table, dict):
+            raise FaultPlanError(f"{path}: expected a table, got {table!r}")
+        unknown = sorted(set(table) - set(_SCALARS) - set(_TABLES))
+        if unknown:
+            allowed = ", ".join([*_SCALARS, *_TABLES])
+            raise FaultPlanError(f"{path}.{unknown[0]}: unknown key; allowed: {allowed}")
+        values: dict[str, object] = {}
+        for key, kind in _SCALARS.items():
+            if key not in table:
+                continue
+            value = table[key]
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if isinstance(value, bool) or not isinstance(value, kind):
+                raise FaultPlanError(f"{path}.{key}: expected {kind.__name__}, got {value!r}")
+            values[key] = value
+        entries = {key: _entries(f"{path}.{key}", table.get(key, ()), key) for key in _TABLES}
         return cls(
             seed=seed,
-            loss_rate=float(get("loss_rate", 0.0)),
-            burst_rate=float(get("burst_rate", 0.0)),
-            burst_length_packets=int(get("burst_length_packets", 8)),
             loss_ranges=tuple(
-                LossRange(
-                    int(e["module"]),
-                    int(e["first_frame"]),
-                    int(e["last_frame"]),
-                    None if e.get("port") is None else int(e["port"]),
-                )
-                for e in get("module_loss", ())
+                LossRange(e["module"], e["first_frame"], e["last_frame"], e.get("port"))
+                for e in entries["module_loss"]
             ),
-            stopped_modules=tuple(
-                (int(e["module"]), int(e["at_frame"])) for e in get("stopped_modules", ())
-            ),
-            reorder_window_packets=int(get("reorder_window_packets", 0)),
-            duplicate_rate=float(get("duplicate_rate", 0.0)),
-            late_rate=float(get("late_rate", 0.0)),
-            late_by_frames=int(get("late_by_frames", 3)),
-            frame_jumps=tuple(
-                FrameJump(int(e["at_frame"]), int(e["skip"])) for e in get("frame_jumps", ())
-            ),
+            stopped_modules=tuple((e["module"], e["at_frame"]) for e in entries["stopped_modules"]),
+            frame_jumps=tuple(FrameJump(e["at_frame"], e["skip"]) for e in entries["frame_jumps"]),
+            **values,  # type: ignore[arg-type]
         )
+
+    def to_mapping(self) -> dict:
+        """The ``[faults]`` table of this plan (inverse of :meth:`from_mapping`; no seed)."""
+        out: dict[str, object] = {key: getattr(self, key) for key in _SCALARS}
+        out["module_loss"] = [
+            {
+                "module": r.module,
+                "first_frame": r.first_frame,
+                "last_frame": r.last_frame,
+                **({} if r.port_in_module is None else {"port": r.port_in_module}),
+            }
+            for r in self.loss_ranges
+        ]
+        out["stopped_modules"] = [{"module": m, "at_frame": f} for m, f in self.stopped_modules]
+        out["frame_jumps"] = [{"at_frame": j.at_frame, "skip": j.skip} for j in self.frame_jumps]
+        return out
 
     def schedule(
         self,

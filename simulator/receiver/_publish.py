@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
 from jfjoch_hil.simulator.detector._calibration import ERROR_VALUE, Calibration
@@ -25,13 +26,21 @@ from jfjoch_hil.simulator.receiver._pump import pump
 from jfjoch_hil.simulator.receiver._sockets import UdpReceiver
 from jfjoch_hil.simulator.receiver.conversion import Converter
 from jfjoch_hil.stream import (
+    MAGIC_NUMBER,
     CalibrationMessage,
     EndMessage,
     ImageMessage,
     Message,
+    Rational,
     StartMessage,
+    StreamProfile,
     TypedArray,
+    apply_profile,
 )
+
+#: Time base of the image timing fields (stream.md §8.1 Rationals): the detectors' 10 MHz clock
+#: (detectors.md: exposure and timestamps count 100 ns ticks).
+TICKS_PER_S = 10_000_000
 
 __all__ = [
     "ReceiverSettings",
@@ -66,6 +75,7 @@ class ReceiverSettings:
     count_time_s: float = 0.98e-3
     series_id: int = 1
     series_unique_id: str = "jfsim-1"
+    profile: str = StreamProfile.JUNGFRAUJOCH.value
 
     def __post_init__(self) -> None:
         if self.cell_source not in ("header", "frame_number"):
@@ -222,9 +232,33 @@ class RunPublisher:
 
     def __init__(self, processor: FrameProcessor, send: Callable[[Message], None]) -> None:
         self.processor = processor
-        self.send = send
+        self._send_message = send
         self._images = 0
         self._received = 0
+        self.series_date = datetime.now(UTC)
+
+    def send(self, message: Message) -> None:
+        """Hand ``message`` on as the run's stream profile sends it (not at all, if it does not)."""
+        shaped = apply_profile(message, self.processor.settings.profile)
+        if shaped is not None:
+            self._send_message(shaped)
+
+    def _dectris_only(self, mask: np.ndarray) -> dict:
+        """Start fields only DECTRIS sends (stream.md 5.1): no count-rate correction (identity
+        table), a flatfield of ones, and a goniometer at rest; Jungfraujoch sends none of them."""
+        top = int(np.iinfo(self.processor.image_dtype()).max)
+        return {
+            "countrate_correction_lookup_table": TypedArray.from_numpy(
+                np.arange(min(top, 0xFFFF) + 1, dtype=np.uint32), multidim=False
+            ),
+            "flatfield": {
+                "default": TypedArray.from_numpy(
+                    np.ones(mask.shape, np.float32), compression="bslz4"
+                )
+            },
+            "goniometer": {"omega": {"start": 0.0, "increment": 0.0}},
+            "user_data": {},
+        }
 
     def start(self, with_calibration: bool = True) -> None:
         """Start message (geometry, mask, settings), then one calibration message per pedestal
@@ -233,8 +267,19 @@ class RunPublisher:
         s, d = p.settings, p.detector
         mask = p.pixel_mask()
         jungfrau = p._jungfrau
+        self.series_date = datetime.now(UTC)
+        dectris = s.profile == StreamProfile.DECTRIS
         self.send(
             StartMessage(
+                **(self._dectris_only(mask) if dectris else {}),
+                arm_date=self.series_date,
+                magic_number=MAGIC_NUMBER,
+                countrate_correction_enabled=False,
+                flatfield_enabled=False,
+                virtual_pixel_interpolation_enabled=False,
+                # a photon is counted above half its energy (JUNGFRAU conversion rounds at 0.5)
+                threshold_energy={"default": s.photon_energy_kev * 500.0},
+                detector_translation=[0.0, 0.0, 0.0],
                 series_id=s.series_id,
                 series_unique_id=s.series_unique_id,
                 number_of_images=s.n_frames,
@@ -260,7 +305,7 @@ class RunPublisher:
                 geometry_transformation_enabled=s.geometry,
             )
         )
-        if with_calibration and p.calibration is not None:
+        if with_calibration and p.calibration is not None and not dectris:
             # one image per name: the modules stacked along the slow axis in module order, so a
             # name never repeats within a run (the file keeps one dataset per name, stream.md
             # §10.2, hdf5-format.md §4.9)
@@ -284,13 +329,21 @@ class RunPublisher:
                     )
 
     def publish(self, result: ImageResult) -> None:
-        """One image message with its packet counters and XFEL / detector fields."""
+        """One image message with its timing (stream.md 8.1), packet counters and XFEL / detector
+        fields."""
         s = self.processor.settings
+        exposure = round(s.count_time_s * TICKS_PER_S)
+        began = (result.frame_number - s.first_frame_number) * round(s.frame_time_s * TICKS_PER_S)
         self.send(
             ImageMessage(
                 series_id=s.series_id,
                 series_unique_id=s.series_unique_id,
                 image_id=result.image_id,
+                real_time=Rational(exposure, TICKS_PER_S),
+                series_date=self.series_date,
+                start_time=Rational(max(began, 0), TICKS_PER_S),
+                stop_time=Rational(max(began, 0) + exposure, TICKS_PER_S),
+                **({"user_data": {}} if s.profile == StreamProfile.DECTRIS else {}),
                 data={"default": TypedArray.from_numpy(result.image, compression=s.compression)},
                 packets_expected=result.packets_expected,
                 packets_received=result.packets_received,

@@ -7,7 +7,6 @@ Typical use::
     truth = scene.truth(0)            # predicted reflections and lattices of that image
 """
 
-from jfjoch_hil.simulator.scenes._config import scene_from_mapping
 from jfjoch_hil.simulator.scenes._crystal import (
     BRAVAIS_NIGGLI_CLASS,
     Crystal,
@@ -86,7 +85,6 @@ __all__ = [
     "rotation_matrix",
     "rotation_scene",
     "scene_crystals",
-    "scene_from_mapping",
     "scene_from_scenario",
     "stills_scene",
 ]

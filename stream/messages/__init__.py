@@ -1,14 +1,24 @@
 """One class per message kind of shared/spec/stream.md, each derived from its field table."""
 
-from jfjoch_hil.stream.messages._base import KINDS, Field, Message, Rational, same_value
+from jfjoch_hil.stream.messages._base import (
+    KIND_TYPES,
+    KINDS,
+    Field,
+    Message,
+    Rational,
+    same_value,
+)
 from jfjoch_hil.stream.messages.calibration import CALIBRATION_FIELDS, CalibrationMessage
 from jfjoch_hil.stream.messages.end import END_FIELDS, EndMessage
 from jfjoch_hil.stream.messages.image import (
     IMAGE_FIELDS,
     PROFILING_KEYS,
     REFLECTION_COLUMNS,
+    REFLECTION_DTYPES,
+    REFLECTION_TABLE,
     SPOT_MEMBERS,
     ImageMessage,
+    ReflectionColumn,
 )
 from jfjoch_hil.stream.messages.metadata import METADATA_FIELDS, MetadataMessage
 from jfjoch_hil.stream.messages.start import FILE_FORMATS, START_FIELDS, StartMessage
@@ -25,10 +35,13 @@ __all__ = [
     "FILE_FORMATS",
     "IMAGE_FIELDS",
     "KINDS",
+    "KIND_TYPES",
     "MESSAGE_TYPES",
     "METADATA_FIELDS",
     "PROFILING_KEYS",
     "REFLECTION_COLUMNS",
+    "REFLECTION_DTYPES",
+    "REFLECTION_TABLE",
     "SPOT_MEMBERS",
     "START_FIELDS",
     "CalibrationMessage",
@@ -38,6 +51,7 @@ __all__ = [
     "Message",
     "MetadataMessage",
     "Rational",
+    "ReflectionColumn",
     "StartMessage",
     "same_value",
 ]

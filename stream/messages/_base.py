@@ -1,25 +1,27 @@
 """The field tables behind every message class, and the conversions they drive.
 
 Each message kind is declared once as a tuple of :class:`Field` rows (wire key, value kind,
-required, unit, spec section, meaning).  The dataclass, the decoder's validation, the encoder and
-the field documentation are all derived from that table (STYLE.md, "declare a layout once").
+required, unit, spec section, meaning).  The decoder's validation, the encoder and the field
+documentation are derived from that table (STYLE.md, "declare a layout once"); each message class
+declares the same fields as typed dataclass attributes, so a type checker sees them, and
+:class:`Message` refuses at import a class whose attributes differ from its table.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, make_dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from itertools import chain
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Self
 
 import cbor2
 import numpy as np
 from jfjoch_hil.stream.arrays import TypedArray, array_from_tag
 from jfjoch_hil.stream.errors import DecodeError, EncodeError
 
-__all__ = ["KINDS", "Field", "Message", "Rational", "message_class", "same_value"]
+__all__ = ["KINDS", "KIND_TYPES", "Field", "Message", "Rational", "same_value"]
 
 
 class Rational(NamedTuple):
@@ -286,22 +288,88 @@ def same_value(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+#: The Python type a value of each kind has after decoding (the annotation of its attribute; an
+#: optional field is this type or ``None``).  Encoding also accepts the looser forms the decoder
+#: converts (a list for a tuple, a numpy array for a typed array).
+KIND_TYPES: dict[str, Any] = {
+    "uint": int,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "str": str,
+    "datetime": datetime,
+    "rational": Rational,
+    "multidim": TypedArray,
+    "typed_array": TypedArray,
+    "floats": Sequence[float],
+    "strs": Sequence[str],
+    "map": Mapping[str, Any],
+    "maps": Sequence[Mapping[str, Any]],
+    "map_of_maps": Mapping[str, Mapping[str, Any]],
+    "channel_arrays": Mapping[str, TypedArray],
+    "channel_floats": Mapping[str, float],
+    "columns": Mapping[str, TypedArray],
+    "any": Any,
+}
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
 class Message:
     """Base of every message class; the fields come from the class's ``FIELDS`` table.
 
-    ``extra`` keeps every key the table does not know, as received (forward compatibility,
-    stream.md section 3).
+    Each subclass is a frozen dataclass that declares one typed attribute per table row, in
+    table order (``None`` = not sent; a required row has no default).  The class checks at
+    import that its attributes are exactly the table's keys; validation, encoding and the
+    docstring's field list come from the table.  ``extra`` keeps every key the table does not
+    know, as received (forward compatibility, stream.md section 3).
     """
 
     TYPE: ClassVar[str] = ""
     FIELDS: ClassVar[tuple[Field, ...]] = ()
     _BY_KEY: ClassVar[dict[str, Field]] = {}
     _REQUIRED: ClassVar[tuple[str, ...]] = ()
-    _DEFAULTS: ClassVar[dict[str, None]] = {}
     _EXACT: ClassVar[dict[str, tuple[type, bool]]] = {}
 
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table = cls.FIELDS
+        name = cls.__name__
+        keys = [f.key for f in table]
+        if len(set(keys)) != len(keys):
+            raise AssertionError(f"{name}: duplicate keys in its field table")
+        for spec in table:
+            if spec.kind not in KINDS:
+                raise AssertionError(f"{name}.{spec.key}: unknown kind {spec.kind!r}")
+        declared = [
+            key
+            for key, annotation in cls.__dict__.get("__annotations__", {}).items()
+            if "ClassVar" not in str(annotation)
+        ]
+        if declared != keys:
+            drift = sorted(set(declared) ^ set(keys)) or "order"
+            raise AssertionError(f"{name}: attributes differ from its field table: {drift}")
+        cls._BY_KEY = {f.key: f for f in table}
+        cls._REQUIRED = tuple(f.key for f in table if f.required)
+        # scalar kinds whose check passes a value of exactly this type unchanged (type, negative
+        # allowed); bool is not int here since type() is compared
+        cls._EXACT = {
+            f.key: (_EXACT_TYPES[f.kind], f.kind != "uint") for f in table if f.kind in _EXACT_TYPES
+        }
+        rows = "\n".join(
+            f"    {f.key} ({f.kind}{', ' + f.unit if f.unit else ''}"
+            f"{', required' if f.required else ''}; {f.std}/{f.status}, stream.md {f.section}):"
+            f" {f.doc}"
+            for f in table
+        )
+        cls.__doc__ = (
+            f"{(cls.__doc__ or '').rstrip()}\n\n"
+            f"Fields (key (kind, unit; std/status, section): meaning):\n{rows}\n"
+        )
+
     @classmethod
-    def from_wire(cls, mapping: Mapping[str, Any]) -> Message:
+    def from_wire(cls, mapping: Mapping[str, Any]) -> Self:
         """Build the message from a decoded CBOR map, checking every known field.
 
         Raises :class:`~stream.errors.DecodeError` naming the field path and the problem.
@@ -313,7 +381,7 @@ class Message:
         exact = cls._EXACT
         for key, value in mapping.items():
             wanted = exact.get(key)
-            if wanted is not None and type(value) is wanted[0] and (wanted[1] or value >= 0):
+            if wanted is not None and type(value) is wanted[0] and (wanted[1] or value >= 0):  # type: ignore[operator]
                 values[key] = value  # already exactly what the check would return
                 continue
             spec = by_key.get(key)
@@ -335,13 +403,13 @@ class Message:
         return message
 
     def to_wire(self) -> dict[str, Any]:
-        """The message as a plain map in table order, ``type`` first; unset fields left out."""
+        """The message as a plain map, ``type`` first; unset fields left out."""
         out: dict[str, Any] = {"type": self.TYPE}
         state = self.__dict__
         for key in self._REQUIRED:
             if state.get(key) is None:
                 raise EncodeError(f"{self.TYPE}.{key}: required field is not set")
-        for key, value in state.items():  # insertion order is table order (see _DEFAULTS)
+        for key, value in state.items():  # attribute order: table order (or wire order)
             if value is not None and key != "extra":
                 out[key] = value
         for key, value in self.extra.items():
@@ -356,50 +424,3 @@ class Message:
         return all(same_value(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
 
     __hash__ = None  # type: ignore[assignment]
-
-
-def message_class(name: str, type_value: str, table: tuple[Field, ...], doc: str) -> type[Message]:
-    """Derive a frozen dataclass message class from its field ``table``.
-
-    Every field becomes an optional keyword attribute (default ``None``) plus ``extra``; the
-    docstring lists the table with units and spec sections.
-    """
-    keys = [f.key for f in table]
-    if len(set(keys)) != len(keys):
-        raise AssertionError(f"{name}: duplicate keys in its field table")
-    for spec in table:
-        if spec.kind not in KINDS:
-            raise AssertionError(f"{name}.{spec.key}: unknown kind {spec.kind!r}")
-    rows = "\n".join(
-        f"    {f.key} ({f.kind}{', ' + f.unit if f.unit else ''}{', required' if f.required else ''};"
-        f" {f.std}/{f.status}, stream.md {f.section}): {f.doc}"
-        for f in table
-    )
-    attributes = [(f.key, Any, field(default=None)) for f in table]
-    attributes.append(("extra", dict, field(default_factory=dict)))
-    cls = make_dataclass(
-        name,
-        attributes,
-        bases=(Message,),
-        frozen=True,
-        eq=False,
-        kw_only=True,
-        namespace={
-            "TYPE": type_value,
-            "FIELDS": table,
-            "_BY_KEY": {f.key: f for f in table},
-            "_REQUIRED": tuple(f.key for f in table if f.required),
-            "_DEFAULTS": dict.fromkeys(keys),
-            # scalar kinds whose check passes a value of exactly this type unchanged
-            # (type, negative allowed); bool is not int here since type() is compared
-            "_EXACT": {
-                f.key: (_EXACT_TYPES[f.kind], f.kind != "uint")
-                for f in table
-                if f.kind in _EXACT_TYPES
-            },
-            "__doc__": f"{doc}\n\nFields (key (kind, unit; std/status, section): meaning):\n{rows}\n",
-            "__eq__": Message.__eq__,
-            "__hash__": None,
-        },
-    )
-    return cls

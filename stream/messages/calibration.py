@@ -7,7 +7,10 @@ a ``name`` and one MultiDimArray ``data`` per message.
 
 from __future__ import annotations
 
-from jfjoch_hil.stream.messages._base import Field, message_class
+from dataclasses import dataclass
+
+from jfjoch_hil.stream.arrays import TypedArray
+from jfjoch_hil.stream.messages._base import Field, Message
 
 __all__ = ["CALIBRATION_FIELDS", "CalibrationMessage"]
 
@@ -23,10 +26,18 @@ CALIBRATION_FIELDS: tuple[Field, ...] = (
     Field("module", "uint", **_J, doc="module number, when per module"),
 )
 
-CalibrationMessage = message_class(
-    "CalibrationMessage",
-    "calibration",
-    CALIBRATION_FIELDS,
-    "A calibration message (stream.md 10.2): one named pedestal or calibration image.",
-)
-CalibrationMessage.__module__ = __name__
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class CalibrationMessage(Message):
+    """A calibration message (stream.md 10.2): one named pedestal or calibration image."""
+
+    TYPE = "calibration"
+    FIELDS = CALIBRATION_FIELDS
+
+    series_id: int | None = None
+    series_unique_id: str | None = None
+    name: str
+    data: TypedArray
+    gain: int | None = None
+    storage_cell: int | None = None
+    module: int | None = None

@@ -7,7 +7,13 @@ JHDF destinations filled at finalisation.
 
 from __future__ import annotations
 
-from jfjoch_hil.stream.messages._base import Field, message_class
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from jfjoch_hil.stream.arrays import TypedArray
+from jfjoch_hil.stream.messages._base import Field, Message
 
 __all__ = ["END_FIELDS", "EndMessage"]
 
@@ -56,7 +62,30 @@ END_FIELDS: tuple[Field, ...] = (
     Field("fluorescence_data", "floats", **_J, doc="-> instrument/fluorescence/data"),
 )
 
-EndMessage = message_class(
-    "EndMessage", "end", END_FIELDS, "The end message (stream.md 10.1): series ids and run summary."
-)
-EndMessage.__module__ = __name__
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class EndMessage(Message):
+    """The end message (stream.md 10.1): series ids and run summary."""
+
+    TYPE = "end"
+    FIELDS = END_FIELDS
+
+    series_id: int | None = None
+    series_unique_id: str | None = None
+    end_date: datetime | None = None
+    end_date_estimated: datetime | None = None
+    images_collected: int | None = None
+    images_sent: int | None = None
+    max_image_number_sent: int | None = None
+    data_collection_efficiency: float | None = None
+    max_receiver_delay: int | None = None
+    adu_histogram: TypedArray | None = None
+    adu_histogram_bin_width: int | None = None
+    rotation_lattice: Sequence[float] | None = None
+    rotation_lattice_extra: Any = None
+    rotation_lattice_niggli_class: int | None = None
+    indexing_rate: float | None = None
+    bkg_estimate_mean: float | None = None
+    indexed_lattice_count: int | None = None
+    fluorescence_energy: Sequence[float] | None = None
+    fluorescence_data: Sequence[float] | None = None

@@ -7,9 +7,24 @@ each with its HDF5 destination.
 
 from __future__ import annotations
 
-from jfjoch_hil.stream.messages._base import Field, message_class
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-__all__ = ["IMAGE_FIELDS", "PROFILING_KEYS", "REFLECTION_COLUMNS", "SPOT_MEMBERS", "ImageMessage"]
+from jfjoch_hil.stream.arrays import TypedArray
+from jfjoch_hil.stream.messages._base import Field, Message, Rational
+
+__all__ = [
+    "IMAGE_FIELDS",
+    "PROFILING_KEYS",
+    "REFLECTION_COLUMNS",
+    "REFLECTION_DTYPES",
+    "REFLECTION_TABLE",
+    "SPOT_MEMBERS",
+    "ImageMessage",
+    "ReflectionColumn",
+]
 
 #: Members of one ``spots`` entry: name -> meaning (x, y, I, indexed: K; others: U).
 SPOT_MEMBERS = {
@@ -24,26 +39,48 @@ SPOT_MEMBERS = {
     "lattice": "lattice the spot belongs to, -1 = unindexed",
     "ice_ring": "in an ice-ring band (bool)",
 }
-#: Columns of ``reflections`` (hdf5-format.md 4.2): integer columns, the rest float32.
-REFLECTION_COLUMNS = (
-    "h",
-    "k",
-    "l",
-    "d",
-    "int_sum",
-    "int_err",
-    "background_mean",
-    "predicted_x",
-    "predicted_y",
-    "observed_x",
-    "observed_y",
-    "observed_frame",
-    "lp",
-    "partiality",
-    "delta_phi",
-    "zeta",
-    "image_scale_corr",
+
+
+@dataclass(frozen=True)
+class ReflectionColumn:
+    """One column of ``reflections`` (hdf5-format.md §4.2): wire key = HDF5 dataset name.
+
+    ``dtype`` is the numpy dtype the column travels and is stored in; ``unit`` the HDF5
+    ``units`` attribute ("" = unitless).
+    """
+
+    name: str
+    dtype: str
+    unit: str
+    doc: str
+
+
+#: The ``reflections`` columns of hdf5-format.md §4.2, in table order.  Miller indices are
+#: integers; every other column is a float32.  ``observed_frame`` is the standard NXreflections
+#: field (NX_FLOAT: the frame estimate of the observed centroid), so it is a float too.
+REFLECTION_TABLE: tuple[ReflectionColumn, ...] = (
+    ReflectionColumn("h", "int32", "", "Miller index h"),
+    ReflectionColumn("k", "int32", "", "Miller index k"),
+    ReflectionColumn("l", "int32", "", "Miller index l"),
+    ReflectionColumn("d", "float32", "Angstrom", "resolution"),
+    ReflectionColumn("int_sum", "float32", "photons", "summation intensity"),
+    ReflectionColumn("int_err", "float32", "photons", "sigma of the intensity"),
+    ReflectionColumn("background_mean", "float32", "photons", "mean background under the peak"),
+    ReflectionColumn("predicted_x", "float32", "pixel", "predicted position, fast axis"),
+    ReflectionColumn("predicted_y", "float32", "pixel", "predicted position, slow axis"),
+    ReflectionColumn("observed_x", "float32", "pixel", "observed centroid, fast axis"),
+    ReflectionColumn("observed_y", "float32", "pixel", "observed centroid, slow axis"),
+    ReflectionColumn("observed_frame", "float32", "", "image (frame) of the reflection"),
+    ReflectionColumn("lp", "float32", "", "Lorentz-polarisation factor (1/rlp)"),
+    ReflectionColumn("partiality", "float32", "", "recorded fraction"),
+    ReflectionColumn("delta_phi", "float32", "deg", "offset from the frame centre"),
+    ReflectionColumn("zeta", "float32", "", "Lorentz zeta factor"),
+    ReflectionColumn("image_scale_corr", "float32", "", "per-image scale correction"),
 )
+#: Column name -> its :class:`ReflectionColumn` (iterates the names in table order).
+REFLECTION_COLUMNS: dict[str, ReflectionColumn] = {c.name: c for c in REFLECTION_TABLE}
+#: Column name -> numpy dtype name.
+REFLECTION_DTYPES: dict[str, str] = {c.name: c.dtype for c in REFLECTION_TABLE}
 #: Keys of ``profiling``: the /entry/profiling dataset names (hdf5-format.md 4.6), seconds.
 PROFILING_KEYS = (
     "spotFindingTime",
@@ -181,10 +218,68 @@ IMAGE_FIELDS: tuple[Field, ...] = (
     ),
 )
 
-ImageMessage = message_class(
-    "ImageMessage",
-    "image",
-    IMAGE_FIELDS,
-    "The image message (stream.md 8, 9): pixels per channel and the per-image analysis results.",
-)
-ImageMessage.__module__ = __name__
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class ImageMessage(Message):
+    """The image message (stream.md 8, 9): pixels per channel and the per-image analysis results."""
+
+    TYPE = "image"
+    FIELDS = IMAGE_FIELDS
+
+    series_id: int | None = None
+    series_unique_id: str | None = None
+    image_id: int
+    real_time: Rational | None = None
+    series_date: datetime | None = None
+    start_time: Rational | None = None
+    stop_time: Rational | None = None
+    user_data: Any = None
+    data: Mapping[str, TypedArray]
+    spots: Sequence[Mapping[str, Any]] | None = None
+    strong_pixel_count: int | None = None
+    spot_count_unfiltered: int | None = None
+    spot_count_low_res: int | None = None
+    spot_count_ice_ring: int | None = None
+    spot_count_indexed: int | None = None
+    indexing_result: bool | None = None
+    indexing_unit_cell: Mapping[str, Any] | None = None
+    indexing_lattice: Sequence[float] | None = None
+    indexing_lattice_extra: Any = None
+    indexing_lattice_count: int | None = None
+    niggli_class: int | None = None
+    bravais_lattice: str | None = None
+    profile_radius: float | None = None
+    mosaicity: float | None = None
+    b_factor: float | None = None
+    resolution_estimate: float | None = None
+    integrated_reflection_count: int | None = None
+    bkg_estimate: float | None = None
+    beam_corr_x: float | None = None
+    beam_corr_y: float | None = None
+    image_scale_factor: float | None = None
+    image_scale_cc: float | None = None
+    image_scale_mosaicity: float | None = None
+    image_scale_b_factor: float | None = None
+    reflections: Mapping[str, TypedArray] | None = None
+    az_int_profile: Sequence[float] | None = None
+    az_int_profile_std: Sequence[float] | None = None
+    az_int_profile_count: Sequence[float] | None = None
+    roi_integrals: Mapping[str, Mapping[str, Any]] | None = None
+    image_max_value: int | None = None
+    image_min_value: int | None = None
+    error_pixel_count: int | None = None
+    saturated_pixel_count: int | None = None
+    pixel_sum: int | None = None
+    profiling: Mapping[str, float] | None = None
+    xfel_pulse_id: int | None = None
+    xfel_event_code: int | None = None
+    storage_cell: int | None = None
+    packets_expected: int | None = None
+    packets_received: int | None = None
+    data_collection_efficiency: float | None = None
+    receiver_delay: int | None = None
+    receiver_free_send_buffers: int | None = None
+    det_info: int | None = None
+    timestamp: int | None = None
+    exposure_time: float | None = None
+    original_image_number: int | None = None

@@ -6,7 +6,11 @@ message's fields without pixel data; top-level keys are common to every entry (J
 
 from __future__ import annotations
 
-from jfjoch_hil.stream.messages._base import Field, message_class
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jfjoch_hil.stream.messages._base import Field, Message
 
 __all__ = ["METADATA_FIELDS", "MetadataMessage"]
 
@@ -24,10 +28,14 @@ METADATA_FIELDS: tuple[Field, ...] = (
     ),
 )
 
-MetadataMessage = message_class(
-    "MetadataMessage",
-    "metadata",
-    METADATA_FIELDS,
-    "A metadata message (stream.md 10.3): metadata of many images, no pixels.",
-)
-MetadataMessage.__module__ = __name__
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class MetadataMessage(Message):
+    """A metadata message (stream.md 10.3): metadata of many images, no pixels."""
+
+    TYPE = "metadata"
+    FIELDS = METADATA_FIELDS
+
+    series_id: int | None = None
+    series_unique_id: str | None = None
+    images: Sequence[Mapping[str, Any]]

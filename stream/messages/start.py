@@ -7,12 +7,16 @@ the spec (status U) and are this project's choice, listed in docs/stream.md.
 
 from __future__ import annotations
 
-from jfjoch_hil.stream.messages._base import Field, message_class
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from jfjoch_hil.stream.arrays import TypedArray
+from jfjoch_hil.stream.formats import FILE_FORMATS
+from jfjoch_hil.stream.messages._base import Field, Message
 
 __all__ = ["FILE_FORMATS", "START_FIELDS", "StartMessage"]
-
-#: ``file_format`` values: the HDF5 layouts of hdf5-format.md section 2 (plus data files only).
-FILE_FORMATS = ("NXmxLegacy", "NXmxVDS", "NXmxIntegrated", "NXmxOnlyData")
 
 _D = {"std": "D", "status": "C", "section": "5.1"}
 _DJ = {"std": "D/J", "status": "C", "section": "5.2"}
@@ -123,8 +127,13 @@ START_FIELDS: tuple[Field, ...] = (
         **_J,
         doc="relative output prefix; images are not streamed without one (2.2)",
     ),
+    Field("file_format", "str", **_J, doc=f"one of {', '.join(FILE_FORMATS)}"),
     Field(
-        "file_format", "str", **_J, doc="one of NXmxLegacy, NXmxVDS, NXmxIntegrated, NXmxOnlyData"
+        "process_source_master",
+        "str",
+        **_J,
+        doc="master of the run to reprocess, relative to the output folder: the writer then "
+        "writes a <prefix>_process.h5 companion (hdf5-format.md 2); project choice",
     ),
     Field("images_per_file", "uint", **_J, doc="images per data file (0 = all in one)"),
     Field("image_number_start", "uint", **_J, doc="number of the first image in files (default 1)"),
@@ -214,10 +223,99 @@ START_FIELDS: tuple[Field, ...] = (
     Field("az_int_map", "multidim", **_J, doc="[y, x] pixel -> bin map (uint16/32, max = no bin)"),
 )
 
-StartMessage = message_class(
-    "StartMessage",
-    "start",
-    START_FIELDS,
-    "The start message (stream.md 5): configuration, geometry, masks and analysis settings.",
-)
-StartMessage.__module__ = __name__
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class StartMessage(Message):
+    """The start message (stream.md 5): configuration, geometry, masks and analysis settings."""
+
+    TYPE = "start"
+    FIELDS = START_FIELDS
+
+    series_id: int | None = None
+    series_unique_id: str | None = None
+    magic_number: int | None = None
+    arm_date: datetime | None = None
+    beam_center_x: float | None = None
+    beam_center_y: float | None = None
+    channels: Sequence[str] | None = None
+    count_time: float | None = None
+    countrate_correction_enabled: bool | None = None
+    countrate_correction_lookup_table: TypedArray | None = None
+    detector_description: str | None = None
+    detector_serial_number: str | None = None
+    detector_translation: Sequence[float] | None = None
+    detector_distance: float | None = None
+    flatfield: Mapping[str, TypedArray] | None = None
+    flatfield_enabled: bool | None = None
+    frame_time: float | None = None
+    goniometer: Mapping[str, Mapping[str, Any]] | None = None
+    image_dtype: str | None = None
+    image_size_x: int | None = None
+    image_size_y: int | None = None
+    incident_energy: float | None = None
+    incident_wavelength: float | None = None
+    number_of_images: int | None = None
+    pixel_mask: Mapping[str, TypedArray] | None = None
+    pixel_mask_enabled: bool | None = None
+    pixel_size_x: float | None = None
+    pixel_size_y: float | None = None
+    saturation_value: int | None = None
+    error_value: int | None = None
+    sensor_material: str | None = None
+    sensor_thickness: float | None = None
+    threshold_energy: Mapping[str, float] | None = None
+    user_data: Any = None
+    virtual_pixel_interpolation_enabled: bool | None = None
+    images_per_trigger: int | None = None
+    number_of_triggers: int | None = None
+    roi_mode: str | None = None
+    detector_type: str | None = None
+    file_prefix: str | None = None
+    file_format: str | None = None
+    process_source_master: str | None = None
+    images_per_file: int | None = None
+    image_number_start: int | None = None
+    source_name: str | None = None
+    source_type: str | None = None
+    source_current: float | None = None
+    instrument_name: str | None = None
+    sample_name: str | None = None
+    sample_temperature: float | None = None
+    unit_cell: Mapping[str, Any] | None = None
+    space_group_number: int | None = None
+    grid_scan: Mapping[str, Any] | None = None
+    poni_rot1: float | None = None
+    poni_rot2: float | None = None
+    poni_rot3: float | None = None
+    fast_pixel_direction: Sequence[float] | None = None
+    slow_pixel_direction: Sequence[float] | None = None
+    bit_depth_readout: int | None = None
+    bit_depth_image: int | None = None
+    storage_cell_number: int | None = None
+    storage_cell_delay: float | None = None
+    jungfrau_conversion_enabled: bool | None = None
+    jungfrau_conversion_factor: float | None = None
+    geometry_transformation_enabled: bool | None = None
+    summation: int | None = None
+    summation_mode: str | None = None
+    gain_file_names: Sequence[str] | None = None
+    software_git_commit: str | None = None
+    software_git_date: str | None = None
+    software_release: str | None = None
+    attenuator_transmission: float | None = None
+    total_flux: float | None = None
+    pulsed_source: bool | None = None
+    detect_ice_rings: bool | None = None
+    data_reduction_factor_serialmx: float | None = None
+    max_spot_count: int | None = None
+    max_extra_lattices: int | None = None
+    indexing_algorithm: str | None = None
+    geom_refinement_algorithm: str | None = None
+    roi_definitions: Sequence[Mapping[str, Any]] | None = None
+    roi_map: TypedArray | None = None
+    az_int_q_bins: int | None = None
+    az_int_phi_bins: int | None = None
+    az_int_bin_to_q: Sequence[float] | None = None
+    az_int_bin_to_two_theta: Sequence[float] | None = None
+    az_int_bin_to_phi: Sequence[float] | None = None
+    az_int_map: TypedArray | None = None

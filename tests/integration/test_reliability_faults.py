@@ -3,6 +3,7 @@ files."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from contextlib import contextmanager
 
@@ -10,14 +11,20 @@ import pytest
 import zmq
 from jfjoch_hil.harness.cli import main as jfsim
 from jfjoch_hil.harness.writer_faults import (
+    MANY_ORPHANS,
     WriterProcess,
+    accounting_row,
     malformed_faults,
     run_fault_table,
     standard_faults,
 )
 from jfjoch_hil.harness.writer_faults._disk import disk_faults
 from jfjoch_hil.harness.writer_faults._suite import run_suite
-from jfjoch_hil.stream import Puller, Pusher
+from jfjoch_hil.stream import Puller, Pusher, RejectReason
+
+#: Lines the writer logs per reason before it only counts (writer/service.py LOG_LIMIT; the
+#: harness cannot import the writer, so the documented figure is stated here).
+LOG_LINES_PER_REASON = 20
 
 
 @contextmanager
@@ -170,3 +177,46 @@ def test_cli_exit_1_when_rows_fail(tmp_path, capsys):
     table = capsys.readouterr().out
     assert code == 1
     assert "FAIL" in table and table.splitlines()[-1].startswith("0 passed")
+
+
+def test_more_bad_messages_than_the_writer_logs_are_counted_exactly(tmp_path):
+    """One fault sends 25 images without a run; the writer logs only 20 lines per reason, the
+    row counts from its statistics records: exactly 25, and the exit statistics agree."""
+    fault = next(f for f in malformed_faults() if f.name == "many_images_before_start")
+    assert MANY_ORPHANS > LOG_LINES_PER_REASON
+    out = tmp_path / "out"
+    with WriterProcess(out, bind=True) as writer:
+        before = writer.statistics()
+        pusher = Pusher(writer.endpoint, bind=False, linger_ms=2000, send_timeout_ms=20000)
+        try:
+            rows = run_fault_table(pusher.send, out, [fault], writer=writer, timeout_s=20)
+        finally:
+            pusher.close()
+        logged = sum(line.endswith(": image without a run") for line in writer.lines)
+        status, exit_record = writer.stop()
+    assert status == 0 and exit_record is not None
+    assert rows[0].passed, rows[0]
+    assert f"'image without a run' {MANY_ORPHANS}" in rows[0].observed
+    assert logged == LOG_LINES_PER_REASON < MANY_ORPHANS  # a count from log lines would be short
+    assert exit_record.statistics.rejected(RejectReason.WITHOUT_RUN) == MANY_ORPHANS
+    row = accounting_row([fault], exit_record, out, before=before)
+    assert row.passed, row
+
+
+def test_a_miscounted_reject_fails_the_row(tmp_path):
+    """The same fault judged against a plan expecting one image fewer: the row fails."""
+    fault = next(f for f in malformed_faults() if f.name == "many_images_before_start")
+
+    def build_short(out_dir, seed):
+        plan = fault.build(out_dir, seed)
+        return dataclasses.replace(plan, rejected={"image without a run": MANY_ORPHANS - 1})
+
+    short = dataclasses.replace(fault, build=build_short)
+    out = tmp_path / "out"
+    with WriterProcess(out, bind=True) as writer:
+        pusher = Pusher(writer.endpoint, bind=False, linger_ms=2000, send_timeout_ms=20000)
+        try:
+            rows = run_fault_table(pusher.send, out, [short], writer=writer, timeout_s=20)
+        finally:
+            pusher.close()
+    assert not rows[0].passed and f"'image without a run' {MANY_ORPHANS}" in rows[0].observed

@@ -94,11 +94,8 @@ def test_stop_signal_during_a_run_finalises_a_valid_run(tmp_path, signum, layout
         status, exit_record = writer.stop(signum)
         record = writer.wait_run("stop/run", 0)
     assert status == 0 and exit_record is not None
-    assert (
-        record["images_written"] == 3
-        and record["end_received"] is False
-        and record["error"] is None
-    )
+    assert record is not None
+    assert record.images_written == 3 and record.end_received is False and record.error is None
     master = out / "stop" / "run_master.h5"
     with h5py.File(master, "r") as f:
         assert "end_time" not in f["/entry"]

@@ -6,6 +6,7 @@ valid image read back pixel-exact with h5py).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -236,9 +237,7 @@ def test_process_mode_through_the_service(service, tmp_path):
     run = make_run(5, file_format="NXmxLegacy", images_per_file=2)
     send_run(pusher, run)
     assert wait_for(lambda: len(svc.results) == 1)
-    start = type(run.start)(
-        **{**run.start.__dict__, "extra": {"process_source_master": "run1/sample_master.h5"}}
-    )
+    start = dataclasses.replace(run.start, process_source_master="run1/sample_master.h5")
     pusher.send(start)
     for message in run.images:
         pusher.send(type(message)(image_id=message.image_id, data={}, spots=message.spots[:2]))

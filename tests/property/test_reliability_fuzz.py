@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jfjoch_hil.harness.writer_faults import WriterProcess, files_outside, small_run, snapshot
-from jfjoch_hil.stream import DecodeError, Pusher, decode, encode
+from jfjoch_hil.stream import DecodeError, FileFormat, Pusher, decode, encode
 
 CBOR_VALUES = st.recursive(
     st.none()
@@ -49,7 +49,10 @@ KEYS = (
 
 
 #: the valid run every example mutates (2 images, VDS)
-BASE = [encode(m) for m in small_run("fuzz/base", 2, seed=1, file_format="NXmxVDS").messages()]
+BASE = [
+    encode(m)
+    for m in small_run("fuzz/base", 2, seed=1, file_format=FileFormat.VDS.value).messages()
+]
 
 
 def _as_map(data: bytes) -> dict | None:
@@ -129,12 +132,14 @@ def fuzz_live_writer(tmp_path, max_examples: int) -> dict:
                 prefix = f"probe/p{totals['examples']:05d}"
                 totals["examples"] += 1
                 cursor = writer.cursor()[1]
-                for message in small_run(prefix, 1, seed=2, file_format="NXmxVDS").messages():
+                for message in small_run(
+                    prefix, 1, seed=2, file_format=FileFormat.VDS.value
+                ).messages():
                     pusher.send(message)
                     totals["messages"] += 1
                 record = writer.wait_run(prefix, 30, since=cursor)
                 assert writer.process.poll() is None, f"jfwriter exited: {writer.lines[-5:]}"
-                assert record is not None and record["images_written"] == 1, (
+                assert record is not None and record.images_written == 1, (
                     record,
                     writer.lines[-5:],
                 )
@@ -144,9 +149,9 @@ def fuzz_live_writer(tmp_path, max_examples: int) -> dict:
             pusher.close()
         status, exit_record = writer.stop()
     assert status == 0 and exit_record is not None
-    statistics = exit_record["statistics"]
-    assert statistics["messages_received"] == totals["messages"]
-    assert statistics["decode_errors"] == totals["decode_errors"]
+    statistics = exit_record.statistics
+    assert statistics.messages_received == totals["messages"]
+    assert statistics.decode_errors == totals["decode_errors"]
     assert files_outside(before, snapshot(tmp_path), out) == []
     return totals
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from jfjoch_hil.stream import PROFILING_KEYS
+from jfjoch_hil.stream import PROFILING_KEYS, REFLECTION_TABLE
 
 __all__ = [
     "IMAGE_FIELDS",
@@ -144,8 +144,9 @@ ROI_FIELDS: tuple[tuple[str, str, object], ...] = (
     ("y", "f8", _NAN),
 )
 
-#: Integer columns of ``/entry/reflections/image_NNNNNN`` (hdf5-format.md 4.2); others float32.
-REFLECTION_INT_COLUMNS = frozenset({"h", "k", "l", "observed_frame"})
+#: Integer columns of ``/entry/reflections/image_NNNNNN`` (hdf5-format.md 4.2; dtypes declared
+#: once in :data:`stream.REFLECTION_TABLE`); others float32.
+REFLECTION_INT_COLUMNS = frozenset(c.name for c in REFLECTION_TABLE if c.dtype.startswith("int"))
 
 
 def per_image_fields(roi_names) -> tuple[PerImageField, ...]:

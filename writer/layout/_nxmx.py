@@ -134,7 +134,7 @@ def _axis(path, value, units, kind, vector, depends_on, offset=(0.0, 0.0, 0.0), 
     attrs.update(extra or {})
     return Dataset(
         path,
-        np.asarray(value, "f8") if not np.isscalar(value) else float(value),
+        np.asarray(value, "f8") if not np.isscalar(value) else float(value),  # type: ignore[arg-type]
         "f8",
         units,
         attrs,

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from jfjoch_hil.stream import LAYOUT_NAMES, PROCESS_LAYOUT, FileFormat
 from jfjoch_hil.writer.errors import LayoutError, PrefixError
 
 __all__ = [
@@ -27,12 +28,7 @@ __all__ = [
 ]
 
 #: ``file_format`` values (stream start message) -> short layout names used in file plans.
-LAYOUTS = {
-    "NXmxLegacy": "legacy",
-    "NXmxVDS": "vds",
-    "NXmxIntegrated": "integrated",
-    "NXmxOnlyData": "onlydata",
-}
+LAYOUTS: dict[str, str] = {fmt.value: fmt.layout for fmt in FileFormat}
 
 
 @dataclass(frozen=True)
@@ -177,7 +173,7 @@ class RunGeometry:
     def data_file(self, file_index: int) -> DataFile:
         """The file with 0-based ``file_index``: its name, first image and planned capacity."""
         if self.layout in ("integrated", "process"):
-            return DataFile(self.master_name, 1, 0, self.number_of_images)
+            return DataFile(self.master_name or "", 1, 0, self.number_of_images)
         per = self.images_per_file
         first = 0 if per is None else file_index * per
         capacity = per
@@ -205,12 +201,14 @@ def run_geometry(
     """
     prefix = check_prefix(start.file_prefix)
     if layout is None:
-        fmt = start.file_format or "NXmxLegacy"
+        fmt = start.file_format or FileFormat.LEGACY.value
         if fmt not in LAYOUTS:
             raise LayoutError(f"start.file_format: {fmt!r} is not one of {', '.join(LAYOUTS)}")
         layout = LAYOUTS[fmt]
-    elif layout not in (*LAYOUTS.values(), "process"):
-        raise LayoutError(f"layout {layout!r} is not one of {', '.join(LAYOUTS.values())}, process")
+    elif layout not in (*LAYOUT_NAMES, PROCESS_LAYOUT):
+        raise LayoutError(
+            f"layout {layout!r} is not one of {', '.join(LAYOUT_NAMES)}, {PROCESS_LAYOUT}"
+        )
     if start.image_size_x is None or start.image_size_y is None:
         raise LayoutError("start.image_size_x/_y: required to lay out the image datasets")
     if start.image_size_x <= 0 or start.image_size_y <= 0:

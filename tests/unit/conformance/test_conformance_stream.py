@@ -48,6 +48,27 @@ def _start(**over) -> dict:
         "saturation_value": 65534,
         "sensor_material": "Si",
         "sensor_thickness": 0.00032,
+        # the rest of the DECTRIS start fields (stream.md 5.1) and Jungfraujoch's (5.2)
+        "countrate_correction_enabled": False,
+        "countrate_correction_lookup_table": cbor2.CBORTag(70, bytes(16)),
+        "detector_description": "EIGER test",
+        "detector_serial_number": "E-1",
+        "detector_translation": [0.0, 0.0, 0.1],
+        "flatfield": {
+            "default": cbor2.CBORTag(40, [[NY, NX], cbor2.CBORTag(85, bytes(4 * NY * NX))])
+        },
+        "flatfield_enabled": False,
+        "goniometer": {"omega": {"start": 0.0, "increment": 0.1}},
+        "image_dtype": "uint16",
+        "incident_energy": 12400.0,
+        "pixel_mask_enabled": True,
+        "pixel_size_x": 75e-6,
+        "pixel_size_y": 75e-6,
+        "threshold_energy": {"default": 6200.0},
+        "user_data": None,
+        "virtual_pixel_interpolation_enabled": False,
+        "magic_number": 1,
+        "detector_distance": 0.1,
     }
     msg.update(over)
     return msg
@@ -80,15 +101,115 @@ def _series() -> list[dict]:
     return [_start(), *(_image(i) for i in range(N)), _end()]
 
 
-def _check(msgs: list, raw: dict[int, bytes] | None = None):
+def _check(msgs: list, raw: dict[int, bytes] | None = None, profile: str = "jungfraujoch"):
     encoded = [(f"{i:06d}.cbor", (raw or {}).get(i) or _enc(m)) for i, m in enumerate(msgs)]
-    return check_messages(encoded)
+    return check_messages(encoded, profile=profile)
 
 
-def test_valid_series_passes():
-    report = _check(_series())
+@pytest.mark.parametrize("profile", ["jungfraujoch", "dectris"])
+def test_valid_series_passes(profile):
+    report = _check(_series(), profile=profile)
     assert report.findings == (), report.to_text()
     assert report.exit_code == 0
+
+
+def _calibration() -> dict:
+    return {
+        "type": "calibration",
+        "series_id": SID,
+        "series_unique_id": ULID,
+        "name": "pedestal_g0_sc0",
+        "data": _array(np.zeros((NY, NX), np.uint16)),
+    }
+
+
+def _compressed(algorithm: str, tag: int = 69, dtype: str = "<u2") -> dict:
+    """One channel of 16-bit pixels compressed with ``algorithm`` (a valid 12-byte header)."""
+    size = NY * NX * np.dtype(dtype).itemsize
+    payload = size.to_bytes(8, "big") + (8192).to_bytes(4, "big") + bytes(8)
+    modifier = 0 if algorithm == "lz4" else np.dtype(dtype).itemsize
+    inner = cbor2.CBORTag(tag, cbor2.CBORTag(56500, [algorithm, modifier, payload]))
+    return {"default": cbor2.CBORTag(40, [[NY, NX], inner])}
+
+
+# what a DECTRIS Stream V2 consumer would reject or misread (jfcheck stream --profile dectris)
+DECTRIS_MUTATIONS = [
+    ("calibration message", lambda s: s.insert(1, _calibration()), "ST-DECTRIS-TYPE"),
+    (
+        "metadata message",
+        lambda s: s.insert(2, {"type": "metadata", "images": []}),
+        "ST-DECTRIS-TYPE",
+    ),
+    (
+        "bszstd image",
+        lambda s: s[1].__setitem__("data", _compressed("bszstd")),
+        "ST-DECTRIS-COMPRESSION",
+    ),
+    ("int32 image_dtype", lambda s: s[0].__setitem__("image_dtype", "int32"), "ST-DECTRIS-DTYPE"),
+    (
+        "int32 pixels",
+        lambda s: s[1].__setitem__(
+            "data",
+            {"default": cbor2.CBORTag(40, [[NY, NX], cbor2.CBORTag(78, bytes(4 * NY * NX))])},
+        ),
+        "ST-DECTRIS-DTYPE",
+    ),
+    ("flatfield missing", lambda s: s[0].pop("flatfield"), "ST-DECTRIS-FIELD"),
+    ("image real_time missing", lambda s: s[2].pop("real_time"), "ST-DECTRIS-FIELD"),
+    ("image user_data missing", lambda s: s[2].pop("user_data"), "ST-DECTRIS-FIELD"),
+    (
+        "saturation_value negative",
+        lambda s: s[0].__setitem__("saturation_value", -1),
+        "ST-DECTRIS-FIELD",
+    ),
+    (
+        "lookup table not typed",
+        lambda s: s[0].__setitem__("countrate_correction_lookup_table", [0, 1]),
+        "ST-DECTRIS-FIELD",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "rule"), DECTRIS_MUTATIONS, ids=[m[0] for m in DECTRIS_MUTATIONS]
+)
+def test_dectris_profile_reports_what_a_dectris_consumer_rejects(name, edit, rule):
+    series = _series()
+    edit(series)
+    report = _check(series, profile="dectris")
+    assert rule in report.rule_ids(), report.to_text()
+    assert report.exit_code == 1
+
+
+def test_lz4_passes_the_dectris_profile():
+    series = _series()
+    series[1]["data"] = _compressed("lz4")
+    assert not {
+        r for r in _check(series, profile="dectris").rule_ids() if r.startswith("ST-DECTRIS")
+    }
+
+
+def test_default_profile_reports_missing_confirmed_jungfraujoch_fields():
+    series = _series()
+    series[0].pop("magic_number")
+    series[0].pop("flatfield_enabled")
+    series[1].pop("real_time")
+    report = _check(series)
+    messages = [f.message for f in report.findings if f.rule == "ST-JFJ-FIELD"]
+    assert messages == ["start lacks flatfield_enabled, magic_number"] or sorted(
+        messages
+    ) == sorted(["start lacks magic_number, flatfield_enabled", "image lacks real_time"]), messages
+    assert report.exit_code == 0  # warnings: Jungfraujoch consumers take the stream
+
+
+def test_cli_profile_dectris_exit_code(tmp_path, capsys):
+    series = _series()
+    series.insert(1, _calibration())
+    for i, message in enumerate(series):
+        (tmp_path / f"{i:06d}.cbor").write_bytes(_enc(message))
+    assert main(["stream", str(tmp_path), "--profile", "dectris"]) == 1
+    assert "ST-DECTRIS-TYPE" in capsys.readouterr().out
+    assert main(["stream", str(tmp_path)]) == 0
 
 
 MUTATIONS = [
@@ -176,10 +297,11 @@ def test_raw_level_faults():
 
 
 def test_every_stream_rule_is_exercised():
-    covered = {rule for _n, _e, rule in MUTATIONS} | {
+    covered = {rule for _n, _e, rule in MUTATIONS + DECTRIS_MUTATIONS} | {
         "ST-UNREADABLE",
         "ST-SELF-DESCRIBED",
         "ST-ENVELOPE",
+        "ST-JFJ-FIELD",
     }
     assert covered == set(STREAM_RULES)
 
@@ -206,12 +328,18 @@ def test_reference_images_pass_with_a_start_prepended(reference_stream_dir, tmp_
         image_size_y=514,
         channels=list(first["data"].keys()),
     )
-    start.pop("pixel_mask")
+    for name, tag, size in (("pixel_mask", 70, 4), ("flatfield", 85, 4)):
+        start[name] = {
+            ch: cbor2.CBORTag(40, [[514, 1030], cbor2.CBORTag(tag, bytes(size * 514 * 1030))])
+            for ch in first["data"]
+        }
+    start["threshold_energy"] = {ch: 6200.0 for ch in first["data"]}
     work = tmp_path / "series"
     shutil.copytree(folder, work)
     (work / "000000.cbor").write_bytes(_enc(start))
-    report = check_stream_dir(work)
-    assert report.findings == (), report.to_text()
+    for profile in ("jungfraujoch", "dectris"):  # real DECTRIS images: nothing to report in either
+        report = check_stream_dir(work, profile=profile)
+        assert report.findings == (), report.to_text()
 
 
 def test_cli_stream_dir(tmp_path, capsys):

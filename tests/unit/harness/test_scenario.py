@@ -8,12 +8,12 @@ from hypothesis import strategies as st
 from jfjoch_hil.harness.errors import ScenarioError
 from jfjoch_hil.harness.scenario import (
     SCENARIO_DIR,
-    FaultSettings,
     Scenario,
     list_scenarios,
     load_scenario,
     scenario_from_dict,
 )
+from jfjoch_hil.simulator.detector.packet_faults import FaultPlan
 
 REQUIRED = {
     "quickstart",
@@ -81,7 +81,7 @@ def test_overrides_use_dotted_paths_and_toml_values():
         ("faults.frame_jumps=[{at_frame=1}]", r"faults\.frame_jumps\[0\]: missing key 'skip'"),
         (
             "analysis.rois=[{name='a', type='star'}]",
-            r"analysis\.rois\[0\]\.type: 'star' is not allowed",
+            r"analysis\.rois\[0\]\.type: 'star', allowed \['azim', 'box', 'circle'\]",
         ),
         ("run.prefix='../x'", r"run\.prefix: '\.\./x' is not a plain file name"),
         ("colour=3", r"unknown key 'colour'"),
@@ -109,7 +109,7 @@ def test_invalid_toml_is_named(tmp_path):
 def test_rates_outside_zero_to_one_are_always_refused(loss, duplicate):
     data = {"faults": {"loss_rate": loss, "duplicate_rate": duplicate}}
     if 0.0 <= loss <= 1.0 and 0.0 <= duplicate <= 1.0:
-        assert scenario_from_dict(data).faults == FaultSettings(
+        assert scenario_from_dict(data).faults == FaultPlan(
             loss_rate=loss, duplicate_rate=duplicate
         )
     else:
@@ -119,3 +119,48 @@ def test_rates_outside_zero_to_one_are_always_refused(loss, duplicate):
 
 def test_defaults_are_a_valid_scenario():
     assert scenario_from_dict({}) == Scenario(name="quickstart", description="")
+
+
+def test_analysis_section_is_the_simulators_settings_type_and_round_trips():
+    """[analysis] is declared once: the scenario holds the simulator's AnalysisSettings."""
+    from jfjoch_hil.harness.scenario import scenario_to_dict
+    from jfjoch_hil.simulator.analysis import AnalysisSettings, RoiAzim, RoiBox
+
+    scenario = load_scenario(None)
+    assert type(scenario.analysis) is AnalysisSettings
+    assert [type(r) for r in scenario.analysis.rois] == [RoiBox, RoiAzim]  # quickstart's ROIs
+    span = scenario.analysis.az_int_q_max_recip_a - scenario.analysis.az_int_q_min_recip_a
+    assert round(span / scenario.analysis.az_int_q_spacing_recip_a) == 100  # 100 q bins
+    again = scenario_from_dict(scenario_to_dict(scenario), name=scenario.name)
+    assert again == scenario
+    changed = load_scenario(None, ["analysis.az_int_phi_bins=4", "analysis.azint=false"])
+    assert changed.analysis.az_int_phi_bins == 4 and changed.analysis.azint is False
+    with pytest.raises(ScenarioError, match=r"analysis\.azint: expected bool, got 'no'"):
+        load_scenario(None, ["analysis.azint='no'"])
+
+
+def test_faults_section_is_the_simulators_fault_plan_and_round_trips():
+    """[faults] is declared once: the scenario holds the simulator's FaultPlan (seeded later from
+    run.seed); the TOML tables become LossRange / FrameJump rows."""
+    from jfjoch_hil.harness.scenario import scenario_to_dict
+    from jfjoch_hil.simulator.detector.packet_faults import FrameJump, LossRange
+
+    scenario = load_scenario(
+        "field-module-dropout",
+        [
+            "faults.frame_jumps=[{at_frame=2, skip=3}]",
+            "faults.loss_rate=0.5",
+            "faults.module_loss=[{module=0, first_frame=1, last_frame=2, port=1}]",
+        ],
+    )
+    assert type(scenario.faults) is FaultPlan and scenario.faults.loss_rate == 0.5
+    assert scenario.faults.frame_jumps == (FrameJump(2, 3),)
+    assert scenario.faults.loss_ranges == (LossRange(0, 1, 2, 1),)
+    assert scenario.faults.stopped_modules == ((1, 12),)  # from the scenario file
+    assert scenario_from_dict(scenario_to_dict(scenario), name=scenario.name) == scenario
+    with pytest.raises(
+        ScenarioError, match=r"faults\.module_loss\[0\]\.module: expected an integer"
+    ):
+        load_scenario(None, ["faults.module_loss=[{module='a', first_frame=1, last_frame=2}]"])
+    with pytest.raises(ScenarioError, match=r"faults\.loss_rat: unknown key"):
+        load_scenario(None, ["faults.loss_rat=0.1"])

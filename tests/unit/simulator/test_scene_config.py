@@ -1,92 +1,19 @@
-"""Scenes from a scenario's [scene] table (STYLE.md "Runs are data": unknown keys refused)."""
+"""Scenes from a scenario (the one scene schema: the scenario's sections, docs/physics.md)."""
 
 from __future__ import annotations
 
-import tomllib
-
-import numpy as np
 import pytest
-from jfjoch_hil.simulator.errors import SceneError
 from jfjoch_hil.simulator.scenes import (
-    GridScan,
     RotationScan,
-    StillsScan,
-    lysozyme_crystal,
-    render,
-    rotation_scene,
-    scene_from_mapping,
 )
-
-ROTATION_TOML = """
-[scene]
-seed = 4
-[scene.geometry]
-detector = "jungfrau"
-n_modules = 2
-distance_mm = 120.0
-energy_kev = 12.4
-[scene.crystal]
-cell = [79.1, 79.1, 38.0, 90.0, 90.0, 90.0]
-bravais = "tP"
-mosaicity_deg = 0.08
-profile_radius_recip_a = 0.0015
-d_min_a = 2.0
-b_factor_a2 = 18.0
-mean_photons = 600.0
-[scene.scan]
-kind = "rotation"
-n_images = 3
-increment_deg = 0.2
-"""
-
-
-def test_scene_from_toml_equals_the_same_scene_built_in_code():
-    scene = scene_from_mapping(tomllib.loads(ROTATION_TOML)["scene"])
-    reference = rotation_scene(3, seed=4, crystal=lysozyme_crystal(4))
-    np.testing.assert_array_equal(scene.crystal.orientation, reference.crystal.orientation)
-    np.testing.assert_array_equal(render(scene, 1), render(reference, 1))
-
-
-def test_scene_from_mapping_other_kinds_and_extra_crystals():
-    table = tomllib.loads(ROTATION_TOML)["scene"]
-    table["scan"] = {"kind": "stills", "n_images": 4, "hit_rate": 1.0}
-    assert isinstance(scene_from_mapping(table).scan, StillsScan)
-    table["scan"] = {"kind": "grid", "n_fast": 3, "n_slow": 2, "crystal_center_steps": [1, 1]}
-    table["extra_crystals"] = [{"cell": [50, 60, 70, 90, 90, 90], "bravais": "oP"}]
-    table["geometry"] = {
-        "detector": "plain",
-        "width_px": 100,
-        "height_px": 80,
-        "beam_center_x_px": 50.0,
-        "beam_center_y_px": 40.0,
-    }
-    scene = scene_from_mapping(table)
-    assert isinstance(scene.scan, GridScan) and scene.scan.crystal_center_steps == (1, 1)
-    assert len(scene.extra_crystals) == 1 and scene.geometry.shape == (80, 100)
-
-
-@pytest.mark.parametrize(
-    ("section", "key", "message"),
-    [
-        ("crystal", "mosaicity", "scene.crystal.mosaicity: unknown key"),
-        ("scan", "n_imgs", "scene.scan.n_imgs: unknown key"),
-        ("geometry", "pixel_size_um", "scene.geometry.pixel_size_um: unknown key"),
-        ("background", "ice", "scene.background.ice: unknown key"),
-    ],
-)
-def test_scene_from_mapping_refuses_unknown_keys_with_their_path(section, key, message):
-    table = tomllib.loads(ROTATION_TOML)["scene"]
-    table.setdefault(section, {})[key] = 1
-    with pytest.raises(SceneError, match=message):
-        scene_from_mapping(table)
-    with pytest.raises(ValueError, match="scene.scan.kind"):
-        scene_from_mapping({**tomllib.loads(ROTATION_TOML)["scene"], "scan": {"kind": "spiral"}})
 
 
 def _scenario(
     kind="rotation", images=4, lattices=1, grid=(), hit_rate=1.0, modules=2, space_group=96, rois=()
 ):
     from types import SimpleNamespace as NS
+
+    from jfjoch_hil.simulator.analysis import settings_from_mapping
 
     # Duck-typed like jfjoch_hil.harness.scenario.Scenario (only the fields the scene reads).
     return NS(
@@ -106,15 +33,16 @@ def _scenario(
             lattices=lattices,
             grid=grid,
         ),
-        analysis=NS(
-            spot_finding=True,
-            indexing=True,
-            integration=False,
-            azint=False,
-            q_bins=50,
-            phi_bins=2,
-            max_spot_count=77,
-            rois=rois,
+        analysis=settings_from_mapping(
+            {
+                "spot_finding": True,
+                "indexing": True,
+                "integration": False,
+                "azint": False,
+                "az_int_phi_bins": 2,
+                "max_spot_count": 77,
+                "rois": list(rois),
+            }
         ),
     )
 
