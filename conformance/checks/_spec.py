@@ -106,6 +106,14 @@ class Place:
 
 def data_files(ctx: Context) -> list[tuple[str, h5py.File, int, int]]:
     """VDS layout: (file name, open file, first row, last row) of each source of /entry/data/data."""
+    cached = ctx.__dict__.get("_data_files")
+    if cached is not None:
+        return cached
+    ctx.__dict__["_data_files"] = out = _data_files(ctx)
+    return out
+
+
+def _data_files(ctx: Context) -> list[tuple[str, h5py.File, int, int]]:
     if ctx.layout not in ("vds",) or not ctx.sources:
         return []
     ds = ctx.sources[0].dataset
