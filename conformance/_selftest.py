@@ -618,6 +618,7 @@ def run_selftest(
     profile: str = "jungfraujoch",
     sections: tuple[str, ...] = (),
     kinds: tuple[str, ...] = (),
+    progress: Callable[[str], None] | None = None,
 ) -> SelftestResult:
     """Mutate each run folder row by row and report the catch rate per spec section.
 
@@ -657,5 +658,7 @@ def run_selftest(
                 stats[1] += caught
                 if not caught:
                     result.survivors.append((run, m.id, ""))
+                if progress is not None:
+                    progress(f"{'caught  ' if caught else 'SURVIVOR'} {run}: {m.id}")
                 shutil.rmtree(copy, ignore_errors=True)
     return result

@@ -252,6 +252,7 @@ def _selftest(argv: list[str]) -> int:
     p.add_argument("--json", action="store_true")
     p.add_argument("--work", metavar="DIR", help="scratch folder (default: a temporary one)")
     p.add_argument("--survivors", action="store_true", help="list every surviving mutant")
+    p.add_argument("--progress", action="store_true", help="one line per mutant on stderr")
     p.add_argument(
         "--section",
         action="append",
@@ -260,8 +261,17 @@ def _selftest(argv: list[str]) -> int:
         help="only mutants of spec sections starting with PREFIX (repeatable), e.g. '§4.1'",
     )
     args = p.parse_args(argv)
+    progress = None
+    if args.progress:
+
+        def progress(line: str) -> None:
+            print(line, file=sys.stderr, flush=True)
+
     result = run_selftest(
-        [Path(d) for d in args.dirs], work=args.work, sections=tuple(args.section)
+        [Path(d) for d in args.dirs],
+        work=args.work,
+        sections=tuple(args.section),
+        progress=progress,
     )
     if args.json:
         print(json.dumps(result.as_dict(), indent=1))

@@ -101,6 +101,7 @@ FILE_CHECKS = (
             "XF-SPOTS",
             "XF-ROI",
             "XF-TIMES",
+            "XF-REFLECTIONS",
             "XF-DISTANCE",
         ),
     ),

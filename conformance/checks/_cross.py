@@ -290,6 +290,43 @@ def _spots(ctx: Context) -> None:
                     break
 
 
+def _reflections(ctx: Context) -> None:
+    """§4.1 integratedReflections[i] vs the rows of /entry/reflections/image_<i+1> (§4.2)."""
+    for place in places(ctx, "results"):
+        count = ctx.resolver.walk(place.root, "/entry/MX/integratedReflections")
+        refl = ctx.resolver.walk(place.root, "/entry/reflections")
+        if not is_dataset(count) or count.ndim != 1 or count.name in ctx.unsafe_virtual:
+            continue
+        if count.shape[0] > 10_000_000 or count.dtype.kind not in "iuf":
+            continue
+        try:
+            counts = np.asarray(count[()])
+        except Exception:  # noqa: BLE001
+            continue
+        members = set(ctx.resolver.members(refl)) if is_group(refl) else set()
+        base = f"{place.label}/entry/reflections"
+        for i in sample_indices(int(counts.shape[0]), ctx.deep):
+            c = counts[i]
+            if not np.isfinite(c):
+                continue
+            name = f"image_{place.first + i + 1:06d}"
+            if name not in members:
+                if c > 0 and is_group(refl):
+                    ctx.add(
+                        "XF-REFLECTIONS",
+                        f"{base}/{name}",
+                        f"missing, but integratedReflections of the image is {int(c)}",
+                    )
+                continue
+            h = ctx.resolver.walk(refl, name + "/h")
+            if is_dataset(h) and h.ndim == 1 and h.shape[0] != int(c):
+                ctx.add(
+                    "XF-REFLECTIONS",
+                    f"{base}/{name}",
+                    f"{h.shape[0]} reflections, integratedReflections says {int(c)}",
+                )
+
+
 def _roi(ctx: Context) -> None:
     defs = ctx.group(f"{ctx.entry_path}/roi_defs")
     names = set()
@@ -299,6 +336,14 @@ def _roi(ctx: Context) -> None:
         roi = ctx.resolver.walk(place.root, "/entry/roi")
         if not is_group(roi):
             continue
+        if place.label:  # §4.4: a data file holds the results of every defined ROI
+            have = {n for n, _ in ctx.resolver.groups(roi)}
+            for missing in sorted(names - have):
+                ctx.add(
+                    "XF-ROI",
+                    f"{place.label}/entry/roi/{missing}",
+                    "ROI defined in /entry/roi_defs but no results in this data file",
+                )
         for name, _grp in ctx.resolver.groups(roi):
             if name not in names:
                 ctx.add(
@@ -462,6 +507,7 @@ def check_cross_fields(ctx: Context) -> None:
     for part in (
         _image_shape,
         _pixel_mask_link,
+        _reflections,
         _modules,
         _image_numbers,
         _counters,

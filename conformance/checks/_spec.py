@@ -101,10 +101,19 @@ class Place:
     n_images: int | None
     rewrite: dict[str, str]  # path prefix rewrites (integrated §4.7 diagnostics)
     optional: bool = False  # rows here are checked when present, never required
+    first: int = 0  # run index (0-based) of this file's first image row
 
 
 def data_files(ctx: Context) -> list[tuple[str, h5py.File, int, int]]:
     """VDS layout: (file name, open file, first row, last row) of each source of /entry/data/data."""
+    cached = ctx.__dict__.get("_data_files")
+    if cached is not None:
+        return cached
+    ctx.__dict__["_data_files"] = out = _data_files(ctx)
+    return out
+
+
+def _data_files(ctx: Context) -> list[tuple[str, h5py.File, int, int]]:
     if ctx.layout not in ("vds",) or not ctx.sources:
         return []
     ds = ctx.sources[0].dataset
@@ -136,21 +145,16 @@ def places(ctx: Context, where: str) -> list[Place]:
         return [master]
     if where == "results":
         if ctx.layout == "legacy":
-            return [
-                Place(f"{os.path.basename(s.dataset.file.filename)}:", s.dataset.file, s.frames, {})
-                for s in ctx.sources
-            ]
+            return _legacy_places(ctx)
         if ctx.layout == "vds":  # the arrays live in the data files; the master exposes them
             return [master] + [
-                Place(f"{name}:", f, hi - lo + 1, {}) for name, f, lo, hi in data_files(ctx)
+                Place(f"{name}:", f, hi - lo + 1, {}, first=lo)
+                for name, f, lo, hi in data_files(ctx)
             ]
         return [master]
     if where == "diagnostics":
         if ctx.layout == "legacy":
-            return [
-                Place(f"{os.path.basename(s.dataset.file.filename)}:", s.dataset.file, s.frames, {})
-                for s in ctx.sources
-            ]
+            return _legacy_places(ctx)
         if ctx.layout == "vds":  # in the data files; a master that exposes them is checked too
             files = [Place(f"{name}:", f, hi - lo + 1, {}) for name, f, lo, hi in data_files(ctx)]
             return files + [Place("", ctx.master, ctx.n_frames, {}, optional=True)]
@@ -158,6 +162,15 @@ def places(ctx: Context, where: str) -> list[Place]:
             return [master_with(ctx, {"detector": "instrument/detector/detectorSpecific"})]
         return []  # a process file re-runs the analysis; acquisition diagnostics stay behind
     return []
+
+
+def _legacy_places(ctx: Context) -> list[Place]:
+    out, first = [], 0
+    for s in ctx.sources:
+        name = os.path.basename(s.dataset.file.filename)
+        out.append(Place(f"{name}:", s.dataset.file, s.frames, {}, first=first))
+        first += s.frames
+    return out
 
 
 def master_with(ctx: Context, rewrite: dict[str, str]) -> Place:

@@ -713,7 +713,7 @@ COVERAGE: tuple[SpecRow, ...] = (
             ("mosaicity", "f", "deg", None, ()),
             ("bFactor", "f", "Angstrom^2", None, ()),
             ("resolutionEstimate", "f", "Angstrom", None, ()),
-            ("integratedReflections", "n", None, ">=0", ()),
+            ("integratedReflections", "n", None, ">=0", ("XF-REFLECTIONS",)),
             ("bkgEstimate", "f", "photons", None, ()),
             ("beam_corr_x", "f", "pixel", None, ()),
             ("beam_corr_y", "f", "pixel", None, ()),
@@ -774,7 +774,7 @@ COVERAGE: tuple[SpecRow, ...] = (
         presence="group",
         where="results",
         nx_class="NXreflections",
-        rules=("JF-REFLECTIONS",),
+        rules=("JF-REFLECTIONS", "XF-REFLECTIONS"),
     ),
     *(
         _R(

@@ -390,6 +390,13 @@ FILE_RULES: dict[str, Rule] = {
             profiles=_JF,
         ),
         _r(
+            "XF-REFLECTIONS",
+            "HDF5 §4.1, §4.2",
+            "error",
+            "integratedReflections of an image equals the rows of its reflections group",
+            profiles=_JF,
+        ),
+        _r(
             "XF-TIMES",
             "HDF5 §3 /entry",
             "error",

@@ -160,7 +160,11 @@ def _mx_arrays(spec: RunSpec) -> dict[str, tuple[np.ndarray, str | None]]:
         "bravaisLattice": (np.array([b"tP" if v else b"" for v in indexed], dtype="S3"), None),
         "bFactor": (rng.uniform(5, 30, n).astype(np.float32), "Angstrom^2"),
         "resolutionEstimate": (rng.uniform(1.5, 4, n).astype(np.float32), "Angstrom"),
-        "integratedReflections": (npk * 2, None),
+        # rows of each image's /entry/reflections group (3 per image listed in the spec)
+        "integratedReflections": (
+            np.array([3 if i + 1 in spec.reflection_images else 0 for i in range(n)], np.int32),
+            None,
+        ),
         "beam_corr_x": (np.zeros(n, np.float32), "pixel"),
         "beam_corr_y": (np.zeros(n, np.float32), "pixel"),
         "imageScaleFactor": (np.ones(n, np.float32), None),

@@ -710,6 +710,20 @@ MUTANTS: tuple[Mutant, ...] = (
         _m(lambda f: f.move("/entry/roi_defs/box1", "/entry/roi_defs/box9")),
     ),
     Mutant(
+        "integratedReflections disagrees with the reflection rows",
+        "XF-REFLECTIONS",
+        ALL,
+        _both(
+            lambda f: (
+                None
+                if f["/entry/MX/integratedReflections"].is_virtual
+                else f["/entry/MX/integratedReflections"].__setitem__(
+                    (), f["/entry/MX/integratedReflections"][()] + 1
+                )
+            )
+        ),
+    ),
+    Mutant(
         "end_time before start_time",
         "XF-TIMES",
         ALL,
