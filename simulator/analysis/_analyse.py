@@ -11,14 +11,14 @@ import numpy as np
 from jfjoch_hil.simulator.analysis._indexing import cell_from_lattice, index_from_truth
 from jfjoch_hil.simulator.analysis._integration import integrate
 from jfjoch_hil.simulator.analysis._pixels import (
-    azimuthal_profile,
-    background_estimate,
-    image_statistics,
+    classify_pixels,
+    reduce_pixels,
     roi_integrals,
+    statistics_of,
 )
 from jfjoch_hil.simulator.analysis._plan import AnalysisPlan, build_plan
 from jfjoch_hil.simulator.analysis._settings import AnalysisSettings
-from jfjoch_hil.simulator.analysis._spots import SpotList, find_spots, valid_pixels
+from jfjoch_hil.simulator.analysis._spots import SpotList, spots_of
 from jfjoch_hil.simulator.errors import AnalysisError
 from jfjoch_hil.simulator.scenes import DetectorGeometry, ImageTruth, Scene, render
 
@@ -90,12 +90,13 @@ def analyse_image(
     timings = dict.fromkeys(PROFILING_KEYS, 0.0)
 
     t = time.perf_counter()
-    valid = valid_pixels(image, plan)
-    stats = image_statistics(image, valid, plan)
+    classes = classify_pixels(image, plan)
+    valid = classes.valid
+    stats = statistics_of(classes, plan)
     timings["preprocessingTime"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    spots = find_spots(image, plan, valid) if settings.spot_finding else SpotList.empty(image.shape)
+    spots = spots_of(classes, plan) if settings.spot_finding else SpotList.empty(image.shape)
     timings["spotFindingTime"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -118,8 +119,7 @@ def analyse_image(
     timings["integrationTime"] = time.perf_counter() - t - timings["imageScaleTime"]
 
     t = time.perf_counter()
-    az = azimuthal_profile(image, valid, plan) if settings.azint else {}
-    bkg = background_estimate(image, valid, spots.spot_pixels, plan)
+    az, bkg = reduce_pixels(classes, plan, spots.spot_pixel_indices, settings.azint)
     timings["azIntTime"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -1,25 +1,150 @@
 """Pixel-level reductions: azimuthal integration, ROI integrals, image statistics
-(hdf5-format.md §4.3, §4.4, §4.5)."""
+(hdf5-format.md §4.3, §4.4, §4.5).
+
+Each image is classified once (:func:`classify_pixels`): the pixels that are not valid (error,
+saturated, gap) are set to 0 in a copy, and the prefix sums of that copy and of its squares along
+each row are taken once. Every window, bin, band or run sum is then a difference of two prefix
+sums; the pixel counts come from the plan, less the few error and saturated pixels. Sums are
+exact integers for integer images, so the results equal a direct masked computation bit for bit.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from jfjoch_hil.simulator.analysis._plan import AnalysisPlan
+from jfjoch_hil.simulator.errors import AnalysisError
 
-__all__ = ["azimuthal_profile", "roi_integrals", "image_statistics", "background_estimate"]
+__all__ = [
+    "PixelClasses",
+    "azimuthal_profile",
+    "background_estimate",
+    "classify_pixels",
+    "image_statistics",
+    "pixel_classes_from_valid",
+    "roi_integrals",
+]
 
 
-def azimuthal_profile(image: np.ndarray, valid: np.ndarray, plan: AnalysisPlan) -> dict[str, list]:
-    """Mean, standard deviation and pixel count per [phi, q] bin, flattened row-major, NaN where
-    no pixel contributes (``az_int_profile``, ``_std``, ``_count``; §4.3)."""
+@dataclass(frozen=True, eq=False)
+class PixelClasses:
+    """One image and what the analysis needs to know about its pixels (§4.5).
+
+    ``values`` is the image as the reductions read it (integer images widened to at least 32 bits,
+    so that squares and sums do not wrap), ``measured`` the same with every pixel that is not
+    valid set to 0, ``valid`` the measured pixels (not error, saturated or gap), ``bad`` the flat
+    indices of the error and saturated pixels on the sensor (sorted). ``row_sums`` and
+    ``row_sums_sq`` are the prefix sums of ``measured`` and of its squares along each row, with a
+    leading 0 column ([y, x + 1]; 64-bit integers, or float64 for a float image).
+    """
+
+    values: np.ndarray
+    measured: np.ndarray
+    row_sums: np.ndarray
+    row_sums_sq: np.ndarray
+    valid: np.ndarray
+    bad: np.ndarray
+    error_count: int
+    saturated_count: int
+
+    @property
+    def integer(self) -> bool:
+        """Whether the image holds integers (sums are then exact)."""
+        return self.values.dtype.kind in "iu"
+
+
+def _working_values(image: np.ndarray) -> np.ndarray:
+    if image.dtype.kind == "b":
+        return image.astype(np.int32)
+    if image.dtype.kind in "iu":
+        if image.dtype.itemsize < 4 or image.dtype == np.uint32:
+            return image.astype(np.int32 if image.dtype.itemsize < 4 else np.int64)
+        return image if image.dtype.kind == "i" else image.astype(np.int64)
+    return image
+
+
+def _row_prefix(values: np.ndarray) -> np.ndarray:
+    height, width = values.shape
+    table = np.empty((height, width + 1), values.dtype)
+    table[:, 0] = 0
+    np.cumsum(values, axis=1, dtype=values.dtype, out=table[:, 1:])
+    return table
+
+
+def _classes(values: np.ndarray, valid: np.ndarray, bad: np.ndarray, plan: AnalysisPlan):
+    settings = plan.settings
+    bad_values = values.ravel()[bad]
+    measured = values.copy()
+    measured.ravel()[plan.gap_pixels] = 0
+    measured.ravel()[bad] = 0
+    wide = measured.astype(np.int64 if values.dtype.kind in "iu" else np.float64)
+    row_sums = _row_prefix(wide)
+    np.multiply(wide, wide, out=wide)
+    return PixelClasses(
+        values,
+        measured,
+        row_sums,
+        _row_prefix(wide),
+        valid,
+        bad,
+        int(np.count_nonzero(bad_values == settings.error_value)),
+        int(np.count_nonzero(bad_values >= settings.saturation_value)),
+    )
+
+
+def classify_pixels(image: np.ndarray, plan: AnalysisPlan) -> PixelClasses:
+    """Classify the pixels of ``image`` (photons, [y, x]): valid, error, saturated, gap (§4.5)."""
+    settings = plan.settings
+    values = _working_values(np.asarray(image))
+    flat = values.ravel()
+    if values.dtype.kind == "f":
+        # NaN is not below saturation: not valid, as a direct `image < saturation` test has it.
+        bad_mask = ~(flat < settings.saturation_value)
+        bad_mask |= flat == settings.error_value
+    else:
+        bad_mask = (flat == settings.error_value) | (flat >= settings.saturation_value)
+    bad = np.flatnonzero(bad_mask)
+    bad = bad[plan.on_sensor.ravel()[bad]]
+    valid = plan.on_sensor.copy()
+    valid.ravel()[bad] = False
+    return _classes(values, valid, bad, plan)
+
+
+def pixel_classes_from_valid(
+    image: np.ndarray, valid: np.ndarray, plan: AnalysisPlan
+) -> PixelClasses:
+    """:class:`PixelClasses` of ``image`` with a given valid mask (gap pixels must be invalid)."""
+    valid = np.asarray(valid, bool)
+    if valid.shape != plan.gap.shape:
+        raise AnalysisError(f"valid: shape {valid.shape}, allowed {plan.gap.shape} [y, x]")
+    if valid.ravel()[plan.gap_pixels].any():
+        raise AnalysisError("valid: marks gap pixels valid, allowed only pixels on the sensor")
+    values = _working_values(np.asarray(image))
+    bad = np.flatnonzero(plan.on_sensor & ~valid)
+    return _classes(values, valid, bad, plan)
+
+
+def _segment_sums(classes: PixelClasses, plan: AnalysisPlan) -> tuple[np.ndarray, np.ndarray]:
+    # Sum and sum of squares of the valid pixels of every plan segment (pixels of one azimuthal
+    # bin, in or out of the background band), run by run.
+    n = len(plan.segment_bin)
+    sums = []
+    for table in (classes.row_sums.ravel(), classes.row_sums_sq.ravel()):
+        runs = table[plan.run_end] - table[plan.run_first]
+        sums.append(np.bincount(plan.run_segment, weights=runs, minlength=n))
+    return sums[0], sums[1]
+
+
+def _azimuthal(classes: PixelClasses, plan: AnalysisPlan, sums, squares) -> dict[str, list]:
     n_bins = plan.az_int_q_bins * plan.az_int_phi_bins
-    bins = plan.az_int_map.ravel()
-    use = (bins >= 0) & valid.ravel()
-    which = bins[use]
-    values = image.ravel()[use].astype(np.float64)
-    count = np.bincount(which, minlength=n_bins).astype(np.float64)
-    total = np.bincount(which, weights=values, minlength=n_bins)
-    total_sq = np.bincount(which, weights=values * values, minlength=n_bins)
+    in_bin = plan.segment_bin >= 0
+    which = plan.segment_bin[in_bin]
+    total = np.bincount(which, weights=sums[in_bin], minlength=n_bins)
+    total_sq = np.bincount(which, weights=squares[in_bin], minlength=n_bins)
+    count = plan.bin_on_sensor.copy()
+    bad_bins = plan.az_int_map.ravel()[classes.bad]
+    count -= np.bincount(bad_bins[bad_bins >= 0], minlength=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(count > 0, total / count, np.nan)
         std = np.where(count > 0, np.sqrt(np.maximum(total_sq / count - mean * mean, 0.0)), np.nan)
@@ -30,6 +155,43 @@ def azimuthal_profile(image: np.ndarray, valid: np.ndarray, plan: AnalysisPlan) 
     }
 
 
+def _band_mean(classes: PixelClasses, plan: AnalysisPlan, sums, spot_pixels: np.ndarray) -> float:
+    # Spot pixels are valid, so they and the bad pixels are disjoint.
+    band = plan.band_mask.ravel()
+    spot_pixels = spot_pixels[band[spot_pixels]]
+    total = sums[plan.segment_band].sum() - classes.measured.ravel()[spot_pixels].sum()
+    count = len(plan.bkg_band_pixels) - np.count_nonzero(band[classes.bad]) - len(spot_pixels)
+    if count <= 0:
+        return float("nan")
+    return float(total / count)
+
+
+def reduce_pixels(
+    classes: PixelClasses, plan: AnalysisPlan, spot_pixels: np.ndarray, azint: bool
+) -> tuple[dict[str, list], float]:
+    """The azimuthal profile (when ``azint``) and bkg_estimate from one pass over the plan's
+    segments; ``spot_pixels`` are the flat indices of the spots' pixels."""
+    sums, squares = _segment_sums(classes, plan)
+    profile = _azimuthal(classes, plan, sums, squares) if azint else {}
+    return profile, _band_mean(classes, plan, sums, spot_pixels)
+
+
+def azimuthal_profile(image: np.ndarray, valid: np.ndarray, plan: AnalysisPlan) -> dict[str, list]:
+    """Mean, standard deviation and pixel count per [phi, q] bin, flattened row-major, NaN where
+    no pixel contributes (``az_int_profile``, ``_std``, ``_count``; §4.3)."""
+    classes = pixel_classes_from_valid(image, valid, plan)
+    return reduce_pixels(classes, plan, np.zeros(0, np.intp), True)[0]
+
+
+def background_estimate(
+    image: np.ndarray, valid: np.ndarray, spot_pixels: np.ndarray, plan: AnalysisPlan
+) -> float:
+    """Mean photons per valid pixel outside spots with 3 <= d <= 5 Angstrom (bkgEstimate, §4.1);
+    ``spot_pixels`` a [y, x] mask."""
+    classes = pixel_classes_from_valid(image, valid, plan)
+    return reduce_pixels(classes, plan, np.flatnonzero(spot_pixels), False)[1]
+
+
 def roi_integrals(image: np.ndarray, plan: AnalysisPlan) -> dict[str, dict[str, object]]:
     """Per ROI: sum, sum of squares, valid pixel count, max and intensity-weighted centroid.
 
@@ -38,15 +200,14 @@ def roi_integrals(image: np.ndarray, plan: AnalysisPlan) -> dict[str, dict[str, 
     max 0 when the ROI has no measured pixel.
     """
     settings = plan.settings
-    width = image.shape[1]
-    flat_image = image.ravel()
+    flat_image = np.asarray(image).ravel()
     results = {}
     for name, pixels in plan.roi_pixels.items():
         values = flat_image[pixels].astype(np.int64)
         measured = values != settings.error_value
         summed = measured & (values < settings.saturation_value)
         v = values[summed]
-        rows, cols = np.divmod(pixels[summed], width)
+        rows, cols = plan.roi_rows[name][summed], plan.roi_cols[name][summed]
         total = int(v.sum())
         results[name] = {
             "sum": total,
@@ -59,29 +220,34 @@ def roi_integrals(image: np.ndarray, plan: AnalysisPlan) -> dict[str, dict[str, 
     return results
 
 
-def image_statistics(image: np.ndarray, valid: np.ndarray, plan: AnalysisPlan) -> dict[str, object]:
-    """Viable min/max (not error, saturated or gap), error and saturated pixel counts outside the
-    gaps, and the sum of viable pixels (``/entry/image``; §4.5)."""
-    settings = plan.settings
-    on_sensor = ~plan.gap
-    viable = image[valid]
+def statistics_of(classes: PixelClasses, plan: AnalysisPlan) -> dict[str, object]:
+    """The image statistics of :func:`image_statistics` from a classified image."""
+    viable = plan.on_sensor_count - len(classes.bad)
+    if viable:
+        # The pixels that are not valid hold 0 in ``measured``: 0 is the answer only if some
+        # valid pixel holds it too.
+        measured = classes.measured
+        image_max, image_min = measured.max(), measured.min()
+        pixel_sum = int(measured.sum(dtype=np.int64))
+        if image_max == 0 or image_min == 0:
+            zero_valid = np.count_nonzero(measured == 0) > plan.gap.size - viable
+            if not zero_valid:
+                valid = classes.valid
+                image_max = np.max(measured, where=valid, initial=measured.min())
+                image_min = np.min(measured, where=valid, initial=measured.max())
+        image_max, image_min = int(image_max), int(image_min)
+    else:
+        image_max = image_min = pixel_sum = 0
     return {
-        "image_max_value": int(viable.max()) if viable.size else 0,
-        "image_min_value": int(viable.min()) if viable.size else 0,
-        "error_pixel_count": int(np.count_nonzero((image == settings.error_value) & on_sensor)),
-        "saturated_pixel_count": int(
-            np.count_nonzero((image >= settings.saturation_value) & on_sensor)
-        ),
-        "pixel_sum": int(viable.sum(dtype=np.int64)),
+        "image_max_value": image_max,
+        "image_min_value": image_min,
+        "error_pixel_count": classes.error_count,
+        "saturated_pixel_count": classes.saturated_count,
+        "pixel_sum": pixel_sum,
     }
 
 
-def background_estimate(
-    image: np.ndarray, valid: np.ndarray, spot_pixels: np.ndarray, plan: AnalysisPlan
-) -> float:
-    """Mean photons per valid pixel outside spots with 3 <= d <= 5 Angstrom (bkgEstimate, §4.1)."""
-    pixels = plan.bkg_band_pixels
-    use = valid.ravel()[pixels] & ~spot_pixels.ravel()[pixels]
-    if not use.any():
-        return float("nan")
-    return float(image.ravel()[pixels][use].mean())
+def image_statistics(image: np.ndarray, valid: np.ndarray, plan: AnalysisPlan) -> dict[str, object]:
+    """Viable min/max (not error, saturated or gap), error and saturated pixel counts outside the
+    gaps, and the sum of viable pixels (``/entry/image``; §4.5)."""
+    return statistics_of(pixel_classes_from_valid(image, valid, plan), plan)

@@ -1,5 +1,13 @@
 """Per-geometry analysis maps: azimuthal bins, ROI bitmask, resolution bands (hdf5-format.md §4.3,
-§4.4.1). Built once per (geometry, settings) pair and reused for every image."""
+§4.4.1). Built once per (geometry, settings) pair and reused for every image.
+
+Besides the maps the start message carries, the plan holds what the per-image reductions would
+otherwise recompute from the geometry on every image: the number of on-sensor pixels in each
+pixel's spot-finding window; the azimuthal bins and the background band as runs of adjacent pixels
+within a row (a run's sum is two lookups in the image's row prefix sums, so one image costs one
+lookup per run end instead of one scatter per pixel) and their on-sensor pixel counts; each ROI's
+pixel rows and columns.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +42,19 @@ class AnalysisPlan:
     roi_map: np.ndarray
     roi_pixels: dict[str, np.ndarray]
     bkg_band_pixels: np.ndarray
+    on_sensor: np.ndarray
+    on_sensor_count: int
+    gap_pixels: np.ndarray
+    window_on_sensor: np.ndarray
+    run_first: np.ndarray
+    run_end: np.ndarray
+    run_segment: np.ndarray
+    segment_bin: np.ndarray
+    segment_band: np.ndarray
+    bin_on_sensor: np.ndarray
+    band_mask: np.ndarray
+    roi_rows: dict[str, np.ndarray]
+    roi_cols: dict[str, np.ndarray]
 
 
 def _roi_footprint(roi, geometry: DetectorGeometry, q: np.ndarray, phi: np.ndarray) -> np.ndarray:
@@ -59,6 +80,50 @@ def _roi_footprint(roi, geometry: DetectorGeometry, q: np.ndarray, phi: np.ndarr
     raise TypeError(f"roi: {type(roi).__name__}, allowed RoiBox/RoiCircle/RoiAzim")
 
 
+def window_sums(values: np.ndarray, radius: int) -> np.ndarray:
+    """Sum of ``values`` over the (2 radius + 1)^2 window around every pixel, the window cut at
+    the image edges (what a box filter with zero padding gives), through a summed-area table."""
+    height, width = values.shape
+    table = np.zeros((height + 1, width + 1), values.dtype)
+    np.cumsum(values, axis=1, out=table[1:, 1:])
+    np.cumsum(table[1:, 1:], axis=0, out=table[1:, 1:])
+    rows, cols = np.arange(height), np.arange(width)
+    y0 = np.maximum(rows - radius, 0)[:, None]
+    y1 = np.minimum(rows + radius + 1, height)[:, None]
+    x0 = np.maximum(cols - radius, 0)[None, :]
+    x1 = np.minimum(cols + radius + 1, width)[None, :]
+    return table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0]
+
+
+def _runs(az_map: np.ndarray, band: np.ndarray):
+    """Runs of adjacent pixels in a row with the same (azimuthal bin, in band) pair.
+
+    A run is given by the positions of its first pixel and one past its last in a row prefix-sum
+    table of width + 1 columns; segments are the distinct pairs, numbered in key order, with
+    their bin (-1: none) and whether they lie in the band. Pixels in no bin and out of the band
+    belong to no run.
+    """
+    height, width = az_map.shape
+    key = (az_map.astype(np.int64) + 1) * 2 + band
+    change = np.ones((height, width), bool)
+    change[:, 1:] = key[:, 1:] != key[:, :-1]
+    rows, first = np.nonzero(change)
+    end = np.r_[first[1:], width]
+    end[np.r_[rows[1:] != rows[:-1], True]] = width
+    run_key = key[rows, first]
+    used = run_key != 0
+    rows, first, end, run_key = rows[used], first[used], end[used], run_key[used]
+    keys, segment = np.unique(run_key, return_inverse=True)
+    stride = width + 1
+    return (
+        rows * stride + first,
+        rows * stride + end,
+        segment.astype(np.intp),
+        (keys // 2 - 1).astype(np.intp),
+        (keys % 2).astype(bool),
+    )
+
+
 def build_plan(geometry: DetectorGeometry, settings: AnalysisSettings) -> AnalysisPlan:
     """Build the azimuthal map, ROI bitmask and resolution maps for ``geometry``."""
     maps = geometry.pixel_maps
@@ -81,12 +146,16 @@ def build_plan(geometry: DetectorGeometry, settings: AnalysisSettings) -> Analys
     bin_to_two_theta = np.degrees(2 * np.arcsin(sin_theta)).astype(np.float32)
     bin_to_phi = np.broadcast_to(phi_centres[:, None], (n_phi, n_q)).astype(np.float32)
     roi_map = np.zeros(geometry.shape, np.uint16)
-    roi_pixels = {}
+    roi_pixels, roi_rows, roi_cols = {}, {}, {}
     for bit, roi in enumerate(settings.rois):
         footprint = _roi_footprint(roi, geometry, q, phi)
         roi_map |= footprint.astype(np.uint16) << np.uint16(bit)
         roi_pixels[roi.name] = np.flatnonzero(footprint & ~gap)
+        roi_rows[roi.name], roi_cols[roi.name] = np.divmod(roi_pixels[roi.name], geometry.width_px)
     band = (d >= 3.0) & (d <= 5.0) & ~gap
+    on_sensor = ~gap
+    run_first, run_end, run_segment, segment_bin, segment_band = _runs(az_map, band)
+    in_bin = az_map.ravel()[az_map.ravel() >= 0]
     return AnalysisPlan(
         geometry,
         settings,
@@ -102,6 +171,19 @@ def build_plan(geometry: DetectorGeometry, settings: AnalysisSettings) -> Analys
         roi_map,
         roi_pixels,
         np.flatnonzero(band),
+        on_sensor,
+        int(on_sensor.sum()),
+        np.flatnonzero(gap),
+        window_sums(on_sensor.astype(np.int32), settings.background_window_px),
+        run_first,
+        run_end,
+        run_segment,
+        segment_bin,
+        segment_band,
+        np.bincount(in_bin, minlength=n_q * n_phi).astype(np.float64),
+        band,
+        roi_rows,
+        roi_cols,
     )
 
 

@@ -1,17 +1,28 @@
 """Spot finding: threshold over the local background, then connected components
-(hdf5-format.md §4.1 peak* datasets and counters; docs/physics.md "Spot finding")."""
+(hdf5-format.md §4.1 peak* datasets and counters; docs/physics.md "Spot finding").
+
+Only a pixel of at least ``photon_threshold`` photons can be strong, and those are few, so the
+local statistics are looked up at those candidates alone: window sums come from summed-area tables
+of the image (exact integer arithmetic), the window pixel counts from the plan, and the second
+pass takes the first pass's strong pixels out of each candidate's window pair by pair instead of
+filtering the image again. Connected components are found among the strong pixels only.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+from jfjoch_hil.simulator.analysis._pixels import (
+    PixelClasses,
+    classify_pixels,
+    pixel_classes_from_valid,
+)
 from jfjoch_hil.simulator.analysis._plan import AnalysisPlan
 from jfjoch_hil.simulator.scenes import ICE_RING_D_A
 
-__all__ = ["SpotList", "find_spots", "valid_pixels"]
-
-_EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+__all__ = ["SpotList", "find_spots", "spots_of", "valid_pixels"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -20,7 +31,9 @@ class SpotList:
 
     ``x``/``y`` are intensity-weighted centroids (pixels), ``intensity`` background-subtracted
     photons, ``d_a`` resolution at the centroid; ``spot_pixels`` marks the pixels of every spot
-    that passed the filters (isolated noise pixels excluded).
+    that passed the filters (isolated noise pixels excluded), ``spot_pixel_indices`` lists them as
+    flat indices; ``strong_background`` is the local background of each strong pixel (second
+    pass), in the order of the strong pixels' flat indices.
     """
 
     x: np.ndarray
@@ -32,8 +45,9 @@ class SpotList:
     spot_count_unfiltered: int
     spot_count_low_res: int
     spot_count_ice_ring: int
-    local_background: np.ndarray
+    strong_background: np.ndarray
     spot_pixels: np.ndarray
+    spot_pixel_indices: np.ndarray
 
     def __len__(self) -> int:
         return len(self.x)
@@ -52,69 +66,147 @@ class SpotList:
             0,
             0,
             0,
-            np.zeros(shape, np.float32),
+            none,
             np.zeros(shape, bool),
+            np.zeros(0, np.intp),
         )
 
 
 def valid_pixels(image: np.ndarray, plan: AnalysisPlan) -> np.ndarray:
     """Pixels that carry a measurement: not error, not saturated, not in a gap (§4.5)."""
-    settings = plan.settings
-    return (image != settings.error_value) & (image < settings.saturation_value) & ~plan.gap
+    return classify_pixels(image, plan).valid
 
 
-def _local_mean_var(values: np.ndarray, use: np.ndarray, window: int):
-    from scipy.ndimage import uniform_filter  # lazily: keeps `import simulator.analysis` light
+def _window_sums(table: np.ndarray, candidates: np.ndarray, shape, radius: int) -> np.ndarray:
+    """Sums over the (2 radius + 1)^2 window, cut at the image edges, around each candidate, from
+    the row prefix sums ``table`` ([y, x + 1]): one difference per window row."""
+    height, width = shape
+    stride = width + 1
+    rows, cols = np.divmod(candidates, width)
+    first = np.maximum(cols - radius, 0)
+    end = np.minimum(cols + radius + 1, width)
+    window_rows = rows[:, None] + np.arange(-radius, radius + 1)[None, :]
+    outside = (window_rows < 0) | (window_rows >= height)
+    base = np.clip(window_rows, 0, height - 1) * stride
+    flat = table.ravel()
+    sums = flat[base + end[:, None]] - flat[base + first[:, None]]
+    sums[outside] = 0
+    return sums.sum(axis=1).astype(np.float64)
 
-    weight = use.astype(np.float32)
-    masked = values * weight
-    count = uniform_filter(weight, window, mode="constant")
-    total = uniform_filter(masked, window, mode="constant")
-    total_sq = uniform_filter(masked * masked, window, mode="constant")
+
+def _pairs(rank: np.ndarray, sources: np.ndarray, shape, radius: int):
+    """(source, target) pairs with target pixel ``t`` inside the window of source pixel ``s``.
+
+    ``rank[p]`` counts the targets (flat indices, sorted) before pixel ``p``, so one row of a
+    window holds targets ``rank[first]`` to ``rank[last + 1]``: two lookups per row and source.
+    """
+    height, width = shape
+    rows, cols = np.divmod(sources, width)
+    offsets = np.arange(-radius, radius + 1)
+    window_rows = rows[:, None] + offsets[None, :]
+    inside = (window_rows >= 0) & (window_rows < height)
+    row_start = window_rows * width
+    lo = rank[(row_start + np.maximum(cols - radius, 0)[:, None])[inside]]
+    hi = rank[(row_start + np.minimum(cols + radius + 1, width)[:, None])[inside]]
+    source = np.broadcast_to(np.arange(len(sources))[:, None], window_rows.shape)[inside]
+    lengths = hi - lo
+    ends = np.cumsum(lengths)
+    target = np.arange(ends[-1] if len(ends) else 0) + np.repeat(lo - (ends - lengths), lengths)
+    return np.repeat(source, lengths), target
+
+
+def _threshold(values, count, total, total_sq, settings) -> np.ndarray:
     safe = np.maximum(count, 1e-6)
     mean = total / safe
     var = np.maximum(total_sq / safe - mean * mean, 0.0)
-    return mean, var
+    # Poisson: the variance of a background pixel is at least its mean.
+    sigma = np.sqrt(np.maximum(var, mean))
+    return values - mean > settings.signal_to_noise * sigma, mean
 
 
-def find_spots(image: np.ndarray, plan: AnalysisPlan, valid: np.ndarray | None = None) -> SpotList:
-    """Find the spots of ``image`` (photons, [y, x]) as Jungfraujoch's receiver does per image.
+def _components(strong: np.ndarray, width: int) -> tuple[np.ndarray, int]:
+    # 8-connected components of the strong pixels (sorted flat indices), numbered in the order of
+    # each component's first pixel in raster order, as a raster-scan labelling numbers them.
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    Two passes: the local mean/variance is first taken over all valid pixels, then again without
-    the strong pixels of the first pass, so that a bright spot does not raise its own threshold.
-    """
-    from scipy.ndimage import label
+    n = len(strong)
+    cols = strong % width
+    not_last, not_first = cols < width - 1, cols > 0
+    heads, tails = [], []
+    # The four neighbours after a pixel in raster order: right, below-left, below, below-right.
+    for offset, column_ok in (
+        (1, not_last),
+        (width - 1, not_first),
+        (width, None),
+        (width + 1, not_last),
+    ):
+        target = strong + offset
+        found = np.minimum(np.searchsorted(strong, target), n - 1)
+        hit = strong[found] == target
+        if column_ok is not None:
+            hit &= column_ok
+        heads.append(np.flatnonzero(hit))
+        tails.append(found[hit])
+    head, tail = np.concatenate(heads), np.concatenate(tails)
+    graph = coo_matrix((np.ones(len(head), np.int8), (head, tail)), shape=(n, n))
+    count, labels = connected_components(graph, directed=False)
+    return labels, int(count)
 
+
+def _strong_pixels(classes: PixelClasses, plan: AnalysisPlan):
+    """Flat indices of the strong pixels (sorted), their values and second-pass local means."""
     settings = plan.settings
-    if valid is None:
-        valid = valid_pixels(image, plan)
-    values = np.where(valid, image, 0).astype(np.float32)
-    window = 2 * settings.background_window_px + 1
-    use = valid
-    strong = np.zeros(image.shape, bool)
-    mean = np.zeros(image.shape, np.float32)
-    for _ in range(2):
-        mean, var = _local_mean_var(values, use, window)
-        # Poisson: the variance of a background pixel is at least its mean.
-        sigma = np.sqrt(np.maximum(var, mean))
-        strong = (
-            valid
-            & (values >= settings.photon_threshold)
-            & (values - mean > settings.signal_to_noise * sigma)
-        )
-        use = valid & ~strong
-    labels, n_components = label(strong, structure=_EIGHT_CONNECTED)
-    flat = np.flatnonzero(strong)
-    ids = labels.ravel()[flat] - 1
-    rows, cols = np.divmod(flat, image.shape[1])
-    signal = np.maximum(values.ravel()[flat] - mean.ravel()[flat], 0.0)
+    values, valid = classes.values, classes.valid
+    shape = values.shape
+    radius = settings.background_window_px
+    threshold = settings.photon_threshold
+    if classes.integer:
+        threshold = math.ceil(threshold)
+    candidate_mask = valid & (values >= threshold)
+    candidates = np.flatnonzero(candidate_mask)
+    n = len(candidates)
+    if n == 0:
+        return candidates, np.zeros(0), np.zeros(0)
+    # rank[p]: candidates before flat pixel p (one extra entry for the end of the last row).
+    rank = np.zeros(values.size + 1, np.int32 if n < 2**31 else np.int64)
+    np.cumsum(candidate_mask.ravel(), out=rank[1:], dtype=rank.dtype)
+    total = _window_sums(classes.row_sums, candidates, shape, radius)
+    total_sq = _window_sums(classes.row_sums_sq, candidates, shape, radius)
+    count = plan.window_on_sensor.ravel()[candidates].astype(np.float64)
+    if len(classes.bad):
+        # Error and saturated pixels hold 0 in `measured`: take them out of the pixel counts.
+        count -= np.bincount(_pairs(rank, classes.bad, shape, radius)[1], minlength=n)
+    candidate_values = values.ravel()[candidates].astype(np.float64)
+    strong, mean = _threshold(candidate_values, count, total, total_sq, settings)
+    # Second pass without the first pass's strong pixels in any window.
+    first = np.flatnonzero(strong)
+    source, target = _pairs(rank, candidates[first], shape, radius)
+    removed = candidate_values[first][source]
+    count = count - np.bincount(target, minlength=n)
+    total = total - np.bincount(target, weights=removed, minlength=n)
+    total_sq = total_sq - np.bincount(target, weights=removed * removed, minlength=n)
+    strong, mean = _threshold(candidate_values, count, total, total_sq, settings)
+    return candidates[strong], candidate_values[strong], mean[strong]
+
+
+def spots_of(classes: PixelClasses, plan: AnalysisPlan) -> SpotList:
+    """:func:`find_spots` of a classified image."""
+    settings = plan.settings
+    shape = classes.values.shape
+    height, width = shape
+    flat, strong_values, mean = _strong_pixels(classes, plan)
+    if len(flat) == 0:
+        return SpotList.empty(shape)
+    ids, n_components = _components(flat, width)
+    rows, cols = np.divmod(flat, width)
+    signal = np.maximum(strong_values - mean, 0.0)
     npix = np.bincount(ids, minlength=n_components)
     total = np.bincount(ids, weights=signal, minlength=n_components)
-    background_sum = np.bincount(ids, weights=mean.ravel()[flat], minlength=n_components)
+    background_sum = np.bincount(ids, weights=mean, minlength=n_components)
     safe = np.where(total > 0, total, 1.0)
     x = np.bincount(ids, weights=signal * cols, minlength=n_components) / safe
     y = np.bincount(ids, weights=signal * rows, minlength=n_components) / safe
-    height, width = image.shape
     d = plan.d_a[
         np.clip(np.rint(y).astype(int), 0, height - 1),
         np.clip(np.rint(x).astype(int), 0, width - 1),
@@ -128,8 +220,9 @@ def find_spots(image: np.ndarray, plan: AnalysisPlan, valid: np.ndarray | None =
         & (d <= settings.low_resolution_limit_a)
     )
     kept = np.nonzero(keep)[0]
-    spot_pixels = np.zeros(image.shape, bool)
-    spot_pixels.ravel()[flat[keep[ids]]] = True
+    spot_pixel_indices = flat[keep[ids]]
+    spot_pixels = np.zeros(shape, bool)
+    spot_pixels.ravel()[spot_pixel_indices] = True
     q_ice = 2 * np.pi / np.asarray(ICE_RING_D_A)
     ice_all = np.any(
         np.abs(2 * np.pi / d[kept][:, None] - q_ice[None, :]) <= settings.ice_ring_width_recip_a,
@@ -144,10 +237,25 @@ def find_spots(image: np.ndarray, plan: AnalysisPlan, valid: np.ndarray | None =
         intensity=total[order],
         d_a=d[order],
         ice_ring=ice,
-        strong_pixel_count=int(strong.sum()),
-        spot_count_unfiltered=int(n_components),
+        strong_pixel_count=len(flat),
+        spot_count_unfiltered=n_components,
         spot_count_low_res=int(np.sum(d[kept] >= settings.low_res_spot_d_a)),
         spot_count_ice_ring=int(ice_all.sum()),
-        local_background=mean,
+        strong_background=mean,
         spot_pixels=spot_pixels,
+        spot_pixel_indices=spot_pixel_indices,
     )
+
+
+def find_spots(image: np.ndarray, plan: AnalysisPlan, valid: np.ndarray | None = None) -> SpotList:
+    """Find the spots of ``image`` (photons, [y, x]) as Jungfraujoch's receiver does per image.
+
+    Two passes: the local mean/variance (window ``2 * background_window_px + 1``, valid pixels
+    only) is first taken over all valid pixels, then again without the strong pixels of the first
+    pass, so that a bright spot does not raise its own threshold.
+    """
+    if valid is None:
+        classes = classify_pixels(image, plan)
+    else:
+        classes = pixel_classes_from_valid(image, valid, plan)
+    return spots_of(classes, plan)
