@@ -124,20 +124,33 @@ def analyse_image(
 
     t = time.perf_counter()
     rois = roi_integrals(image, plan)
+    # One tolist() per column: plain Python numbers for the CBOR encoder, without a float()
+    # call per field per spot.
+    columns = zip(
+        spots.x.tolist(),
+        spots.y.tolist(),
+        spots.intensity.tolist(),
+        outcome.indexed.tolist(),
+        outcome.hkl.tolist(),
+        outcome.dist_ewald.tolist(),
+        outcome.lattice.tolist(),
+        spots.ice_ring.tolist(),
+        strict=True,
+    )
     spot_maps = [
         {
-            "x": float(spots.x[i]),
-            "y": float(spots.y[i]),
-            "I": float(spots.intensity[i]),
-            "indexed": bool(outcome.indexed[i]),
-            "h": int(outcome.hkl[i, 0]),
-            "k": int(outcome.hkl[i, 1]),
-            "l": int(outcome.hkl[i, 2]),
-            "dist_ewald": float(outcome.dist_ewald[i]),
-            "lattice": int(outcome.lattice[i]),
-            "ice_ring": bool(spots.ice_ring[i]),
+            "x": x,
+            "y": y,
+            "I": intensity,
+            "indexed": indexed,
+            "h": h,
+            "k": k,
+            "l": l_index,
+            "dist_ewald": dist_ewald,
+            "lattice": lattice,
+            "ice_ring": ice,
         }
-        for i in range(len(spots))
+        for x, y, intensity, indexed, (h, k, l_index), dist_ewald, lattice, ice in columns
     ]
     timings["indexAnalysisTime"] = time.perf_counter() - t
 

@@ -36,7 +36,10 @@ class PixelClasses:
     valid set to 0, ``valid`` the measured pixels (not error, saturated or gap), ``bad`` the flat
     indices of the error and saturated pixels on the sensor (sorted). ``row_sums`` and
     ``row_sums_sq`` are the prefix sums of ``measured`` and of its squares along each row, with a
-    leading 0 column ([y, x + 1]; 64-bit integers, or float64 for a float image).
+    leading 0 column and ``plan.table_pad_rows`` zero rows above and below the image
+    ([y + pad, x + 1]). Integer tables are 32-bit when every sum the analysis takes from them
+    (a window, a row) fits 32 bits, so that a wrapped-around prefix still gives exact differences;
+    64-bit otherwise; float64 for a float image.
     """
 
     values: np.ndarray
@@ -64,12 +67,36 @@ def _working_values(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def _row_prefix(values: np.ndarray) -> np.ndarray:
+_INT32_MAX = 2**31 - 1
+
+
+def _row_prefix(values: np.ndarray, pad: int, dtype) -> np.ndarray:
     height, width = values.shape
-    table = np.empty((height, width + 1), values.dtype)
-    table[:, 0] = 0
-    np.cumsum(values, axis=1, dtype=values.dtype, out=table[:, 1:])
+    table = np.empty((height + 2 * pad, width + 1), dtype)
+    table[:pad] = 0
+    table[pad + height :] = 0
+    table[pad : pad + height, 0] = 0
+    np.cumsum(values, axis=1, dtype=dtype, out=table[pad : pad + height, 1:])
     return table
+
+
+def _tables(measured: np.ndarray, plan: AnalysisPlan) -> tuple[np.ndarray, np.ndarray]:
+    pad = plan.table_pad_rows
+    if measured.dtype.kind == "f":
+        wide = measured.astype(np.float64)
+        return _row_prefix(wide, pad, np.float64), _row_prefix(wide * wide, pad, np.float64)
+    width = measured.shape[1]
+    longest = max(width, (2 * plan.settings.background_window_px + 1) ** 2)
+    largest = max(int(measured.max()), -int(measured.min())) if measured.size else 0
+    if measured.dtype.itemsize <= 4 and largest * longest <= _INT32_MAX:
+        narrow = measured.astype(np.int32, copy=False)
+        sums = _row_prefix(narrow, pad, np.int32)
+        if largest * largest * longest <= _INT32_MAX:
+            return sums, _row_prefix(narrow * narrow, pad, np.int32)
+        wide = narrow.astype(np.int64)
+        return sums, _row_prefix(wide * wide, pad, np.int64)
+    wide = measured.astype(np.int64)
+    return _row_prefix(wide, pad, np.int64), _row_prefix(wide * wide, pad, np.int64)
 
 
 def _classes(values: np.ndarray, valid: np.ndarray, bad: np.ndarray, plan: AnalysisPlan):
@@ -78,14 +105,10 @@ def _classes(values: np.ndarray, valid: np.ndarray, bad: np.ndarray, plan: Analy
     measured = values.copy()
     measured.ravel()[plan.gap_pixels] = 0
     measured.ravel()[bad] = 0
-    wide = measured.astype(np.int64 if values.dtype.kind in "iu" else np.float64)
-    row_sums = _row_prefix(wide)
-    np.multiply(wide, wide, out=wide)
     return PixelClasses(
         values,
         measured,
-        row_sums,
-        _row_prefix(wide),
+        *_tables(measured, plan),
         valid,
         bad,
         int(np.count_nonzero(bad_values == settings.error_value)),
@@ -131,7 +154,7 @@ def _segment_sums(classes: PixelClasses, plan: AnalysisPlan) -> tuple[np.ndarray
     n = len(plan.segment_bin)
     sums = []
     for table in (classes.row_sums.ravel(), classes.row_sums_sq.ravel()):
-        runs = table[plan.run_end] - table[plan.run_first]
+        runs = (table[plan.run_end] - table[plan.run_first]).astype(np.float64)
         sums.append(np.bincount(plan.run_segment, weights=runs, minlength=n))
     return sums[0], sums[1]
 

@@ -46,6 +46,7 @@ class AnalysisPlan:
     on_sensor_count: int
     gap_pixels: np.ndarray
     window_on_sensor: np.ndarray
+    table_pad_rows: int
     run_first: np.ndarray
     run_end: np.ndarray
     run_segment: np.ndarray
@@ -95,11 +96,11 @@ def window_sums(values: np.ndarray, radius: int) -> np.ndarray:
     return table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0]
 
 
-def _runs(az_map: np.ndarray, band: np.ndarray):
+def _runs(az_map: np.ndarray, band: np.ndarray, pad_rows: int):
     """Runs of adjacent pixels in a row with the same (azimuthal bin, in band) pair.
 
     A run is given by the positions of its first pixel and one past its last in a row prefix-sum
-    table of width + 1 columns; segments are the distinct pairs, numbered in key order, with
+    table of width + 1 columns and ``pad_rows`` zero rows above the image; segments are the distinct pairs, numbered in key order, with
     their bin (-1: none) and whether they lie in the band. Pixels in no bin and out of the band
     belong to no run.
     """
@@ -115,6 +116,7 @@ def _runs(az_map: np.ndarray, band: np.ndarray):
     rows, first, end, run_key = rows[used], first[used], end[used], run_key[used]
     keys, segment = np.unique(run_key, return_inverse=True)
     stride = width + 1
+    rows = rows + pad_rows
     return (
         rows * stride + first,
         rows * stride + end,
@@ -154,7 +156,10 @@ def build_plan(geometry: DetectorGeometry, settings: AnalysisSettings) -> Analys
         roi_rows[roi.name], roi_cols[roi.name] = np.divmod(roi_pixels[roi.name], geometry.width_px)
     band = (d >= 3.0) & (d <= 5.0) & ~gap
     on_sensor = ~gap
-    run_first, run_end, run_segment, segment_bin, segment_band = _runs(az_map, band)
+    # Row prefix-sum tables carry a window's height of zero rows above and below the image, so
+    # that window rows off the image read zeros rather than being masked.
+    pad_rows = settings.background_window_px
+    run_first, run_end, run_segment, segment_bin, segment_band = _runs(az_map, band, pad_rows)
     in_bin = az_map.ravel()[az_map.ravel() >= 0]
     return AnalysisPlan(
         geometry,
@@ -175,6 +180,7 @@ def build_plan(geometry: DetectorGeometry, settings: AnalysisSettings) -> Analys
         int(on_sensor.sum()),
         np.flatnonzero(gap),
         window_sums(on_sensor.astype(np.int32), settings.background_window_px),
+        pad_rows,
         run_first,
         run_end,
         run_segment,

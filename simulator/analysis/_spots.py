@@ -77,42 +77,53 @@ def valid_pixels(image: np.ndarray, plan: AnalysisPlan) -> np.ndarray:
     return classify_pixels(image, plan).valid
 
 
-def _window_sums(table: np.ndarray, candidates: np.ndarray, shape, radius: int) -> np.ndarray:
-    """Sums over the (2 radius + 1)^2 window, cut at the image edges, around each candidate, from
-    the row prefix sums ``table`` ([y, x + 1]): one difference per window row."""
-    height, width = shape
+def _window_rows(pixels: np.ndarray, width: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions, in a padded row table ([y + radius, x + 1], see PixelClasses), of the first pixel
+    and one past the last of each row of each pixel's window (cut at the left and right edges):
+    two arrays [pixel, window row]."""
     stride = width + 1
-    rows, cols = np.divmod(candidates, width)
-    first = np.maximum(cols - radius, 0)
-    end = np.minimum(cols + radius + 1, width)
-    window_rows = rows[:, None] + np.arange(-radius, radius + 1)[None, :]
-    outside = (window_rows < 0) | (window_rows >= height)
-    base = np.clip(window_rows, 0, height - 1) * stride
+    rows, cols = np.divmod(pixels, width)
+    base = (rows + radius) * stride
+    offsets = np.arange(-radius, radius + 1) * stride
+    first = (base + np.maximum(cols - radius, 0))[:, None] + offsets[None, :]
+    end = (base + np.minimum(cols + radius + 1, width))[:, None] + offsets[None, :]
+    return first, end
+
+
+def _window_sums(table: np.ndarray, first: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Window sums from a padded row prefix-sum table: one difference per window row."""
     flat = table.ravel()
-    sums = flat[base + end[:, None]] - flat[base + first[:, None]]
-    sums[outside] = 0
-    return sums.sum(axis=1).astype(np.float64)
+    return (flat[end] - flat[first]).sum(axis=1).astype(np.float64)
 
 
-def _pairs(rank: np.ndarray, sources: np.ndarray, shape, radius: int):
-    """(source, target) pairs with target pixel ``t`` inside the window of source pixel ``s``.
+def _window_totals(
+    rank: np.ndarray,
+    sources: np.ndarray,
+    weights: list[np.ndarray],
+    n: int,
+    width: int,
+    radius: int,
+) -> list[np.ndarray]:
+    """For each of ``n`` targets, the sum of each ``weights`` array over the sources whose window
+    holds the target.
 
-    ``rank[p]`` counts the targets (flat indices, sorted) before pixel ``p``, so one row of a
-    window holds targets ``rank[first]`` to ``rank[last + 1]``: two lookups per row and source.
+    ``rank`` is a padded row table of the targets (flat indices, sorted): entry [y + radius, x]
+    counts the targets before pixel (y, x), so one row of a source's window holds the targets
+    ``rank`` at its first pixel to ``rank`` one past its last. Each such range adds the source's
+    weight: +w at its start, -w at its end, and a running sum over the targets gives the totals.
     """
-    height, width = shape
-    rows, cols = np.divmod(sources, width)
-    offsets = np.arange(-radius, radius + 1)
-    window_rows = rows[:, None] + offsets[None, :]
-    inside = (window_rows >= 0) & (window_rows < height)
-    row_start = window_rows * width
-    lo = rank[(row_start + np.maximum(cols - radius, 0)[:, None])[inside]]
-    hi = rank[(row_start + np.minimum(cols + radius + 1, width)[:, None])[inside]]
-    source = np.broadcast_to(np.arange(len(sources))[:, None], window_rows.shape)[inside]
-    lengths = hi - lo
-    ends = np.cumsum(lengths)
-    target = np.arange(ends[-1] if len(ends) else 0) + np.repeat(lo - (ends - lengths), lengths)
-    return np.repeat(source, lengths), target
+    first, end = _window_rows(sources, width, radius)
+    lo, hi = rank.ravel()[first].ravel(), rank.ravel()[end].ravel()
+    # Most window rows of a spot pixel hold no target: leave them out.
+    some = np.flatnonzero(lo != hi)
+    lo, hi = lo[some], hi[some]
+    source = some // (2 * radius + 1)
+    totals = []
+    for weight in weights:
+        per_row = weight[source]
+        steps = np.bincount(lo, per_row, n + 1) - np.bincount(hi, per_row, n + 1)
+        totals.append(np.cumsum(steps[:n]))
+    return totals
 
 
 def _threshold(values, count, total, total_sq, settings) -> np.ndarray:
@@ -125,11 +136,8 @@ def _threshold(values, count, total, total_sq, settings) -> np.ndarray:
 
 
 def _components(strong: np.ndarray, width: int) -> tuple[np.ndarray, int]:
-    # 8-connected components of the strong pixels (sorted flat indices), numbered in the order of
-    # each component's first pixel in raster order, as a raster-scan labelling numbers them.
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
+    """8-connected components of the strong pixels (sorted flat indices), numbered in the order of
+    each component's first pixel in raster order, as a raster-scan labelling numbers them."""
     n = len(strong)
     cols = strong % width
     not_last, not_first = cols < width - 1, cols > 0
@@ -149,9 +157,37 @@ def _components(strong: np.ndarray, width: int) -> tuple[np.ndarray, int]:
         heads.append(np.flatnonzero(hit))
         tails.append(found[hit])
     head, tail = np.concatenate(heads), np.concatenate(tails)
-    graph = coo_matrix((np.ones(len(head), np.int8), (head, tail)), shape=(n, n))
-    count, labels = connected_components(graph, directed=False)
-    return labels, int(count)
+    # Every pixel points at a pixel of its component with a lower or equal index; joined roots
+    # take the lower one, and pointer jumping flattens the trees, until every edge joins two
+    # pixels with the same root. The root is then the component's first pixel.
+    labels = np.arange(n)
+    while True:
+        at_head, at_tail = labels[head], labels[tail]
+        apart = at_head != at_tail
+        if not apart.any():
+            break
+        at_head, at_tail = at_head[apart], at_tail[apart]
+        np.minimum.at(labels, np.maximum(at_head, at_tail), np.minimum(at_head, at_tail))
+        while True:
+            jumped = labels[labels]
+            if np.array_equal(jumped, labels):
+                break
+            labels = jumped
+    roots, ids = np.unique(labels, return_inverse=True)
+    return ids, len(roots)
+
+
+def _rank_table(mask: np.ndarray, count: int, pad: int) -> np.ndarray:
+    """Padded row table ([y + pad, x], width + 1 columns) of the number of ``mask`` pixels before
+    each position in raster order; 0 in the rows above the image, ``count`` below."""
+    height, width = mask.shape
+    shifted = np.zeros((height, width + 1), bool)
+    shifted[:, 1:] = mask
+    rank = np.empty((height + 2 * pad, width + 1), np.int32 if count < 2**31 else np.int64)
+    rank[:pad] = 0
+    rank[pad + height :] = count
+    np.cumsum(shifted.ravel(), dtype=rank.dtype, out=rank[pad : pad + height].ravel())
+    return rank
 
 
 def _strong_pixels(classes: PixelClasses, plan: AnalysisPlan):
@@ -168,24 +204,23 @@ def _strong_pixels(classes: PixelClasses, plan: AnalysisPlan):
     n = len(candidates)
     if n == 0:
         return candidates, np.zeros(0), np.zeros(0)
-    # rank[p]: candidates before flat pixel p (one extra entry for the end of the last row).
-    rank = np.zeros(values.size + 1, np.int32 if n < 2**31 else np.int64)
-    np.cumsum(candidate_mask.ravel(), out=rank[1:], dtype=rank.dtype)
-    total = _window_sums(classes.row_sums, candidates, shape, radius)
-    total_sq = _window_sums(classes.row_sums_sq, candidates, shape, radius)
+    rank = _rank_table(candidate_mask, n, radius)
+    first, end = _window_rows(candidates, shape[1], radius)
+    total = _window_sums(classes.row_sums, first, end)
+    total_sq = _window_sums(classes.row_sums_sq, first, end)
     count = plan.window_on_sensor.ravel()[candidates].astype(np.float64)
     if len(classes.bad):
         # Error and saturated pixels hold 0 in `measured`: take them out of the pixel counts.
-        count -= np.bincount(_pairs(rank, classes.bad, shape, radius)[1], minlength=n)
+        ones = np.ones(len(classes.bad))
+        count -= _window_totals(rank, classes.bad, [ones], n, shape[1], radius)[0]
     candidate_values = values.ravel()[candidates].astype(np.float64)
     strong, mean = _threshold(candidate_values, count, total, total_sq, settings)
     # Second pass without the first pass's strong pixels in any window.
-    first = np.flatnonzero(strong)
-    source, target = _pairs(rank, candidates[first], shape, radius)
-    removed = candidate_values[first][source]
-    count = count - np.bincount(target, minlength=n)
-    total = total - np.bincount(target, weights=removed, minlength=n)
-    total_sq = total_sq - np.bincount(target, weights=removed * removed, minlength=n)
+    first_strong = np.flatnonzero(strong)
+    removed = candidate_values[first_strong]
+    weights = [np.ones(len(removed)), removed, removed * removed]
+    less = _window_totals(rank, candidates[first_strong], weights, n, shape[1], radius)
+    count, total, total_sq = count - less[0], total - less[1], total_sq - less[2]
     strong, mean = _threshold(candidate_values, count, total, total_sq, settings)
     return candidates[strong], candidate_values[strong], mean[strong]
 
