@@ -13,7 +13,7 @@ from jfjoch_hil.simulator.analysis._integration import integrate
 from jfjoch_hil.simulator.analysis._pixels import (
     classify_pixels,
     reduce_pixels,
-    roi_integrals,
+    roi_values,
     statistics_of,
 )
 from jfjoch_hil.simulator.analysis._plan import AnalysisPlan, build_plan
@@ -123,7 +123,7 @@ def analyse_image(
     timings["azIntTime"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    rois = roi_integrals(image, plan)
+    rois = roi_values(classes, plan)
     # One tolist() per column: plain Python numbers for the CBOR encoder, without a float()
     # call per field per spot.
     columns = zip(

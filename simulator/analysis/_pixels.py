@@ -24,6 +24,7 @@ __all__ = [
     "image_statistics",
     "pixel_classes_from_valid",
     "roi_integrals",
+    "roi_values",
 ]
 
 
@@ -44,6 +45,8 @@ class PixelClasses:
 
     values: np.ndarray
     measured: np.ndarray
+    measured_max: float
+    measured_min: float
     row_sums: np.ndarray
     row_sums_sq: np.ndarray
     valid: np.ndarray
@@ -80,14 +83,15 @@ def _row_prefix(values: np.ndarray, pad: int, dtype) -> np.ndarray:
     return table
 
 
-def _tables(measured: np.ndarray, plan: AnalysisPlan) -> tuple[np.ndarray, np.ndarray]:
+def _tables(
+    measured: np.ndarray, largest: int, plan: AnalysisPlan
+) -> tuple[np.ndarray, np.ndarray]:
     pad = plan.table_pad_rows
     if measured.dtype.kind == "f":
         wide = measured.astype(np.float64)
         return _row_prefix(wide, pad, np.float64), _row_prefix(wide * wide, pad, np.float64)
     width = measured.shape[1]
     longest = max(width, (2 * plan.settings.background_window_px + 1) ** 2)
-    largest = max(int(measured.max()), -int(measured.min())) if measured.size else 0
     if measured.dtype.itemsize <= 4 and largest * longest <= _INT32_MAX:
         narrow = measured.astype(np.int32, copy=False)
         sums = _row_prefix(narrow, pad, np.int32)
@@ -105,10 +109,14 @@ def _classes(values: np.ndarray, valid: np.ndarray, bad: np.ndarray, plan: Analy
     measured = values.copy()
     measured.ravel()[plan.gap_pixels] = 0
     measured.ravel()[bad] = 0
+    high, low = (measured.max(), measured.min()) if measured.size else (0, 0)
+    largest = max(int(high), -int(low)) if measured.dtype.kind in "iu" else 0
     return PixelClasses(
         values,
         measured,
-        *_tables(measured, plan),
+        high,
+        low,
+        *_tables(measured, largest, plan),
         valid,
         bad,
         int(np.count_nonzero(bad_values == settings.error_value)),
@@ -215,14 +223,10 @@ def background_estimate(
     return reduce_pixels(classes, plan, np.flatnonzero(spot_pixels), False)[1]
 
 
-def roi_integrals(image: np.ndarray, plan: AnalysisPlan) -> dict[str, dict[str, object]]:
-    """Per ROI: sum, sum of squares, valid pixel count, max and intensity-weighted centroid.
-
-    Error/gap pixels are excluded entirely; saturated pixels are left out of the sums but count
-    for the max (stream.md §9 "ROI quantities"). Centroid NaN when the sum is not positive;
-    max 0 when the ROI has no measured pixel.
-    """
+def _roi_by_pixels(image: np.ndarray, plan: AnalysisPlan) -> dict[str, dict[str, object]]:
+    # Values truncated to integers, pixel by pixel: the path of float images.
     settings = plan.settings
+    width = image.shape[1]
     flat_image = np.asarray(image).ravel()
     results = {}
     for name, pixels in plan.roi_pixels.items():
@@ -230,7 +234,7 @@ def roi_integrals(image: np.ndarray, plan: AnalysisPlan) -> dict[str, dict[str, 
         measured = values != settings.error_value
         summed = measured & (values < settings.saturation_value)
         v = values[summed]
-        rows, cols = plan.roi_rows[name][summed], plan.roi_cols[name][summed]
+        rows, cols = np.divmod(pixels[summed], width)
         total = int(v.sum())
         results[name] = {
             "sum": total,
@@ -243,6 +247,54 @@ def roi_integrals(image: np.ndarray, plan: AnalysisPlan) -> dict[str, dict[str, 
     return results
 
 
+def roi_values(classes: PixelClasses, plan: AnalysisPlan) -> dict[str, dict[str, object]]:
+    """:func:`roi_integrals` of a classified image."""
+    if not classes.integer:
+        return _roi_by_pixels(classes.values, plan)
+    settings = plan.settings
+    measured = classes.measured.ravel()
+    bad_bits = plan.roi_map.ravel()[classes.bad]
+    bad_values = classes.values.ravel()[classes.bad]
+    results = {}
+    for bit, (name, pixels) in enumerate(plan.roi_pixels.items()):
+        # Not valid pixels hold 0 in `measured`: they add nothing to the sums.
+        v = measured[pixels]
+        wide = v.astype(np.int64)
+        total = int(wide.sum())
+        in_roi = ((bad_bits >> bit) & 1).astype(bool)
+        saturated = bad_values[in_roi & (bad_values >= settings.saturation_value)]
+        npixel = len(pixels) - int(np.count_nonzero(in_roi))
+        if len(saturated):
+            # Saturated pixels count for the max and exceed every valid one.
+            largest = int(saturated.max())
+        elif npixel == 0:
+            largest = 0
+        else:
+            largest = int(v.max())
+            if largest <= 0 and np.count_nonzero(in_roi):
+                # Below zero the error pixels' 0 would win: the max needs the mask.
+                largest = int(v[classes.valid.ravel()[pixels]].max())
+        results[name] = {
+            "sum": total,
+            "sum_sq": int(np.dot(wide, wide)),
+            "npixel": npixel,
+            "max": largest,
+            "x": int(np.dot(wide, plan.roi_cols[name])) / total if total > 0 else float("nan"),
+            "y": int(np.dot(wide, plan.roi_rows[name])) / total if total > 0 else float("nan"),
+        }
+    return results
+
+
+def roi_integrals(image: np.ndarray, plan: AnalysisPlan) -> dict[str, dict[str, object]]:
+    """Per ROI: sum, sum of squares, valid pixel count, max and intensity-weighted centroid.
+
+    Error/gap pixels are excluded entirely; saturated pixels are left out of the sums but count
+    for the max (stream.md §9 "ROI quantities"). Centroid NaN when the sum is not positive;
+    max 0 when the ROI has no measured pixel.
+    """
+    return roi_values(classify_pixels(image, plan), plan)
+
+
 def statistics_of(classes: PixelClasses, plan: AnalysisPlan) -> dict[str, object]:
     """The image statistics of :func:`image_statistics` from a classified image."""
     viable = plan.on_sensor_count - len(classes.bad)
@@ -250,8 +302,12 @@ def statistics_of(classes: PixelClasses, plan: AnalysisPlan) -> dict[str, object
         # The pixels that are not valid hold 0 in ``measured``: 0 is the answer only if some
         # valid pixel holds it too.
         measured = classes.measured
-        image_max, image_min = measured.max(), measured.min()
-        pixel_sum = int(measured.sum(dtype=np.int64))
+        image_max, image_min = classes.measured_max, classes.measured_min
+        if classes.integer:
+            # Row totals are the last column of the row prefix sums.
+            pixel_sum = int(classes.row_sums[:, -1].sum(dtype=np.int64))
+        else:
+            pixel_sum = int(measured.sum(dtype=np.int64))
         if image_max == 0 or image_min == 0:
             zero_valid = np.count_nonzero(measured == 0) > plan.gap.size - viable
             if not zero_valid:

@@ -148,17 +148,18 @@ def build_plan(geometry: DetectorGeometry, settings: AnalysisSettings) -> Analys
     bin_to_two_theta = np.degrees(2 * np.arcsin(sin_theta)).astype(np.float32)
     bin_to_phi = np.broadcast_to(phi_centres[:, None], (n_phi, n_q)).astype(np.float32)
     roi_map = np.zeros(geometry.shape, np.uint16)
+    # Row prefix-sum tables carry a window's height of zero rows above and below the image, so
+    # that window rows off the image read zeros rather than being masked.
+    pad_rows = settings.background_window_px
     roi_pixels, roi_rows, roi_cols = {}, {}, {}
     for bit, roi in enumerate(settings.rois):
         footprint = _roi_footprint(roi, geometry, q, phi)
         roi_map |= footprint.astype(np.uint16) << np.uint16(bit)
         roi_pixels[roi.name] = np.flatnonzero(footprint & ~gap)
-        roi_rows[roi.name], roi_cols[roi.name] = np.divmod(roi_pixels[roi.name], geometry.width_px)
+        rows, cols = np.divmod(roi_pixels[roi.name], geometry.width_px)
+        roi_rows[roi.name], roi_cols[roi.name] = rows.astype(np.int32), cols.astype(np.int32)
     band = (d >= 3.0) & (d <= 5.0) & ~gap
     on_sensor = ~gap
-    # Row prefix-sum tables carry a window's height of zero rows above and below the image, so
-    # that window rows off the image read zeros rather than being masked.
-    pad_rows = settings.background_window_px
     run_first, run_end, run_segment, segment_bin, segment_band = _runs(az_map, band, pad_rows)
     in_bin = az_map.ravel()[az_map.ravel() >= 0]
     return AnalysisPlan(
