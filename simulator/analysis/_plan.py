@@ -100,7 +100,8 @@ def _runs(az_map: np.ndarray, band: np.ndarray, pad_rows: int):
     """Runs of adjacent pixels in a row with the same (azimuthal bin, in band) pair.
 
     A run is given by the positions of its first pixel and one past its last in a row prefix-sum
-    table of width + 1 columns and ``pad_rows`` zero rows above the image; segments are the distinct pairs, numbered in key order, with
+    table of width + 1 columns and ``pad_rows`` zero rows above the image; segments are the
+    distinct pairs, numbered in key order, with
     their bin (-1: none) and whether they lie in the band. Pixels in no bin and out of the band
     belong to no run.
     """
