@@ -199,7 +199,11 @@ def _strong_pixels(classes: PixelClasses, plan: AnalysisPlan):
     threshold = settings.photon_threshold
     if classes.integer:
         threshold = math.ceil(threshold)
-    candidate_mask = valid & (values >= threshold)
+    if threshold > 0:
+        # Pixels that are not valid hold 0 in `measured`, below any positive threshold.
+        candidate_mask = classes.measured >= threshold
+    else:
+        candidate_mask = valid & (values >= threshold)
     candidates = np.flatnonzero(candidate_mask)
     n = len(candidates)
     if n == 0:

@@ -235,9 +235,14 @@ def test_analysis_pixel_reductions_equal_the_masked_reference(image):
 
 
 @settings(max_examples=20, deadline=None)
-@given(images(), st.integers(1, 12))
-def test_analysis_spots_equal_the_reference_for_any_window(image, window_px):
-    settings_ = AnalysisSettings(background_window_px=window_px, low_resolution_limit_a=1000.0)
+@given(images(), st.integers(1, 12), st.sampled_from([-1.0, 0.0, 1.0, 4.0, 6.5]))
+def test_analysis_spots_equal_the_reference_for_any_window(image, window_px, threshold):
+    settings_ = AnalysisSettings(
+        background_window_px=window_px,
+        low_resolution_limit_a=1000.0,
+        photon_threshold=threshold,
+        max_pixels_per_spot=100_000,
+    )
     plan = plan_for(GEOMETRY, settings_)
     reference = _reference_spots(image, plan)
     spots = find_spots(image, plan)
