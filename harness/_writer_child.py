@@ -167,15 +167,20 @@ def send_supervised(pusher: Pusher, data, group: RunGroup, deadline: float, what
         return
 
 
-def _conformance(files: list[Path], timeout_s: float) -> tuple[bool, list[dict]]:
+def _conformance(
+    files: list[Path], timeout_s: float, profile: str = "jungfraujoch"
+) -> tuple[bool, list[dict]]:
     """Each file checked with the conformance library in a forked child (a crash in the HDF5
-    library becomes an unreadable report, exit code 2)."""
+    library becomes an unreadable report, exit code 2), under ``profile``: ``nxmx`` for a run
+    streamed with the DECTRIS profile, whose start message carries none of the Jungfraujoch
+    fields a Jungfraujoch file always holds."""
     verdicts = []
     for path in files:
-        report = check_file_isolated(path, timeout_s=timeout_s)
+        report = check_file_isolated(path, profile=profile, timeout_s=timeout_s)
         verdicts.append(
             {
                 "file": path.name,
+                "profile": profile,
                 "exit_code": report.exit_code,
                 "errors": [finding.as_dict() for finding in report.errors][:20],
             }

@@ -86,8 +86,37 @@ def read_geometry(master: Path) -> tuple[DetectorGeometry, dict]:
             "saturation_value": int(_scalar(handle, f"{_DET}/saturation_value", default=32767)),
             "number_of_images": int(_scalar(handle, f"{_DET}/detectorSpecific/nimages", default=0)),
             "mask": mask,
+            # carried into the companion's start message: the run-level fields a Jungfraujoch
+            # file always holds (hdf5-format.md §3), as the source master states them
+            "carried": _carried(handle),
         }
     return geometry, values
+
+
+#: start-message field -> (path in the source master, kind) copied into the companion
+_CARRIED = {
+    "count_time": (f"{_DET}/count_time", float),
+    "frame_time": (f"{_DET}/frame_time", float),
+    "detector_description": (f"{_DET}/description", str),
+    "bit_depth_readout": (f"{_DET}/bit_depth_readout", int),
+    "bit_depth_image": (f"{_DET}/bit_depth_image", int),
+    "source_type": ("/entry/source/type", str),
+    "source_name": ("/entry/source/name", str),
+    "instrument_name": ("/entry/instrument/name", str),
+    "sample_name": ("/entry/sample/name", str),
+    "sensor_material": (f"{_DET}/sensor_material", str),
+}
+
+
+def _carried(handle: h5py.File) -> dict:
+    carried: dict = {}
+    for field, (path, kind) in _CARRIED.items():
+        if path in handle and isinstance(handle[path], h5py.Dataset):
+            value = handle[path][()]
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", "replace")
+            carried[field] = kind(value.item() if hasattr(value, "item") else value)
+    return carried
 
 
 def reprocess(
@@ -132,11 +161,13 @@ def reprocess(
             saturation_value=values["saturation_value"],
             indexing_algorithm="none (reprocessing without a model)",
         )
+        fields.update(values["carried"])
         start = StartMessage(**fields, process_source_master=master.name)
         if values["mask"] is not None:
             start = dataclasses.replace(
                 start,
                 pixel_mask={"default": TypedArray.from_numpy(values["mask"].astype(np.uint32))},
+                pixel_mask_enabled=True,
             )
         limit_s = bounds.run_s(count, 0.0)
         deadline = time.monotonic() + limit_s

@@ -421,7 +421,11 @@ def _run_once(
     files = sorted(out_dir.glob(f"{scenario.prefix}_*.h5"))
     master = out_dir / f"{scenario.prefix}_master.h5"
     checked = [master] if master.exists() else files
-    conformance_ok, verdicts = _conformance(checked, timeout_s=bounds.margin_s + 60.0 * len(files))
+    conformance_ok, verdicts = _conformance(
+        checked,
+        timeout_s=bounds.margin_s + 60.0 * len(files),
+        profile="nxmx" if scenario.stream.profile == StreamProfile.DECTRIS else "jungfraujoch",
+    )
     stream_traced_ok, stream_trace = trace_run(
         master, Path(record_dir), timeout_s=bounds.margin_s + 60.0 * max(1, len(files))
     )

@@ -341,7 +341,7 @@ def domain_problem(domain: str, ds: h5py.Dataset, deep: bool) -> str | None:
         if fv.size != v.size:
             return "non-finite value, > 0 required"
     elif domain == ">=0":
-        bad = fv[fv < 0]
+        bad = fv[(fv < 0) & (fv != -1)]  # -1: the absent-value sentinel (hdf5-format.md §4, §5)
     elif domain == "01":
         bad = fv[(fv != 0) & (fv != 1)]
     elif domain == "0..1":
@@ -360,6 +360,16 @@ def _required(ctx: Context, row: SpecRow, concrete: str, root: h5py.Group) -> bo
     if pres == "group":
         parent = _parent(concrete)
         return is_group(ctx.resolver.walk(root, parent) if parent else root)
+    if pres in ("indexed", "spots"):
+        name, wanted = ("imageIndexed", 1) if pres == "indexed" else ("nPeaks", None)
+        flags = ctx.resolver.walk(root, f"{_parent(concrete)}/{name}")
+        if not is_dataset(flags):
+            return False
+        try:
+            values = np.nan_to_num(np.asarray(flags[()], dtype=float))
+        except Exception:  # noqa: BLE001  (an unreadable array is reported by its own row)
+            return False
+        return bool(np.any(values == wanted) if wanted is not None else np.any(values > 0))
     if pres.startswith("layout:"):
         return ctx.layout in pres[len("layout:") :].split("|")
     if pres.startswith("type:"):

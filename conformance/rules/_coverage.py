@@ -14,7 +14,9 @@ Columns of a :class:`SpecRow`:
               in vds / integrated / process, each data file in legacy), ``diagnostics`` (§4.7:
               ``/entry/detector`` in data files, ``detectorSpecific`` in an integrated file).
 ``presence``  ``always`` (Jungfraujoch always writes it), ``group`` (required whenever its parent
-              group exists), ``input`` (written when the run had the input: checked if present),
+              group exists), ``indexed`` (an indexing result: required whenever its group's
+              ``imageIndexed`` marks an image indexed, hdf5-format.md §4.1), ``spots`` (a per-spot array:
+              required whenever its group's ``nPeaks`` counts a stored spot), ``input`` (written when the run had the input: checked if present),
               ``type:<t>`` (ROI definitions: required for ROIs of that type),
               ``layout:<a>|<b>`` (required in those layouts only).
 ``nx_class``  for group rows: the NX_class the group must declare.
@@ -33,6 +35,7 @@ Columns of a :class:`SpecRow`:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 __all__ = ["SpecRow", "COVERAGE", "generic_rules", "row_rules", "SENTENCE"]
@@ -175,7 +178,8 @@ COVERAGE: tuple[SpecRow, ...] = (
     _R(
         "§3 /entry",
         "end_time",
-        presence="always",
+        # nxmx-rules: optional, written only when the end was observed (omitted after an abort)
+        presence="input",
         dtype="s",
         shape="",
         domain="iso8601",
@@ -1325,4 +1329,37 @@ COVERAGE: tuple[SpecRow, ...] = (
     _S("§5", "units are written as the HDF5 units attribute on the dataset", ["SPEC-UNITS"]),
     _S("§5", "image pixels use INTx_MIN / UINTx_MAX as sentinel", ["JF-IMAGE-DATASET"]),
     _S("§5", "saturation and error values fit the image dtype", ["JF-PLAUSIBLE"]),
+)
+
+#: hdf5-format.md §4.1: what exists only for an indexed image ("Indexing only" per-spot columns,
+#: the per-image lattice and its derived quantities); required once an image was indexed.
+_INDEXING_ONLY = frozenset(
+    f"MX/{name}"
+    for name in (
+        "peakH",
+        "peakK",
+        "peakL",
+        "peakDistEwaldSphere",
+        "peakIndexed",
+        "peakLattice",
+        "niggliClass",
+        "bravaisLattice",
+        "profileRadius",
+        "mosaicity",
+        "bFactor",
+        "latticeIndexed",
+    )
+)
+#: hdf5-format.md §4.1 per-spot arrays [n_images, max_spots] that are not indexing-only: they
+#: exist once a spot was stored (``nPeaks`` > 0 for some image).
+_SPOT_ARRAYS = frozenset(
+    f"MX/{name}" for name in ("peakXPosRaw", "peakYPosRaw", "peakTotalIntensity", "peakIceRingRes")
+)
+COVERAGE = tuple(
+    dataclasses.replace(row, presence="indexed")
+    if row.path in _INDEXING_ONLY and row.presence == "group"
+    else dataclasses.replace(row, presence="spots")
+    if row.path in _SPOT_ARRAYS and row.presence == "group"
+    else row
+    for row in COVERAGE
 )

@@ -378,6 +378,10 @@ UNTRACED: dict[tuple[str, str], str] = {
         "readers to nimages x ntrigger = frames in the files (third-party-readers.md, Neggia)"
     ),
     ("start", "roi_mode"): "no destination in hdf5-format.md",
+    ("start", "process_source_master"): (
+        "a writer instruction, not a stored value: the master whose images the reprocessing "
+        "companion's /entry/data/data VDS links back to (hdf5-format.md §2, _process.h5)"
+    ),
     ("start", "detector_type"): "no dataset of its own in hdf5-format.md",
     ("start", "file_prefix"): "names the files (§2), not a dataset",
     ("start", "file_format"): "selects the layout (§2), checked by the layout the trace walks",

@@ -60,6 +60,8 @@ def small_run(
         image_size_y=shape[0],
         channels=["default"],
         image_dtype="uint16",
+        bit_depth_readout=16,
+        bit_depth_image=16,
         detector_type="JUNGFRAU",
         detector_description="faultsuite JUNGFRAU",
         pixel_size_x=75e-6,

@@ -70,7 +70,15 @@ def test_hw_publish_direct_with_faults_exact_counters_and_pixels():
 
     kinds = [type(m).__name__ for m in sent]
     assert kinds[0] == "StartMessage" and kinds[-1] == "EndMessage"
-    assert kinds.count("CalibrationMessage") == n_cells * 2 * 3
+    # one pedestal image per (gain, cell), both modules' rows stacked in module order
+    calibrations = [m for m in sent if type(m).__name__ == "CalibrationMessage"]
+    assert len(calibrations) == n_cells * 3
+    assert len({m.name for m in calibrations}) == len(calibrations)
+    for m in calibrations:
+        expected_pedestal = np.concatenate(
+            [calibration.pedestal_adu[m.storage_cell, module, m.gain] for module in range(2)]
+        )
+        np.testing.assert_array_equal(m.data.to_numpy(), expected_pedestal)
     images = [m for m in sent if type(m).__name__ == "ImageMessage"]
     assert [m.image_id for m in images] == list(range(n_frames))
     expected = schedule.truth.expected_received(2)

@@ -69,6 +69,8 @@ def make_start(
         image_size_x=NX,
         image_size_y=NY,
         image_dtype=dtype,
+        bit_depth_readout=16,
+        bit_depth_image=np.dtype(dtype).itemsize * 8,
         number_of_images=n_images,
         pixel_size_x=75e-6,
         pixel_size_y=75e-6,
@@ -112,8 +114,11 @@ def make_start(
         roi_map=TypedArray.from_numpy(roi_map),
         az_int_q_bins=Q,
         az_int_phi_bins=PHI,
-        az_int_bin_to_q=[0.1 * (i % Q + 1) for i in range(PHI * Q)],
-        az_int_bin_to_two_theta=[1.0 * i for i in range(PHI * Q)],
+        # q = 4 pi sin(theta) / lambda of each bin's two-theta (hdf5-format.md §4.3)
+        az_int_bin_to_q=[
+            4 * np.pi * np.sin(np.radians(1.0 * (i % Q + 1)) / 2) / 0.99987 for i in range(PHI * Q)
+        ],
+        az_int_bin_to_two_theta=[1.0 * (i % Q + 1) for i in range(PHI * Q)],
         az_int_bin_to_phi=[180.0 * (i // Q) for i in range(PHI * Q)],
         az_int_map=TypedArray.from_numpy(
             (np.arange(NY * NX) % (PHI * Q)).astype(np.uint16).reshape(NY, NX)
@@ -199,7 +204,7 @@ def make_image(
         mosaicity=0.05,
         b_factor=12.5,
         resolution_estimate=1.8 + 0.01 * index,
-        integrated_reflection_count=index,
+        integrated_reflection_count=0 if reflections is None else len(reflections["h"].to_numpy()),
         bkg_estimate=3.5,
         beam_corr_x=0.1,
         beam_corr_y=-0.1,
