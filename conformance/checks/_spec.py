@@ -362,6 +362,14 @@ def _required(ctx: Context, row: SpecRow, concrete: str, root: h5py.Group) -> bo
         return is_group(ctx.resolver.walk(root, parent) if parent else root)
     if pres.startswith("layout:"):
         return ctx.layout in pres[len("layout:") :].split("|")
+    if pres == "indexed":
+        flags = ctx.resolver.walk(root, f"{_parent(concrete)}/imageIndexed")
+        if not is_dataset(flags) or flags.size > 10_000_000:
+            return False
+        try:
+            return bool(np.any(np.asarray(flags[()]) == 1))
+        except Exception:  # noqa: BLE001
+            return False
     if pres.startswith("type:"):
         t = ctx.resolver.walk(root, f"{_parent(concrete)}/type")
         if not is_dataset(t):

@@ -16,6 +16,7 @@ Columns of a :class:`SpecRow`:
 ``presence``  ``always`` (Jungfraujoch always writes it), ``group`` (required whenever its parent
               group exists), ``input`` (written when the run had the input: checked if present),
               ``type:<t>`` (ROI definitions: required for ROIs of that type),
+              ``indexed`` (required when an image of the file has imageIndexed = 1),
               ``layout:<a>|<b>`` (required in those layouts only).
 ``nx_class``  for group rows: the NX_class the group must declare.
 ``dtype``     ``f`` float, ``i`` integer, ``u`` unsigned, ``b`` 0/1 flag (bool or integer), ``n``
@@ -104,7 +105,7 @@ _D = "instrument/detector"
 _DS = f"{_D}/detectorSpecific"
 _MX = "§4.1 /entry/MX"
 
-COVERAGE: tuple[SpecRow, ...] = (
+_COVERAGE: tuple[SpecRow, ...] = (
     # ------------------------------------------------------------------ §2 normative sentences
     _S(
         "§2",
@@ -1325,4 +1326,12 @@ COVERAGE: tuple[SpecRow, ...] = (
     _S("§5", "units are written as the HDF5 units attribute on the dataset", ["SPEC-UNITS"]),
     _S("§5", "image pixels use INTx_MIN / UINTx_MAX as sentinel", ["JF-IMAGE-DATASET"]),
     _S("§5", "saturation and error values fit the image dtype", ["JF-PLAUSIBLE"]),
+)
+
+
+# Indexing results (§4.1): required whenever an image of the file was indexed (imageIndexed 1);
+# a run without indexing input may omit them.
+_INDEXED = {"MX/bravaisLattice", "MX/latticeIndexed"}
+COVERAGE: tuple[SpecRow, ...] = tuple(
+    SpecRow(**{**r.__dict__, "presence": "indexed"}) if r.path in _INDEXED else r for r in _COVERAGE
 )
