@@ -359,7 +359,10 @@ def _required(ctx: Context, row: SpecRow, concrete: str, root: h5py.Group) -> bo
         return True
     if pres == "group":
         parent = _parent(concrete)
-        return is_group(ctx.resolver.walk(root, parent) if parent else root)
+        group = ctx.resolver.walk(root, parent) if parent else root
+        # an empty collection records nothing (a run stopped before its first block of results
+        # was written): its members are required once it holds any of them
+        return is_group(group) and (not parent or len(group) > 0)
     if pres in ("indexed", "spots"):
         name, wanted = ("imageIndexed", 1) if pres == "indexed" else ("nPeaks", None)
         flags = ctx.resolver.walk(root, f"{_parent(concrete)}/{name}")

@@ -1063,9 +1063,9 @@ COVERAGE: tuple[SpecRow, ...] = (
             rules=("JF-IMAGE-COUNT",),
         )
         for name, pres, u, dom in (
-            ("timestamp", "group", None, None),
+            ("timestamp", "input", None, None),  # per-image, as the stream carried it (traced)
             ("exptime", "input", "@time", ">=0"),
-            ("number", "group", None, ">=0"),
+            ("number", "input", None, ">=0"),
             ("det_info", "input", None, None),
             ("storage_cell_image", "input", None, ">=0"),
             ("rcv_delay", "input", None, None),
