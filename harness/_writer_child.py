@@ -29,7 +29,7 @@ from jfjoch_hil.stream import (
     parse_event,
 )
 
-__all__ = ["SEND_SLICE_MS", "WRITER", "send_supervised"]
+__all__ = ["SEND_SLICE_MS", "WRITER", "WriterChild", "check_files", "send_supervised"]
 
 #: Name of the writer child in supervision reports and pid files.
 WRITER = "jfwriter"
@@ -39,7 +39,7 @@ SEND_SLICE_MS = 250
 _E = TypeVar("_E", WriterReady, RunFinished)
 
 
-class _Writer:
+class WriterChild:
     """``jfwriter`` as a supervised child, connected to our PUSH endpoint; its JSON lines read."""
 
     def __init__(
@@ -167,7 +167,7 @@ def send_supervised(pusher: Pusher, data, group: RunGroup, deadline: float, what
         return
 
 
-def _conformance(
+def check_files(
     files: list[Path], timeout_s: float, profile: str = "jungfraujoch"
 ) -> tuple[bool, list[dict]]:
     """Each file checked with the conformance library in a forked child (a crash in the HDF5

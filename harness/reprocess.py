@@ -21,7 +21,7 @@ import h5py
 import hdf5plugin  # noqa: F401  (registers the bitshuffle / LZ4 filters with HDF5)
 import numpy as np
 from jfjoch_hil.harness._supervise import Bounds, RunGroup
-from jfjoch_hil.harness._writer_child import WRITER, _Writer, send_supervised
+from jfjoch_hil.harness._writer_child import WRITER, WriterChild, send_supervised
 from jfjoch_hil.harness.truth import open_written_images
 from jfjoch_hil.simulator.analysis import (
     AnalysisSettings,
@@ -175,7 +175,7 @@ def reprocess(
             RunGroup(bounds) as group,
             Pusher(send_timeout_ms=250) as pusher,
         ):
-            writer = _Writer(
+            writer = WriterChild(
                 group,
                 pusher.endpoint,
                 folder,

@@ -34,8 +34,8 @@ from jfjoch_hil.harness._supervise import Bounds, RunGroup
 from jfjoch_hil.harness._writer_child import (
     SEND_SLICE_MS,
     WRITER,
-    _conformance,
-    _Writer,
+    WriterChild,
+    check_files,
     send_supervised,
 )
 from jfjoch_hil.harness.chain import Experiment, build_experiment
@@ -69,7 +69,14 @@ from jfjoch_hil.stream import (
     event_json,
 )
 
-__all__ = ["WRITER", "run_scenario"]
+__all__ = [
+    "WINDOW_FRAMES",
+    "WRITER",
+    "AnalysingPublisher",
+    "analysis_for",
+    "run_scenario",
+    "start_fields",
+]
 
 #: Longest time between two checks of the children while data keeps flowing.
 CHECK_EVERY_S = 0.5
@@ -77,7 +84,7 @@ CHECK_EVERY_S = 0.5
 WINDOW_FRAMES = 2
 
 
-class _AnalysingPublisher(RunPublisher):
+class AnalysingPublisher(RunPublisher):
     """The receiver's publisher plus the per-image analysis and the scenario's run settings.
 
     The hardware side builds each message; this adds the analysis results to every image
@@ -95,7 +102,7 @@ class _AnalysingPublisher(RunPublisher):
     ) -> None:
         super().__init__(processor, self._send)
         self._deliver = deliver
-        self._start_fields = start_fields
+        self.start_fields = start_fields
         self._analyse = analyse
         self._experiment = experiment
         self._analysis: dict = {}
@@ -125,7 +132,7 @@ class _AnalysingPublisher(RunPublisher):
         if isinstance(message, ImageMessage):
             message = dataclasses.replace(message, **self._analysis)
         elif isinstance(message, StartMessage):
-            message = dataclasses.replace(message, **self._start_fields)
+            message = dataclasses.replace(message, **self.start_fields)
         elif isinstance(message, EndMessage):
             if not self.send_end:
                 return None
@@ -163,7 +170,7 @@ def _now():
     return datetime.now(UTC)
 
 
-def _start_fields(experiment: Experiment, plan) -> dict:
+def start_fields(experiment: Experiment, plan) -> dict:
     scenario = experiment.scenario
     fields = start_message_fields(plan, experiment.scene)
     mask = fields.get("pixel_mask")
@@ -261,7 +268,7 @@ def _frames_to_send(experiment: Experiment) -> np.ndarray:
     return schedule.frame < abort if abort else np.ones(len(schedule.frame), bool)
 
 
-def _analysis_for(experiment: Experiment):
+def analysis_for(experiment: Experiment):
     """The receiver's frame processor, the analysis plan and the per-image analysis of a run."""
     scenario = experiment.scenario
     run = scenario.run
@@ -421,7 +428,7 @@ def _run_once(
     files = sorted(out_dir.glob(f"{scenario.prefix}_*.h5"))
     master = out_dir / f"{scenario.prefix}_master.h5"
     checked = [master] if master.exists() else files
-    conformance_ok, verdicts = _conformance(
+    conformance_ok, verdicts = check_files(
         checked,
         timeout_s=bounds.margin_s + 60.0 * len(files),
         profile="nxmx" if scenario.stream.profile == StreamProfile.DECTRIS else "jungfraujoch",
@@ -493,7 +500,7 @@ def _chain(scenario, out_dir, group: RunGroup, deadline: float, *, record_dir, p
     """Writer, detector and receiver of one run under ``group``; what each of them did."""
     experiment = build_experiment(scenario)
     run, detector = scenario.run, experiment.detector
-    processor, plan, analyse = _analysis_for(experiment)
+    processor, plan, analyse = analysis_for(experiment)
     recorder = stream.DumpWriter(record_dir)
     send_mask = _frames_to_send(experiment)
     schedule = experiment.schedule
@@ -506,7 +513,7 @@ def _chain(scenario, out_dir, group: RunGroup, deadline: float, *, record_dir, p
     bar = _Progress(run.images, progress)
     bounds = group.bounds
     with Pusher(send_hwm=1000, send_timeout_ms=SEND_SLICE_MS) as pusher:
-        writer = _Writer(
+        writer = WriterChild(
             group,
             pusher.endpoint,
             out_dir,
@@ -527,8 +534,8 @@ def _chain(scenario, out_dir, group: RunGroup, deadline: float, *, record_dir, p
                 send_supervised(pusher, data, group, deadline, "sending the stream to the writer")
                 recorder.write(data)
 
-            publisher = _AnalysingPublisher(
-                processor, experiment, deliver, _start_fields(experiment, plan), analyse
+            publisher = AnalysingPublisher(
+                processor, experiment, deliver, start_fields(experiment, plan), analyse
             )
             publisher.send_end = scenario.writer.send_end and not run.abort_after_images
             moved = _transport(
@@ -561,7 +568,7 @@ def _json_default(value):
 
 def _transport(
     experiment: Experiment,
-    publisher: _AnalysingPublisher,
+    publisher: AnalysingPublisher,
     frame,
     port,
     packet,

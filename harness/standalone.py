@@ -17,7 +17,7 @@ import jfjoch_hil.stream as stream
 import numpy as np
 from jfjoch_hil.harness._supervise import Bounds
 from jfjoch_hil.harness.chain import build_experiment
-from jfjoch_hil.harness.run import WINDOW_FRAMES, _AnalysingPublisher, _analysis_for, _start_fields
+from jfjoch_hil.harness.run import WINDOW_FRAMES, AnalysingPublisher, analysis_for, start_fields
 from jfjoch_hil.harness.scenario import Scenario
 from jfjoch_hil.harness.senders import send_modules
 from jfjoch_hil.simulator.receiver import Assembler, UdpReceiver
@@ -105,7 +105,7 @@ def run_receiver(
     deadline = started + timeout_s
     experiment = build_experiment(scenario)
     detector = experiment.detector
-    processor, plan, analyse = _analysis_for(experiment)
+    processor, plan, analyse = analysis_for(experiment)
     if not analysis:
         analyse = lambda image_id, image: {}  # noqa: E731
     assembler = Assembler(detector, WINDOW_FRAMES, first_frame_number=first_frame_number)
@@ -126,8 +126,8 @@ def run_receiver(
                             f"bound of {timeout_s:.1f} s"
                         ) from None
 
-        publisher = _AnalysingPublisher(
-            processor, experiment, send, _start_fields(experiment, plan), analyse
+        publisher = AnalysingPublisher(
+            processor, experiment, send, start_fields(experiment, plan), analyse
         )
         publisher.start()
         if on_ready is not None:
@@ -225,11 +225,11 @@ class ReceiverSession:
         from jfjoch_hil.simulator.receiver import DirectTransport
 
         self.experiment = experiment
-        processor, plan, analyse = _analysis_for(experiment)
+        processor, plan, analyse = analysis_for(experiment)
         if not analysis:
             analyse = lambda image_id, image: {}  # noqa: E731
-        self.publisher = _AnalysingPublisher(
-            processor, experiment, send, _start_fields(experiment, plan), analyse
+        self.publisher = AnalysingPublisher(
+            processor, experiment, send, start_fields(experiment, plan), analyse
         )
         self.assembler = Assembler(
             experiment.detector, WINDOW_FRAMES, first_frame_number=resume_after_frame + 1

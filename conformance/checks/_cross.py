@@ -242,7 +242,8 @@ def _spots(ctx: Context) -> None:
         unf = get["peakCountUnfiltered"]
         if is_dataset(unf) and unf.shape == npk.shape:
             u = np.asarray(unf[()])[idx]
-            bad = np.nonzero(counts.astype(np.int64) > u.astype(np.int64))[0]
+            # -1: the counter's absent sentinel (an image never received, hdf5-format.md §4, §5)
+            bad = np.nonzero((counts.astype(np.int64) > u.astype(np.int64)) & (u != -1))[0]
             if bad.size:
                 i = idx[bad[0]]
                 ctx.add(
@@ -281,7 +282,7 @@ def _spots(ctx: Context) -> None:
             for k, i in enumerate(idx):
                 c = min(int(counts[k]), pi.shape[1])
                 n_ix = int(np.count_nonzero(np.asarray(pi[i, :c]) == 1)) if c > 0 else 0
-                if n_ix > int(pci[i]):
+                if int(pci[i]) != -1 and n_ix > int(pci[i]):
                     ctx.add(
                         "XF-SPOTS",
                         f"{base}/peakCountIndexed",
