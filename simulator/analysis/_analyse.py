@@ -21,23 +21,9 @@ from jfjoch_hil.simulator.analysis._settings import AnalysisSettings
 from jfjoch_hil.simulator.analysis._spots import SpotList, spots_of
 from jfjoch_hil.simulator.errors import AnalysisError
 from jfjoch_hil.simulator.scenes import DetectorGeometry, ImageTruth, Scene, render
+from jfjoch_hil.stream import PROFILING_KEYS  # the /entry/profiling names (hdf5-format.md §4.6)
 
 __all__ = ["PROFILING_KEYS", "analyse_image", "analyse_scene_image", "plan_for"]
-
-PROFILING_KEYS = (
-    "spotFindingTime",
-    "indexingTime",
-    "integrationTime",
-    "refinementTime",
-    "processingTime",
-    "braggPredictionTime",
-    "preprocessingTime",
-    "compressionTime",
-    "azIntTime",
-    "indexAnalysisTime",
-    "imageScaleTime",
-)
-"""The /entry/profiling dataset names (hdf5-format.md §4.6), seconds."""
 
 # Keyed by identity: geometries that compare equal may still differ in their gap masks.
 _PLANS: dict[tuple[int, int], tuple[weakref.ref, AnalysisPlan]] = {}
