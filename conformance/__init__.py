@@ -35,6 +35,7 @@ __all__ = [
     "diff_manifests",
     "make_manifest",
     "trace_dir",
+    "trace_dir_isolated",
     "trace_file",
 ]
 
@@ -57,6 +58,7 @@ _HOME = {
     "ReportStatistics": "jfjoch_hil.conformance._report",
     "check_file": "jfjoch_hil.conformance._api",
     "check_file_isolated": "jfjoch_hil.conformance._isolate",
+    "trace_dir_isolated": "jfjoch_hil.conformance._isolate",
     "check_messages": "jfjoch_hil.conformance._stream",
     "check_stream_connect": "jfjoch_hil.conformance._stream",
     "check_stream_dir": "jfjoch_hil.conformance._stream",

@@ -1,12 +1,13 @@
-"""The stream-to-file trace of every ``jfsim run``: record the stream beside the files, then run
-``jfcheck FILE --stream DIR --trace-only`` on the result (a separate process, as the file check)."""
+"""The stream-to-file trace of every ``jfsim run``: record the stream beside the files, then trace
+the recording into the master file with the conformance library (``trace_dir`` in a forked
+child, as the file check, so that a crash inside the HDF5 library cannot end the run)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
+import dataclasses
 from pathlib import Path
+
+from jfjoch_hil.conformance import UnreadableFileError, trace_dir_isolated
 
 __all__ = ["stream_folder", "trace_run"]
 
@@ -25,31 +26,20 @@ def stream_folder(out_dir: Path, prefix: str, record_dir=None) -> Path:
 
 def trace_run(master: Path, folder: Path, timeout_s: float = 600.0) -> tuple[bool | None, dict]:
     """(stream_traced_ok, summary) of tracing ``folder`` into ``master``; ``None`` when the run
-    has no master file to trace into (data files only)."""
+    has no master file to trace into (data files only).
+
+    The summary holds the trace's statistics and its first 20 error findings; a trace that could
+    not run (the recording or the file unreadable, the child crashed or overran ``timeout_s``)
+    is ``False`` with the reason under ``error``.
+    """
     if not master.exists():
         return None, {"skipped": f"no master file {master.name}"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jfjoch_hil.conformance.cli",
-            str(master),
-            "--stream",
-            str(folder),
-            "--trace-only",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-    )
     try:
-        doc = json.loads(done.stdout)
-    except json.JSONDecodeError:
-        return False, {"exit_code": done.returncode, "error": done.stderr.strip()[-500:]}
-    return done.returncode == 0, {
-        "exit_code": done.returncode,
+        trace = trace_dir_isolated(master, folder, timeout_s=timeout_s)
+    except (UnreadableFileError, OSError, ValueError) as error:
+        return False, {"stream": str(folder), "error": f"{type(error).__name__}: {error}"}
+    return trace.ok, {
         "stream": str(folder),
-        "statistics": doc.get("statistics"),
-        "errors": [v for v in doc.get("violations", []) if v.get("severity") == "error"][:20],
+        "statistics": dataclasses.asdict(trace.statistics),
+        "errors": [f.as_dict() for f in trace.report.errors][:20],
     }

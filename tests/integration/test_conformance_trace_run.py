@@ -271,3 +271,22 @@ def test_mutants_from_the_map_are_caught(clean_run):
     ran = [o for o in result.outcomes if not o.equivalent and not o.error]
     assert len(ran) >= 12
     assert not result.survivors, [o.mutant.describe() for o in result.survivors]
+
+
+def test_jfsim_runs_the_trace_as_a_library_call_and_says_why_one_could_not_run(clean_run, tmp_path):
+    """`harness.tracing.trace_run` (what `jfsim run` calls) agrees with `jfcheck --trace-only`
+    on the same run, and turns a recording it cannot read into ``False`` with the reason."""
+    from jfjoch_hil.harness.tracing import trace_run
+
+    _layout, out, _report = clean_run
+    master, folder = out / f"{PREFIX}_master.h5", out / f"{PREFIX}_stream"
+    ok, summary = trace_run(master, folder, timeout_s=300)
+    cli = _trace(out)
+    assert ok is True and cli["exit_code"] == 0, summary
+    assert summary["statistics"] == cli["statistics"] and summary["errors"] == []
+    # no master file: nothing to trace into, said as skipped
+    none, skipped = trace_run(tmp_path / "absent_master.h5", folder, timeout_s=300)
+    assert none is None and "absent_master.h5" in skipped["skipped"]
+    # a recording that is not there fails the trace, naming why
+    bad, failed = trace_run(master, tmp_path / "no_such_stream", timeout_s=300)
+    assert bad is False and "no_such_stream" in failed["error"], failed

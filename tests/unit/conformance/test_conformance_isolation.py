@@ -79,21 +79,29 @@ def _sleep(seconds):
     return "woke"
 
 
-def test_call_isolated_turns_a_crash_and_a_timeout_into_unreadable_errors():
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_call_isolated_turns_a_crash_and_a_timeout_into_unreadable_errors(method):
     with pytest.raises(
         UnreadableFileError, match=r"x\.h5: the HDF5 library crashed \(signal SIGSEGV\)"
     ):
-        call_isolated(_segfault, what="x.h5")
+        call_isolated(_segfault, what="x.h5", method=method)
+    # a fresh interpreter needs its start-up before it can sleep; the bound only has to cut it
     with pytest.raises(UnreadableFileError, match="did not finish within 0.2 s"):
-        call_isolated(_sleep, 30, timeout_s=0.2)
-    assert call_isolated(_sleep, 0) == "woke"
+        call_isolated(_sleep, 30, timeout_s=0.2, method=method)
+    assert call_isolated(_sleep, 0, method=method) == "woke"
 
 
-def test_call_isolated_raises_the_childs_own_error(tmp_path):
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_call_isolated_raises_the_childs_own_error(tmp_path, method):
     bad = tmp_path / "x.json"
     bad.write_text('{"format": "other"}')
     with pytest.raises(ManifestError, match="format"):
-        call_isolated(load_manifest, bad)
+        call_isolated(load_manifest, bad, method=method)
+
+
+def test_call_isolated_refuses_an_unknown_start_method():
+    with pytest.raises(ValueError, match="'thread'"):
+        call_isolated(_sleep, 0, method="thread")
 
 
 def test_manifest_and_diff_survive_a_library_crash(crashing, valid, capsys):
