@@ -215,13 +215,20 @@ def test_every_shipped_scenario_has_a_small_run():
     assert set(SMALL) | set(SLOW) == set(list_scenarios())
 
 
+LAYOUTS = ("legacy", "vds", "integrated")
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize(
     "name",
     [*SMALL, *(pytest.param(name, marks=pytest.mark.slow) for name in SLOW)],
 )
-def test_shipped_scenario_runs_end_to_end(tmp_path, name):
+def test_shipped_scenario_runs_end_to_end(tmp_path, name, layout):
+    """Every shipped scenario in every file layout (hdf5-format.md §2): written, conformant,
+    traced and true to what was sent."""
     overrides = SMALL.get(name) or SLOW[name]
-    report = run(tmp_path, name, *overrides)
+    report = run(tmp_path, name, *overrides, f"writer.format={layout}")
+    assert report["settings"]["writer"]["format"] == layout
     assert report["exit_code"] == 0, json.dumps(
         {
             k: report.get(k)
