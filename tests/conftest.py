@@ -29,6 +29,42 @@ settings.load_profile(
 )
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--cpu-hog",
+        action="store_true",
+        help="keep one busy loop per core running for the whole session (tests/hog.py), to check "
+        "that the suite holds on a busy machine",
+    )
+    parser.addoption(
+        "--cpu-hog-limit",
+        type=float,
+        default=3600.0,
+        help="seconds after which each --cpu-hog loop ends by itself (default 3600)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # the controller starts the hog once; xdist workers (which have `workerinput`) do not
+    if config.getoption("--cpu-hog") and not hasattr(config, "workerinput"):
+        from tests.hog import start_hogs
+
+        config._cpu_hogs = start_hogs(limit_s=config.getoption("--cpu-hog-limit"))  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    hogs = getattr(config, "_cpu_hogs", None)
+    if hogs:
+        from tests.hog import stop_hogs
+
+        stop_hogs(hogs)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    hogs = getattr(config, "_cpu_hogs", None)
+    return f"cpu hog: {len(hogs)} busy loops, pids {[h.pid for h in hogs]}" if hogs else None
+
+
 @pytest.fixture(scope="session")
 def reference_stream_dir() -> Path:
     """The recorded DECTRIS Stream V2 messages, read in place (never copied into the repo)."""
