@@ -34,6 +34,7 @@ from pathlib import Path
 from jfjoch_hil.harness.errors import SupervisionError
 
 __all__ = [
+    "FAULT_BOUNDS",
     "Bounds",
     "RunGroup",
     "Terminated",
@@ -74,6 +75,14 @@ class Bounds:
     def run_s(self, images: int, frame_period_s: float) -> float:
         """Seconds a run of ``images`` frames at ``frame_period_s`` may take end to end."""
         return self.margin_s + max(0, int(images)) * (max(0.0, frame_period_s) + self.per_image_s)
+
+
+#: The fault suite's bounds (``jfsim faults``; docs/reliability.md "Supervision"): a fault case
+#: of ``n`` messages (its fault messages and the probe run after it) may take
+#: ``margin_s + n * per_image_s``.  Its messages are small (at most one 256 x 256 image) and no
+#: analysis runs, so 1 s a message is generous; the margin covers a writer's start and a run's
+#: finalising and is the fixed wait the suite used before its cases were bounded by their size.
+FAULT_BOUNDS = Bounds(margin_s=30.0, per_image_s=1.0, stall_s=30.0)
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -282,6 +291,14 @@ class RunGroup:
         child = self.children.get(name)
         if child is not None:
             child.watch_stall = False
+
+    def watch(self, name: str) -> None:
+        """``name`` has progress figures again (after :meth:`quiet`, or started with
+        ``watch_stall=False`` for a start-up without figures): its stall clock restarts now."""
+        child = self.children.get(name)
+        if child is not None:
+            child.watch_stall = True
+            child.progressed_at = time.monotonic()
 
     def check(self, *, what: str = "") -> None:
         """Raise :class:`SupervisionError` when a required child exited or stalled."""

@@ -215,28 +215,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     faults.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     faults.add_argument(
-        "--timeout", type=float, default=30.0, metavar="S", help="wait per fault (default 30)"
-    )
-    faults.add_argument(
         "--kill-points",
         type=int,
         default=0,
         metavar="N",
         help="with --spawn-writer: also SIGKILL the writer at N seeded points of a run",
     )
+    faults.add_argument(
+        "--pid-file",
+        metavar="PATH",
+        help="JSON list of the suite's child processes while they live "
+        "(default DIR/faults_pids.json)",
+    )
     faults.add_argument("--json", action="store_true", help="print the rows as JSON lines")
+    _add_bounds(faults, faults=True)
     return parser
 
 
-def _add_bounds(parser: argparse.ArgumentParser) -> None:
-    """The supervision bounds of a command that starts processes (docs/reliability.md)."""
-    from jfjoch_hil.harness._supervise import Bounds
+def _add_bounds(parser: argparse.ArgumentParser, *, faults: bool = False) -> None:
+    """The supervision bounds of a command that starts processes (docs/reliability.md); with
+    ``faults`` those of ``jfsim faults``, whose cases are bounded by the messages they send."""
+    from jfjoch_hil.harness._supervise import FAULT_BOUNDS, Bounds
 
-    default = Bounds()
+    default = FAULT_BOUNDS if faults else Bounds()
     group = parser.add_argument_group(
         "bounds",
-        "a run may take MARGIN + images x (frame period + PER_IMAGE) seconds, plus the writer's "
-        "wait for a missing end (docs/reliability.md)",
+        "a fault case may take MARGIN + messages x PER_IMAGE seconds, counting its fault "
+        "messages and the probe run after them (docs/reliability.md)"
+        if faults
+        else "a run may take MARGIN + images x (frame period + PER_IMAGE) seconds, plus the "
+        "writer's wait for a missing end (docs/reliability.md)",
     )
     group.add_argument(
         "--margin",
@@ -250,14 +258,19 @@ def _add_bounds(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=default.per_image_s,
         metavar="S",
-        help=f"processing allowance per image in seconds (default {default.per_image_s:g})",
+        help=(
+            f"allowance per message of a case in seconds (default {default.per_image_s:g})"
+            if faults
+            else f"processing allowance per image in seconds (default {default.per_image_s:g})"
+        ),
     )
     group.add_argument(
         "--stall",
         type=float,
         default=default.stall_s,
         metavar="S",
-        help=f"a child without progress for this long ends the run (default {default.stall_s:g})",
+        help=f"a child without progress for this long ends the {'case' if faults else 'run'} "
+        f"(default {default.stall_s:g})",
     )
 
 
@@ -599,46 +612,63 @@ def _main(argv: list[str] | None) -> int:
 
 
 def _faults(args) -> int:
-    """``jfsim faults``: the fault table; exit 1 when a row fails, 2 when it cannot run."""
+    """``jfsim faults``: the fault table; exit 1 when a row fails, 2 when it cannot run, 3 when a
+    child failed outside any case (the writer did not start), 130 / 128 + N on a signal."""
     if args.dir is None:
         print(
             "jfsim faults: --dir is required (the writer's output folder, where outcomes are observed)",
             file=sys.stderr,
         )
         return 2
-    from jfjoch_hil.harness._supervise import signals_raise
-    from jfjoch_hil.harness.writer_faults import format_table
-    from jfjoch_hil.harness.writer_faults._suite import run_suite
-
     try:
-        with signals_raise():  # SIGTERM unwinds through the suite's writer clean-up
+        bounds = _bounds(args)
+    except ValueError as error:
+        print(f"jfsim faults: {error}", file=sys.stderr)
+        return 2
+    from pathlib import Path
+
+    from jfjoch_hil.harness.errors import SupervisionError
+    from jfjoch_hil.harness.writer_faults import format_table
+    from jfjoch_hil.harness.writer_faults._suite import PID_FILE, run_suite
+
+    pid_file = args.pid_file if args.pid_file is not None else Path(args.dir) / PID_FILE
+
+    def body() -> int:
+        try:
             rows = run_suite(
                 args.target_writer,
                 args.dir,
                 connect=args.connect,
                 spawn=args.spawn_writer,
                 seed=args.seed,
-                timeout_s=args.timeout,
+                bounds=bounds,
                 kill_points=args.kill_points,
+                pid_file=pid_file,
             )
-    except Exception as error:  # noqa: BLE001 - a bad endpoint or a writer that never starts: a message
-        print(f"jfsim faults: cannot run against {args.target_writer}: {error}", file=sys.stderr)
-        return 2
-    if args.json:
-        for row in rows:
+        except SupervisionError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a bad endpoint or folder: a message
             print(
-                json.dumps(
-                    {
-                        "fault": row.fault,
-                        "expected": row.expected,
-                        "observed": row.observed,
-                        "passed": row.passed,
-                    }
-                )
+                f"jfsim faults: cannot run against {args.target_writer}: {error}", file=sys.stderr
             )
-    else:
-        print(format_table(rows))
-    return 0 if all(row.passed for row in rows) else 1
+            return 2
+        if args.json:
+            for row in rows:
+                print(
+                    json.dumps(
+                        {
+                            "fault": row.fault,
+                            "expected": row.expected,
+                            "observed": row.observed,
+                            "passed": row.passed,
+                        }
+                    )
+                )
+        else:
+            print(format_table(rows))
+        return 0 if all(row.passed for row in rows) else 1
+
+    return _supervised("faults", body)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 - :mod:`._messages`: small valid runs, the material faults override;
 - :mod:`._faults`: the fault catalogue (malformed streams, hostile names and metadata);
 - :mod:`._runner`: send faults through any ``send(bytes)``, probe, judge, print the table;
+- :mod:`._session`: the session's run group (every child supervised) and each case's bound;
 - :mod:`._writer`: `jfwriter` as a child process, observed through its JSON and log lines;
 - :mod:`._files`: what a writer left on disk, read with h5py;
 - :mod:`._kill`: kill points (SIGKILL at seeded moments of a run) and their verdicts;
@@ -47,7 +48,9 @@ from jfjoch_hil.harness.writer_faults._runner import (
     format_table,
     run_fault_table,
     slow_consumer,
+    supervision_row,
 )
+from jfjoch_hil.harness.writer_faults._session import FaultSession
 from jfjoch_hil.harness.writer_faults._suite import run_suite
 from jfjoch_hil.harness.writer_faults._writer import WriterProcess
 
@@ -57,6 +60,7 @@ __all__ = [
     "Fault",
     "FaultPlan",
     "FaultRow",
+    "FaultSession",
     "KillPoint",
     "SmallRun",
     "WriterProcess",
@@ -81,6 +85,7 @@ __all__ = [
     "small_run",
     "snapshot",
     "standard_faults",
+    "supervision_row",
     "verify_run_files",
     "wait_master",
 ]

@@ -62,14 +62,16 @@ def count_real_images(master: Path) -> int:
 
 
 def wait_master(out_dir: Path, prefix: str, timeout_s: float) -> Path | None:
-    """The master of ``prefix`` once it exists under its final name (bounded wait), else ``None``."""
+    """The master of ``prefix`` once it exists under its final name (bounded wait), else ``None``.
+    Looked for at least once, however little time is left."""
     master = master_of(out_dir, prefix)
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while True:
         if master.exists():
             return master
+        if time.monotonic() >= deadline:
+            return None
         time.sleep(0.05)
-    return None
 
 
 def snapshot(root: Path) -> set[Path]:

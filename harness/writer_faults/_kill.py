@@ -4,13 +4,17 @@ What must hold after each kill: every final-named file opens, holds exactly the 
 (bytes lost 0) and, for a master, passes `jfcheck`; partial work stays as ``*.tmp``; the
 restarted writer takes the next run normally.  The point of each kill (messages sent, delay)
 comes from one seeded generator, so a failing point can be replayed.
+
+Each point is a case of the session, bounded by its messages (the normal run's and those sent
+before the kill) and the kill delay.  Its writer is a supervised child like any other until the
+kill, which is announced to the run group first, so the death it causes is the point, not a
+failure; a writer that dies or stalls before that ends the point with the report as its problem,
+and the campaign goes on with the next point.  `jfcheck` runs as a supervised child too.
 """
 
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -19,9 +23,12 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from jfjoch_hil.harness._supervise import Bounds
+from jfjoch_hil.harness.errors import SupervisionError
 from jfjoch_hil.harness.writer_faults._files import master_of
 from jfjoch_hil.harness.writer_faults._messages import SmallRun, small_run
 from jfjoch_hil.harness.writer_faults._runner import FaultRow
+from jfjoch_hil.harness.writer_faults._session import SEND_SLICE_MS, FaultSession, given_or_own
 from jfjoch_hil.harness.writer_faults._writer import WriterProcess
 from jfjoch_hil.stream import FileFormat, Pusher
 
@@ -36,6 +43,8 @@ __all__ = [
 LAYOUTS = tuple(f.value for f in FileFormat if f.has_master)
 IMAGES_PER_RUN = 6
 IMAGES_PER_FILE = 2
+#: Messages of the normal run each (re)started writer takes first: start, 3 images, end.
+NORMAL_RUN_MESSAGES = 5
 
 #: ``check(masters) -> {master: None or problem}``: the conformance verdict on final masters.
 MasterCheck = Callable[[Sequence[Path]], dict[Path, str | None]]
@@ -62,16 +71,23 @@ class KillPoint:
         return not self.problems
 
 
-def check_with_jfcheck(masters: Sequence[Path], timeout_s: float = 120.0) -> dict[Path, str | None]:
-    """`jfcheck --json` on ``masters`` as a separate process (conformance is not imported here)."""
+def check_with_jfcheck(
+    masters: Sequence[Path], timeout_s: float | None = None, session: FaultSession | None = None
+) -> dict[Path, str | None]:
+    """`jfcheck --json` on ``masters`` as a separate process (conformance is not imported here),
+    a supervised child of ``session`` (or of a session of its own), given ``timeout_s``
+    (default: the margin plus the per-image allowance for each master)."""
     if not masters:
         return {}
     command = [sys.executable, "-m", "jfjoch_hil.conformance.cli", *map(str, masters), "--json"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+    with given_or_own(session) as own:
+        if timeout_s is None:
+            timeout_s = own.bounds.margin_s + len(masters) * own.bounds.per_image_s
+        code, out, error = own.run("jfcheck", command, timeout_s)
     try:
-        reports = json.loads(done.stdout)
+        reports = json.loads(out)
     except ValueError:
-        return {m: f"jfcheck exit {done.returncode}: {done.stderr.strip()[-300:]}" for m in masters}
+        return {m: f"jfcheck exit {code}: {error.strip()[-300:]}" for m in masters}
     reports = reports if isinstance(reports, list) else [reports]
     if len(reports) != len(masters):
         return {m: f"jfcheck gave {len(reports)} reports for {len(masters)} files" for m in masters}
@@ -146,20 +162,20 @@ def verify_run_files(
 
 def _normal_run(
     writer: WriterProcess,
-    pusher: Pusher,
+    send: Callable[[object], None],
     out_dir: Path,
     prefix: str,
     seed: int,
     layout: str,
     check: MasterCheck,
-    timeout_s: float,
+    session: FaultSession,
 ) -> list[str]:
     """A full run on a (re)started writer: written, pixel-exact, conformant; else the problems."""
     cursor = writer.cursor()[1]
     run = small_run(prefix, 3, seed=seed, file_format=layout, images_per_file=IMAGES_PER_FILE)
     for message in run.messages():
-        pusher.send(message)
-    record = writer.wait_run(prefix, timeout_s, since=cursor)
+        send(message)
+    record = writer.wait_run(prefix, session.left(), since=cursor)
     if record is None or record.images_written != 3 or record.error:
         return [f"{prefix}: restarted writer did not write the run: {record}"]
     _, _, images, _, lost, problems = verify_run_files(out_dir, run, layout, {0, 1, 2}, check)
@@ -170,16 +186,38 @@ def _normal_run(
     return problems
 
 
+def _connected(writer: WriterProcess, session: FaultSession) -> tuple[Pusher, Callable]:
+    pusher = Pusher(writer.endpoint, bind=False, linger_ms=0, send_timeout_ms=SEND_SLICE_MS)
+    return pusher, session.sender(pusher, writer.name)
+
+
 def kill_point_campaign(
     out_dir,
     n_points: int,
     *,
     seed: int = 0,
-    check: MasterCheck = check_with_jfcheck,
-    timeout_s: float = 30.0,
+    check: MasterCheck | None = None,
+    session: FaultSession | None = None,
+    bounds: Bounds | None = None,
 ) -> list[KillPoint]:
-    """``n_points`` seeded SIGKILLs, each followed by a restart that must take a normal run."""
+    """``n_points`` seeded SIGKILLs, each followed by a restart that must take a normal run.
+
+    ``check`` judges final masters (default: `jfcheck` as a child of the session); ``session``
+    supervises (default: one of its own within ``bounds``).
+    """
     out_dir = Path(out_dir)
+    with given_or_own(session, bounds) as session:
+        if check is None:
+
+            def check(masters: Sequence[Path]) -> dict[Path, str | None]:
+                return check_with_jfcheck(masters, session=session)
+
+        return _campaign(out_dir, n_points, seed, check, session)
+
+
+def _campaign(
+    out_dir: Path, n_points: int, seed: int, check: MasterCheck, session: FaultSession
+) -> list[KillPoint]:
     rng = np.random.default_rng(seed)
     points: list[KillPoint] = []
     for index in range(n_points):
@@ -194,28 +232,16 @@ def kill_point_campaign(
         messages = run.messages()
         n_sent = int(rng.integers(1, len(messages) + 1))
         delay_ms = int(rng.integers(0, 40))
-        with WriterProcess(out_dir, bind=True, timeout_s=timeout_s) as writer:
-            pusher = Pusher(
-                writer.endpoint, bind=False, linger_ms=0, send_timeout_ms=int(timeout_s * 1000)
+        session.begin(f"kill point {index}", NORMAL_RUN_MESSAGES + n_sent, delay_ms / 1000)
+        try:
+            problems = _kill_point(
+                out_dir, index, seed, layout, messages[:n_sent], delay_ms, check, session
             )
-            try:
-                problems = _normal_run(
-                    writer,
-                    pusher,
-                    out_dir,
-                    f"kill/n{index:03d}",
-                    seed * 1000 + index,
-                    layout,
-                    check,
-                    timeout_s,
-                )
-                for message in messages[:n_sent]:
-                    pusher.send(message)
-                time.sleep(delay_ms / 1000)
-                writer.send_signal(signal.SIGKILL)
-                writer.process.wait(timeout_s)
-            finally:
-                pusher.close()
+        except SupervisionError as error:
+            points.append(
+                KillPoint(index, layout, n_sent, delay_ms, (), (), 0, 0, 0, (str(error),))
+            )
+            continue
         sent = {
             m.image_id for m in messages[:n_sent] if hasattr(m, "image_id") and m.TYPE == "image"
         }
@@ -237,32 +263,80 @@ def kill_point_campaign(
             )
         )
     # the last restart: a writer after the last kill takes a run normally
-    with WriterProcess(out_dir, bind=True, timeout_s=timeout_s) as writer:
-        pusher = Pusher(
-            writer.endpoint, bind=False, linger_ms=0, send_timeout_ms=int(timeout_s * 1000)
-        )
-        try:
-            problems = _normal_run(
-                writer,
-                pusher,
-                out_dir,
-                "kill/after_last",
-                seed,
-                FileFormat.VDS.value,
-                check,
-                timeout_s,
-            )
-        finally:
-            pusher.close()
+    session.begin("kill points: last restart", NORMAL_RUN_MESSAGES)
+    try:
+        with WriterProcess(
+            out_dir, bind=True, session=session, name="jfwriter-kill-after_last"
+        ) as writer:
+            pusher, send = _connected(writer, session)
+            try:
+                problems = _normal_run(
+                    writer,
+                    send,
+                    out_dir,
+                    "kill/after_last",
+                    seed,
+                    FileFormat.VDS.value,
+                    check,
+                    session,
+                )
+            finally:
+                pusher.close()
+    except SupervisionError as error:
+        problems = [f"kill/after_last: {error}"]
     if problems and points:
         last = points[-1]
         points[-1] = KillPoint(**{**last.__dict__, "problems": last.problems + tuple(problems)})
     return points
 
 
-def kill_points_row(out_dir, n_points: int, *, seed: int = 0, timeout_s: float = 30.0) -> FaultRow:
+def _kill_point(
+    out_dir: Path,
+    index: int,
+    seed: int,
+    layout: str,
+    messages: list,
+    delay_ms: int,
+    check: MasterCheck,
+    session: FaultSession,
+) -> list[str]:
+    """A fresh writer takes a normal run, then ``messages`` of the next, then SIGKILL after
+    ``delay_ms``; the normal run's problems."""
+    with WriterProcess(
+        out_dir, bind=True, session=session, name=f"jfwriter-kill-{index:03d}"
+    ) as writer:
+        pusher, send = _connected(writer, session)
+        try:
+            problems = _normal_run(
+                writer,
+                send,
+                out_dir,
+                f"kill/n{index:03d}",
+                seed * 1000 + index,
+                layout,
+                check,
+                session,
+            )
+            for message in messages:
+                send(message)
+            time.sleep(delay_ms / 1000)
+            if writer.kill() is None:
+                problems.append(f"{writer.name} not reaped within {session.bounds.margin_s:g} s")
+        finally:
+            pusher.close()
+    return problems
+
+
+def kill_points_row(
+    out_dir,
+    n_points: int,
+    *,
+    seed: int = 0,
+    session: FaultSession | None = None,
+    bounds: Bounds | None = None,
+) -> FaultRow:
     """The kill-point campaign as one row of the fault table (``jfsim faults --kill-points N``)."""
-    points = kill_point_campaign(out_dir, n_points, seed=seed, timeout_s=timeout_s)
+    points = kill_point_campaign(out_dir, n_points, seed=seed, session=session, bounds=bounds)
     failed = [p for p in points if not p.survived]
     lost = sum(p.bytes_lost for p in points)
     observed = (

@@ -9,6 +9,11 @@ expects.  Counts come from the statistics, never from log lines: the writer logs
 lines per reason.  The probe's ``run`` record carries the service's totals after everything the
 fault sent (one socket keeps the order), so the difference to the previous record is exactly
 what the fault caused.
+
+Every case is bounded by its own size (:meth:`~._session.FaultSession.begin`: the margin plus
+the per-image allowance for each message of the fault and of its probe); a case that
+supervision ends (the writer exited or stalled, a send passed the bound) is a failed row whose
+observed text is the report, and the table goes on with the next case.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
+from jfjoch_hil.harness._supervise import Bounds
+from jfjoch_hil.harness.errors import SupervisionError
 from jfjoch_hil.harness.writer_faults._faults import Fault, FaultPlan
 from jfjoch_hil.harness.writer_faults._files import (
     count_images,
@@ -30,6 +37,7 @@ from jfjoch_hil.harness.writer_faults._files import (
     wait_master,
 )
 from jfjoch_hil.harness.writer_faults._messages import small_run
+from jfjoch_hil.harness.writer_faults._session import SEND_SLICE_MS, FaultSession, given_or_own
 from jfjoch_hil.harness.writer_faults._writer import WriterProcess
 from jfjoch_hil.stream import (
     FileFormat,
@@ -42,9 +50,22 @@ from jfjoch_hil.stream import (
     encode,
 )
 
-__all__ = ["FaultRow", "format_table", "run_fault_table", "slow_consumer"]
+__all__ = [
+    "PROBE_MESSAGES",
+    "FaultRow",
+    "accounting_row",
+    "format_table",
+    "run_fault_table",
+    "slow_consumer",
+    "supervision_row",
+]
 
 Send = Callable[[bytes], None]
+#: ``replace(index)``: a fresh writer after case ``index`` was ended by supervision; the new
+#: ``(send, writer)``.
+Replace = Callable[[int], tuple[Send, WriterProcess]]
+#: Messages of the probe run sent after every fault: start, 2 images, end.
+PROBE_MESSAGES = 4
 
 
 @dataclass(frozen=True)
@@ -55,6 +76,11 @@ class FaultRow:
     expected: str
     observed: str
     passed: bool
+
+
+def supervision_row(fault: str, expected: str, error: SupervisionError) -> FaultRow:
+    """The failed row of a case that supervision ended: the report is what was observed."""
+    return FaultRow(fault, expected, f"SUPERVISION: {error}", False)
 
 
 def _refused_left_files(out_dir: Path, prefix: str) -> list[Path]:
@@ -132,23 +158,22 @@ def _probe(
     writer: WriterProcess | None,
     prefix: str,
     seed: int,
-    timeout_s: float,
+    session: FaultSession,
     record_cursor: int,
 ) -> tuple[str | None, RunFinished | None]:
-    """Send a valid 2-image run; (``None`` when it was written, else what went wrong; its
-    ``run`` record from our writer)."""
+    """Send a valid 2-image run; (``None`` when it was written within the case's bound, else
+    what went wrong; its ``run`` record from our writer)."""
     for message in small_run(prefix, 2, seed=seed, file_format=FileFormat.VDS.value).messages():
         send(encode(message))
     record = None
     if writer is not None:
-        record = writer.wait_run(prefix, timeout_s, since=record_cursor)
-        if record is None:
-            alive = writer.process.poll() is None
-            state = "alive" if alive else f"exited {writer.process.poll()}"
-            return f"PROBE MISSING (writer {state})", None
+        record = writer.wait_run(prefix, session.left(), since=record_cursor)
+        if record is None:  # alive and not stalled, else supervision raised
+            where = writer.group.describe(writer.name, "alive")
+            return f"PROBE MISSING within {session.bound_s:.1f} s ({where})", None
         if record.images_written != 2:
             return f"probe wrote {record.images_written} of 2 images", record
-    master = wait_master(out_dir, prefix, timeout_s)
+    master = wait_master(out_dir, prefix, session.left())
     if master is None:
         return "PROBE MISSING (no master file)", record
     try:
@@ -165,41 +190,71 @@ def run_fault_table(
     *,
     writer: WriterProcess | None = None,
     seed: int = 0,
-    timeout_s: float = 30.0,
+    session: FaultSession | None = None,
+    bounds: Bounds | None = None,
+    replace: Replace | None = None,
 ) -> list[FaultRow]:
     """Send every fault then a probe run; one :class:`FaultRow` per fault.
 
     ``out_dir`` is the writer's output folder; its parent is the sandbox watched for escapes.
     With ``writer``, a final row ``accounting`` compares the writer's exit statistics later
-    (see :func:`accounting_row`).
+    (see :func:`accounting_row`).  ``session`` supervises the cases (default: the writer's, else
+    one of its own within ``bounds``); each case may take the margin plus the per-image
+    allowance for each of its messages and the probe's.  A case ended by supervision is a
+    failed row naming the process; with ``replace`` the next case goes to the fresh writer it
+    returns.
     """
     out_dir = Path(out_dir)
     sandbox = out_dir.parent
     rows = []
-    for index, fault in enumerate(faults):
-        plan = fault.build(out_dir, seed + 1000 * index)
-        before = snapshot(sandbox)
-        record_cursor = writer.cursor()[1] if writer is not None else 0
-        before_stats = writer.statistics() if writer is not None else None
-        for data in plan.messages:
-            send(data)
-        probe, probe_record = _probe(
-            send,
-            out_dir,
-            writer,
-            f"faults/probe_{index:02d}_{fault.name}",
-            seed + 1000 * index + 1,
-            timeout_s,
-            record_cursor,
-        )
-        counted = None
-        if probe_record is not None and probe_record.statistics is not None and before_stats:
-            counted = probe_record.statistics.minus(before_stats)
-        runs = writer.runs_since(record_cursor) if writer is not None else []
-        escaped = files_outside(before, snapshot(sandbox), out_dir)
-        observed, passed = _judge(plan, out_dir, writer, counted, runs, escaped, probe)
-        rows.append(FaultRow(fault.name, fault.expected, observed, passed))
+    given = session if session is not None else (writer.session if writer is not None else None)
+    with given_or_own(given, bounds) as session:
+        for index, fault in enumerate(faults):
+            plan = fault.build(out_dir, seed + 1000 * index)
+            session.begin(fault.name, len(plan.messages) + PROBE_MESSAGES)
+            try:
+                rows.append(
+                    _fault_row(send, out_dir, sandbox, fault, plan, index, writer, seed, session)
+                )
+            except SupervisionError as error:
+                rows.append(supervision_row(fault.name, fault.expected, error))
+                if replace is not None:
+                    send, writer = replace(index)
     return rows
+
+
+def _fault_row(
+    send: Send,
+    out_dir: Path,
+    sandbox: Path,
+    fault: Fault,
+    plan: FaultPlan,
+    index: int,
+    writer: WriterProcess | None,
+    seed: int,
+    session: FaultSession,
+) -> FaultRow:
+    before = snapshot(sandbox)
+    record_cursor = writer.cursor()[1] if writer is not None else 0
+    before_stats = writer.statistics() if writer is not None else None
+    for data in plan.messages:
+        send(data)
+    probe, probe_record = _probe(
+        send,
+        out_dir,
+        writer,
+        f"faults/probe_{index:02d}_{fault.name}",
+        seed + 1000 * index + 1,
+        session,
+        record_cursor,
+    )
+    counted = None
+    if probe_record is not None and probe_record.statistics is not None and before_stats:
+        counted = probe_record.statistics.minus(before_stats)
+    runs = writer.runs_since(record_cursor) if writer is not None else []
+    escaped = files_outside(before, snapshot(sandbox), out_dir)
+    observed, passed = _judge(plan, out_dir, writer, counted, runs, escaped, probe)
+    return FaultRow(fault.name, fault.expected, observed, passed)
 
 
 def accounting_row(
@@ -208,14 +263,18 @@ def accounting_row(
     out_dir,
     seed: int = 0,
     before: WriterStatistics | None = None,
+    first_index: int = 0,
 ) -> FaultRow:
     """Every bad message of the table counted in the writer's exit statistics (STYLE.md "Errors").
 
     ``before`` is the statistics the writer had before the table was sent (other rows of a
     session); the exit statistics minus them must hold exactly the table's decode errors and
-    rejected images, reason by reason.
+    rejected images, reason by reason.  ``faults`` are the table's cases from ``first_index``
+    on (those a writer started after a replacement saw).
     """
-    plans = [f.build(Path(out_dir), seed + 1000 * i) for i, f in enumerate(faults)]
+    plans = [
+        f.build(Path(out_dir), seed + 1000 * i) for i, f in enumerate(faults, start=first_index)
+    ]
     decode_errors = sum(p.decode_errors for p in plans)
     rejected: dict[str, int] = {}
     for plan in plans:
@@ -249,8 +308,9 @@ def slow_consumer(
     shape: tuple[int, int] = (256, 256),
     hwm: int = 2,
     pause_s: float = 1.0,
-    timeout_s: float = 30.0,
     seed: int = 0,
+    session: FaultSession | None = None,
+    bounds: Bounds | None = None,
 ) -> FaultRow:
     """A consumer slower than the stream.
 
@@ -258,8 +318,34 @@ def slow_consumer(
     with a short send timeout: each image the sender could not queue is counted in its
     ``send_timeouts`` and missing from the writer's ``images_written``; the row passes when
     both sides add up to the images sent.  Against any other writer the sender blocks (waits)
-    instead and every image must arrive.
+    instead and every image must arrive.  The case may take the margin plus the per-image
+    allowance for each message, plus ``pause_s``; supervision as in :func:`run_fault_table`.
     """
+    expected = "sender waits or counts loss; sent - lost == written, nothing silent"
+    given = session if session is not None else (writer.session if writer is not None else None)
+    with given_or_own(given, bounds) as session:
+        session.begin("slow_consumer", n_images + 2, extra_s=pause_s)
+        try:
+            observed, passed = _slow_consumer(
+                endpoint, Path(out_dir), bind, writer, n_images, shape, hwm, pause_s, seed, session
+            )
+        except SupervisionError as error:
+            return supervision_row("slow_consumer", expected, error)
+    return FaultRow("slow_consumer", expected, observed, passed)
+
+
+def _slow_consumer(
+    endpoint: str,
+    out_dir: Path,
+    bind: bool,
+    writer: WriterProcess | None,
+    n_images: int,
+    shape: tuple[int, int],
+    hwm: int,
+    pause_s: float,
+    seed: int,
+    session: FaultSession,
+) -> tuple[str, bool]:
     prefix = "faults/slow_consumer"
     run = small_run(
         prefix,
@@ -271,49 +357,50 @@ def slow_consumer(
         noise_max=65535,
     )
     drop = writer is not None
-    timeout_ms = 100 if drop else int(timeout_s * 1000)
+    timeout_ms = 100 if drop else SEND_SLICE_MS
     record_cursor = writer.cursor()[1] if writer is not None else 0
     pusher = Pusher(endpoint, bind=bind, send_hwm=hwm, send_timeout_ms=timeout_ms, linger_ms=5000)
+    send = session.sender(pusher, writer.name if writer is not None else None)
     longest_wait = 0.0
+    lost = 0
     try:
-        _send_patiently(pusher, run.start, timeout_s)
+        send(run.start)  # a control message must not be lost: retried within the bound
         if drop:
             writer.send_signal(signal.SIGSTOP)
         resume_at = time.monotonic() + pause_s
-        timeouts_before = pusher.statistics().send_timeouts  # the start may have been retried
         for image in run.images:
             began = time.monotonic()
-            try:
-                pusher.send(image)
-            except TransportError:
-                pass  # counted in pusher.statistics().send_timeouts: the loss is visible here
+            if drop:  # one try each, within the pause: no supervision check while it is stopped
+                try:
+                    pusher.send(image)
+                except TransportError:
+                    lost += 1  # counted in pusher.statistics().send_timeouts: the loss is visible
+            else:
+                send(image)
             longest_wait = max(longest_wait, time.monotonic() - began)
             if drop and time.monotonic() > resume_at:
                 writer.send_signal(signal.SIGCONT)
         if drop:
             writer.send_signal(signal.SIGCONT)
-        lost = pusher.statistics().send_timeouts - timeouts_before
-        _send_patiently(pusher, run.end, timeout_s)
+        send(run.end)
     finally:
         if drop:
             writer.send_signal(signal.SIGCONT)
         pusher.close()
     if writer is not None:
-        record = writer.wait_run(prefix, timeout_s, since=record_cursor)
+        record = writer.wait_run(prefix, session.left(), since=record_cursor)
         written = None if record is None else record.images_written
     else:
-        master = wait_master(Path(out_dir), prefix, timeout_s)
+        master = wait_master(out_dir, prefix, session.left())
         written = None if master is None else count_images(master)
-    in_file = _nimages_written(master_of(Path(out_dir), prefix))
+    in_file = _nimages_written(master_of(out_dir, prefix))
     mode = "sender counted loss (send timeout)" if drop else "sender waited (blocking send)"
     observed = (
         f"{mode}: sent {n_images - lost}, send_timeouts {lost}, longest wait {longest_wait * 1000:.0f} ms; "
         f"writer images_written {written} of number_of_images {n_images}"
         + (f", master nimages_written {in_file}" if in_file is not None else "")
     )
-    passed = written is not None and written + lost == n_images and (drop or lost == 0)
-    expected = "sender waits or counts loss; sent - lost == written, nothing silent"
-    return FaultRow("slow_consumer", expected, observed, passed)
+    return observed, written is not None and written + lost == n_images and (drop or lost == 0)
 
 
 def _nimages_written(master: Path) -> int | None:
@@ -324,18 +411,6 @@ def _nimages_written(master: Path) -> int | None:
             return None if value is None else int(value[()])
     except OSError:
         return None
-
-
-def _send_patiently(pusher: Pusher, message, timeout_s: float) -> None:
-    """Send, retrying send timeouts until ``timeout_s`` (a control message must not be lost)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            pusher.send(message)
-            return
-        except TransportError:
-            if time.monotonic() > deadline:
-                raise
 
 
 def format_table(rows: Sequence[FaultRow]) -> str:

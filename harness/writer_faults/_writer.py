@@ -3,12 +3,14 @@
 The harness never imports the writer (STYLE.md "imports flow one way"), so what our writer did
 is observed as a user would: its event lines, parsed into the records of
 :mod:`stream.writer_events`, its log lines (standard error merged into standard output, which
-keeps their order) and the files it leaves.  Every wait is bounded.
+keeps their order) and the files it leaves.  The process is a supervised child of a
+:class:`~._session.FaultSession` (one process group, death with the parent, the pid file); every
+wait is bounded, and a writer that exits while still needed or stops making progress raises
+:class:`~jfjoch_hil.harness.errors.SupervisionError` naming it (docs/reliability.md).
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -17,7 +19,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from jfjoch_hil.harness._supervise import die_with_parent
+from jfjoch_hil.harness.errors import SupervisionError
+from jfjoch_hil.harness.writer_faults._session import GRACE_S, FaultSession
 from jfjoch_hil.stream import (
     EventError,
     RunFinished,
@@ -35,7 +38,11 @@ class WriterProcess:
     """One `jfwriter --dir out_dir` child process (docs/writer.md "jfwriter protocol").
 
     ``listen``/``bind`` are passed through; ``extra`` adds arguments; ``preexec_fn`` runs in the
-    child before exec (resource limits).  Use as a context manager: the child is always ended.
+    child before exec (resource limits).  The child belongs to ``session`` under a name based on
+    ``name`` (:attr:`name`); without a session it gets one of its own, closed with it.  Progress
+    figures: ``lines`` and ``records`` it printed, ``messages_taken`` (sends through
+    :meth:`FaultSession.sender`), ``case`` and what the suite is ``awaiting``.  Use as a context
+    manager: the child is always ended.
     """
 
     def __init__(
@@ -47,10 +54,15 @@ class WriterProcess:
         idle_timeout_s: float = 5.0,
         extra: tuple[str, ...] = (),
         preexec_fn: Callable[[], None] | None = None,
-        timeout_s: float = 30.0,
+        session: FaultSession | None = None,
+        name: str = "jfwriter",
     ) -> None:
         self.out_dir = Path(out_dir)
-        self.timeout_s = timeout_s
+        self._own_session = session is None
+        self.session = session if session is not None else FaultSession()
+        self.group = self.session.group
+        self.bounds = self.session.bounds
+        self.name = self.session.name(name)
         self.command = [
             sys.executable,
             "-m",
@@ -68,27 +80,37 @@ class WriterProcess:
         self.records: list[WriterEvent] = []
         self.bad_events: list[str] = []
         self._changed = threading.Condition()
-        parent = os.getpid()
-
-        def setup() -> None:  # dies with the suite, even when the suite is SIGKILLed
-            die_with_parent(parent)
-            if preexec_fn is not None:
-                preexec_fn()
-
-        self.process = subprocess.Popen(
-            self.command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            preexec_fn=setup,  # noqa: PLW1509
-        )
+        try:
+            self.process = self.group.popen(
+                self.name,
+                self.command,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+                preexec_fn=preexec_fn,
+                watch_stall=False,  # it prints nothing before ready: its start has the margin
+            )
+        except BaseException:
+            if self._own_session:
+                self.session.close()
+            raise
+        self.group.annotate(self.name, self._last_lines)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        ready = self.wait_record(lambda r: isinstance(r, WriterReady))
-        if not isinstance(ready, WriterReady):
+        try:
+            margin = self.bounds.margin_s
+            ready = self.wait_record(lambda r: isinstance(r, WriterReady), margin, what="ready")
+            if not isinstance(ready, WriterReady):
+                raise SupervisionError(
+                    self.group.describe(
+                        self.name, f"sent no ready record within {margin:g} s", "starting"
+                    )
+                )
+        except BaseException:
             self.close()
-            raise RuntimeError(f"jfwriter did not report ready: {self.lines[-5:]}")
+            raise
+        self.group.watch(self.name)
         self.endpoint: str = ready.endpoint
 
     def _read(self) -> None:
@@ -118,18 +140,34 @@ class WriterProcess:
         predicate: Callable[[WriterEvent], bool],
         timeout_s: float | None = None,
         since: int = 0,
+        what: str = "an event record",
     ) -> WriterEvent | None:
-        """The first JSON record from ``since`` matching ``predicate``, or ``None`` after the timeout
-        or when the process ended."""
-        deadline = time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
+        """The first JSON record from ``since`` matching ``predicate`` within ``timeout_s``
+        (default: the session's margin), or ``None`` after it or when the writer ended after
+        :meth:`stop` or :meth:`kill`.
+
+        Raises :class:`SupervisionError` when the writer (or another required child of the
+        session) exits while still needed or makes no progress for the stall limit; ``what`` (the
+        record awaited) names the wait in the report and in the ``awaiting`` figure.
+        """
+        deadline = time.monotonic() + (self.bounds.margin_s if timeout_s is None else timeout_s)
+        doing = f"waiting for {what} from {self.name}"
+        self.group.progress(self.name, awaiting=what)
         with self._changed:
             while True:
                 for record in self.records[since:]:
                     if predicate(record):
                         return record
-                left = deadline - time.monotonic()
-                if left <= 0 or (not self._reader.is_alive() and self.process.poll() is not None):
+                self.group.progress(self.name, lines=len(self.lines), records=len(self.records))
+                exited = self.process.poll() is not None
+                if exited and not self._reader.is_alive():  # every line it printed is read
+                    self.group.check(what=doing)  # raises when its exit was not expected
                     return None
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                if not exited:  # else its last lines are still being read: judged after them
+                    self.group.check(what=doing)
                 self._changed.wait(min(left, 0.2))
 
     def wait_run(
@@ -137,7 +175,10 @@ class WriterProcess:
     ) -> RunFinished | None:
         """The ``run`` record of ``prefix`` (docs/writer.md), or ``None``."""
         record = self.wait_record(
-            lambda r: isinstance(r, RunFinished) and r.prefix == prefix, timeout_s, since
+            lambda r: isinstance(r, RunFinished) and r.prefix == prefix,
+            timeout_s,
+            since,
+            what=f"the run record of {prefix}",
         )
         return record if isinstance(record, RunFinished) else None
 
@@ -159,36 +200,55 @@ class WriterProcess:
         with self._changed:
             return [r for r in self.records[record_cursor:] if isinstance(r, RunFinished)]
 
+    def _last_lines(self) -> str:
+        with self._changed:
+            last = [line for line in self.lines if not line.startswith("{")][-3:]
+        return f"; its last log lines: {' | '.join(last)}" if last else ""
+
     # --- signals ----------------------------------------------------------------------------------
     def send_signal(self, signum: int) -> None:
         """Send ``signum`` if the child still runs."""
         if self.process.poll() is None:
             self.process.send_signal(signum)
 
-    def stop(self, signum: int = signal.SIGTERM) -> tuple[int | None, WriterExit | None]:
-        """Signal the child, wait (bounded) and return (exit status, ``exit`` record)."""
+    def idle(self) -> None:
+        """The suite is done with this writer until it stops it: its exit is still watched, its
+        stall clock no longer (nothing is sent to it, so it has nothing to show)."""
+        self.group.quiet(self.name)
+
+    def kill(self) -> int | None:
+        """SIGKILL on purpose (a kill point): its death is no failure of the session; reaped
+        within the margin.  Its exit status."""
+        self.group.finished(self.name)
+        self.send_signal(signal.SIGKILL)
+        return self.group.wait(self.name, self.bounds.margin_s)
+
+    def stop(
+        self, signum: int = signal.SIGTERM, timeout_s: float | None = None
+    ) -> tuple[int | None, WriterExit | None]:
+        """Signal the child, wait up to ``timeout_s`` (default: the margin) and return (exit
+        status, ``exit`` record)."""
+        timeout_s = self.bounds.margin_s if timeout_s is None else timeout_s
+        self.group.finished(self.name)
         self.send_signal(signal.SIGCONT)
         self.send_signal(signum)
-        try:
-            status = self.process.wait(self.timeout_s)
-        except subprocess.TimeoutExpired:
-            status = None
-        self._reader.join(self.timeout_s)
-        record = self.wait_record(lambda r: isinstance(r, WriterExit), 0)
+        status = self.group.wait(self.name, timeout_s)
+        self._reader.join(timeout_s if status is not None else 0.0)
+        record = self.wait_record(lambda r: isinstance(r, WriterExit), 0, what="its exit record")
         return status, record if isinstance(record, WriterExit) else None
 
     def close(self) -> None:
-        """End the child for sure (SIGKILL after SIGTERM did not end it) and close the pipe."""
+        """End the child for sure (SIGTERM, SIGKILL after :data:`GRACE_S`), reap it and close the
+        pipe; a session of its own is closed too."""
+        self.group.finished(self.name)
         if self.process.poll() is None:
-            self.send_signal(signal.SIGCONT)
-            self.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(self.timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        self._reader.join(5)
-        self.process.stdout.close()
+            self.send_signal(signal.SIGCONT)  # a stopped writer cannot act on SIGTERM
+            self.group.end_one(self.name, GRACE_S)
+        self._reader.join(GRACE_S)
+        if not self._reader.is_alive():
+            self.process.stdout.close()
+        if self._own_session:
+            self.session.close()
 
     def __enter__(self) -> WriterProcess:
         return self

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 import pytest
 import zmq
+from jfjoch_hil.harness._supervise import Bounds
 from jfjoch_hil.harness.cli import main as jfsim
 from jfjoch_hil.harness.writer_faults import (
     MANY_ORPHANS,
@@ -96,7 +97,7 @@ def test_files_only_judging_of_a_writer_we_did_not_start(tmp_path):
     """A writer started elsewhere (here our jfwriter, but the suite only sees its files)."""
     out = tmp_path / "out"
     with WriterProcess(out, bind=True) as writer:
-        rows = run_suite(writer.endpoint, out, connect=True, spawn=False, timeout_s=20)
+        rows = run_suite(writer.endpoint, out, connect=True, spawn=False)
     assert all(row.passed for row in rows), [row for row in rows if not row.passed]
     slow = next(row for row in rows if row.fault == "slow_consumer")
     assert "sender waited (blocking send)" in slow.observed and "send_timeouts 0" in slow.observed
@@ -109,7 +110,9 @@ def test_table_fails_against_a_writer_that_drops_everything(tmp_path):
     with discarding_sink() as sink:
         pusher = Pusher(sink.endpoint, bind=False, linger_ms=0, send_timeout_ms=2000)
         try:
-            rows = run_fault_table(pusher.send, out, malformed_faults()[:3], timeout_s=0.5)
+            rows = run_fault_table(
+                pusher.send, out, malformed_faults()[:3], bounds=Bounds(margin_s=0.5, per_image_s=0)
+            )
         finally:
             pusher.close()
     assert rows and not any(row.passed for row in rows)
@@ -123,7 +126,7 @@ def test_cli_needs_a_dir(capsys):
 
 def test_disk_full_and_read_only_rows(tmp_path):
     """RLIMIT_FSIZE and an unwritable folder: errors name the file, the service keeps serving."""
-    rows = disk_faults(tmp_path, timeout_s=20)
+    rows = disk_faults(tmp_path)
     assert [row.fault for row in rows] == ["disk_full", "read_only_dir"]
     assert all(row.passed for row in rows), rows
     assert "run_data_000002.h5" in rows[0].observed and "ro/run_data_000001.h5" in rows[1].observed
@@ -168,8 +171,10 @@ def test_cli_exit_1_when_rows_fail(tmp_path, capsys):
                     "--connect",
                     "--dir",
                     str(tmp_path / "out"),
-                    "--timeout",
+                    "--margin",
                     "0.3",
+                    "--per-image",
+                    "0",
                 ]
             )
     finally:
@@ -189,7 +194,7 @@ def test_more_bad_messages_than_the_writer_logs_are_counted_exactly(tmp_path):
         before = writer.statistics()
         pusher = Pusher(writer.endpoint, bind=False, linger_ms=2000, send_timeout_ms=20000)
         try:
-            rows = run_fault_table(pusher.send, out, [fault], writer=writer, timeout_s=20)
+            rows = run_fault_table(pusher.send, out, [fault], writer=writer)
         finally:
             pusher.close()
         logged = sum(line.endswith(": image without a run") for line in writer.lines)
@@ -216,7 +221,7 @@ def test_a_miscounted_reject_fails_the_row(tmp_path):
     with WriterProcess(out, bind=True) as writer:
         pusher = Pusher(writer.endpoint, bind=False, linger_ms=2000, send_timeout_ms=20000)
         try:
-            rows = run_fault_table(pusher.send, out, [short], writer=writer, timeout_s=20)
+            rows = run_fault_table(pusher.send, out, [short], writer=writer)
         finally:
             pusher.close()
     assert not rows[0].passed and f"'image without a run' {MANY_ORPHANS}" in rows[0].observed

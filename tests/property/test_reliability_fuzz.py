@@ -113,7 +113,7 @@ def fuzz_live_writer(tmp_path, max_examples: int) -> dict:
     out = tmp_path / "out"
     before = snapshot(tmp_path)
     totals = {"messages": 0, "decode_errors": 0, "examples": 0}
-    with WriterProcess(out, timeout_s=30) as writer:
+    with WriterProcess(out) as writer:
         pusher = Pusher(writer.endpoint, bind=False, linger_ms=1000, send_timeout_ms=30_000)
         try:
 

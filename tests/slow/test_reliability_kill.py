@@ -25,5 +25,5 @@ def test_hundred_seeded_kill_points(tmp_path):
 
 @pytest.mark.parametrize("seed", range(5))
 def test_fault_table_seeds(tmp_path, seed):
-    rows = run_suite("tcp://127.0.0.1:0", tmp_path / "out", spawn=True, seed=seed, timeout_s=30)
+    rows = run_suite("tcp://127.0.0.1:0", tmp_path / "out", spawn=True, seed=seed)
     assert all(row.passed for row in rows), [row for row in rows if not row.passed]

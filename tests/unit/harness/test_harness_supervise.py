@@ -98,6 +98,18 @@ def test_stall_is_named(tmp_path):
         group.check()  # a quiet child is only watched for its exit
 
 
+def test_a_child_watched_again_stalls_from_then_on():
+    with RunGroup(Bounds(stall_s=0.2)) as group:
+        group.popen("starter", SLEEP, watch_stall=False)
+        time.sleep(0.3)
+        group.check()  # a start-up without figures is only watched for its exit
+        group.watch("starter")
+        group.check()  # its stall clock starts now, not at its start
+        time.sleep(0.3)
+        with pytest.raises(SupervisionError, match="'starter'.*no progress for 0.2 s"):
+            group.check()
+
+
 def test_pid_file_and_end_reap_every_child_in_one_group(tmp_path):
     pid_file = tmp_path / "pids.json"
     group = RunGroup(pid_file=pid_file)
