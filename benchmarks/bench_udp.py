@@ -1,6 +1,11 @@
 """UDP sender / receiver / conversion / direct-transport figures and ratios against a C baseline. Prints figures; asserts nothing. Uses at most two processes at a time.
 
     .venv/bin/python benchmarks/bench_udp.py [--quick]
+    .venv/bin/python benchmarks/bench_udp.py --emitter [--rate 2000] [--seconds 10] [--eiger BITS]
+
+``--emitter`` compares only the frame emitter (``FrameEmitter``, what ``jfsim detector`` uses for
+a fault-free run) with the C baseline sending the same datagrams (the same pool of rendered
+frames, written to a file) at the same frame rate, into bound sockets nobody reads.
 
 The C baseline (benchmarks/c/udp_baseline.c, sendmmsg / recvmmsg) is compiled with the system
 ``cc`` at run time; without a compiler that part is skipped with a message. All traffic is on
@@ -23,10 +28,12 @@ from pathlib import Path
 import numpy as np
 from jfjoch_hil.simulator.detector import (
     Detector,
+    FrameEmitter,
     FrameHeaders,
     Packetiser,
     StorageCells,
     UdpSender,
+    eiger_module,
     jungfrau_module,
     natural_order,
     run_headers,
@@ -362,10 +369,116 @@ def baseline_comparisons(exe: Path, total: int) -> None:
     )
 
 
+def _pool(detector: Detector, n_pool: int) -> Packetiser:
+    rng = np.random.default_rng(5)
+    top = 0x3FFF if detector.model.det_type == 3 else 1 << min(detector.model.bit_depth, 16)
+    frames = rng.integers(0, top, size=(n_pool, detector.n_modules, 512, 1024))
+    frames = frames.astype(detector.model.pixel_dtype)
+    return Packetiser(detector, detector.model.encode(frames).reshape(n_pool, detector.n_ports, -1))
+
+
+def python_emit(packetiser: Packetiser, rate_hz: float, n_frames: int, cells: int) -> dict:
+    """FrameEmitter at ``rate_hz`` into bound sockets nobody reads; its statistics."""
+    detector = packetiser.detector
+    sinks = [_sink() for _ in range(detector.n_ports)]
+    try:
+        start = time.process_time()
+        with FrameEmitter(packetiser, [s.getsockname() for s in sinks], 1.0 / rate_hz) as emitter:
+            stats = emitter.run(
+                n_frames,
+                lambda first, count: run_headers(
+                    count, 1 / rate_hz, 0.9 / rate_hz, StorageCells(cells), first_index=first
+                ),
+            )
+        return {**stats.__dict__, "cpu_s": time.process_time() - start}
+    finally:
+        for sink in sinks:
+            sink.close()
+
+
+def c_emit(exe: Path, pool_file: Path, packetiser: Packetiser, rate_hz: float, n_frames: int):
+    """The C baseline sending the same pool at the same frame rate; (frames/s, packets, cpu s)."""
+    detector = packetiser.detector
+    sinks = [_sink() for _ in range(detector.n_ports)]
+    try:
+        ports = ",".join(str(s.getsockname()[1]) for s in sinks)
+        before = time.monotonic()
+        usage = __import__("resource").getrusage(__import__("resource").RUSAGE_CHILDREN)
+        out = subprocess.run(
+            [str(exe), "pool", str(pool_file), ports, str(packetiser.packets_per_port)]
+            + [str(n_frames), str(rate_hz)],
+            capture_output=True,
+            text=True,
+            timeout=n_frames / rate_hz * 20 + 60,
+        ).stdout
+        after = __import__("resource").getrusage(__import__("resource").RUSAGE_CHILDREN)
+        del before
+        figures = _parse(out)
+        cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
+        return (figures["frames"] - 1) / figures["seconds"], int(figures["packets"]), cpu
+    finally:
+        for sink in sinks:
+            sink.close()
+
+
+def emitter_comparison(rate_hz: float, seconds: float, eiger_bits: int | None, trials: int) -> None:
+    """FrameEmitter against the C baseline with the same datagrams and rate, trials alternating."""
+    import os
+
+    if eiger_bits:
+        detector = Detector(f"EIGER-{eiger_bits}", eiger_module(eiger_bits), 1)
+    else:
+        detector = Detector("JF-2if", jungfrau_module(2), 1)
+    frame_bytes = detector.packets_per_frame * detector.model.packet_bytes
+    n_pool = max(2, (64 << 20) // frame_bytes // 2 * 2)
+    packetiser = _pool(detector, n_pool)
+    n_frames = int(rate_hz * seconds)
+    print(
+        f"emitter: {detector.model.name}, {detector.packets_per_frame} datagrams of "
+        f"{detector.model.packet_bytes} B per frame, pool of {n_pool} frames, {rate_hz:.0f} Hz "
+        f"for {seconds:.0f} s ({n_frames} frames)"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = compile_baseline(Path(tmp))
+        pool_file = Path(tmp) / "pool.bin"
+        packetiser.rendered.tofile(pool_file)
+        ratios = []
+        for trial in range(trials):
+            load = os.getloadavg()[0]
+            py = python_emit(packetiser, rate_hz, n_frames, 1)
+            line = (
+                f"  trial {trial + 1} (load {load:.1f}): python {py['achieved_rate_hz']:.0f} Hz "
+                f"({py['packets_sent']} datagrams, {py['send_errors']} errors, intervals p50 "
+                f"{py['interval_p50_s'] * 1e6:.0f} us, p99 {py['interval_p99_s'] * 1e6:.0f} us, "
+                f"max {py['interval_max_s'] * 1e3:.1f} ms, CPU {py['cpu_s']:.2f} s)"
+            )
+            if exe is not None:
+                c_rate, c_packets, c_cpu = c_emit(exe, pool_file, packetiser, rate_hz, n_frames)
+                ratios.append(py["achieved_rate_hz"] / c_rate)
+                line += (
+                    f"; C {c_rate:.0f} Hz ({c_packets} datagrams, CPU {c_cpu:.2f} s); "
+                    f"ratio {ratios[-1]:.2f}"
+                )
+            print(line, flush=True)
+        if ratios:
+            print(
+                f"  emitter / C sendmmsg at the same rate: median ratio "
+                f"{float(np.median(ratios)):.2f} over {len(ratios)} trials (goal >= 0.9)"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer packets, fewer trials")
+    parser.add_argument("--emitter", action="store_true", help="only the emitter comparison")
+    parser.add_argument("--rate", type=float, default=2000.0, help="emitter frame rate (Hz)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="emitter run length (s)")
+    parser.add_argument("--eiger", type=int, default=None, metavar="BITS", help="EIGER module")
+    parser.add_argument("--trials", type=int, default=3, help="emitter trials")
     args = parser.parse_args()
+    if args.emitter:
+        emitter_comparison(args.rate, args.seconds, args.eiger, args.trials)
+        return
     total = 40_000 if args.quick else 100_000
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, packets {PACKET_BYTES} B")
 

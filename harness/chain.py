@@ -34,7 +34,7 @@ from jfjoch_hil.simulator.detector.packet_faults import FaultPlan, Schedule
 from jfjoch_hil.simulator.receiver.conversion import Converter
 from jfjoch_hil.simulator.scenes import Scene, render, scene_from_scenario
 
-__all__ = ["Experiment", "build_experiment", "modules_from_image"]
+__all__ = ["Experiment", "build_experiment", "has_packet_faults", "modules_from_image"]
 
 #: Rendered frames kept in memory at most; longer runs cycle through them (the sender does too).
 MAX_RENDERED_BYTES = 2 << 30
@@ -50,8 +50,8 @@ class Experiment:
     calibration: Calibration | None
     storage_cells: StorageCells
     xfel: XfelTiming | None
-    headers: FrameHeaders
-    schedule: Schedule
+    headers: FrameHeaders | None
+    schedule: Schedule | None
     raw: np.ndarray  # (rendered frames, modules, 512, 1024) in the module pixel type
     packetiser: Packetiser
 
@@ -70,6 +70,31 @@ class Experiment:
         """The truth's own converter of this calibration and energy, made once (building its
         tables costs ~15 ms, as much as converting a frame many times over)."""
         return Converter(self.calibration, self.scenario.beam.energy_kev)
+
+    def header_block(self, first: int, count: int, first_frame_number: int = 1) -> FrameHeaders:
+        """Header fields of run frames ``first`` .. ``first + count - 1`` of a run without frame
+        jumps, equal to that slice of the whole run's headers (made block by block by a sender
+        that keeps no per-run arrays); frame numbers count from ``first_frame_number``."""
+        run = self.scenario.run
+        frame_time = 1.0 / run.frame_rate_hz
+        if self.detector.model.det_type == DET_TYPE_JUNGFRAU:
+            return run_headers(
+                count,
+                frame_time,
+                0.98 * frame_time,
+                self.storage_cells,
+                self.xfel,
+                first_frame_number=first_frame_number,
+                first_index=first,
+            )
+        return eiger_run_headers(
+            count,
+            frame_time,
+            0.98 * frame_time,
+            self.scenario.detector.bit_depth,
+            first_frame_number=first_frame_number,
+            first_index=first,
+        )
 
     def raw_frame(self, image: int) -> np.ndarray:
         """The raw module frames of run frame ``image`` (rendered frames are cycled)."""
@@ -155,8 +180,26 @@ def _fault_plan(scenario: Scenario) -> FaultPlan:
     return dataclasses.replace(scenario.faults, seed=scenario.run.seed)
 
 
-def build_experiment(scenario: Scenario, *, storage_cells: int | None = None) -> Experiment:
-    """Render, digitise and packetise every frame of ``scenario``; plan its faults."""
+def has_packet_faults(scenario: Scenario) -> bool:
+    """Whether the scenario's fault plan changes the packets at all (loss, reordering,
+    duplicates, late packets, stopped modules, frame-number jumps)."""
+    return _fault_plan(scenario) != FaultPlan(seed=scenario.run.seed)
+
+
+def build_experiment(
+    scenario: Scenario,
+    *,
+    storage_cells: int | None = None,
+    pool_frames: int | None = None,
+    per_run_arrays: bool = True,
+) -> Experiment:
+    """Render, digitise and packetise every frame of ``scenario``; plan its faults.
+
+    At most ``pool_frames`` frames are rendered (rounded down to a multiple of the storage-cell
+    count; longer runs cycle through them). ``per_run_arrays=False`` leaves out the headers and
+    the packet schedule of the whole run (``None``): a sender that makes headers block by block
+    (:meth:`Experiment.header_block`) then needs memory for the rendered pool only.
+    """
     scene = scene_from_scenario(scenario)
     detector = make_detector(scenario, scene)
     run = scenario.run
@@ -166,6 +209,8 @@ def build_experiment(scenario: Scenario, *, storage_cells: int | None = None) ->
     rng = np.random.default_rng(run.seed)
     frame_bytes = detector.n_modules * 512 * 1024 * detector.model.pixel_dtype.itemsize
     n_rendered = max(1, min(run.images, MAX_RENDERED_BYTES // (3 * frame_bytes)))
+    if pool_frames is not None:
+        n_rendered = max(1, min(n_rendered, pool_frames))
     if n_rendered < run.images:  # cycled frames must keep their storage cell
         n_rendered = max(n_cells, n_rendered - n_rendered % n_cells)
     jungfrau = detector.model.det_type == DET_TYPE_JUNGFRAU
@@ -189,6 +234,10 @@ def build_experiment(scenario: Scenario, *, storage_cells: int | None = None) ->
             gap_every_frames=run.pulse_id_gap_every,
             gap_pulses=run.pulse_id_gap,
             event_codes=(run.event_code,),
+        )
+    if not per_run_arrays:
+        return Experiment(
+            scenario, detector, scene, calibration, cells, xfel, None, None, raw, packetiser
         )
     frame_time = 1.0 / run.frame_rate_hz
     if jungfrau:

@@ -10,19 +10,83 @@ receiver's calibration is the one the detector used (a "loaded calibration").
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Sequence
 
 import jfjoch_hil.stream as stream
 import numpy as np
 from jfjoch_hil.harness._supervise import Bounds
-from jfjoch_hil.harness.chain import build_experiment
+from jfjoch_hil.harness.chain import build_experiment, has_packet_faults
 from jfjoch_hil.harness.run import WINDOW_FRAMES, AnalysingPublisher, analysis_for, start_fields
 from jfjoch_hil.harness.scenario import Scenario
 from jfjoch_hil.harness.senders import send_modules
+from jfjoch_hil.simulator.detector import FrameEmitter
 from jfjoch_hil.simulator.receiver import Assembler, UdpReceiver
 
-__all__ = ["ReceiverSession", "run_detector", "run_receiver"]
+__all__ = [
+    "EMITTER_POOL_BYTES",
+    "ReceiverSession",
+    "emit_frames",
+    "max_frame_rate_hz",
+    "run_detector",
+    "run_receiver",
+]
+
+#: Packets of rendered frames an emitter keeps in memory at most (they are cycled).
+EMITTER_POOL_BYTES = 64 << 20
+
+# EIGER continuous readout per bit depth (detectors.md §3.5): 10 GbE; 1 GbE gives 16 and 32 bit,
+# where the link is the limit, so 4 and 8 bit are the 16-bit figure scaled by bytes per frame.
+_EIGER_MAX_RATE_HZ = {4: 7813.0, 8: 4000.0, 16: 2000.0, 32: 1023.0}
+_EIGER_1GBE_MAX_RATE_HZ = {4: 1024.0, 8: 512.0, 16: 256.0, 32: 128.0}
+
+
+def max_frame_rate_hz(scenario: Scenario) -> float:
+    """Highest continuous frame rate of the scenario's detector: JUNGFRAU 2 kHz with two
+    interfaces, 1 kHz with one (detectors.md §2.10); EIGER by bit depth and link (§3.5)."""
+    d = scenario.detector
+    if d.type == "jungfrau":
+        return 2000.0 if d.interfaces == 2 else 1000.0
+    if d.link == "1gbe":
+        return _EIGER_1GBE_MAX_RATE_HZ[d.bit_depth]
+    return _EIGER_MAX_RATE_HZ[d.bit_depth]
+
+
+def emit_frames(
+    experiment,
+    destinations: Sequence[tuple[str, int]],
+    *,
+    modules: Sequence[int] | None = None,
+    start_at: float | None = None,
+    allow_remote: bool = False,
+    first_frame_number: int = 1,
+) -> dict:
+    """Send every frame of a fault-free run with :class:`FrameEmitter` (only the ports of
+    ``modules`` when given) and return its statistics as a dict. ``start_at`` is on
+    ``time.time()`` (wall clock): processes or hosts given the same value start together.
+    Frame numbers count from ``first_frame_number``."""
+    detector = experiment.detector
+    ports = None
+    if modules is not None:
+        per = detector.model.ports_per_module
+        ports = [m * per + p for m in modules for p in range(per)]
+    clock_offset = time.perf_counter() - time.time()
+    with FrameEmitter(
+        experiment.packetiser,
+        destinations,
+        experiment.frame_time_s,
+        ports=ports,
+        allow_remote=allow_remote,
+    ) as emitter:
+        stats = emitter.run(
+            experiment.n_images,
+            functools.partial(experiment.header_block, first_frame_number=first_frame_number),
+            start_at=None if start_at is None else start_at + clock_offset,
+        )
+    report = dataclasses.asdict(stats)
+    report["ports"] = emitter.ports
+    return report
 
 
 def run_detector(
@@ -32,14 +96,38 @@ def run_detector(
     allow_remote: bool = False,
     start_at_epoch_s: float | None = None,
     first_frame_number: int = 1,
+    pool_bytes: int = EMITTER_POOL_BYTES,
 ) -> dict:
     """Send every scheduled packet of ``scenario`` (faults included) to ``destinations`` (one
     (host, port) per detector port, in port order); return the sender statistics.
 
     ``first_frame_number`` is the frame number of the run's first frame: a real detector keeps
-    counting across acquisitions unless reset (detectors.md 2.4)."""
+    counting across acquisitions unless reset (detectors.md 2.4).
+
+    A run without packet faults goes through :class:`FrameEmitter`: a pool of at most
+    ``pool_bytes`` of rendered frames, cycled, with headers made block by block, so memory does
+    not grow with the run; its report has the achieved rate and the frame intervals. A run with
+    faults sends its whole planned schedule with :class:`UdpSender`.
+    """
     if first_frame_number < 1:
         raise ValueError(f"--first-frame-number: {first_frame_number}; allowed >= 1")
+    if not has_packet_faults(scenario):
+        experiment = build_experiment(
+            scenario, pool_frames=pool_frames_for(scenario, pool_bytes), per_run_arrays=False
+        )
+        if len(destinations) != experiment.detector.n_ports:
+            raise ValueError(
+                f"--to: {len(destinations)} destinations given; this detector has "
+                f"{experiment.detector.n_ports} ports"
+            )
+        report = emit_frames(
+            experiment,
+            destinations,
+            start_at=start_at_epoch_s,
+            allow_remote=allow_remote,
+            first_frame_number=first_frame_number,
+        )
+        return {"sender": "emitter", **report}
     experiment = build_experiment(scenario)
     if first_frame_number != 1:
         headers = experiment.headers
@@ -53,7 +141,7 @@ def run_detector(
             f"--to: {len(destinations)} destinations given; this detector has {n_ports} ports"
         )
     s = experiment.schedule
-    return send_modules(
+    report = send_modules(
         experiment,
         range(experiment.detector.n_modules),
         destinations,
@@ -63,6 +151,21 @@ def run_detector(
         start_at_epoch_s=start_at_epoch_s,
         allow_remote=allow_remote,
     )
+    return {"sender": "schedule", **report}
+
+
+def pool_frames_for(scenario: Scenario, pool_bytes: int) -> int:
+    """Rendered frames whose packets fit ``pool_bytes`` (at least one)."""
+    from jfjoch_hil.simulator.detector import eiger_module, jungfrau_module
+
+    d = scenario.detector
+    model = (
+        jungfrau_module(d.interfaces)
+        if d.type == "jungfrau"
+        else eiger_module(d.bit_depth, ten_giga=d.link == "10gbe")
+    )
+    frame_bytes = d.modules * model.ports_per_module * model.packets_per_port * model.packet_bytes
+    return max(1, pool_bytes // frame_bytes)
 
 
 def run_receiver(

@@ -3,6 +3,12 @@
  *
  *   udp_baseline send PORT0 NPORTS PACKETS_PER_PORT TOTAL RATE_PPS   (RATE 0 = unpaced)
  *   udp_baseline recv NPORTS TOTAL IDLE_MS        (binds NPORTS ports, prints "PORT0" first)
+ *   udp_baseline pool FILE PORTS PACKETS_PER_PORT FRAMES RATE_HZ
+ *       (PORTS comma-separated; FILE holds pool frames [frame][port][packet] of PACKET_BYTES:
+ *        the same datagrams as the Python emitter, frame f from pool frame f mod P with its frame
+ *        number written into the header, one connected socket per port, chunks of 32 packets
+ *        alternating between ports, frame f due at t0 + f / RATE_HZ; output "frames=N
+ *        packets=N seconds=S")
  *
  * The sender fills frame and packet numbers; ports are PORT0..PORT0+NPORTS-1, packet p of every
  * port in turn. Output: one line "packets=N seconds=S" (recv: "packets=N seconds=S" measured
@@ -155,11 +161,94 @@ static int run_recv(int nports, long total, int idle_ms) {
     return 0;
 }
 
+static int run_pool(const char *path, char *ports, long per_port, long frames, double rate) {
+    int fds[64], nports = 0;
+    for (char *tok = strtok(ports, ","); tok && nports < 64; tok = strtok(NULL, ",")) {
+        int fd = socket(AF_INET, SOCK_DGRAM, 0);
+        int buf = 8 * 1024 * 1024;
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+        struct sockaddr_in a;
+        memset(&a, 0, sizeof a);
+        a.sin_family = AF_INET;
+        a.sin_port = htons((uint16_t)atoi(tok));
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+            perror("connect");
+            return 1;
+        }
+        fds[nports++] = fd;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        perror("fopen");
+        return 1;
+    }
+    fseek(f, 0, SEEK_END);
+    long bytes = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *pool = malloc((size_t)bytes);
+    if (!pool || fread(pool, 1, (size_t)bytes, f) != (size_t)bytes) {
+        perror("read");
+        return 1;
+    }
+    fclose(f);
+    long per_frame = per_port * nports;
+    long n_pool = bytes / (per_frame * PACKET_BYTES);
+    struct mmsghdr msgs[32];
+    struct iovec iov[32];
+    long sent = 0;
+    double t0 = now_s();
+    for (long frame = 0; frame < frames; frame++) {
+        if (rate > 0) {
+            double deadline = t0 + (double)frame / rate;
+            double wait = deadline - now_s();
+            if (wait > 100e-6) {
+                struct timespec ts = {0, (long)((wait - 50e-6) * 1e9)};
+                nanosleep(&ts, NULL);
+            }
+            while (now_s() < deadline) {
+            }
+        }
+        unsigned char *base = pool + (frame % n_pool) * per_frame * PACKET_BYTES;
+        uint64_t number = (uint64_t)frame + 1;
+        for (long i = 0; i < per_frame; i++) memcpy(base + i * PACKET_BYTES, &number, 8);
+        for (long lo = 0; lo < per_port; lo += 32) {
+            long hi = lo + 32 < per_port ? lo + 32 : per_port;
+            for (int port = 0; port < nports; port++) {
+                int n = 0;
+                for (long p = lo; p < hi; p++, n++) {
+                    iov[n].iov_base = base + (port * per_port + p) * PACKET_BYTES;
+                    iov[n].iov_len = PACKET_BYTES;
+                    memset(&msgs[n], 0, sizeof msgs[n]);
+                    msgs[n].msg_hdr.msg_iov = &iov[n];
+                    msgs[n].msg_hdr.msg_iovlen = 1;
+                }
+                int done = 0;
+                while (done < n) {
+                    int r = sendmmsg(fds[port], msgs + done, (unsigned)(n - done), 0);
+                    if (r < 0) {
+                        if (errno == EINTR || errno == ENOBUFS || errno == EAGAIN) continue;
+                        done++; /* e.g. ECONNREFUSED: skip that datagram, as the emitter does */
+                        continue;
+                    }
+                    done += r;
+                    sent += r;
+                }
+            }
+        }
+    }
+    printf("frames=%ld packets=%ld seconds=%.6f\n", frames, sent, now_s() - t0);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc >= 7 && strcmp(argv[1], "send") == 0)
         return run_send(atoi(argv[2]), atoi(argv[3]), atol(argv[4]), atol(argv[5]), atof(argv[6]));
+    if (argc >= 7 && strcmp(argv[1], "pool") == 0)
+        return run_pool(argv[2], argv[3], atol(argv[4]), atol(argv[5]), atof(argv[6]));
     if (argc >= 5 && strcmp(argv[1], "recv") == 0)
         return run_recv(atoi(argv[2]), atol(argv[3]), atoi(argv[4]));
-    fprintf(stderr, "usage: udp_baseline send PORT0 NPORTS PER_PORT TOTAL RATE | recv NPORTS TOTAL IDLE_MS\n");
+    fprintf(stderr, "usage: udp_baseline send PORT0 NPORTS PER_PORT TOTAL RATE | recv NPORTS TOTAL IDLE_MS"
+                    " | pool FILE PORTS PER_PORT FRAMES RATE_HZ\n");
     return 2;
 }

@@ -57,7 +57,12 @@ from jfjoch_hil.simulator.detector._packetiser import (
     Packetiser,
     natural_order,
 )
-from jfjoch_hil.simulator.detector._sender import SenderStatistics, UdpSender
+from jfjoch_hil.simulator.detector._sender import (
+    EmitterStatistics,
+    FrameEmitter,
+    SenderStatistics,
+    UdpSender,
+)
 from jfjoch_hil.simulator.detector._timing import (
     CHIP_V1_0,
     CHIP_V1_1,
@@ -83,6 +88,8 @@ __all__ = [
     "PacketBatch",
     "Packetiser",
     "natural_order",
+    "EmitterStatistics",
+    "FrameEmitter",
     "SenderStatistics",
     "UdpSender",
     "CATALOGUE",

@@ -18,10 +18,11 @@ from jfjoch_hil.simulator._udp import (
     _sendmmsg,
     _udp_socket,
 )
+from jfjoch_hil.simulator.detector._header import HEADER_DTYPE, HEADER_SIZE
 from jfjoch_hil.simulator.detector._packetiser import FrameHeaders, Packetiser
 from jfjoch_hil.simulator.errors import TransportError
 
-__all__ = ["SenderStatistics", "UdpSender"]
+__all__ = ["EmitterStatistics", "FrameEmitter", "SenderStatistics", "UdpSender"]
 
 
 @dataclass(frozen=True)
@@ -220,4 +221,249 @@ class UdpSender:
             c["missed"],
             self._granted,
             self._elapsed,
+        )
+
+
+@dataclass(frozen=True)
+class EmitterStatistics:
+    """What a :class:`FrameEmitter` did: frames and datagrams sent, the achieved frame rate and
+    the interval between frame starts (median, 99th percentile, largest; seconds)."""
+
+    frames_sent: int
+    packets_sent: int
+    bytes_sent: int
+    send_errors: int
+    asked_rate_hz: float
+    achieved_rate_hz: float
+    interval_p50_s: float
+    interval_p99_s: float
+    interval_max_s: float
+    deadlines_missed: int
+    pool_frames: int
+    sndbuf_granted_bytes: int
+    elapsed_s: float
+
+
+# Frame-start intervals are histogrammed in 1 us bins up to one second (bounded memory for any
+# run length); the largest interval is kept exactly.
+_INTERVAL_BIN_S = 1e-6
+_INTERVAL_BINS = 1_000_000
+
+
+def _reduce_timer_slack() -> None:
+    # The default 50 us timer slack would make every sleep up to 50 us late: a tenth of a
+    # 2 kHz period. prctl(PR_SET_TIMERSLACK, 1 ns); harmless where it is not available.
+    import ctypes
+
+    from jfjoch_hil.simulator._udp import _libc_function
+
+    prctl = _libc_function(
+        "prctl", ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong
+    )
+    if prctl is not None:
+        prctl(29, 1, 0, 0, 0)
+
+
+class FrameEmitter:
+    """Sends whole frames at a fixed rate from the packetiser's pool of rendered frames.
+
+    Run frame ``i`` is pool frame ``i mod R`` (R rendered frames, a multiple of the storage-cell
+    count, so each frame keeps its cell's data) with the per-frame header fields of run frame
+    ``i`` (frame number, exposure, pulse id, timestamp, DAQ info) written into the pool's packets
+    just before they leave: memory stays the pool's whatever the run length, while the headers
+    keep advancing. Frame ``i`` leaves no earlier than ``t0 + i * frame_time_s`` (absolute
+    deadlines); its packets go out with ``sendmmsg`` over one connected socket per port, in
+    chunks of ``chunk_packets`` alternating between ports, the message vectors prepared once per
+    pool frame. ``ports`` limits the sending to some detector ports (a rank's modules).
+    """
+
+    def __init__(
+        self,
+        packetiser: Packetiser,
+        destinations: Sequence[tuple[str, int]],
+        frame_time_s: float,
+        *,
+        ports: Sequence[int] | None = None,
+        chunk_packets: int = 32,
+        clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], None] = time.sleep,
+        sndbuf_request_bytes: int = BUFFER_REQUEST_BYTES,
+        allow_remote: bool = False,
+    ) -> None:
+        detector = packetiser.detector
+        if len(destinations) != detector.n_ports:
+            raise TransportError(
+                f"destinations: {len(destinations)} given; need one per port ({detector.n_ports})"
+            )
+        if frame_time_s < 0:
+            raise TransportError(f"frame_time_s: {frame_time_s}; allowed >= 0")
+        call = _sendmmsg()
+        if call is None:
+            raise TransportError("FrameEmitter needs sendmmsg (Linux, 64-bit); use UdpSender")
+        self.packetiser = packetiser
+        self.frame_time_s = frame_time_s
+        self.ports = list(range(detector.n_ports)) if ports is None else [int(p) for p in ports]
+        self._call, self._clock, self._sleep = call, clock, sleep
+        self._sockets = []
+        granted = 0
+        for port in self.ports:
+            host, udp_port = destinations[port]
+            if host not in ("127.0.0.1", "localhost") and not allow_remote:
+                raise TransportError(
+                    f"destinations.host: {host!r}; allowed 127.0.0.1 (loopback only) "
+                    "unless allow_remote is set"
+                )
+            sock, granted = _udp_socket(socket.SO_SNDBUF, sndbuf_request_bytes)
+            sock.connect((host, udp_port))
+            self._sockets.append(sock)
+        self._granted = granted
+        # One message per packet of the pool, [pool frame, port, packet], pointing into it.
+        pool = packetiser.rendered
+        n_pool, _, k, size = pool.shape
+        self._iov, self._msgs = _message_vector(n_pool * len(self.ports) * k, size)
+        rows = (
+            (
+                np.arange(n_pool)[:, None, None] * detector.n_ports
+                + np.asarray(self.ports)[None, :, None]
+            )
+            * k
+            + np.arange(k)[None, None, :]
+        ).ravel()
+        self._iov["base"] = np.uint64(pool.ctypes.data) + rows.astype(np.uint64) * np.uint64(size)
+        self._chunks = [
+            (slot, lo, min(lo + chunk_packets, k))
+            for lo in range(0, k, chunk_packets)
+            for slot in range(len(self.ports))
+        ]
+        self._counts = {"frames": 0, "sent": 0, "errors": 0, "missed": 0}
+        self._histogram = np.zeros(_INTERVAL_BINS + 1, np.int64)
+        self._max_interval = 0.0
+        self._elapsed = 0.0
+        _reduce_timer_slack()
+
+    def close(self) -> None:
+        """Close all sockets."""
+        for sock in self._sockets:
+            sock.close()
+        self._sockets = []
+
+    def __enter__(self) -> FrameEmitter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _send_frame(self, pool_frame: int, fds: list[int]) -> None:
+        k = self.packetiser.packets_per_port
+        per_frame = len(self.ports) * k
+        address = self._msgs.ctypes.data
+        errors = 0
+        for slot, lo, hi in self._chunks:
+            first = (pool_frame * per_frame + slot * k + lo) * _MMSGHDR.itemsize
+            done = lo
+            while done < hi:
+                sent = self._call(fds[slot], address + first, hi - done, 0)
+                if sent < 0:
+                    if ctypes.get_errno() == errno.EINTR:
+                        continue
+                    # The first datagram failed (e.g. ECONNREFUSED from a closed port).
+                    sent = 1
+                    errors += 1
+                done += sent
+                first += sent * _MMSGHDR.itemsize
+        self._counts["errors"] += errors
+        self._counts["sent"] += per_frame - errors
+
+    def _stamp(self, first: int, headers: FrameHeaders) -> None:
+        # Per-frame header fields of run frames first.. into their pool frames.
+        pool = self.packetiser.rendered
+        n_pool = pool.shape[0]
+        n = len(headers)
+        slots = (np.arange(first, first + n)) % n_pool
+        view = pool[..., :HEADER_SIZE].view(HEADER_DTYPE)[..., 0]  # [pool frame, port, packet]
+        ports = np.asarray(self.ports)
+        where = (slots[:, None], ports[None, :])
+        for name in ("frame_number", "exp_length", "det_spec1", "timestamp"):
+            view[name][where] = getattr(headers, name)[:, None, None]
+        spec3 = headers.det_spec3
+        if spec3.ndim == 1:
+            values = spec3[:, None, None]
+        else:
+            module = ports // self.packetiser.detector.model.ports_per_module
+            values = spec3[:, module][:, :, None]
+        view["det_spec3"][where] = values
+
+    def run(
+        self,
+        n_frames: int,
+        headers: Callable[[int, int], FrameHeaders],
+        *,
+        first_frame: int = 0,
+        start_at: float | None = None,
+        block_frames: int = 16,
+    ) -> EmitterStatistics:
+        """Send run frames ``first_frame`` .. ``first_frame + n_frames - 1``.
+
+        ``headers(first, count)`` gives the header fields of run frames ``first`` onwards (made
+        block by block: memory does not grow with the run). ``start_at`` (on ``clock``) is when
+        frame ``first_frame`` is due (default now): processes sharing a start time stay in step.
+        """
+        n_pool = self.packetiser.n_rendered
+        block_frames = max(1, min(block_frames, n_pool))
+        fds = [sock.fileno() for sock in self._sockets]
+        start = self._clock() if start_at is None else start_at
+        period = self.frame_time_s
+        previous = None
+        histogram = self._histogram
+        began = self._clock()
+        for block in range(first_frame, first_frame + n_frames, block_frames):
+            count = min(block_frames, first_frame + n_frames - block)
+            self._stamp(block, headers(block, count))
+            for frame in range(block, block + count):
+                deadline = start + (frame - first_frame) * period
+                now = self._clock()
+                if now < deadline:
+                    self._sleep(deadline - now)
+                    now = self._clock()
+                elif period > 0 and now > deadline + period:
+                    self._counts["missed"] += 1
+                if previous is not None:
+                    interval = now - previous
+                    histogram[min(int(interval / _INTERVAL_BIN_S), _INTERVAL_BINS)] += 1
+                    if interval > self._max_interval:
+                        self._max_interval = interval
+                previous = now
+                self._send_frame(frame % n_pool, fds)
+                self._counts["frames"] += 1
+        if previous is not None:
+            self._elapsed += previous - (start if start_at is None else max(start, began))
+        return self.statistics()
+
+    def statistics(self) -> EmitterStatistics:
+        """Counters and interval figures so far (frozen)."""
+        c = self._counts
+        total = int(self._histogram.sum())
+
+        def percentile(q: float) -> float:
+            if total == 0:
+                return float("nan")
+            index = int(np.searchsorted(np.cumsum(self._histogram), q * total))
+            return (index + 0.5) * _INTERVAL_BIN_S
+
+        frames = c["frames"]
+        achieved = (frames - 1) / self._elapsed if frames > 1 and self._elapsed > 0 else 0.0
+        return EmitterStatistics(
+            frames_sent=frames,
+            packets_sent=c["sent"],
+            bytes_sent=c["sent"] * self.packetiser.packet_bytes,
+            send_errors=c["errors"],
+            asked_rate_hz=1.0 / self.frame_time_s if self.frame_time_s > 0 else float("inf"),
+            achieved_rate_hz=achieved,
+            interval_p50_s=percentile(0.5),
+            interval_p99_s=percentile(0.99),
+            interval_max_s=self._max_interval if total else float("nan"),
+            deadlines_missed=c["missed"],
+            pool_frames=self.packetiser.n_rendered,
+            sndbuf_granted_bytes=self._granted,
+            elapsed_s=self._elapsed,
         )

@@ -99,17 +99,19 @@ class XfelTiming:
     gap_pulses: int = 0
     event_codes: tuple[int, ...] = (0,)
 
-    def pulse_ids(self, n_frames: int) -> np.ndarray:
-        """Monotonically increasing pulse ids of ``n_frames`` frames."""
-        index = np.arange(n_frames, dtype=np.uint64)
+    def pulse_ids(self, n_frames: int, first_index: int = 0) -> np.ndarray:
+        """Monotonically increasing pulse ids of ``n_frames`` frames from run frame
+        ``first_index``."""
+        index = np.arange(first_index, first_index + n_frames, dtype=np.uint64)
         ids = np.uint64(self.first_pulse_id) + index * np.uint64(self.pulse_step)
         if self.gap_every_frames > 0:
             ids += (index // np.uint64(self.gap_every_frames)) * np.uint64(self.gap_pulses)
         return ids
 
-    def codes(self, n_frames: int) -> np.ndarray:
-        """Event code of each frame."""
-        return np.resize(np.asarray(self.event_codes, dtype=np.uint32), n_frames)
+    def codes(self, n_frames: int, first_index: int = 0) -> np.ndarray:
+        """Event code of each frame (from run frame ``first_index``)."""
+        codes = np.asarray(self.event_codes, dtype=np.uint32)
+        return codes[np.arange(first_index, first_index + n_frames) % len(codes)]
 
 
 def run_headers(
@@ -121,11 +123,14 @@ def run_headers(
     first_frame_number: int = 1,
     chip_version: int | None = None,
     forced_gain: int | None = None,
+    first_index: int = 0,
 ):
     """FrameHeaders of a JUNGFRAU run (§2.4-§2.8): frame numbers +1 per storage-cell frame,
     timestamp at 10 MHz per frame, ``exp_length`` = count time in 100 ns, cell in bits 11-8,
     chip version in bits 7-5 (default: the one of ``cells``).
-    ``forced_gain`` 1 or 2 marks a ``forceswitchg1/g2`` dark run (bits 12/13, §2.5, §4.3)."""
+    ``forced_gain`` 1 or 2 marks a ``forceswitchg1/g2`` dark run (bits 12/13, §2.5, §4.3).
+    ``first_index`` > 0 gives the headers of run frames ``first_index`` onwards: a run's headers
+    can be made block by block, each block equal to that slice of the whole run's."""
     from jfjoch_hil.simulator.detector._packetiser import FrameHeaders
 
     if n_frames < 1:
@@ -134,8 +139,8 @@ def run_headers(
         raise DetectorModelError(f"first_frame_number: {first_frame_number}; allowed >= 1")
     if chip_version is None:
         chip_version = cells.chip_version
-    index = np.arange(n_frames, dtype=np.uint64)
-    cell = cells.hardware_cells()[np.arange(n_frames) % cells.n_cells]
+    index = np.arange(first_index, first_index + n_frames, dtype=np.uint64)
+    cell = cells.hardware_cells()[np.arange(first_index, first_index + n_frames) % cells.n_cells]
     fields = {"storage_cell": cell, "chip_version": chip_version}
     if forced_gain not in (None, 1, 2):
         raise DetectorModelError(f"forced_gain: {forced_gain}; allowed None, 1, 2")
@@ -143,8 +148,8 @@ def run_headers(
         fields[f"force_switch_g{forced_gain}"] = 1
     pulse = np.zeros(n_frames, dtype=np.uint64)
     if xfel is not None:
-        fields["event_code"] = xfel.codes(n_frames)
-        pulse = xfel.pulse_ids(n_frames)
+        fields["event_code"] = xfel.codes(n_frames, first_index)
+        pulse = xfel.pulse_ids(n_frames, first_index)
     return FrameHeaders(
         frame_number=index + np.uint64(first_frame_number),
         exp_length=np.full(n_frames, round(count_time_s * 1e7), dtype=np.uint32),
@@ -160,6 +165,7 @@ def eiger_run_headers(
     count_time_s: float,
     dynamic_range: int = 16,
     first_frame_number: int = 1,
+    first_index: int = 0,
 ):
     """FrameHeaders of an EIGER run as EIGER firmware fills them (detectors.md §1, §3.4).
 
@@ -167,6 +173,8 @@ def eiger_run_headers(
     sub-frames of :data:`EIGER_SUBFRAME_S` summed into the frame (§3.2), else 0. ``detSpec1`` = 0
     (no bunch id), ``detSpec3`` = :data:`EIGER_DET_SPEC3`; ``detSpec2``/``detSpec4`` come from the
     packetiser (0, round-robin entry 0). The timestamp is the 10 MHz start-of-exposure time (§1).
+    ``first_index`` > 0 gives the headers of run frames ``first_index`` onwards (as
+    :func:`run_headers`).
     """
     from jfjoch_hil.simulator.detector._packetiser import FrameHeaders
 
@@ -177,7 +185,7 @@ def eiger_run_headers(
             f"first_frame_number: {first_frame_number}; allowed 1..2**48-1 (EIGER, §3.4)"
         )
     subframes = max(1, math.ceil(count_time_s / EIGER_SUBFRAME_S - 1e-9))
-    index = np.arange(n_frames, dtype=np.uint64)
+    index = np.arange(first_index, first_index + n_frames, dtype=np.uint64)
     return FrameHeaders(
         frame_number=index + np.uint64(first_frame_number),
         exp_length=np.full(n_frames, subframes if dynamic_range == 32 else 0, dtype=np.uint32),
