@@ -81,6 +81,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="frame number of the first frame (default 1; a detector not reset continues)",
     )
     detector.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    detector.add_argument(
+        "--max-rate",
+        action="store_true",
+        help="send at the detector's highest continuous frame rate (JUNGFRAU 2 kHz with two "
+        "interfaces, EIGER by bit depth)",
+    )
+    detector.add_argument(
+        "--pool-mb",
+        type=float,
+        default=64.0,
+        metavar="MB",
+        help="memory for the pool of rendered frames a fault-free run cycles (default 64)",
+    )
+    detector.add_argument(
+        "--mpi",
+        action="store_true",
+        help="one rank per module group under mpirun: rank 0 broadcasts the destinations and a "
+        "common start time, the per-rank statistics are gathered into one report",
+    )
 
     receiver = commands.add_parser(
         "receiver", help="receive UDP, convert, analyse, publish to a writer (ours or real)"
@@ -372,25 +391,51 @@ def _summary(report: dict) -> str:
 def _detector(args) -> int:
     from jfjoch_hil.harness.errors import ScenarioError
     from jfjoch_hil.harness.scenario import load_scenario
-    from jfjoch_hil.harness.standalone import run_detector
+    from jfjoch_hil.harness.standalone import max_frame_rate_hz, run_detector
 
     try:
         scenario = load_scenario(args.scenario, args.set)
+        if args.max_rate:
+            rate = max_frame_rate_hz(scenario)
+            scenario = load_scenario(args.scenario, [*args.set, f"run.frame_rate_hz={rate}"])
         destinations = [
             (host, int(port))
             for host, _, port in (item.rpartition(":") for item in args.to.split(","))
         ]
-        stats = _supervised(
-            "detector",
-            lambda: run_detector(
-                scenario,
-                destinations,
-                allow_remote=args.allow_remote,
-                first_frame_number=args.first_frame_number,
-            ),
-        )
+        pool_bytes = int(args.pool_mb * (1 << 20))
+        if args.mpi:
+            from jfjoch_hil.harness.senders import run_detector_mpi
+
+            try:
+                from mpi4py import MPI  # noqa: F401 - initialises MPI, as the ranks need
+            except ImportError as error:
+                print(f"jfsim detector --mpi: needs mpi4py ({error})", file=sys.stderr)
+                return 2
+
+            def send():
+                return run_detector_mpi(
+                    scenario,
+                    destinations,
+                    allow_remote=args.allow_remote,
+                    pool_bytes=pool_bytes,
+                    first_frame_number=args.first_frame_number,
+                )
+        else:
+
+            def send():
+                return run_detector(
+                    scenario,
+                    destinations,
+                    allow_remote=args.allow_remote,
+                    first_frame_number=args.first_frame_number,
+                    pool_bytes=pool_bytes,
+                )
+
+        stats = _supervised("detector", send)
         if isinstance(stats, int):  # ended by a signal
             return stats
+        if stats is None:  # an MPI rank other than 0
+            return 0
     except (ScenarioError, ValueError, OSError) as error:
         print(f"jfsim detector: {error}", file=sys.stderr)
         return 2

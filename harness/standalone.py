@@ -20,7 +20,7 @@ from jfjoch_hil.harness._supervise import Bounds
 from jfjoch_hil.harness.chain import build_experiment, has_packet_faults
 from jfjoch_hil.harness.run import WINDOW_FRAMES, AnalysingPublisher, analysis_for, start_fields
 from jfjoch_hil.harness.scenario import Scenario
-from jfjoch_hil.harness.senders import send_modules
+from jfjoch_hil.harness.senders import first_frame_numbered, send_modules
 from jfjoch_hil.simulator.detector import FrameEmitter
 from jfjoch_hil.simulator.receiver import Assembler, UdpReceiver
 
@@ -128,13 +128,7 @@ def run_detector(
             first_frame_number=first_frame_number,
         )
         return {"sender": "emitter", **report}
-    experiment = build_experiment(scenario)
-    if first_frame_number != 1:
-        headers = experiment.headers
-        shifted = headers.frame_number + np.uint64(first_frame_number - 1)
-        experiment = dataclasses.replace(
-            experiment, headers=dataclasses.replace(headers, frame_number=shifted)
-        )
+    experiment = first_frame_numbered(build_experiment(scenario), first_frame_number)
     n_ports = experiment.detector.n_ports
     if len(destinations) != n_ports:
         raise ValueError(

@@ -1,0 +1,152 @@
+"""`mpirun -n 2 jfsim detector --mpi`: two ranks, one module each, against loopback sockets and
+against our receiver. The datagrams must equal, port by port and in order, those of a
+single-process `jfsim detector` run of the same scenario and seed; our receiver must assemble
+every frame. Skips with a reason without mpirun or mpi4py.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+
+import pytest
+from jfjoch_hil.simulator.detector import Detector, jungfrau_module
+from jfjoch_hil.simulator.receiver import Assembler, UdpReceiver
+
+MPIRUN = shutil.which("mpirun")
+pytestmark = [
+    pytest.mark.skipif(MPIRUN is None, reason="mpirun not installed (Debian: openmpi-bin)"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("mpi4py") is None,
+        reason="mpi4py not installed (pip install '.[mpi]')",
+    ),
+]
+
+IMAGES = 12
+OVERRIDES = [
+    "--set",
+    f"run.images={IMAGES}",
+    "--set",
+    "run.frame_rate_hz=20.0",
+    "--set",
+    "faults.loss_rate=0.0",
+    "--set",
+    "detector.modules=2",
+]
+PACKETS_PER_PORT = 64  # JUNGFRAU, two interfaces per module (detectors.md §2.3)
+
+
+def _detector_command(destinations, mpi: bool) -> list[str]:
+    command = [sys.executable, "-m", "jfjoch_hil.harness.cli", "detector"]
+    command += ["--to", ",".join(f"{h}:{p}" for h, p in destinations), *OVERRIDES]
+    if not mpi:
+        return command
+    # As root (CI containers) Open MPI needs --allow-run-as-root; 2 ranks on 2 cores or fewer
+    # need --oversubscribe.
+    launcher = [MPIRUN, "-n", "2", "--oversubscribe"]
+    if os.geteuid() == 0:
+        launcher.append("--allow-run-as-root")
+    return [*launcher, *command, "--mpi"]
+
+
+def _run(command) -> dict:
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+class _Catcher(threading.Thread):
+    def __init__(self, expected: int):
+        super().__init__(daemon=True)
+        self.socks = []
+        for _ in range(4):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
+            sock.bind(("127.0.0.1", 0))
+            self.socks.append(sock)
+        self.expected = expected
+        self.got = [[] for _ in self.socks]
+
+    @property
+    def destinations(self):
+        return [s.getsockname() for s in self.socks]
+
+    def run(self) -> None:
+        total = 0
+        while total < self.expected:
+            ready, _, _ = select.select(self.socks, [], [], 120)
+            if not ready:
+                return
+            for sock in ready:
+                self.got[self.socks.index(sock)].append(sock.recv(16384))
+                total += 1
+
+    def result(self):
+        self.join(timeout=300)
+        for sock in self.socks:
+            sock.close()
+        return self.got
+
+
+def _capture(mpi: bool):
+    catcher = _Catcher(IMAGES * 4 * PACKETS_PER_PORT)
+    catcher.start()
+    report = _run(_detector_command(catcher.destinations, mpi))
+    return report, catcher.result()
+
+
+def test_mpi_ranks_send_the_packets_of_a_single_process_run():
+    single_report, single = _capture(mpi=False)
+    mpi_report, ranked = _capture(mpi=True)
+    assert single_report["sender"] == "emitter"
+    assert mpi_report["sender"] == "mpi-emitter" and mpi_report["ranks"] == 2
+    per_rank = {r["rank"]: r for r in mpi_report["per_rank"]}
+    assert per_rank[0]["modules"] == [0] and per_rank[1]["modules"] == [1]
+    assert per_rank[0]["ports"] == [0, 1] and per_rank[1]["ports"] == [2, 3]
+    assert mpi_report["packets_sent"] == IMAGES * 4 * PACKETS_PER_PORT
+    for port in range(4):
+        assert len(single[port]) == IMAGES * PACKETS_PER_PORT
+        assert ranked[port] == single[port], f"port {port}"
+
+
+def test_mpi_ranks_feed_our_receiver():
+    detector = Detector("JF", jungfrau_module(2), 2)
+    assembler = Assembler(detector, 2)
+    frames = 0
+    with UdpReceiver(assembler) as receiver:
+        launcher = subprocess.Popen(
+            _detector_command(receiver.addresses, mpi=True),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            got = 0
+            while got < IMAGES * detector.packets_per_frame and launcher.poll() is None:
+                got += receiver.poll(0.1)
+                for frame in assembler.pop_frames():
+                    frames += 1
+                    assembler.release(frame)
+            while receiver.poll(0.5):
+                pass
+            out, err = launcher.communicate(timeout=300)
+        finally:
+            if launcher.poll() is None:
+                launcher.kill()
+                launcher.communicate()
+        assert launcher.returncode == 0, err[-3000:]
+    assembler.flush(IMAGES)
+    for frame in assembler.pop_frames():
+        frames += 1
+        assembler.release(frame)
+    stats = assembler.statistics()
+    assert stats.packets_accepted == IMAGES * detector.packets_per_frame
+    assert frames == IMAGES and stats.frames_lost == 0
+    assert json.loads(out.strip().splitlines()[-1])["ranks"] == 2
