@@ -142,6 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N|first-seen",
         help="frame number of image 0 (default: the first one seen; detectors keep counting)",
     )
+    receiver.add_argument(
+        "--readers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="read the sockets in N processes, one per module group, feeding one frame builder "
+        "(default 0: in this process)",
+    )
     _add_bounds(receiver)
     receiver.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
 
@@ -485,6 +493,7 @@ def _receiver(args) -> int:
                 timeout_s=args.timeout,
                 first_frame_number=first,
                 bounds=_bounds(args),
+                readers=args.readers,
             )
         except TransportError as error:
             print(f"jfsim receiver: {error}", file=sys.stderr)

@@ -91,11 +91,7 @@ def run_detector_mpi(
     Frame numbers count from ``first_frame_number``.
     """
     from jfjoch_hil.harness.chain import build_experiment, has_packet_faults
-    from jfjoch_hil.harness.standalone import (
-        EMITTER_POOL_BYTES,
-        emit_frames,
-        pool_frames_for,
-    )
+    from jfjoch_hil.harness.standalone import EMITTER_POOL_BYTES, emit_frames, pool_experiment
     from mpi4py import MPI
 
     comm = MPI.COMM_WORLD
@@ -107,8 +103,9 @@ def run_detector_mpi(
     if faults:
         experiment = first_frame_numbered(build_experiment(scenario), first_frame_number)
     else:
-        pool = pool_frames_for(scenario, EMITTER_POOL_BYTES if pool_bytes is None else pool_bytes)
-        experiment = build_experiment(scenario, pool_frames=pool, per_run_arrays=False)
+        experiment = pool_experiment(
+            scenario, EMITTER_POOL_BYTES if pool_bytes is None else pool_bytes
+        )
     if len(destinations) != experiment.detector.n_ports:
         raise ValueError(
             f"--to: {len(destinations)} destinations given; this detector has "

@@ -22,7 +22,7 @@ from jfjoch_hil.harness.run import WINDOW_FRAMES, AnalysingPublisher, analysis_f
 from jfjoch_hil.harness.scenario import Scenario
 from jfjoch_hil.harness.senders import first_frame_numbered, send_modules
 from jfjoch_hil.simulator.detector import FrameEmitter
-from jfjoch_hil.simulator.receiver import Assembler, UdpReceiver
+from jfjoch_hil.simulator.receiver import Assembler, RingUdpReceiver, UdpReceiver
 
 __all__ = [
     "EMITTER_POOL_BYTES",
@@ -112,9 +112,7 @@ def run_detector(
     if first_frame_number < 1:
         raise ValueError(f"--first-frame-number: {first_frame_number}; allowed >= 1")
     if not has_packet_faults(scenario):
-        experiment = build_experiment(
-            scenario, pool_frames=pool_frames_for(scenario, pool_bytes), per_run_arrays=False
-        )
+        experiment = pool_experiment(scenario, pool_bytes)
         if len(destinations) != experiment.detector.n_ports:
             raise ValueError(
                 f"--to: {len(destinations)} destinations given; this detector has "
@@ -148,6 +146,22 @@ def run_detector(
     return {"sender": "schedule", **report}
 
 
+def pool_experiment(scenario: Scenario, pool_bytes: int = EMITTER_POOL_BYTES):
+    """The experiment a :class:`FrameEmitter` sends ``scenario`` from: its first frames as a pool
+    of at most ``pool_bytes``, built from the scenario cut to the pool's length (the scene then
+    predicts and renders those frames only), no per-run arrays. Frame ``i`` of the run is pool
+    frame ``i mod R``; ``n_images`` stays the whole run's.  A pool shorter than the run holds a
+    multiple of the storage-cell count, so each cycled frame keeps its cell's data."""
+    pool = min(scenario.run.images, pool_frames_for(scenario, pool_bytes))
+    n_cells = scenario.detector.storage_cells
+    if pool < scenario.run.images:
+        pool = max(n_cells, pool - pool % n_cells)
+    short = dataclasses.replace(scenario, run=dataclasses.replace(scenario.run, images=pool))
+    experiment = build_experiment(short, pool_frames=pool, per_run_arrays=False)
+    experiment.scenario = scenario
+    return experiment
+
+
 def pool_frames_for(scenario: Scenario, pool_bytes: int) -> int:
     """Rendered frames whose packets fit ``pool_bytes`` (at least one)."""
     from jfjoch_hil.simulator.detector import eiger_module, jungfrau_module
@@ -175,8 +189,13 @@ def run_receiver(
     first_packet_timeout_s: float | None = None,
     first_frame_number: int | None = None,
     bounds: Bounds | None = None,
+    readers: int = 0,
 ) -> dict:
     """Listen on the detector's UDP ports, publish start / images / end to ``push_endpoint``.
+
+    ``readers`` >= 1 reads the sockets in that many reader processes, one per module group,
+    feeding this process's frame builder through shared-memory rings (``RingUdpReceiver``);
+    0 reads them in this process.
 
     Ends when every frame of the scenario arrived, after ``idle_timeout_s`` without a packet once
     packets came, after ``first_packet_timeout_s`` (None: no separate limit) when no packet came
@@ -208,7 +227,11 @@ def run_receiver(
     assembler = Assembler(detector, WINDOW_FRAMES, first_frame_number=first_frame_number)
     with (
         stream.Pusher(push_endpoint, bind=bind, send_timeout_ms=250) as pusher,
-        UdpReceiver(assembler, udp_ports) as receiver,
+        (
+            RingUdpReceiver(assembler, udp_ports, readers=readers)
+            if readers
+            else UdpReceiver(assembler, udp_ports)
+        ) as receiver,
     ):
 
         def send(data) -> None:

@@ -1,6 +1,6 @@
-"""A UDP receiver split over two processes: a reader process that only ``recv_into``s datagrams
-into a shared-memory ring of packet slots, and the caller's process that assembles batches from
-the ring (more processes, where one cannot keep up).
+"""A UDP receiver split over processes: reader processes that only ``recv_into`` datagrams into
+shared-memory rings of packet slots (one reader per module group), and the caller's process that
+assembles batches from the rings into frames.
 
 The reader does almost no Python work per packet, so the scheduler wakes it as promptly as a C
 receiver; the ring (default 8192 slots, 64 JUNGFRAU module frames) absorbs the assembler's and
@@ -100,9 +100,85 @@ def _reader_main(
             shm.close()
 
 
+class _Ring:
+    """One reader process and its shared-memory ring, for some of the detector's ports."""
+
+    def __init__(
+        self,
+        port_indices: list[int],
+        ports: list[int],
+        ring_slots: int,
+        slot_bytes: int,
+        rcvbuf_request_bytes: int,
+        rcvbuf_force: bool,
+        start_timeout_s: float,
+    ) -> None:
+        n = len(port_indices)
+        self.port_indices = np.asarray(port_indices, dtype=np.int64)
+        self.slots = ring_slots
+        sizes = (ring_slots * slot_bytes, ring_slots * 8, ring_slots * 8, (_PORTS + n) * 8)
+        self.shms = [shared_memory.SharedMemory(create=True, size=size) for size in sizes]
+        self.data = np.ndarray((ring_slots, slot_bytes), dtype=np.uint8, buffer=self.shms[0].buf)
+        self.sizes = np.ndarray(ring_slots, dtype=np.int64, buffer=self.shms[1].buf)
+        self.port_of = np.ndarray(ring_slots, dtype=np.int64, buffer=self.shms[2].buf)
+        self.counters = np.ndarray(_PORTS + n, dtype=np.int64, buffer=self.shms[3].buf)
+        self.counters[:] = 0
+        self.read = 0
+        self.bound: list[int] = []
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe(duplex=False)
+        self.process = ctx.Process(
+            target=_reader_main,
+            args=(
+                tuple(shm.name for shm in self.shms),
+                ring_slots,
+                slot_bytes,
+                n,
+                ports,
+                rcvbuf_request_bytes,
+                rcvbuf_force,
+                child,
+            ),
+            daemon=True,
+        )
+        self.process.start()
+        child.close()
+        if not parent.poll(start_timeout_s):
+            self.close()
+            raise TransportError(f"ports: reader process did not start within {start_timeout_s} s")
+        status, value = parent.recv()
+        parent.close()
+        if status != "ok":
+            self.close()
+            raise TransportError(f"ports: cannot bind 127.0.0.1 ({value})")
+        self.bound = value
+
+    def close(self) -> None:
+        if getattr(self, "counters", None) is not None:
+            self.counters[_STOP] = 1
+        process = getattr(self, "process", None)
+        if process is not None:
+            process.join(timeout=5.0)
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=5.0)
+            process.close()
+            self.process = None
+        self.data = self.sizes = self.port_of = self.counters = None
+        for shm in getattr(self, "shms", []):
+            shm.close()
+            shm.unlink()
+        self.shms = []
+
+
 class RingUdpReceiver:
     """Same interface as :class:`UdpReceiver` (``addresses``, ``poll``, ``run``,
-    ``statistics``, ``close``), with the sockets read in a separate process."""
+    ``statistics``, ``close``), with the sockets read in separate processes.
+
+    ``readers`` > 1 splits the detector's modules into that many contiguous groups, one reader
+    process (with its own ring) per group, as slsReceiver runs one process per port: all of them
+    feed the one assembler (the frame builder) in this process.
+    """
 
     def __init__(
         self,
@@ -114,82 +190,82 @@ class RingUdpReceiver:
         clock: Callable[[], float] = time.perf_counter,
         start_timeout_s: float = 30.0,
         rcvbuf_force: bool = False,
+        readers: int = 1,
     ) -> None:
-        n_ports = assembler.detector.n_ports
+        detector = assembler.detector
+        n_ports = detector.n_ports
         ports = list(ports) if ports is not None else [0] * n_ports
         if len(ports) != n_ports:
             raise TransportError(
                 f"ports: {len(ports)} given; need one per detector port ({n_ports})"
             )
+        if readers < 1:
+            raise TransportError(f"readers: {readers}; allowed >= 1")
         self.assembler = assembler
         self._clock = clock
-        self._slots = ring_slots
         self._batch = batch_packets
-        slot_bytes = assembler.detector.model.packet_bytes + 1  # spare byte: oversize is rejected
-        sizes = (ring_slots * slot_bytes, ring_slots * 8, ring_slots * 8, (_PORTS + n_ports) * 8)
-        self._shms = [shared_memory.SharedMemory(create=True, size=s) for s in sizes]
-        self._data = np.ndarray((ring_slots, slot_bytes), dtype=np.uint8, buffer=self._shms[0].buf)
-        self._sizes = np.ndarray(ring_slots, dtype=np.int64, buffer=self._shms[1].buf)
-        self._port_of = np.ndarray(ring_slots, dtype=np.int64, buffer=self._shms[2].buf)
-        self._counters = np.ndarray(_PORTS + n_ports, dtype=np.int64, buffer=self._shms[3].buf)
-        self._counters[:] = 0
-        self._read = 0
+        slot_bytes = detector.model.packet_bytes + 1  # spare byte: oversize is rejected
+        per_module = detector.model.ports_per_module
+        groups = np.array_split(np.arange(detector.n_modules), min(readers, detector.n_modules))
+        self._rings: list[_Ring] = []
         self._batches = 0
         self._elapsed = 0.0
-        ctx = mp.get_context("spawn")
-        parent, child = ctx.Pipe(duplex=False)
-        self._process = ctx.Process(
-            target=_reader_main,
-            args=(
-                tuple(s.name for s in self._shms),
-                ring_slots,
-                slot_bytes,
-                n_ports,
-                ports,
-                rcvbuf_request_bytes,
-                rcvbuf_force,
-                child,
-            ),
-            daemon=True,
-        )
-        self._process.start()
-        child.close()
-        if not parent.poll(start_timeout_s):
+        try:
+            for modules in groups:
+                indices = [int(m) * per_module + p for m in modules for p in range(per_module)]
+                self._rings.append(
+                    _Ring(
+                        indices,
+                        [ports[i] for i in indices],
+                        ring_slots,
+                        slot_bytes,
+                        rcvbuf_request_bytes,
+                        rcvbuf_force,
+                        start_timeout_s,
+                    )
+                )
+        except BaseException:
             self.close()
-            raise TransportError(f"ports: reader process did not start within {start_timeout_s} s")
-        status, value = parent.recv()
-        parent.close()
-        if status != "ok":
-            self.close()
-            raise TransportError(f"ports: cannot bind 127.0.0.1 ({value})")
-        self._bound = value
+            raise
+        self._bound = [0] * n_ports
+        for ring in self._rings:
+            for index, port in zip(ring.port_indices.tolist(), ring.bound, strict=True):
+                self._bound[index] = port
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
         """(host, port) of each detector port, in port order."""
         return [("127.0.0.1", port) for port in self._bound]
 
+    @property
+    def reader_pids(self) -> list[int]:
+        """Process id of each reader process."""
+        return [ring.process.pid for ring in self._rings if ring.process is not None]
+
     def poll(self, timeout_s: float) -> int:
-        """Push what the reader has written (in batches) to the assembler; wait up to
-        ``timeout_s`` (in 1 ms naps) when the ring is empty. Returns datagrams consumed."""
+        """Push what the readers have written (in batches) to the assembler; wait up to
+        ``timeout_s`` (in 1 ms naps) when every ring is empty. Returns datagrams consumed."""
         start = self._clock()
         deadline = start + timeout_s
         consumed = 0
         while True:
-            written = int(self._counters[_WRITTEN])
-            while self._read < written:
-                lo = self._read % self._slots
-                n = min(written - self._read, self._slots - lo, self._batch)
-                self.assembler.push(
-                    self._data[lo : lo + n], self._port_of[lo : lo + n], self._sizes[lo : lo + n]
-                )
-                self._read += n
-                self._counters[_READ] = self._read
-                self._batches += 1
-                consumed += n
+            for ring in self._rings:
+                written = int(ring.counters[_WRITTEN])
+                while ring.read < written:
+                    lo = ring.read % ring.slots
+                    n = min(written - ring.read, ring.slots - lo, self._batch)
+                    self.assembler.push(
+                        ring.data[lo : lo + n],
+                        ring.port_indices[ring.port_of[lo : lo + n]],
+                        ring.sizes[lo : lo + n],
+                    )
+                    ring.read += n
+                    ring.counters[_READ] = ring.read
+                    self._batches += 1
+                    consumed += n
             if consumed or self._clock() >= deadline:
                 break
-            time.sleep(0.001)  # 1 ms naps: the ring holds 64 module frames, no need to spin
+            time.sleep(0.001)  # 1 ms naps: a ring holds 64 module frames, no need to spin
         self._elapsed += self._clock() - start
         return consumed
 
@@ -200,38 +276,28 @@ class RingUdpReceiver:
         return receive_until(self, until_packets, timeout_s, idle_timeout_s)
 
     def statistics(self) -> ReceiverStatistics:
-        """Datagrams read per port by the reader process, and the granted SO_RCVBUF."""
-        c = self._counters
+        """Datagrams read per port by the reader processes, and the granted SO_RCVBUF."""
+        per_port = [0] * len(self._bound)
+        granted = 0
+        for ring in self._rings:
+            counts = ring.counters[_PORTS:].tolist()
+            for index, count in zip(ring.port_indices.tolist(), counts, strict=True):
+                per_port[index] = int(count)
+            granted = int(ring.counters[_GRANTED])
         return ReceiverStatistics(
-            tuple(int(v) for v in c[_PORTS:]),
-            self._batches,
-            int(c[_GRANTED]),
-            self._elapsed,
-            kernel_drops(self._bound),
+            tuple(per_port), self._batches, granted, self._elapsed, kernel_drops(self._bound)
         )
 
     @property
     def ring_full_waits(self) -> int:
-        """Times the reader found the ring full (the kernel buffer then had to hold packets)."""
-        return int(self._counters[_FULL])
+        """Times a reader found its ring full (the kernel buffer then had to hold packets)."""
+        return sum(int(ring.counters[_FULL]) for ring in self._rings)
 
     def close(self) -> None:
-        """Stop the reader process (bounded join) and free the shared memory."""
-        if getattr(self, "_counters", None) is not None:
-            self._counters[_STOP] = 1
-        process = getattr(self, "_process", None)
-        if process is not None:
-            process.join(timeout=5.0)
-            if process.is_alive():
-                process.terminate()
-                process.join(timeout=5.0)
-            process.close()
-            self._process = None
-        self._data = self._sizes = self._port_of = self._counters = None
-        for shm in getattr(self, "_shms", []):
-            shm.close()
-            shm.unlink()
-        self._shms = []
+        """Stop the reader processes (bounded joins) and free the shared memory."""
+        for ring in getattr(self, "_rings", []):
+            ring.close()
+        self._rings = []
 
     def __enter__(self) -> RingUdpReceiver:
         return self

@@ -18,7 +18,7 @@ import threading
 
 import pytest
 from jfjoch_hil.simulator.detector import Detector, jungfrau_module
-from jfjoch_hil.simulator.receiver import Assembler, UdpReceiver
+from jfjoch_hil.simulator.receiver import Assembler, RingUdpReceiver
 
 MPIRUN = shutil.which("mpirun")
 pytestmark = [
@@ -116,11 +116,12 @@ def test_mpi_ranks_send_the_packets_of_a_single_process_run():
         assert ranked[port] == single[port], f"port {port}"
 
 
-def test_mpi_ranks_feed_our_receiver():
+def test_mpi_ranks_feed_our_receiver_with_one_reader_process_per_module():
     detector = Detector("JF", jungfrau_module(2), 2)
     assembler = Assembler(detector, 2)
     frames = 0
-    with UdpReceiver(assembler) as receiver:
+    with RingUdpReceiver(assembler, readers=2) as receiver:
+        assert len(set(receiver.reader_pids)) == 2
         launcher = subprocess.Popen(
             _detector_command(receiver.addresses, mpi=True),
             stdout=subprocess.PIPE,
