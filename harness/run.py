@@ -52,7 +52,7 @@ from jfjoch_hil.simulator.analysis import (
     summarise_run,
 )
 from jfjoch_hil.simulator.detector import DET_TYPE_JUNGFRAU
-from jfjoch_hil.simulator.receiver import Assembler, DirectTransport, UdpReceiver
+from jfjoch_hil.simulator.receiver import Assembler, DirectTransport, SharedFrames, UdpReceiver
 from jfjoch_hil.simulator.receiver._publish import FrameProcessor, ReceiverSettings, RunPublisher
 from jfjoch_hil.simulator.scenes import GridScan
 from jfjoch_hil.stream import (
@@ -616,7 +616,9 @@ def _transport(
     # process never keep the sockets from being drained.  Frames come back through a queue.
     context = multiprocessing.get_context("fork")
     # A queue, not a pipe: its feeder thread lets the receiver go back to its sockets at once.
-    frames_queue = context.Queue()
+    # Frames themselves stay in a shared pool: only slot numbers and headers are queued.
+    frames_queue, returns = context.Queue(), context.Queue()
+    pool = SharedFrames(detector, _handoff_slots(detector))
     control_in, control_out = context.Pipe(duplex=False)
     receiver_name = "jfsim-receiver"
     group.start(
@@ -631,6 +633,7 @@ def _transport(
                 frames_queue,
                 control_in,
                 max(1.0, deadline - time.monotonic()),
+                (pool.names, pool.slots, returns),
             ),
         ),
         # it exits 0 only after its statistics are in the queue (join_thread): a normal end
@@ -695,7 +698,13 @@ def _transport(
             if time.monotonic() - checked_at > CHECK_EVERY_S:  # a busy queue is no excuse
                 checked_at = time.monotonic()
                 group.check(what="receiving the run")
-            publisher.handle(item)
+            for entry in item:
+                if isinstance(entry, tuple):  # a frame in the shared pool
+                    shared = pool.rebuild(entry)
+                    publisher.handle([shared])
+                    returns.put(shared.slot)
+                else:  # a frame the receiver had to allocate (pool exhausted)
+                    publisher.handle([entry])
             bar.update(len(publisher.results), len(publisher.results), 0, expected_packets)
         if "sender" not in stats:  # the receiver ended on its own deadline before the senders
             raise group.deadline_error("waiting for the detector's statistics")
@@ -705,6 +714,7 @@ def _transport(
     finally:  # on an error the run group ends every child
         if niced is not None:
             stats["processing_nice_restored"] = _restore_priority(niced)
+        pool.close()
     publisher.end(stats["assembler"]["frames_lost"])
     sent = stats["sender"]
     return {"packets_sent": sent["packets_sent"], "seconds": sent["elapsed_s"], **stats}
@@ -769,20 +779,54 @@ def _merge_senders(senders: list[dict]) -> dict:
     return merged
 
 
-def _receive_process(detector, last_frame_number: int, frames, control, timeout_s: float) -> None:
-    """The receiver's socket side: receive, assemble, hand frames on; statistics last."""
+#: Frame buffers shared between the receiving and the processing process, in bytes at most.
+HANDOFF_POOL_BYTES = 256 << 20
+#: Receive buffer asked for, with SO_RCVBUFFORCE where permitted, in the run's receiver process.
+RUN_RCVBUF_BYTES = 64 << 20
+
+
+def _handoff_slots(detector) -> int:
+    frame_bytes = detector.n_ports * detector.model.port_bytes
+    return int(max(8, min(512, HANDOFF_POOL_BYTES // frame_bytes)))
+
+
+def _receive_process(
+    detector, last_frame_number: int, frames, control, timeout_s: float, handoff
+) -> None:
+    """The receiver's socket side: receive, assemble into the shared pool, hand frames on (slot
+    numbers and headers; a frame allocated when the pool is exhausted goes whole); statistics
+    last."""
+    names, slots, returns = handoff
+    pool = SharedFrames(detector, slots, names)
     assembler = Assembler(detector, WINDOW_FRAMES)
-    with UdpReceiver(assembler) as receiver:
+    for slot in range(slots):
+        assembler.release(pool.frame(slot))
+
+    def hand_on(ready) -> None:
+        frames.put([SharedFrames.describe(f) if hasattr(f, "slot") else f for f in ready])
+
+    def take_back() -> None:
+        while True:
+            try:
+                slot = returns.get_nowait()
+            except queue.Empty:
+                return
+            assembler.release(pool.frame(slot))
+
+    with UdpReceiver(
+        assembler, rcvbuf_request_bytes=RUN_RCVBUF_BYTES, rcvbuf_force=True
+    ) as receiver:
         frames.put(receiver.addresses)
         deadline = time.monotonic() + timeout_s
         sender_finished = False
         idle_since = time.monotonic()
         while time.monotonic() < deadline:
+            take_back()
             if receiver.poll(0.02):
                 idle_since = time.monotonic()
                 ready = assembler.pop_frames()
                 if ready:
-                    frames.put(ready)
+                    hand_on(ready)
                 continue
             if not sender_finished and control.poll(0):
                 control.recv()
@@ -791,7 +835,7 @@ def _receive_process(detector, last_frame_number: int, frames, control, timeout_
             if sender_finished and time.monotonic() - idle_since > 0.3:
                 break
         assembler.flush(last_frame_number)
-        frames.put(assembler.pop_frames())
+        hand_on(assembler.pop_frames())
         frames.put(
             {
                 "receiver": dataclasses.asdict(receiver.statistics()),
@@ -800,3 +844,4 @@ def _receive_process(detector, last_frame_number: int, frames, control, timeout_
         )
     frames.close()
     frames.join_thread()
+    pool.close()

@@ -5,6 +5,7 @@ stream.md)."""
 from jfjoch_hil.simulator._udp import BUFFER_REQUEST_BYTES
 from jfjoch_hil.simulator.receiver._assembler import AssembledFrame, Assembler, AssemblerStatistics
 from jfjoch_hil.simulator.receiver._direct import DirectTransport
+from jfjoch_hil.simulator.receiver._handoff import SharedFrames
 from jfjoch_hil.simulator.receiver._publish import (
     FrameProcessor,
     ImageResult,
@@ -43,6 +44,7 @@ __all__ = [
     "RingUdpReceiver",
     "RunPublisher",
     "RunSummary",
+    "SharedFrames",
     "UdpReceiver",
     "kernel_drops",
     "pedestal_from_dark_frames",
