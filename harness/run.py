@@ -38,7 +38,7 @@ from jfjoch_hil.harness._writer_child import (
     check_files,
     send_supervised,
 )
-from jfjoch_hil.harness.chain import Experiment, build_experiment
+from jfjoch_hil.harness.chain import Experiment, build_experiment, has_packet_faults
 from jfjoch_hil.harness.errors import SupervisionError
 from jfjoch_hil.harness.scenario import Scenario, scenario_to_dict
 from jfjoch_hil.harness.senders import module_groups, send_modules
@@ -51,7 +51,7 @@ from jfjoch_hil.simulator.analysis import (
     start_message_fields,
     summarise_run,
 )
-from jfjoch_hil.simulator.detector import DET_TYPE_JUNGFRAU
+from jfjoch_hil.simulator.detector import DET_TYPE_JUNGFRAU, FrameEmitter, FrameHeaders
 from jfjoch_hil.simulator.receiver import Assembler, DirectTransport, SharedFrames, UdpReceiver
 from jfjoch_hil.simulator.receiver._publish import FrameProcessor, ReceiverSettings, RunPublisher
 from jfjoch_hil.simulator.scenes import GridScan
@@ -759,10 +759,47 @@ def _restore_priority(before: int | None) -> bool:
 def _send_process(
     experiment: Experiment, modules, addresses, frame, port, packet, start_at, results
 ) -> None:
-    """The simulated detector (some of its modules): send, paced, then report statistics."""
+    """The simulated detector (some of its modules): send, paced, then report statistics.
+
+    A fault-free run sending every frame goes through the frame emitter (whole frames from the
+    rendered pool, headers of the run's own header table); otherwise the schedule is sent."""
+    if not has_packet_faults(experiment.scenario) and len(frame) == (
+        experiment.n_images * experiment.detector.packets_per_frame
+    ):
+        results.put(_emit_modules(experiment, modules, addresses, start_at))
+        return
     results.put(
         send_modules(experiment, modules, addresses, frame, port, packet, start_at_epoch_s=start_at)
     )
+
+
+def _emit_modules(experiment: Experiment, modules, addresses, start_at: float) -> dict:
+    headers = experiment.headers
+    per = experiment.detector.model.ports_per_module
+    ports = [m * per + p for m in modules for p in range(per)]
+
+    def block(first: int, count: int) -> FrameHeaders:
+        return FrameHeaders(
+            *(getattr(headers, f.name)[first : first + count] for f in dataclasses.fields(headers))
+        )
+
+    delay = start_at - time.time()
+    with FrameEmitter(
+        experiment.packetiser, addresses, experiment.frame_time_s, ports=ports
+    ) as emitter:
+        stats = emitter.run(
+            experiment.n_images, block, start_at=time.perf_counter() + max(delay, 0.0)
+        )
+    return {
+        "packets_sent": stats.packets_sent,
+        "bytes_sent": stats.bytes_sent,
+        "send_errors": stats.send_errors,
+        "deadlines_missed": stats.deadlines_missed,
+        "frames_started": stats.frames_sent,
+        "sndbuf_granted_bytes": stats.sndbuf_granted_bytes,
+        # first frame start to last frame end, so that frames / elapsed is the frame rate
+        "elapsed_s": stats.elapsed_s + experiment.frame_time_s,
+    }
 
 
 def _merge_senders(senders: list[dict]) -> dict:
