@@ -36,10 +36,12 @@ __all__ = [
 #: Packets of rendered frames an emitter keeps in memory at most (they are cycled).
 EMITTER_POOL_BYTES = 64 << 20
 
-# EIGER continuous readout per bit depth (detectors.md §3.5): 10 GbE; 1 GbE gives 16 and 32 bit,
-# where the link is the limit, so 4 and 8 bit are the 16-bit figure scaled by bytes per frame.
-_EIGER_MAX_RATE_HZ = {4: 7813.0, 8: 4000.0, 16: 2000.0, 32: 1023.0}
-_EIGER_1GBE_MAX_RATE_HZ = {4: 1024.0, 8: 512.0, 16: 256.0, 32: 128.0}
+# EIGER continuous readout per bit depth (detectors.md §3.5), 10 GbE; 12 bit has no figure of its
+# own in §3.5: its 16-bit containers are taken.  1 GbE: §3.5 gives 16 and 32 bit, where the link
+# is the limit, so the other depths are the 16-bit figure scaled by bytes per frame (12 bit packs
+# two pixels in three bytes).
+_EIGER_MAX_RATE_HZ = {4: 7813.0, 8: 4000.0, 12: 2000.0, 16: 2000.0, 32: 1023.0}
+_EIGER_1GBE_MAX_RATE_HZ = {4: 1024.0, 8: 512.0, 12: 341.0, 16: 256.0, 32: 128.0}
 
 
 def max_frame_rate_hz(scenario: Scenario) -> float:
