@@ -10,7 +10,6 @@ receiver's calibration is the one the detector used (a "loaded calibration").
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from collections.abc import Callable, Sequence
 
@@ -20,8 +19,15 @@ from jfjoch_hil.harness._supervise import Bounds
 from jfjoch_hil.harness.chain import build_experiment, has_packet_faults
 from jfjoch_hil.harness.run import WINDOW_FRAMES, AnalysingPublisher, analysis_for, start_fields
 from jfjoch_hil.harness.scenario import Scenario
-from jfjoch_hil.harness.senders import first_frame_numbered, send_modules
-from jfjoch_hil.simulator.detector import FrameEmitter
+from jfjoch_hil.harness.senders import (
+    EMITTER_POOL_BYTES,
+    emit_frames,
+    first_frame_numbered,
+    max_frame_rate_hz,
+    pool_experiment,
+    pool_frames_for,
+    send_modules,
+)
 from jfjoch_hil.simulator.receiver import Assembler, RingUdpReceiver, UdpReceiver
 
 __all__ = [
@@ -29,66 +35,11 @@ __all__ = [
     "ReceiverSession",
     "emit_frames",
     "max_frame_rate_hz",
+    "pool_experiment",
+    "pool_frames_for",
     "run_detector",
     "run_receiver",
 ]
-
-#: Packets of rendered frames an emitter keeps in memory at most (they are cycled).
-EMITTER_POOL_BYTES = 64 << 20
-
-# EIGER continuous readout per bit depth (detectors.md §3.5), 10 GbE; 12 bit has no figure of its
-# own in §3.5: its 16-bit containers are taken.  1 GbE: §3.5 gives 16 and 32 bit, where the link
-# is the limit, so the other depths are the 16-bit figure scaled by bytes per frame (12 bit packs
-# two pixels in three bytes).
-_EIGER_MAX_RATE_HZ = {4: 7813.0, 8: 4000.0, 12: 2000.0, 16: 2000.0, 32: 1023.0}
-_EIGER_1GBE_MAX_RATE_HZ = {4: 1024.0, 8: 512.0, 12: 341.0, 16: 256.0, 32: 128.0}
-
-
-def max_frame_rate_hz(scenario: Scenario) -> float:
-    """Highest continuous frame rate of the scenario's detector: JUNGFRAU 2 kHz with two
-    interfaces, 1 kHz with one (detectors.md §2.10); EIGER by bit depth and link (§3.5)."""
-    d = scenario.detector
-    if d.type == "jungfrau":
-        return 2000.0 if d.interfaces == 2 else 1000.0
-    if d.link == "1gbe":
-        return _EIGER_1GBE_MAX_RATE_HZ[d.bit_depth]
-    return _EIGER_MAX_RATE_HZ[d.bit_depth]
-
-
-def emit_frames(
-    experiment,
-    destinations: Sequence[tuple[str, int]],
-    *,
-    modules: Sequence[int] | None = None,
-    start_at: float | None = None,
-    allow_remote: bool = False,
-    first_frame_number: int = 1,
-) -> dict:
-    """Send every frame of a fault-free run with :class:`FrameEmitter` (only the ports of
-    ``modules`` when given) and return its statistics as a dict. ``start_at`` is on
-    ``time.time()`` (wall clock): processes or hosts given the same value start together.
-    Frame numbers count from ``first_frame_number``."""
-    detector = experiment.detector
-    ports = None
-    if modules is not None:
-        per = detector.model.ports_per_module
-        ports = [m * per + p for m in modules for p in range(per)]
-    clock_offset = time.perf_counter() - time.time()
-    with FrameEmitter(
-        experiment.packetiser,
-        destinations,
-        experiment.frame_time_s,
-        ports=ports,
-        allow_remote=allow_remote,
-    ) as emitter:
-        stats = emitter.run(
-            experiment.n_images,
-            functools.partial(experiment.header_block, first_frame_number=first_frame_number),
-            start_at=None if start_at is None else start_at + clock_offset,
-        )
-    report = dataclasses.asdict(stats)
-    report["ports"] = emitter.ports
-    return report
 
 
 def run_detector(
@@ -146,36 +97,6 @@ def run_detector(
         allow_remote=allow_remote,
     )
     return {"sender": "schedule", **report}
-
-
-def pool_experiment(scenario: Scenario, pool_bytes: int = EMITTER_POOL_BYTES):
-    """The experiment a :class:`FrameEmitter` sends ``scenario`` from: its first frames as a pool
-    of at most ``pool_bytes``, built from the scenario cut to the pool's length (the scene then
-    predicts and renders those frames only), no per-run arrays. Frame ``i`` of the run is pool
-    frame ``i mod R``; ``n_images`` stays the whole run's.  A pool shorter than the run holds a
-    multiple of the storage-cell count, so each cycled frame keeps its cell's data."""
-    pool = min(scenario.run.images, pool_frames_for(scenario, pool_bytes))
-    n_cells = scenario.detector.storage_cells
-    if pool < scenario.run.images:
-        pool = max(n_cells, pool - pool % n_cells)
-    short = dataclasses.replace(scenario, run=dataclasses.replace(scenario.run, images=pool))
-    experiment = build_experiment(short, pool_frames=pool, per_run_arrays=False)
-    experiment.scenario = scenario
-    return experiment
-
-
-def pool_frames_for(scenario: Scenario, pool_bytes: int) -> int:
-    """Rendered frames whose packets fit ``pool_bytes`` (at least one)."""
-    from jfjoch_hil.simulator.detector import eiger_module, jungfrau_module
-
-    d = scenario.detector
-    model = (
-        jungfrau_module(d.interfaces)
-        if d.type == "jungfrau"
-        else eiger_module(d.bit_depth, ten_giga=d.link == "10gbe")
-    )
-    frame_bytes = d.modules * model.ports_per_module * model.packets_per_port * model.packet_bytes
-    return max(1, pool_bytes // frame_bytes)
 
 
 def run_receiver(
