@@ -371,7 +371,7 @@ def baseline_comparisons(exe: Path, total: int) -> None:
 
 def _pool(detector: Detector, n_pool: int) -> Packetiser:
     rng = np.random.default_rng(5)
-    top = 0x3FFF if detector.model.det_type == 3 else 1 << min(detector.model.bit_depth, 16)
+    top = 0x3FFF if detector.model.det_type == 3 else 1 << min(detector.model.bits_per_pixel, 16)
     frames = rng.integers(0, top, size=(n_pool, detector.n_modules, 512, 1024))
     frames = frames.astype(detector.model.pixel_dtype)
     return Packetiser(detector, detector.model.encode(frames).reshape(n_pool, detector.n_ports, -1))
