@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import functools
 import json
 import os
 import signal
@@ -124,6 +125,17 @@ class _Child:
     code: int | None = None
 
 
+def _supervised_entry(parent: int, pgid: int, target, *args, **kwargs):
+    """First thing a child started by :meth:`RunGroup.start` runs: die with the parent, default
+    SIGTERM/SIGHUP handling (not the parent's), join the run's process group; then ``target``."""
+    die_with_parent(parent)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+    with contextlib.suppress(OSError):
+        os.setpgid(0, pgid)
+    return target(*args, **kwargs)
+
+
 class Terminated(BaseException):
     """SIGTERM (or SIGHUP) arrived: raised by :func:`signals_raise` so ``finally`` blocks run."""
 
@@ -190,6 +202,11 @@ class RunGroup:
             actual = os.getpgid(pid)
         except OSError:  # it ended already
             actual = pgid or pid
+        if actual == os.getpgrp():
+            # Not joined yet: a spawn-context child joins after its exec, where the parent may
+            # no longer move it.  Record the group it is joining, never our own (ending the run
+            # signals every recorded group).
+            actual = pgid or pid
         if actual not in self.pgids:
             self.pgids.append(actual)
 
@@ -230,23 +247,15 @@ class RunGroup:
         return process
 
     def start(self, name: str, process, *, ends_itself: bool = False, watch_stall: bool = True):
-        """Start a (fork context) ``multiprocessing.Process`` as a supervised child.
+        """Start a ``multiprocessing.Process`` (fork or spawn context) as a supervised child.
 
         Its target is wrapped so that the child sets its parent-death signal and joins the group
-        before doing anything else.
+        before doing anything else; the wrapper is a module-level function bound with
+        ``functools.partial``, so a spawn-context child (its target pickled) gets it too.
         """
         parent, pgid = self.parent, self._group()
         target = process._target  # noqa: SLF001 - wrapped in place, before start
-
-        def entry(*args, **kwargs):
-            die_with_parent(parent)
-            for signum in (signal.SIGTERM, signal.SIGHUP):  # not the parent's handlers
-                signal.signal(signum, signal.SIG_DFL)
-            with contextlib.suppress(OSError):
-                os.setpgid(0, pgid)
-            return target(*args, **kwargs)
-
-        process._target = entry  # noqa: SLF001
+        process._target = functools.partial(_supervised_entry, parent, pgid, target)  # noqa: SLF001
         process.start()
         self._joined(process.pid, pgid)
 
@@ -376,17 +385,27 @@ class RunGroup:
             with contextlib.suppress(OSError):
                 os.killpg(pgid, signal.SIGCONT)
                 os.killpg(pgid, signal.SIGTERM)
+        self._signal_unreaped(signal.SIGTERM)
         deadline = time.monotonic() + grace_s
         for child in self.children.values():
             child.code = child.wait(max(0.0, deadline - time.monotonic()))
         for pgid in self.pgids:
             with contextlib.suppress(OSError):
                 os.killpg(pgid, signal.SIGKILL)
+        self._signal_unreaped(signal.SIGKILL)
         for child in self.children.values():
             if child.code is None:
                 child.code = child.wait(5.0)
         self._write()
         return {name: exit_status(child.code) for name, child in self.children.items()}
+
+    def _signal_unreaped(self, signum: int) -> None:
+        """``signum`` to each child by pid as well, in case it has not joined the group yet (a
+        child not yet reaped keeps its pid, so no other process can have it)."""
+        for child in self.children.values():
+            if child.poll() is None:
+                with contextlib.suppress(OSError):
+                    os.kill(child.pid, signum)
 
     def __enter__(self) -> RunGroup:
         return self

@@ -148,7 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         metavar="N",
         help="read the sockets in N processes, one per module group, feeding one frame builder "
-        "(default 0: in this process)",
+        "(default 0: in this process); they are supervised children, see --pid-file",
+    )
+    receiver.add_argument(
+        "--pid-file",
+        metavar="PATH",
+        help="keep a JSON record of the reader processes (pids, status, progress) at PATH",
     )
     _add_bounds(receiver)
     receiver.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -470,6 +475,8 @@ def _receiver(args) -> int:
         for name in ("timeout", "idle_timeout", "first_packet_timeout"):
             if getattr(args, name) is not None and not getattr(args, name) > 0:
                 raise ValueError(f"--{name.replace('_', '-')}: allowed > 0 seconds")
+        if args.readers < 0:
+            raise ValueError(f"--readers: {args.readers}; allowed >= 0 (0: read in this process)")
     except (ScenarioError, ValueError) as error:
         print(f"jfsim receiver: {error}", file=sys.stderr)
         return 2
@@ -494,6 +501,7 @@ def _receiver(args) -> int:
                 first_frame_number=first,
                 bounds=_bounds(args),
                 readers=args.readers,
+                pid_file=args.pid_file,
             )
         except TransportError as error:
             print(f"jfsim receiver: {error}", file=sys.stderr)

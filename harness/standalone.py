@@ -10,12 +10,13 @@ receiver's calibration is the one the detector used (a "loaded calibration").
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable, Sequence
 
 import jfjoch_hil.stream as stream
 import numpy as np
-from jfjoch_hil.harness._supervise import Bounds
+from jfjoch_hil.harness._supervise import Bounds, RunGroup
 from jfjoch_hil.harness.chain import build_experiment, has_packet_faults
 from jfjoch_hil.harness.run import WINDOW_FRAMES, AnalysingPublisher, analysis_for, start_fields
 from jfjoch_hil.harness.scenario import Scenario
@@ -32,6 +33,7 @@ from jfjoch_hil.simulator.receiver import Assembler, RingUdpReceiver, UdpReceive
 
 __all__ = [
     "EMITTER_POOL_BYTES",
+    "READER",
     "ReceiverSession",
     "emit_frames",
     "max_frame_rate_hz",
@@ -40,6 +42,10 @@ __all__ = [
     "run_detector",
     "run_receiver",
 ]
+
+#: Name of the reader processes of ``jfsim receiver --readers`` (``-0``, ``-1``, ...) in
+#: supervision reports and pid files.
+READER = "jfsim-reader"
 
 
 def run_detector(
@@ -113,12 +119,16 @@ def run_receiver(
     first_frame_number: int | None = None,
     bounds: Bounds | None = None,
     readers: int = 0,
+    pid_file: str | os.PathLike | None = None,
 ) -> dict:
     """Listen on the detector's UDP ports, publish start / images / end to ``push_endpoint``.
 
     ``readers`` >= 1 reads the sockets in that many reader processes, one per module group,
     feeding this process's frame builder through shared-memory rings (``RingUdpReceiver``);
-    0 reads them in this process.
+    0 reads them in this process.  The reader processes are this run's supervised children
+    (:class:`RunGroup`, listed in ``pid_file`` when given): they die with this process, and one
+    that ends while the run needs it ends the run with a
+    :class:`~jfjoch_hil.harness.errors.SupervisionError` naming it.
 
     Ends when every frame of the scenario arrived, after ``idle_timeout_s`` without a packet once
     packets came, after ``first_packet_timeout_s`` (None: no separate limit) when no packet came
@@ -137,6 +147,8 @@ def run_receiver(
     ):
         if value is not None and not value > 0:
             raise ValueError(f"--{name}: {value}; allowed > 0 seconds")
+    if readers < 0:
+        raise ValueError(f"--readers: {readers}; allowed >= 0 (0: read in this process)")
     bounds = bounds or Bounds()
     if timeout_s is None:
         timeout_s = bounds.run_s(scenario.run.images, 1.0 / scenario.run.frame_rate_hz)
@@ -148,10 +160,31 @@ def run_receiver(
     if not analysis:
         analyse = lambda image_id, image: {}  # noqa: E731
     assembler = Assembler(detector, WINDOW_FRAMES, first_frame_number=first_frame_number)
+    reader_names: list[str] = []
+
+    def start_reader(index: int, process) -> None:
+        name = f"{READER}-{index}"
+        # no packets before the detector starts: watched for its exit, not for progress
+        group.start(name, process, watch_stall=False)
+        reader_names.append(name)
+
+    def check(what: str) -> None:
+        if reader_names:
+            for name, count in zip(reader_names, receiver.reader_datagrams(), strict=True):
+                group.progress(name, datagrams=count)
+        group.check(what=what)
+
     with (
+        RunGroup(bounds, pid_file) as group,
         stream.Pusher(push_endpoint, bind=bind, send_timeout_ms=250) as pusher,
         (
-            RingUdpReceiver(assembler, udp_ports, readers=readers)
+            RingUdpReceiver(
+                assembler,
+                udp_ports,
+                readers=readers,
+                start_timeout_s=bounds.margin_s,
+                start_process=start_reader,
+            )
             if readers
             else UdpReceiver(assembler, udp_ports)
         ) as receiver,
@@ -163,6 +196,7 @@ def run_receiver(
                     pusher.send(data)
                     return
                 except stream.TransportError:
+                    check("sending to the writer")
                     if time.monotonic() > deadline:
                         raise stream.TransportError(
                             f"the writer at {pusher.endpoint} took no message within the run's "
@@ -189,6 +223,7 @@ def run_receiver(
                 if now - started >= first_packet_timeout_s:
                     stopped_by = "first_packet_timeout"
                     break
+            check("receiving the run")
             n = receiver.poll(0.05)
             if n:
                 got += n
@@ -217,6 +252,7 @@ def run_receiver(
                 "count_seen": stats.frame_numbers_seen,
             },
             "images_published": len(publisher.results),
+            "reader_processes": len(reader_names),
             "receiver": dataclasses.asdict(receiver.statistics()),
             "assembler": dataclasses.asdict(assembler.statistics()),
             "packets_expected": expected,

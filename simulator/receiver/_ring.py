@@ -10,12 +10,14 @@ converter's pauses, which the kernel's socket buffer (about 500 datagrams of 824
 
 from __future__ import annotations
 
+import functools
 import multiprocessing as mp
 import selectors
 import socket
 import time
 from collections.abc import Callable, Sequence
 from multiprocessing import shared_memory
+from multiprocessing.process import BaseProcess
 
 import numpy as np
 from jfjoch_hil.simulator._udp import BUFFER_REQUEST_BYTES, _udp_socket
@@ -112,6 +114,7 @@ class _Ring:
         rcvbuf_request_bytes: int,
         rcvbuf_force: bool,
         start_timeout_s: float,
+        start_process: Callable[[BaseProcess], object] | None = None,
     ) -> None:
         n = len(port_indices)
         self.port_indices = np.asarray(port_indices, dtype=np.int64)
@@ -141,13 +144,25 @@ class _Ring:
             ),
             daemon=True,
         )
-        self.process.start()
+        if start_process is None:
+            self.process.start()
+        else:
+            start_process(self.process)
         child.close()
         if not parent.poll(start_timeout_s):
             self.close()
             raise TransportError(f"ports: reader process did not start within {start_timeout_s} s")
-        status, value = parent.recv()
-        parent.close()
+        try:
+            status, value = parent.recv()
+        except EOFError:  # it ended before reporting its ports
+            self.process.join(timeout=5.0)
+            code = self.process.exitcode
+            self.close()
+            raise TransportError(
+                f"ports: reader process ended before binding (exit code {code})"
+            ) from None
+        finally:
+            parent.close()
         if status != "ok":
             self.close()
             raise TransportError(f"ports: cannot bind 127.0.0.1 ({value})")
@@ -162,7 +177,7 @@ class _Ring:
             if process.is_alive():
                 process.terminate()
                 process.join(timeout=5.0)
-            process.close()
+            # not process.close(): a supervisor may still ask the process object for its exit
             self.process = None
         self.data = self.sizes = self.port_of = self.counters = None
         for shm in getattr(self, "shms", []):
@@ -178,6 +193,10 @@ class RingUdpReceiver:
     ``readers`` > 1 splits the detector's modules into that many contiguous groups, one reader
     process (with its own ring) per group, as slsReceiver runs one process per port: all of them
     feed the one assembler (the frame builder) in this process.
+
+    ``start_process(index, process)``, when given, starts reader process ``index`` instead of
+    ``process.start()`` (a supervisor that keeps the readers in its process group and has them
+    die with their parent); the readers are spawn-context processes with a module-level target.
     """
 
     def __init__(
@@ -191,6 +210,7 @@ class RingUdpReceiver:
         start_timeout_s: float = 30.0,
         rcvbuf_force: bool = False,
         readers: int = 1,
+        start_process: Callable[[int, BaseProcess], object] | None = None,
     ) -> None:
         detector = assembler.detector
         n_ports = detector.n_ports
@@ -211,7 +231,7 @@ class RingUdpReceiver:
         self._batches = 0
         self._elapsed = 0.0
         try:
-            for modules in groups:
+            for number, modules in enumerate(groups):
                 indices = [int(m) * per_module + p for m in modules for p in range(per_module)]
                 self._rings.append(
                     _Ring(
@@ -222,6 +242,7 @@ class RingUdpReceiver:
                         rcvbuf_request_bytes,
                         rcvbuf_force,
                         start_timeout_s,
+                        None if start_process is None else functools.partial(start_process, number),
                     )
                 )
         except BaseException:
@@ -241,6 +262,10 @@ class RingUdpReceiver:
     def reader_pids(self) -> list[int]:
         """Process id of each reader process."""
         return [ring.process.pid for ring in self._rings if ring.process is not None]
+
+    def reader_datagrams(self) -> list[int]:
+        """Datagrams each reader process has written into its ring so far."""
+        return [int(ring.counters[_WRITTEN]) for ring in self._rings]
 
     def poll(self, timeout_s: float) -> int:
         """Push what the readers have written (in batches) to the assembler; wait up to

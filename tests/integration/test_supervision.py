@@ -197,3 +197,102 @@ def test_jfsim_killed_mid_run_leaves_nothing(out):
         assert _wait_gone(record, MARGIN_S) == []
     finally:
         _cleanup(process, out)
+
+
+# --- jfsim receiver --readers: the reader processes are supervised children too ----------------
+
+READER_OVERRIDES = [
+    "--set",
+    "detector.modules=2",
+    "--set",
+    "run.images=4",
+    "--set",
+    f"run.frame_rate_hz={RATE_HZ}",
+    "--set",
+    "faults.loss_rate=0.0",
+]
+
+
+def _start_receiver(endpoint: str, pid_file: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jfjoch_hil.harness.cli",
+            "receiver",
+            "--push",
+            endpoint,
+            "--no-analysis",
+            "--readers",
+            "2",
+            "--pid-file",
+            str(pid_file),
+            "--margin",
+            str(MARGIN_S),
+            *READER_OVERRIDES,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _ready_readers(receiver: subprocess.Popen, pid_file: Path) -> dict:
+    """The receiver's ready line read (its readers then run); its pid file."""
+    line = receiver.stdout.readline()
+    assert line, receiver.communicate(timeout=MARGIN_S)[1][-3000:]
+    assert json.loads(line)["event"] == "ready"
+    record = json.loads(pid_file.read_text())
+    assert set(record["children"]) == {"jfsim-reader-0", "jfsim-reader-1"}
+    assert all(c["status"] == "running" for c in record["children"].values()), record
+    return record
+
+
+def _cleanup_receiver(receiver: subprocess.Popen, pid_file: Path) -> None:
+    if receiver.poll() is None:
+        receiver.kill()
+    receiver.communicate(timeout=60)
+    try:
+        record = json.loads(pid_file.read_text())
+    except (OSError, ValueError):
+        return
+    for child in record["children"].values():
+        if _state(child["pid"]) is not None:
+            try:
+                os.kill(child["pid"], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def test_reader_killed_ends_the_receiver_naming_it(tmp_path):
+    from jfjoch_hil.stream import Puller
+
+    pid_file = tmp_path / "receiver_pids.json"
+    with Puller("tcp://127.0.0.1:0", bind=True, receive_timeout_ms=1000) as writer_side:
+        receiver = _start_receiver(writer_side.endpoint, pid_file)
+        try:
+            record = _ready_readers(receiver, pid_file)
+            os.kill(record["children"]["jfsim-reader-1"]["pid"], signal.SIGKILL)
+            _, stderr = receiver.communicate(timeout=MARGIN_S * 2)
+            assert receiver.returncode == 3, stderr[-3000:]
+            assert "'jfsim-reader-1'" in stderr and "killed by SIGKILL" in stderr, stderr[-3000:]
+            assert "last progress: datagrams 0" in stderr, stderr[-3000:]
+            assert _wait_gone(record, MARGIN_S) == []
+        finally:
+            _cleanup_receiver(receiver, pid_file)
+
+
+def test_receiver_killed_leaves_no_reader(tmp_path):
+    """SIGKILL gives the receiver no chance to stop its readers: they die with it."""
+    from jfjoch_hil.stream import Puller
+
+    pid_file = tmp_path / "receiver_pids.json"
+    with Puller("tcp://127.0.0.1:0", bind=True, receive_timeout_ms=1000) as writer_side:
+        receiver = _start_receiver(writer_side.endpoint, pid_file)
+        try:
+            record = _ready_readers(receiver, pid_file)
+            receiver.kill()
+            receiver.communicate(timeout=60)
+            assert _wait_gone(record, MARGIN_S) == []
+        finally:
+            _cleanup_receiver(receiver, pid_file)

@@ -163,3 +163,17 @@ def test_exit_status_words():
     assert exit_status(None) == "running"
     assert exit_status(0) == "exit code 0"
     assert exit_status(-9) == "killed by SIGKILL"
+
+
+def test_spawned_child_joins_the_run_group_and_never_ours():
+    """A spawn-context child joins the run's process group only after its exec: until then the
+    group it joins is recorded, never the parent's own (ending the run signals every group)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with RunGroup() as group:
+        child = group.start("spawned", context.Process(target=time.sleep, args=(120,)))
+        assert os.getpgrp() not in group.pgids
+        assert _wait(lambda: os.getpgid(child.pid) in group.pgids)
+        statuses = group.end(grace_s=5.0)
+    assert statuses == {"spawned": "killed by SIGTERM"}
