@@ -95,6 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="memory for the pool of rendered frames a fault-free run cycles (default 64)",
     )
     detector.add_argument(
+        "--margin",
+        type=float,
+        default=None,
+        metavar="S",
+        help="the run may take images x frame period + S seconds from its start (default 60: "
+        "rendering the frames, a common start, lateness); past that it stops sending, reports "
+        "stopped_by: deadline and exits 3",
+    )
+    detector.add_argument(
         "--mpi",
         action="store_true",
         help="one rank per module group under mpirun: rank 0 broadcasts the destinations and a "
@@ -404,10 +413,13 @@ def _summary(report: dict) -> str:
 def _detector(args) -> int:
     from jfjoch_hil.harness.errors import ScenarioError
     from jfjoch_hil.harness.scenario import load_scenario
+    from jfjoch_hil.harness.senders import DETECTOR_MARGIN_S, detector_bound_s
     from jfjoch_hil.harness.standalone import max_frame_rate_hz, run_detector
 
     try:
         scenario = load_scenario(args.scenario, args.set)
+        margin_s = DETECTOR_MARGIN_S if args.margin is None else args.margin
+        detector_bound_s(scenario, margin_s)  # a bad --margin is refused before anything starts
         if args.max_rate:
             rate = max_frame_rate_hz(scenario)
             scenario = load_scenario(args.scenario, [*args.set, f"run.frame_rate_hz={rate}"])
@@ -432,6 +444,7 @@ def _detector(args) -> int:
                     allow_remote=args.allow_remote,
                     pool_bytes=pool_bytes,
                     first_frame_number=args.first_frame_number,
+                    margin_s=margin_s,
                 )
         else:
 
@@ -442,6 +455,7 @@ def _detector(args) -> int:
                     allow_remote=args.allow_remote,
                     first_frame_number=args.first_frame_number,
                     pool_bytes=pool_bytes,
+                    margin_s=margin_s,
                 )
 
         stats = _supervised("detector", send)
@@ -453,6 +467,14 @@ def _detector(args) -> int:
         print(f"jfsim detector: {error}", file=sys.stderr)
         return 2
     print(json.dumps(stats))
+    if stats.get("stopped_by") == "deadline":
+        print(
+            f"jfsim detector: stopped at its deadline of {stats['bound_s']:.3g} s "
+            f"({scenario.run.images} frames x {1 / scenario.run.frame_rate_hz:g} s + margin "
+            f"{margin_s:g} s); {stats.get('packets_sent', 0)} packets sent",
+            file=sys.stderr,
+        )
+        return 3
     return 0
 
 

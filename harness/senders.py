@@ -15,12 +15,15 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+from jfjoch_hil.harness._supervise import Bounds
 from jfjoch_hil.harness.chain import Experiment, build_experiment, has_packet_faults
 from jfjoch_hil.harness.scenario import Scenario
 from jfjoch_hil.simulator.detector import FrameEmitter, UdpSender
 
 __all__ = [
+    "DETECTOR_MARGIN_S",
     "EMITTER_POOL_BYTES",
+    "detector_bound_s",
     "emit_frames",
     "first_frame_numbered",
     "max_frame_rate_hz",
@@ -34,6 +37,8 @@ __all__ = [
 
 #: Packets of rendered frames an emitter keeps in memory at most (they are cycled).
 EMITTER_POOL_BYTES = 64 << 20
+#: Default start-up and lateness allowance of ``jfsim detector`` (the runs' margin, Bounds).
+DETECTOR_MARGIN_S = Bounds().margin_s
 
 # EIGER continuous readout per bit depth (detectors.md §3.5), 10 GbE; 12 bit has no figure of its
 # own in §3.5: its 16-bit containers are taken.  1 GbE: §3.5 gives 16 and 32 bit, where the link
@@ -54,6 +59,15 @@ def max_frame_rate_hz(scenario: Scenario) -> float:
     return _EIGER_MAX_RATE_HZ[d.bit_depth]
 
 
+def detector_bound_s(scenario: Scenario, margin_s: float) -> float:
+    """Seconds ``jfsim detector`` may take from its start: the run's images x its frame period
+    (the time the frames are due in) plus ``margin_s`` (start-up: rendering the frame pool, a
+    common start; and whatever lateness the sending may gather)."""
+    if not margin_s >= 0:
+        raise ValueError(f"--margin: {margin_s}; allowed >= 0 seconds")
+    return scenario.run.images / scenario.run.frame_rate_hz + margin_s
+
+
 def emit_frames(
     experiment,
     destinations: Sequence[tuple[str, int]],
@@ -62,11 +76,13 @@ def emit_frames(
     start_at: float | None = None,
     allow_remote: bool = False,
     first_frame_number: int = 1,
+    stop_at_epoch_s: float | None = None,
 ) -> dict:
     """Send every frame of a fault-free run with :class:`FrameEmitter` (only the ports of
     ``modules`` when given) and return its statistics as a dict. ``start_at`` is on
     ``time.time()`` (wall clock): processes or hosts given the same value start together.
-    Frame numbers count from ``first_frame_number``."""
+    Frame numbers count from ``first_frame_number``.  No frame starts at or after
+    ``stop_at_epoch_s`` (wall clock); the statistics then say ``stopped_at_deadline``."""
     detector = experiment.detector
     ports = None
     if modules is not None:
@@ -84,6 +100,7 @@ def emit_frames(
             experiment.n_images,
             functools.partial(experiment.header_block, first_frame_number=first_frame_number),
             start_at=None if start_at is None else start_at + clock_offset,
+            stop_at=None if stop_at_epoch_s is None else stop_at_epoch_s + clock_offset,
         )
     report = dataclasses.asdict(stats)
     report["ports"] = emitter.ports
@@ -148,27 +165,36 @@ def send_modules(
     *,
     start_at_epoch_s: float | None = None,
     allow_remote: bool = False,
+    stop_at_epoch_s: float | None = None,
 ) -> dict:
     """Send the scheduled packets of ``modules`` to ``destinations`` (one (host, port) per detector
     port, all of them); frame ``i`` leaves at ``start + i / frame_rate``.
 
     ``start_at_epoch_s`` (wall clock, ``time.time()``) lets several processes or ranks start
     together; without it the send starts at once.  Destinations off this machine need
-    ``allow_remote`` (a real receiver).  Returns the sender's statistics as a dict.
+    ``allow_remote`` (a real receiver).  Nothing is sent at or after ``stop_at_epoch_s`` (wall
+    clock; the statistics then say ``stopped_at_deadline``).  Returns the sender's statistics as
+    a dict.
     """
     ports_per_module = experiment.detector.model.ports_per_module
     mine = np.isin(port // ports_per_module, np.asarray(modules, dtype=np.int64))
     if start_at_epoch_s is not None:
-        delay = start_at_epoch_s - time.time()
+        until = (
+            start_at_epoch_s if stop_at_epoch_s is None else min(start_at_epoch_s, stop_at_epoch_s)
+        )
+        delay = until - time.time()
         if delay > 0:
             time.sleep(delay)
+    stop_at = None
+    if stop_at_epoch_s is not None:
+        stop_at = time.perf_counter() + (stop_at_epoch_s - time.time())
     with UdpSender(
         experiment.packetiser,
         destinations,
         frame_time_s=experiment.frame_time_s,
         allow_remote=allow_remote,
     ) as sender:
-        sender.send(frame[mine], port[mine], packet[mine], experiment.headers)
+        sender.send(frame[mine], port[mine], packet[mine], experiment.headers, stop_at=stop_at)
         return dataclasses.asdict(sender.statistics())
 
 
@@ -180,6 +206,7 @@ def run_detector_mpi(
     pool_bytes: int | None = None,
     start_delay_s: float = 1.0,
     first_frame_number: int = 1,
+    margin_s: float = DETECTOR_MARGIN_S,
 ) -> dict | None:
     """One rank of ``mpirun -n N jfsim detector --mpi``: rank r sends module group r of
     :func:`module_groups` (N groups), every rank building the same experiment from the same
@@ -188,13 +215,18 @@ def run_detector_mpi(
     Rank 0's ``destinations`` and a common start time (``start_delay_s`` after every rank is
     ready, on the wall clock: hosts need synchronised clocks, e.g. NTP/PTP) are broadcast; each
     rank's statistics are gathered into one report, returned on rank 0 (``None`` elsewhere).
-    Frame numbers count from ``first_frame_number``.
+    Frame numbers count from ``first_frame_number``.  Rank 0 also broadcasts the deadline,
+    :func:`detector_bound_s` after its own start: no rank sends at or after it, and the report
+    says ``stopped_by: deadline`` when any rank stopped there.
     """
     from mpi4py import MPI
 
+    began = time.time()
+    bound_s = detector_bound_s(scenario, margin_s)
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
     destinations = comm.bcast(list(destinations) if rank == 0 else None, root=0)
+    stop_at = comm.bcast(began + bound_s if rank == 0 else None, root=0)
     faults = has_packet_faults(scenario)
     if first_frame_number < 1:
         raise ValueError(f"--first-frame-number: {first_frame_number}; allowed >= 1")
@@ -226,6 +258,7 @@ def run_detector_mpi(
             s.packet,
             start_at_epoch_s=start,
             allow_remote=allow_remote,
+            stop_at_epoch_s=stop_at,
         )
         stats["modules"] = mine
     else:
@@ -236,6 +269,7 @@ def run_detector_mpi(
             start_at=start,
             allow_remote=allow_remote,
             first_frame_number=first_frame_number,
+            stop_at_epoch_s=stop_at,
         )
         stats["modules"] = mine
     stats["rank"] = rank
@@ -244,8 +278,12 @@ def run_detector_mpi(
     if rank != 0:
         return None
     rates = [r["achieved_rate_hz"] for r in gathered if r.get("achieved_rate_hz")]
+    stopped = any(r.get("stopped_at_deadline") for r in gathered)
     return {
         "sender": "mpi-schedule" if faults else "mpi-emitter",
+        "stopped_by": "deadline" if stopped else "complete",
+        "bound_s": bound_s,
+        "margin_s": margin_s,
         "ranks": size,
         "start_at_epoch_s": start,
         "packets_sent": sum(int(r.get("packets_sent", 0)) for r in gathered),

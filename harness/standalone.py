@@ -21,7 +21,9 @@ from jfjoch_hil.harness.chain import build_experiment, has_packet_faults
 from jfjoch_hil.harness.run import WINDOW_FRAMES, AnalysingPublisher, analysis_for, start_fields
 from jfjoch_hil.harness.scenario import Scenario
 from jfjoch_hil.harness.senders import (
+    DETECTOR_MARGIN_S,
     EMITTER_POOL_BYTES,
+    detector_bound_s,
     emit_frames,
     first_frame_numbered,
     max_frame_rate_hz,
@@ -56,9 +58,16 @@ def run_detector(
     start_at_epoch_s: float | None = None,
     first_frame_number: int = 1,
     pool_bytes: int = EMITTER_POOL_BYTES,
+    margin_s: float = DETECTOR_MARGIN_S,
 ) -> dict:
     """Send every scheduled packet of ``scenario`` (faults included) to ``destinations`` (one
     (host, port) per detector port, in port order); return the sender statistics.
+
+    The run is bounded: from this call, it may take the scenario's images x its frame period
+    plus ``margin_s`` (:func:`~jfjoch_hil.harness.senders.detector_bound_s`; the margin covers
+    rendering the frames and a common start given by ``start_at_epoch_s``).  No frame is sent
+    at or after that deadline, and the report then says ``stopped_by: deadline`` (else
+    ``complete``), with ``bound_s`` and the frames and packets sent until then.
 
     ``first_frame_number`` is the frame number of the run's first frame: a real detector keeps
     counting across acquisitions unless reset (detectors.md 2.4).
@@ -68,8 +77,11 @@ def run_detector(
     not grow with the run; its report has the achieved rate and the frame intervals. A run with
     faults sends its whole planned schedule with :class:`UdpSender`.
     """
+    began = time.time()
     if first_frame_number < 1:
         raise ValueError(f"--first-frame-number: {first_frame_number}; allowed >= 1")
+    bound_s = detector_bound_s(scenario, margin_s)
+    stop_at = began + bound_s
     if not has_packet_faults(scenario):
         experiment = pool_experiment(scenario, pool_bytes)
         if len(destinations) != experiment.detector.n_ports:
@@ -83,8 +95,9 @@ def run_detector(
             start_at=start_at_epoch_s,
             allow_remote=allow_remote,
             first_frame_number=first_frame_number,
+            stop_at_epoch_s=stop_at,
         )
-        return {"sender": "emitter", **report}
+        return {"sender": "emitter", **_bounded(report, bound_s, margin_s)}
     experiment = first_frame_numbered(build_experiment(scenario), first_frame_number)
     n_ports = experiment.detector.n_ports
     if len(destinations) != n_ports:
@@ -101,8 +114,20 @@ def run_detector(
         s.packet,
         start_at_epoch_s=start_at_epoch_s,
         allow_remote=allow_remote,
+        stop_at_epoch_s=stop_at,
     )
-    return {"sender": "schedule", **report}
+    return {"sender": "schedule", **_bounded(report, bound_s, margin_s)}
+
+
+def _bounded(report: dict, bound_s: float, margin_s: float) -> dict:
+    """The sender's report with how it ended and the bound it had."""
+    stopped = report.get("stopped_at_deadline", False)
+    return {
+        "stopped_by": "deadline" if stopped else "complete",
+        "bound_s": bound_s,
+        "margin_s": margin_s,
+        **report,
+    }
 
 
 def run_receiver(

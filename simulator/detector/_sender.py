@@ -36,6 +36,7 @@ class SenderStatistics:
     deadlines_missed: int
     sndbuf_granted_bytes: int
     elapsed_s: float
+    stopped_at_deadline: bool = False
 
 
 class _BatchSender:
@@ -134,6 +135,7 @@ class UdpSender:
         ]
         self._counts = {"sent": 0, "errors": 0, "frames": 0, "missed": 0}
         self._elapsed = 0.0
+        self._stopped = False
         call = _sendmmsg() if batch_syscalls else None
         self._batch = (
             None if call is None else _BatchSender(call, chunk_packets, packetiser.packet_bytes)
@@ -153,9 +155,19 @@ class UdpSender:
         self.close()
 
     def send(
-        self, frame: np.ndarray, port: np.ndarray, packet: np.ndarray, headers: FrameHeaders
+        self,
+        frame: np.ndarray,
+        port: np.ndarray,
+        packet: np.ndarray,
+        headers: FrameHeaders,
+        *,
+        stop_at: float | None = None,
     ) -> None:
-        """Send the schedule (arrays in send order; ``frame`` indexes ``headers``)."""
+        """Send the schedule (arrays in send order; ``frame`` indexes ``headers``).
+
+        ``stop_at`` (on ``clock``): no frame starts, and no chunk leaves, at or after it; the
+        rest of the schedule is not sent and :meth:`statistics` says ``stopped_at_deadline``.
+        """
         start = self._clock()
         # A new frame starts where the running maximum frame index grows: wait for its deadline.
         running = np.maximum.accumulate(frame) if len(frame) else frame
@@ -166,6 +178,9 @@ class UdpSender:
         buffer = self._buffer
         for seg in range(len(starts)):
             frame_deadline = start + float(running[bounds[seg]]) * self.frame_time_s
+            if stop_at is not None and max(frame_deadline, self._clock()) >= stop_at:
+                self._stopped = True
+                break
             if self.frame_time_s > 0:
                 now = self._clock()
                 if now < frame_deadline:
@@ -180,6 +195,9 @@ class UdpSender:
                     now = self._clock()
                     if now < deadline:
                         self._sleep(deadline - now)
+                if stop_at is not None and lo > first and self._clock() >= stop_at:
+                    self._stopped = True
+                    break
                 hi = min(lo + self.chunk_packets, int(bounds[seg + 1]))
                 rows = self.packetiser.stamp(frame[lo:hi], port[lo:hi], packet[lo:hi], headers)
                 if rows is None:
@@ -207,6 +225,8 @@ class UdpSender:
                     except OSError:
                         self._counts["errors"] += 1
                 self._counts["sent"] += hi - lo
+            if self._stopped:
+                break
         self._elapsed += self._clock() - start
 
     def statistics(self) -> SenderStatistics:
@@ -221,6 +241,7 @@ class UdpSender:
             c["missed"],
             self._granted,
             self._elapsed,
+            self._stopped,
         )
 
 
@@ -242,6 +263,7 @@ class EmitterStatistics:
     pool_frames: int
     sndbuf_granted_bytes: int
     elapsed_s: float
+    stopped_at_deadline: bool = False
 
 
 # Frame-start intervals are histogrammed in 1 us bins up to one second (bounded memory for any
@@ -339,6 +361,7 @@ class FrameEmitter:
         self._histogram = np.zeros(_INTERVAL_BINS + 1, np.int64)
         self._max_interval = 0.0
         self._elapsed = 0.0
+        self._stopped = False
         _reduce_timer_slack()
 
     def close(self) -> None:
@@ -401,12 +424,15 @@ class FrameEmitter:
         first_frame: int = 0,
         start_at: float | None = None,
         block_frames: int = 16,
+        stop_at: float | None = None,
     ) -> EmitterStatistics:
         """Send run frames ``first_frame`` .. ``first_frame + n_frames - 1``.
 
         ``headers(first, count)`` gives the header fields of run frames ``first`` onwards (made
         block by block: memory does not grow with the run). ``start_at`` (on ``clock``) is when
         frame ``first_frame`` is due (default now): processes sharing a start time stay in step.
+        ``stop_at`` (on ``clock``): no frame due, or started, at or after it; the frames left
+        are not sent and the statistics say ``stopped_at_deadline``.
         """
         n_pool = self.packetiser.n_rendered
         block_frames = max(1, min(block_frames, n_pool))
@@ -417,11 +443,16 @@ class FrameEmitter:
         histogram = self._histogram
         began = self._clock()
         for block in range(first_frame, first_frame + n_frames, block_frames):
+            if self._stopped:
+                break
             count = min(block_frames, first_frame + n_frames - block)
             self._stamp(block, headers(block, count))
             for frame in range(block, block + count):
                 deadline = start + (frame - first_frame) * period
                 now = self._clock()
+                if stop_at is not None and max(deadline, now) >= stop_at:
+                    self._stopped = True
+                    break
                 if now < deadline:
                     self._sleep(deadline - now)
                     now = self._clock()
@@ -466,4 +497,5 @@ class FrameEmitter:
             pool_frames=self.packetiser.n_rendered,
             sndbuf_granted_bytes=self._granted,
             elapsed_s=self._elapsed,
+            stopped_at_deadline=self._stopped,
         )

@@ -138,3 +138,79 @@ def test_emitter_sends_only_the_ports_it_is_given(sinks):
     got = catcher.result()
     assert [len(port) for port in got] == [0, 5 * 64]
     assert stats.packets_sent == 5 * 64
+
+
+class _FakeClock:
+    """A clock that moves only when slept on: deadlines are decided without real time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_emitter_stops_at_its_deadline(sinks):
+    # Frames are due at 0, 1, 2, ... (fake seconds); the deadline 3.5 lets frames 0-3 leave.
+    detector = Detector("JF", jungfrau_module(2), 1)
+    raw = np.zeros((2, 1, 512, 1024), np.uint16)
+    packetiser = Packetiser(detector, detector.model.encode(raw).reshape(2, 2, -1))
+    clock = _FakeClock()
+    catcher = _Catcher(sinks, 4 * 128, idle_s=1.0)
+    catcher.start()
+    with FrameEmitter(
+        packetiser, [s.getsockname() for s in sinks], 1.0, clock=clock, sleep=clock.sleep
+    ) as emitter:
+        stats = emitter.run(
+            10,
+            lambda first, count: run_headers(count, 1.0, 0.5, first_index=first),
+            stop_at=3.5,
+            block_frames=3,
+        )
+    got = catcher.result()
+    assert stats.stopped_at_deadline and stats.frames_sent == 4
+    assert stats.packets_sent == 4 * 128 and [len(port) for port in got] == [4 * 64] * 2
+
+
+def test_emitter_without_a_deadline_reached_reports_no_stop(sinks):
+    detector = Detector("JF", jungfrau_module(2), 1)
+    raw = np.zeros((2, 1, 512, 1024), np.uint16)
+    packetiser = Packetiser(detector, detector.model.encode(raw).reshape(2, 2, -1))
+    clock = _FakeClock()
+    catcher = _Catcher(sinks, 3 * 128, idle_s=1.0)
+    catcher.start()
+    with FrameEmitter(
+        packetiser, [s.getsockname() for s in sinks], 1.0, clock=clock, sleep=clock.sleep
+    ) as emitter:
+        stats = emitter.run(
+            3, lambda first, count: run_headers(count, 1.0, 0.5, first_index=first), stop_at=3.5
+        )
+    catcher.result()
+    assert not stats.stopped_at_deadline and stats.frames_sent == 3
+
+
+def test_schedule_sender_stops_at_its_deadline(sinks):
+    # The per-packet path: frames due at 0, 1, 2, ... (fake seconds); deadline 3.5.
+    from jfjoch_hil.simulator.detector import UdpSender
+
+    detector = Detector("JF", jungfrau_module(2), 1)
+    raw = np.zeros((2, 1, 512, 1024), np.uint16)
+    packetiser = Packetiser(detector, detector.model.encode(raw).reshape(2, 2, -1))
+    clock = _FakeClock()
+    catcher = _Catcher(sinks, 4 * 128, idle_s=1.0)
+    catcher.start()
+    with UdpSender(
+        packetiser,
+        [s.getsockname() for s in sinks],
+        frame_time_s=1.0,
+        clock=clock,
+        sleep=clock.sleep,
+    ) as sender:
+        sender.send(*natural_order(10, 2, 64), run_headers(10, 1.0, 0.5), stop_at=3.5)
+    got = catcher.result()
+    stats = sender.statistics()
+    assert stats.stopped_at_deadline and stats.frames_started == 4
+    assert stats.packets_sent == 4 * 128 and [len(port) for port in got] == [4 * 64] * 2

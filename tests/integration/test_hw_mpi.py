@@ -151,3 +151,20 @@ def test_mpi_ranks_feed_our_receiver_with_one_reader_process_per_module():
     assert stats.packets_accepted == IMAGES * detector.packets_per_frame
     assert frames == IMAGES and stats.frames_lost == 0
     assert json.loads(out.strip().splitlines()[-1])["ranks"] == 2
+
+
+def test_mpi_ranks_stop_at_the_deadline_rank_0_broadcast():
+    """``--margin 0``: the bound is the frames' own time from rank 0's start, which rendering,
+    the barrier and the common start (a second later) use up: no rank sends past it, and the
+    gathered report says so."""
+    catcher = _Catcher(0)  # sockets to send to; nothing is expected
+    command = _detector_command(catcher.destinations, mpi=True) + ["--margin", "0"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    for sock in catcher.socks:
+        sock.close()
+    assert result.returncode == 3, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["stopped_by"] == "deadline" and report["margin_s"] == 0
+    assert report["bound_s"] == pytest.approx(IMAGES / 20.0)
+    assert all(r["stopped_at_deadline"] for r in report["per_rank"])
+    assert report["packets_sent"] < IMAGES * 4 * PACKETS_PER_PORT

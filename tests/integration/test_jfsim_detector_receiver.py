@@ -4,9 +4,11 @@ against real equipment): the detector's packets reach the receiver, which publis
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 
+import pytest
 from jfjoch_hil.stream import EndMessage, ImageMessage, Puller, StartMessage
 
 OVERRIDES = [
@@ -58,7 +60,10 @@ def test_detector_process_feeds_receiver_process_which_publishes_the_run():
                 timeout=300,
             )
             assert detector.returncode == 0, detector.stderr[-2000:]
-            assert json.loads(detector.stdout)["packets_sent"] == 4 * 128
+            report = json.loads(detector.stdout)
+            assert report["packets_sent"] == 4 * 128 and report["stopped_by"] == "complete"
+            # the default bound: 4 frames x 50 ms + the 60 s margin
+            assert report["bound_s"] == pytest.approx(4 / 20.0 + 60.0)
             messages = []
             while not messages or not isinstance(messages[-1], EndMessage):
                 item = writer_side.receive(timeout_ms=60_000)
@@ -155,3 +160,69 @@ def test_detector_refuses_a_remote_destination_unless_allowed():
     )
     assert done.returncode == 2
     assert "loopback only" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "path, faults",
+    [("emitter", "faults.loss_rate=0.0"), ("schedule", "faults.loss_rate=0.01")],
+)
+def test_detector_stops_at_its_deadline_and_says_so(path, faults):
+    """With no margin the bound is the frames' own time (images x frame period) from the start
+    of the run, which the rendering before the first frame already uses up in part: the last
+    frames are due past the deadline and are not sent, on either path."""
+    images, rate_hz = 50, 1000.0
+    sinks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
+    try:
+        for sink in sinks:
+            sink.bind(("127.0.0.1", 0))
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "jfjoch_hil.harness.cli",
+                "detector",
+                "--to",
+                ",".join(f"{h}:{p}" for h, p in (s.getsockname() for s in sinks)),
+                "--margin",
+                "0",
+                "--set",
+                f"run.images={images}",
+                "--set",
+                f"run.frame_rate_hz={rate_hz}",
+                "--set",
+                faults,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        for sink in sinks:
+            sink.close()
+    assert done.returncode == 3, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["sender"] == path and report["stopped_by"] == "deadline"
+    assert report["stopped_at_deadline"] is True
+    assert report["bound_s"] == pytest.approx(images / rate_hz) and report["margin_s"] == 0
+    assert report.get("frames_sent", report.get("frames_started")) < images
+    assert "stopped at its deadline" in done.stderr and "margin 0 s" in done.stderr
+
+
+def test_detector_refuses_a_negative_margin():
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jfjoch_hil.harness.cli",
+            "detector",
+            "--to",
+            "127.0.0.1:9,127.0.0.1:9",
+            "--margin",
+            "-1",
+            *OVERRIDES,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2 and "--margin: -1.0; allowed >= 0 seconds" in done.stderr
