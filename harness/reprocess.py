@@ -179,8 +179,9 @@ def reprocess(
                 group,
                 pusher.endpoint,
                 folder,
-                idle_timeout_s=10.0,
+                idle_timeout_s=10.0 + bounds.per_image_s,
                 start_timeout_s=max(1.0, limit_s),
+                per_image_wait_s=bounds.per_image_s,
             )
 
             def send(message) -> None:

@@ -518,8 +518,11 @@ def _chain(scenario, out_dir, group: RunGroup, deadline: float, *, record_dir, p
             pusher.endpoint,
             out_dir,
             # a missing end is awaited the scenario's time, plus the gap one image may take on a
-            # busy machine (the per-image allowance), so a slow image never ends the run early
+            # busy machine (the per-image allowance), so a slow image never ends the run early;
+            # each declared image still missing adds the same allowance (a crawling processing
+            # side is the supervisor's to judge, by the run's bound and stall limit)
             idle_timeout_s=scenario.writer.finalize_timeout_s + bounds.per_image_s,
+            per_image_wait_s=bounds.per_image_s,
             # the writer waits for its first image as long as the whole run may take
             start_timeout_s=max(1.0, deadline - time.monotonic()),
             nice=run.processing_nice,

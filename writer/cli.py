@@ -2,6 +2,7 @@
 
     jfwriter --listen tcp://127.0.0.1:5500 --dir OUT [--bind] [--layout NXmxVDS]
              [--images-per-file N] [--overwrite] [--idle-timeout S] [--start-timeout S]
+             [--per-image-wait S]
 
 By default the PULL socket connects to ``--listen`` (the sender binds PUSH, stream.md 2.3);
 ``--bind`` makes it bind (``tcp://127.0.0.1:0`` picks a free port).  Standard output carries JSON
@@ -73,6 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=120.0,
         metavar="S",
         help="seconds a run waits for its first image after the start message (default 120)",
+    )
+    parser.add_argument(
+        "--per-image-wait",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help=(
+            "extra seconds of waiting per declared image still missing, on top of its frame_time "
+            "(a sender that processes every image on a busy machine; default 0)"
+        ),
     )
     parser.add_argument(
         "--receive-hwm", type=int, default=1000, help="ZeroMQ receive high-water mark"
@@ -160,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             overwrite=args.overwrite,
             idle_timeout_s=args.idle_timeout,
             start_timeout_s=args.start_timeout,
+            per_image_wait_s=args.per_image_wait,
             receive_hwm=args.receive_hwm,
             on_result=lambda result: _emit(_run_record(result, service.statistics())),
             log=_log,

@@ -8,8 +8,9 @@ arrives, or the service is stopped) is finalised with what it has and ``/entry/e
 
 The waiting limit follows what the start message declared (stream.md 4: ``number_of_images``,
 ``frame_time``): before its first image a run waits ``start_timeout_s``; once images flow it waits
-``idle_timeout_s`` plus the time the declared images still missing take at the declared frame
-time (docs/reliability.md "Writer waiting limits").  A slow first image never finalises a run empty.
+``idle_timeout_s`` plus, for each declared image still missing, the declared frame time and
+``per_image_wait_s`` (an allowance for a sender that processes each image on a slow machine;
+docs/reliability.md "Writer waiting limits").  A slow first image never finalises a run empty.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class WriterService:
         overwrite: bool = False,
         idle_timeout_s: float = 10.0,
         start_timeout_s: float = 120.0,
+        per_image_wait_s: float = 0.0,
         receive_hwm: int = 1000,
         block_images: int = 512,
         on_result: Callable[[RunResult], None] | None = None,
@@ -90,6 +92,8 @@ class WriterService:
                 f"idle_timeout_s {idle_timeout_s}, start_timeout_s {start_timeout_s}: "
                 "waiting limits must be positive seconds"
             )
+        if not 0.0 <= per_image_wait_s < 3600.0:
+            raise ValueError(f"per_image_wait_s {per_image_wait_s}: expected seconds in [0, 3600)")
         if store not in ("process", "local"):
             raise ValueError(f"store: {store!r}; allowed 'process' or 'local'")
         self.out_dir = Path(out_dir)
@@ -106,6 +110,7 @@ class WriterService:
         }
         self.idle_timeout_s = idle_timeout_s
         self.start_timeout_s = start_timeout_s
+        self.per_image_wait_s = per_image_wait_s
         self._images_seen = 0  # image messages of the active run (its waiting limit)
         self.default_prefix = default_prefix
         self.on_result = on_result or (lambda result: None)
@@ -176,8 +181,9 @@ class WriterService:
     def waiting_limit_s(self) -> float:
         """Seconds without a message the active run may wait before it is finalised without end.
 
-        ``start_timeout_s`` until its first image; then ``idle_timeout_s`` plus the declared
-        ``frame_time`` times the declared images not yet seen (stream.md 4 start fields).
+        ``start_timeout_s`` until its first image; then ``idle_timeout_s`` plus, for each declared
+        image not yet seen, the declared ``frame_time`` and ``per_image_wait_s`` (stream.md 4
+        start fields).
         """
         run = self._run
         if run is None or self._images_seen == 0:
@@ -187,7 +193,8 @@ class WriterService:
         frame_time = start.frame_time or 0.0
         if not (isinstance(frame_time, int | float) and 0.0 <= frame_time < 3600.0):
             frame_time = 0.0  # a nonsense declaration earns no extra wait
-        return self.idle_timeout_s + max(0, declared - self._images_seen) * float(frame_time)
+        missing = max(0, declared - self._images_seen)
+        return self.idle_timeout_s + missing * (float(frame_time) + self.per_image_wait_s)
 
     # --- messages -----------------------------------------------------------------------------
     def handle(self, message, error=None) -> None:

@@ -20,13 +20,15 @@ IDLE_S = 0.3
 
 
 @pytest.fixture
-def service(tmp_path):
+def service(tmp_path, request):
+    per_image_wait_s = getattr(request, "param", 0.0)
     svc = WriterService(
         "tcp://127.0.0.1:0",
         tmp_path / "out",
         bind=True,
         idle_timeout_s=IDLE_S,
         start_timeout_s=60.0,
+        per_image_wait_s=per_image_wait_s,
         store="local",
     )
     thread = threading.Thread(target=svc.serve, kwargs={"max_seconds": 120}, daemon=True)
@@ -83,6 +85,32 @@ def test_waiting_limit_adds_the_declared_images_still_missing(service):
     # nothing more comes: finalised without end, with what it has, once the limit passed
     assert wait_for(lambda: len(svc.results) == 1)
     assert svc.results[0].images_written == 2 and not svc.results[0].end_received
+
+
+@pytest.mark.parametrize("service", [1.0], indirect=True)
+def test_each_missing_image_adds_the_per_image_allowance(service):
+    """A sender that processes every image slowly (jfsim run on a busy machine): with a 1 s
+    allowance per image, one of four images seen and a declared frame time of 0, a gap of many
+    idle timeouts does not end the run; once the last image came, only the idle timeout is left."""
+    svc, pusher = service
+    run = make_run(4, file_format="NXmxIntegrated", prefix="busy", frame_time=0.0)
+    pusher.send(run.start)
+    pusher.send(run.images[0])
+    assert wait_for(lambda: svc._images_seen == 1)
+    assert svc.waiting_limit_s() == pytest.approx(IDLE_S + 3 * 1.0)
+    time.sleep(5 * IDLE_S)  # 1.5 s: five idle timeouts, inside the three images' allowance
+    assert svc.statistics().runs_finished == 0
+    for message in run.images[1:]:
+        pusher.send(message)
+    assert wait_for(lambda: svc._images_seen == 4)
+    assert svc.waiting_limit_s() == pytest.approx(IDLE_S)  # nothing declared is missing
+    assert wait_for(lambda: len(svc.results) == 1)  # no end: finalised with all four
+    assert svc.results[0].images_written == 4 and not svc.results[0].end_received
+
+
+def test_a_per_image_allowance_outside_its_range_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="per_image_wait_s -1"):
+        WriterService("tcp://127.0.0.1:0", tmp_path, bind=True, per_image_wait_s=-1, store="local")
 
 
 def test_non_positive_limits_are_refused(tmp_path):
