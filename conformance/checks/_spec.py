@@ -360,9 +360,14 @@ def _required(ctx: Context, row: SpecRow, concrete: str, root: h5py.Group) -> bo
     if pres == "group":
         parent = _parent(concrete)
         group = ctx.resolver.walk(root, parent) if parent else root
-        # an empty collection records nothing (a run stopped before its first block of results
-        # was written): its members are required once it holds any of them
-        return is_group(group) and (not parent or len(group) > 0)
+        # an empty NXcollection records nothing (a run stopped before its first block of
+        # results was written): its members are required once it holds any of them.  Any other
+        # group is there for its members (an NXattenuator without its transmission is a fault)
+        if not is_group(group):
+            return False
+        if parent and len(group) == 0:
+            return ctx.resolver.nx_class(group) != "NXcollection"
+        return True
     if pres in ("indexed", "spots"):
         name, wanted = ("imageIndexed", 1) if pres == "indexed" else ("nPeaks", None)
         flags = ctx.resolver.walk(root, f"{_parent(concrete)}/{name}")

@@ -226,3 +226,23 @@ def test_process_file_under_another_name(runs, tmp_path):
     forced = check_file(renamed, layout="process")
     assert forced.layout == "process" and forced.errors == ()
     assert "JF-LAYOUT" in check_file(renamed, layout="integrated").rule_ids()
+
+
+def test_an_empty_collection_passes_an_emptied_base_class_group_does_not(runs, tmp_path):
+    """hdf5-format.md §3-§4: a field listed under a group is required whenever the group exists.
+    An NXcollection that holds nothing yet (a run stopped before its first block of results) is
+    exempt; an NXattenuator left without its transmission is not."""
+    import shutil
+
+    shutil.copytree(runs["integrated"].parent, tmp_path / "r")
+    master = tmp_path / "r" / runs["integrated"].name
+    with h5py.File(master, "r+") as f:
+        image = f["/entry/image"]
+        assert image.attrs["NX_class"] in (b"NXcollection", "NXcollection") and len(image)
+        for name in list(image):
+            del image[name]
+    assert check_file(master).errors == ()
+    with h5py.File(master, "r+") as f:
+        del f["/entry/instrument/attenuator/attenuator_transmission"]
+    missing = [f for f in check_file(master).errors if f.rule == "SPEC-PRESENT"]
+    assert [f.path for f in missing] == ["/entry/instrument/attenuator/attenuator_transmission"]
