@@ -183,6 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
     stress.add_argument(
         "--max-lag", type=float, default=2.0, metavar="S", help="writer lag allowed (default 2 s)"
     )
+    stress.add_argument(
+        "--min-rate",
+        type=float,
+        default=0.95,
+        metavar="F",
+        help="a rate holds only if the detector achieved at least this fraction of it (default 0.95)",
+    )
     _add_bounds(stress)
 
     reprocess = commands.add_parser(
@@ -397,6 +404,7 @@ def _summary(report: dict) -> str:
         f"  packets     expected {report['packets_expected']}, sent {report['packets_sent']}, "
         f"injected lost {lost}, received {report['packets_received']}, "
         f"kernel drops {report.get('packets_kernel_drops', 0)}, "
+        f"late (receiver behind) {report.get('packets_late_behind', 0)}, "
         f"unexplained loss {report['packets_unexplained_loss']}",
         f"  frame rate  asked {report['frame_rate_requested_hz']:.1f} Hz, achieved "
         f"{(report['frame_rate_achieved_hz'] or 0):.1f} Hz; writer lag {report['writer_lag_s']:.2f} s",
@@ -559,6 +567,7 @@ def _stress(args) -> int:
             rates,
             args.out,
             max_lag_s=args.max_lag,
+            min_rate_fraction=args.min_rate,
             stop_after_failures=2 if args.ramp else len(rates),
             bounds=bounds,
         )

@@ -29,7 +29,7 @@ from pathlib import Path
 import jfjoch_hil.stream as stream
 import numpy as np
 import numpy.ma  # noqa: F401  (else the assembler's first push imports it mid-burst, ~80 ms of no reading)
-from jfjoch_hil.harness._accounting import _accepted_masks, _accounting
+from jfjoch_hil.harness._accounting import WINDOW_FRAMES, _accepted_masks, _accounting
 from jfjoch_hil.harness._supervise import Bounds, RunGroup
 from jfjoch_hil.harness._writer_child import (
     SEND_SLICE_MS,
@@ -80,8 +80,6 @@ __all__ = [
 
 #: Longest time between two checks of the children while data keeps flowing.
 CHECK_EVERY_S = 0.5
-
-WINDOW_FRAMES = 2
 
 
 class AnalysingPublisher(RunPublisher):

@@ -82,6 +82,18 @@ class GroundTruth:
         """
         return self.expected_counts(window_frames)[0]
 
+    def late_sends(self, window_frames: int) -> np.ndarray:
+        """(sends,) bool: the sends a receiver with this frame window counts late because of the
+        send order alone (an earlier send on the same port carried a frame number more than the
+        window ahead; detectors.md §4.1, §4.2)."""
+        numbers = self.frame_numbers.astype(np.int64)[self.send_frame]
+        late = np.zeros(numbers.size, dtype=bool)
+        for port in np.unique(self.send_port).tolist():
+            mine = np.flatnonzero(self.send_port == port)
+            prior = np.maximum.accumulate(np.concatenate(([-(1 << 62)], numbers[mine])))[:-1]
+            late[mine] = numbers[mine] < prior - window_frames
+        return late
+
     def expected_counts(self, window_frames: int) -> tuple[np.ndarray, int, int]:
         """(placed mask (F, P, K), late deliveries, duplicate deliveries) for a receiver that
         closes a frame on a port once that port sent a frame more than ``window_frames`` newer
@@ -90,12 +102,7 @@ class GroundTruth:
         Derived from the send order recorded here, packet by packet: a copy is late when an
         earlier send on its port carried a frame number more than the window ahead.
         """
-        numbers = self.frame_numbers.astype(np.int64)[self.send_frame]
-        late = np.zeros(numbers.size, dtype=bool)
-        for port in np.unique(self.send_port).tolist():
-            mine = np.flatnonzero(self.send_port == port)
-            prior = np.maximum.accumulate(np.concatenate(([-(1 << 62)], numbers[mine])))[:-1]
-            late[mine] = numbers[mine] < prior - window_frames
+        late = self.late_sends(window_frames)
         placed_copies = np.zeros(self.fate.shape, dtype=np.int64)
         np.add.at(
             placed_copies,

@@ -84,6 +84,8 @@ class AssemblerStatistics:
     frame_number_first_seen: int | None = None
     frame_number_last_seen: int | None = None
     frame_numbers_seen: int = 0
+    #: ``packets_late`` by detector port (UDP port index).
+    packets_late_per_port: tuple[int, ...] = ()
 
 
 class Assembler:
@@ -122,6 +124,7 @@ class Assembler:
         self._seen_low: int | None = None
         self._seen_high: int | None = None
         self._port_max = np.zeros(detector.n_ports, dtype=np.int64)
+        self._late_per_port = np.zeros(detector.n_ports, dtype=np.int64)
         self._k = model.packets_per_port
         self._payload = model.payload_bytes
         self._packet_bytes = model.packet_bytes
@@ -208,6 +211,10 @@ class Assembler:
             late[mine] |= frames[mine] < prior[:-1] - self.window_frames
             self._port_max[port] = prior[-1]
         self._counts["late"] += int(late.sum())
+        if late.any():
+            self._late_per_port += np.bincount(ports[late], minlength=self._n_ports)[
+                : self._n_ports
+            ]
         rows, frames = rows[~late], frames[~late]
         self._max_seen = max(self._max_seen, int(frame[valid].max()))
         keys = port_index[rows] * self._k + packet[rows]
@@ -342,6 +349,7 @@ class Assembler:
             packets_accepted=c["accepted"],
             packets_duplicate=c["duplicate"],
             packets_late=c["late"],
+            packets_late_per_port=tuple(int(n) for n in self._late_per_port),
             packets_rejected_frame_zero=c["zero"],
             packets_rejected_packet_number=c["packet_number"],
             packets_rejected_port=c["port"],

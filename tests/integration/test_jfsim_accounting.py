@@ -97,6 +97,35 @@ def test_kernel_drops_explain_missing_packets_port_by_port(data):
     assert result["packets_placed_unexpected"] == 0
 
 
+@settings(max_examples=60)
+@given(data=st.data())
+def test_packets_read_late_explain_missing_packets_port_by_port(data):
+    """The receiver fell behind: some packets it read came after their frame had closed (counted
+    late per port, never placed); those, the kernel's drops and nothing else explain what is
+    missing, port by port."""
+    frames, ports, packets = 3, data.draw(st.integers(1, 4)), 8
+    size = frames * ports * packets
+    placed = np.array(data.draw(st.lists(st.booleans(), min_size=size, max_size=size)))
+    placed = placed.reshape(frames, ports, packets)
+    cause = np.array(data.draw(st.lists(st.integers(0, 3), min_size=size, max_size=size)))
+    cause = cause.reshape(placed.shape)  # 0 accepted, 1 kernel drop, 2 read late, 3 vanished
+    accepted = placed & (cause == 0)
+    dropped = (placed & (cause == 1)).sum(axis=(0, 2))
+    late = (placed & (cause == 2)).sum(axis=(0, 2))
+    vanished = (placed & (cause == 3)).sum(axis=(0, 2))
+    moved = {
+        "receiver": {"kernel_drops_per_port": [int(n) for n in dropped]},
+        "assembler": {"packets_late_per_port": [int(n) for n in late]},
+    }
+    result = _accounting(None, placed, accepted, np.arange(frames), moved)
+    assert result["packets_late_behind_per_port"] == [int(n) for n in late]
+    assert result["packets_late_behind"] == int(late.sum())
+    assert result["packets_unexplained_per_port"] == [int(n) for n in vanished]
+    assert result["packets_missing_per_port"] == [
+        int(a + b + c) for a, b, c in zip(dropped, late, vanished, strict=True)
+    ]
+
+
 def test_stress_table_counts_each_loss_once(tmp_path):
     scenario = load_scenario("quickstart", ["run.images=6"])
     table = stress(scenario, [100.0], tmp_path)
@@ -107,4 +136,5 @@ def test_stress_table_counts_each_loss_once(tmp_path):
     columns = dict(zip(header[2:], line[1:], strict=False))  # "asked Hz" is two words
     assert int(columns["drops"]) == on_disk["packets_kernel_drops"] == row["packets_kernel_drops"]
     assert int(columns["unexpl"]) == on_disk["packets_unexplained_loss"]
+    assert int(columns["late"]) == on_disk["packets_late_behind"] == row["packets_late_behind"]
     assert re.search(r"highest rate without loss", text[-1])

@@ -158,6 +158,10 @@ def _check(plan, n_frames, window, chunk):
     assert stats.packets_accepted == int(expected.sum())
     assert stats.packets_duplicate == duplicate_count
     assert stats.packets_late == late_count
+    # per port: the sends the send order makes late on that port (the plan's own record)
+    late_sends = truth.late_sends(window)
+    by_port = np.bincount(truth.send_port[late_sends], minlength=detector.n_ports)
+    assert stats.packets_late_per_port == tuple(int(n) for n in by_port)
     # Nothing the plan dropped is ever placed; every delivered, non-late packet is.
     assert not (expected & (truth.fate != FATE_DELIVERED)).any()
     if not truth.late.any():
