@@ -84,9 +84,11 @@ def integrate(
     peak_values = values[:, peak_disc]
     signal = peak_values - background[:, None]
     int_sum = signal.sum(axis=1)
-    # Poisson variance of the peak pixels plus that of the background subtracted n_peak times.
+    # Poisson variance of the peak pixels plus that of the background subtracted n_peak times;
+    # a background that converted below zero (noise around an empty ring) has no Poisson variance
     int_err = np.sqrt(
-        np.maximum(peak_values.sum(axis=1), 0) + n_peak**2 * background / np.maximum(n_ring, 1)
+        np.maximum(peak_values.sum(axis=1), 0)
+        + n_peak**2 * np.maximum(background, 0) / np.maximum(n_ring, 1)
     )
     weights = np.maximum(signal, 0)
     total = weights.sum(axis=1)

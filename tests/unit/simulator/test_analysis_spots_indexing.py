@@ -226,3 +226,16 @@ def test_analysis_ice_ring_spots_flagged_and_counted():
         flagged += on_ring
     assert flagged > 0
     assert result["spot_count_ice_ring"] == flagged
+
+
+def test_analysis_integration_error_is_finite_where_the_background_converted_below_zero(rotation):
+    """Pedestal-subtracted pixels scatter around zero: a background ring whose mean is negative
+    has no Poisson variance to add, and the error of the sum stays a finite number."""
+    scene, settings, results = rotation
+    truth, _ = results[17]
+    image = render(scene, 17)
+    lowered = (image.astype(np.int32) - 3).astype(image.dtype)  # every background mean below 0
+    with np.errstate(invalid="raise"):
+        result = analyse_image(lowered, scene.geometry, settings, truth)
+    err = result["reflections"]["int_err"]
+    assert err.size > 0 and np.all(np.isfinite(err)) and np.all(err >= 0)
