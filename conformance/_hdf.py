@@ -16,7 +16,16 @@ from typing import Any
 import h5py
 import numpy as np
 
-__all__ = ["Resolver", "Missing", "as_text", "attr", "dataset_filters", "is_group", "is_dataset"]
+__all__ = [
+    "Resolver",
+    "Missing",
+    "as_text",
+    "attr",
+    "int_attr",
+    "dataset_filters",
+    "is_group",
+    "is_dataset",
+]
 
 _MAX_LINK_DEPTH = 16
 _MAX_MEMBERS = 20_000
@@ -69,6 +78,18 @@ def attr(obj: Any, name: str) -> Any:
         return obj.attrs[name]
     except Exception:  # noqa: BLE001 - unreadable attribute types read as absent; the caller reports
         return None
+
+
+def int_attr(obj: Any, name: str) -> int | None:
+    """Attribute ``name`` of ``obj`` as one integer, or None when absent, not a single integer or
+    unreadable."""
+    try:
+        arr = np.asarray(attr(obj, name))
+    except Exception:  # noqa: BLE001 - an unreadable value reads as absent
+        return None
+    if arr.size != 1 or arr.dtype.kind not in "iu":
+        return None
+    return int(arr.reshape(-1)[0])
 
 
 class Resolver:

@@ -25,7 +25,7 @@ from datetime import datetime
 
 import numpy as np
 from jfjoch_hil.conformance._context import Context, sample_indices
-from jfjoch_hil.conformance._hdf import as_text, attr, is_dataset, is_group
+from jfjoch_hil.conformance._hdf import as_text, attr, int_attr, is_dataset, is_group
 from jfjoch_hil.conformance.checks._spec import LENGTH_TO_M, data_files, places
 
 __all__ = [
@@ -36,17 +36,6 @@ __all__ = [
 
 _D = "instrument/detector"
 _DS = f"{_D}/detectorSpecific"
-
-
-def _int_attr(obj, name: str) -> int | None:
-    value = attr(obj, name)
-    try:
-        arr = np.asarray(value)
-    except Exception:  # noqa: BLE001
-        return None
-    if arr.size != 1 or arr.dtype.kind not in "iu":
-        return None
-    return int(arr.reshape(-1)[0])
 
 
 def _image_shape(ctx: Context) -> None:
@@ -119,7 +108,7 @@ def _image_numbers(ctx: Context) -> None:
     """image_nr_low/high of the master dataset and of each VDS data file vs the rows they fill."""
     if ctx.layout in ("vds", "integrated", "process") and ctx.sources:
         ds = ctx.sources[0].dataset
-        low, high = _int_attr(ds, "image_nr_low"), _int_attr(ds, "image_nr_high")
+        low, high = int_attr(ds, "image_nr_low"), int_attr(ds, "image_nr_high")
         if low is not None and high is not None and (low, high) != (1, ctx.n_frames):
             ctx.add(
                 "XF-IMAGE-NR",
@@ -132,7 +121,7 @@ def _image_numbers(ctx: Context) -> None:
         label = f"{name}:/entry/data/data"
         if ds is None:
             continue
-        low, high = _int_attr(ds, "image_nr_low"), _int_attr(ds, "image_nr_high")
+        low, high = int_attr(ds, "image_nr_low"), int_attr(ds, "image_nr_high")
         if low is None or high is None:
             ctx.add("XF-IMAGE-NR", label, "image_nr_low / image_nr_high missing or not integers")
             continue

@@ -13,7 +13,13 @@ import os
 import h5py
 import numpy as np
 from jfjoch_hil.conformance._context import LEGACY_LINK, Context, sample_indices
-from jfjoch_hil.conformance._hdf import Missing, attr, dataset_filters, is_dataset, is_group
+from jfjoch_hil.conformance._hdf import (
+    Missing,
+    dataset_filters,
+    int_attr,
+    is_dataset,
+    is_group,
+)
 
 __all__ = [
     "check_legacy_links",
@@ -32,17 +38,6 @@ _LZ4 = 32004
 _PER_IMAGE_GROUPS = ("MX", "image", "roi", "azint", "profiling", "detector", "xfel")
 _WALK_LIMIT = 4000
 _MAX_IMAGE_PIXELS = 1 << 28  # 268 Mpixel: beyond any detector; a hostile shape is not read
-
-
-def _int_attr(obj, name: str) -> int | None:
-    value = attr(obj, name)
-    try:
-        arr = np.asarray(value)
-    except Exception:  # noqa: BLE001
-        return None
-    if arr.size != 1 or arr.dtype.kind not in "iu":
-        return None
-    return int(arr.reshape(-1)[0])
 
 
 def check_legacy_links(ctx: Context) -> None:
@@ -88,7 +83,7 @@ def check_legacy_links(ctx: Context) -> None:
             expected_low = None
             continue
         shapes.add(tuple(ds.shape[1:]))
-        low, high = _int_attr(ds, "image_nr_low"), _int_attr(ds, "image_nr_high")
+        low, high = int_attr(ds, "image_nr_low"), int_attr(ds, "image_nr_high")
         if low is None or high is None:
             # a DECTRIS / Jungfraujoch convention NXmx does not require: a warning under nxmx
             ctx.add(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jfjoch_hil.conformance.rules._coverage import PROFILING_TIMES
 from jfjoch_hil.stream import REFLECTION_TABLE
 
 __all__ = [
@@ -90,22 +91,7 @@ PER_IMAGE_GROUPS: dict[str, tuple[Field, ...]] = {
         Field(n, "n")
         for n in ("max_value", "min_value", "error_pixels", "saturated_pixels", "pixel_sum")
     ),
-    "profiling": tuple(
-        Field(n, "f", "s")
-        for n in (
-            "spotFindingTime",
-            "indexingTime",
-            "integrationTime",
-            "refinementTime",
-            "processingTime",
-            "braggPredictionTime",
-            "preprocessingTime",
-            "compressionTime",
-            "azIntTime",
-            "indexAnalysisTime",
-            "imageScaleTime",
-        )
-    ),
+    "profiling": tuple(Field(n, "f", "s") for n in PROFILING_TIMES),
     "xfel": (Field("pulseID", "n"), Field("eventCode", "n")),
 }
 

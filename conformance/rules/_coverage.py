@@ -38,7 +38,22 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["SpecRow", "COVERAGE", "generic_rules", "row_rules", "SENTENCE"]
+__all__ = ["SpecRow", "COVERAGE", "PROFILING_TIMES", "generic_rules", "row_rules", "SENTENCE"]
+
+#: The per-image timing fields of /entry/profiling (hdf5-format.md §4.6), seconds each.
+PROFILING_TIMES = (
+    "spotFindingTime",
+    "indexingTime",
+    "integrationTime",
+    "refinementTime",
+    "processingTime",
+    "braggPredictionTime",
+    "preprocessingTime",
+    "compressionTime",
+    "azIntTime",
+    "indexAnalysisTime",
+    "imageScaleTime",
+)
 
 SENTENCE = "sentence"
 
@@ -1027,19 +1042,7 @@ COVERAGE: tuple[SpecRow, ...] = (
             units="s",
             rules=("JF-UNITS",),
         )
-        for name in (
-            "spotFindingTime",
-            "indexingTime",
-            "integrationTime",
-            "refinementTime",
-            "processingTime",
-            "braggPredictionTime",
-            "preprocessingTime",
-            "compressionTime",
-            "azIntTime",
-            "indexAnalysisTime",
-            "imageScaleTime",
-        )
+        for name in PROFILING_TIMES
     ),
     # ------------------------------------------------------------------ §4.7 detector diagnostics
     _R(

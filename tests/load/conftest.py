@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.hog import HOG_LIMIT_S, start_hogs, stop_hogs
-
-__all__ = ["HOG_LIMIT_S", "start_hogs", "stop_hogs"]
+from tests.hog import start_hogs, stop_hogs
 
 
 @pytest.fixture(scope="module")
