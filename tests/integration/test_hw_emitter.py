@@ -153,42 +153,35 @@ class _FakeClock:
         self.now += seconds
 
 
-def test_emitter_stops_at_its_deadline(sinks):
-    # Frames are due at 0, 1, 2, ... (fake seconds); the deadline 3.5 lets frames 0-3 leave.
+def _emit_with_fake_clock(sinks, images: int, expected_frames: int, **run_options):
+    """Two zero frames cycled ``images`` times at 1 frame per fake second; (statistics, the
+    datagrams caught per port)."""
     detector = Detector("JF", jungfrau_module(2), 1)
     raw = np.zeros((2, 1, 512, 1024), np.uint16)
     packetiser = Packetiser(detector, detector.model.encode(raw).reshape(2, 2, -1))
     clock = _FakeClock()
-    catcher = _Catcher(sinks, 4 * 128, idle_s=1.0)
+    catcher = _Catcher(sinks, expected_frames * 128, idle_s=1.0)
     catcher.start()
     with FrameEmitter(
         packetiser, [s.getsockname() for s in sinks], 1.0, clock=clock, sleep=clock.sleep
     ) as emitter:
         stats = emitter.run(
-            10,
+            images,
             lambda first, count: run_headers(count, 1.0, 0.5, first_index=first),
-            stop_at=3.5,
-            block_frames=3,
+            **run_options,
         )
-    got = catcher.result()
+    return stats, catcher.result()
+
+
+def test_emitter_stops_at_its_deadline(sinks):
+    # Frames are due at 0, 1, 2, ... (fake seconds); the deadline 3.5 lets frames 0-3 leave.
+    stats, got = _emit_with_fake_clock(sinks, 10, 4, stop_at=3.5, block_frames=3)
     assert stats.stopped_at_deadline and stats.frames_sent == 4
     assert stats.packets_sent == 4 * 128 and [len(port) for port in got] == [4 * 64] * 2
 
 
 def test_emitter_without_a_deadline_reached_reports_no_stop(sinks):
-    detector = Detector("JF", jungfrau_module(2), 1)
-    raw = np.zeros((2, 1, 512, 1024), np.uint16)
-    packetiser = Packetiser(detector, detector.model.encode(raw).reshape(2, 2, -1))
-    clock = _FakeClock()
-    catcher = _Catcher(sinks, 3 * 128, idle_s=1.0)
-    catcher.start()
-    with FrameEmitter(
-        packetiser, [s.getsockname() for s in sinks], 1.0, clock=clock, sleep=clock.sleep
-    ) as emitter:
-        stats = emitter.run(
-            3, lambda first, count: run_headers(count, 1.0, 0.5, first_index=first), stop_at=3.5
-        )
-    catcher.result()
+    stats, _ = _emit_with_fake_clock(sinks, 3, 3, stop_at=3.5)
     assert not stats.stopped_at_deadline and stats.frames_sent == 3
 
 
