@@ -126,7 +126,8 @@ def reprocess(
 
     The writer is a supervised child; the whole job is bounded by ``bounds`` for its image
     count (no frame period: the images exist already), and a writer that dies ends it with a
-    :class:`~jfjoch_hil.harness.errors.SupervisionError` naming it."""
+    :class:`~jfjoch_hil.harness.errors.SupervisionError` naming it.  Its children are listed in
+    ``<prefix>_process_pids.json`` next to the master while they live."""
     bounds = bounds or Bounds()
     master = Path(master).resolve()
     if not master.name.endswith("_master.h5"):
@@ -172,7 +173,7 @@ def reprocess(
         limit_s = bounds.run_s(count, 0.0)
         deadline = time.monotonic() + limit_s
         with (
-            RunGroup(bounds) as group,
+            RunGroup(bounds, folder / f"{prefix}_process_pids.json") as group,
             Pusher(send_timeout_ms=250) as pusher,
         ):
             writer = WriterChild(

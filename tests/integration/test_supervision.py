@@ -296,3 +296,83 @@ def test_receiver_killed_leaves_no_reader(tmp_path):
             assert _wait_gone(record, MARGIN_S) == []
         finally:
             _cleanup_receiver(receiver, pid_file)
+
+
+# --- jfsim reprocess: its writer is a supervised child too --------------------------------------
+
+
+def _reprocess_source(tmp_path: Path) -> Path:
+    """A finished 100-image run to reprocess (direct transport: no sockets to wait for)."""
+    source = tmp_path / "source"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jfjoch_hil.harness.cli",
+            "run",
+            "quickstart",
+            "--out",
+            str(source),
+            "--no-progress",
+            "--images",
+            "100",
+            "--set",
+            "run.transport=direct",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=MARGIN_S + 100 * PER_IMAGE_S,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return source
+
+
+def _start_reprocess(source: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jfjoch_hil.harness.cli",
+            "reprocess",
+            str(source / "quickstart_master.h5"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_reprocess_ends_and_when_killed_leaves_nothing(tmp_path):
+    """Normal end: the pid file says every child ended and nothing of them remains. SIGKILL
+    while the writer runs: the writer dies with jfsim (PR_SET_PDEATHSIG)."""
+    source = _reprocess_source(tmp_path)
+    pids = source / "quickstart_process_pids.json"
+    bound_s = MARGIN_S + 100 * PER_IMAGE_S
+    process = _start_reprocess(source)
+    try:
+        process.communicate(timeout=bound_s)
+        assert process.returncode == 0
+        record = json.loads(pids.read_text())
+        assert record["children"] and _wait_gone(record, MARGIN_S) == []
+        (source / "quickstart_process.h5").unlink()
+        pids.unlink()
+        process = _start_reprocess(source)
+        deadline = time.monotonic() + MARGIN_S
+        record = {"children": {}}
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()[1][-2000:]
+            try:
+                record = json.loads(pids.read_text())
+            except (OSError, ValueError):
+                record = {"children": {}}
+            if any(c["status"] == "running" for c in record["children"].values()):
+                break
+            time.sleep(0.02)
+        assert record["children"], f"no child of reprocess listed within {MARGIN_S} s"
+        process.kill()
+        process.communicate(timeout=60)
+        assert _wait_gone(record, MARGIN_S) == []
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=60)
