@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,7 @@ from jfjoch_hil.simulator.detector import (
     CHIP_V1_0,
     CHIP_V1_1,
     CONVERTED_MODULE_COLS,
+    CONVERTED_MODULE_LINES,
     DET_TYPE_JUNGFRAU,
     Detector,
     FrameHeaders,
@@ -24,15 +26,17 @@ from jfjoch_hil.simulator.detector import (
     StorageCells,
     XfelTiming,
     assemble_image,
+    converted_shape,
     eiger_module,
     eiger_run_headers,
     jungfrau_module,
+    module_origin,
     run_headers,
 )
 from jfjoch_hil.simulator.detector._calibration import Calibration, RawGenerator
 from jfjoch_hil.simulator.detector.packet_faults import FaultPlan, Schedule
 from jfjoch_hil.simulator.receiver.conversion import Converter
-from jfjoch_hil.simulator.scenes import Scene, render, scene_from_scenario
+from jfjoch_hil.simulator.scenes import Scene, render, render_tile, scene_from_scenario
 
 __all__ = ["Experiment", "build_experiment", "has_packet_faults", "modules_from_image"]
 
@@ -54,6 +58,8 @@ class Experiment:
     schedule: Schedule | None
     raw: np.ndarray  # (rendered frames, modules, 512, 1024) in the module pixel type
     packetiser: Packetiser
+    #: Modules whose frames were made (all, unless built for some: the others are zero).
+    rendered_modules: list[int]
 
     @property
     def n_images(self) -> int:
@@ -186,12 +192,71 @@ def has_packet_faults(scenario: Scenario) -> bool:
     return _fault_plan(scenario) != FaultPlan(seed=scenario.run.seed)
 
 
+#: Seed-sequence streams of the run's per-module generators (the scene's own streams are keyed
+#: by the scene seed and (stream, image, tile)).
+_STREAM_CALIBRATION, _STREAM_ADC_NOISE = 101, 102
+
+
+def _module_rngs(
+    seed: int, stream: int, n_modules: int, modules: Sequence[int] | None
+) -> list[np.random.Generator | None]:
+    """One generator per module, seeded by (seed, stream, module); None for modules not made."""
+    wanted = range(n_modules) if modules is None else set(modules)
+    return [
+        np.random.default_rng(np.random.SeedSequence([seed, stream, m])) if m in wanted else None
+        for m in range(n_modules)
+    ]
+
+
+def _module_tiles(scene: Scene, detector: Detector) -> list[int] | None:
+    """The scene tile of each detector module (the same rectangle of the converted image), or
+    None when the scene's tiles are not the detector's modules."""
+    tiles = scene.geometry.tiles
+    height, width = scene.geometry.shape
+    if converted_shape(
+        detector.n_modules, detector.modules_per_row, detector.gap_x_px, detector.gap_y_px
+    ) != (height, width):
+        return None
+    index = {tile: t for t, tile in enumerate(tiles)}
+    found = []
+    for m in range(detector.n_modules):
+        line0, col0 = module_origin(
+            m, detector.modules_per_row, detector.gap_x_px, detector.gap_y_px
+        )
+        top = height - line0 - CONVERTED_MODULE_LINES  # module 0 at the bottom (mirrored)
+        tile = index.get((top, col0, CONVERTED_MODULE_LINES, CONVERTED_MODULE_COLS))
+        if tile is None:
+            return None
+        found.append(tile)
+    return found
+
+
+def _module_photons(
+    scene: Scene, detector: Detector, image: int, modules: Sequence[int] | None
+) -> np.ndarray:
+    """Photons per module pixel ``(M, 512, 1024)`` of rendered image ``image``: every module's,
+    or only those of ``modules`` (the others zero), each rendered alone from its own tile."""
+    if modules is None:
+        return modules_from_image(render(scene, image), detector)
+    tiles = _module_tiles(scene, detector)
+    if tiles is None:
+        raise ValueError(
+            "render only some modules: the scene's tiles are not this detector's modules"
+        )
+    one = dataclasses.replace(detector, n_modules=1, modules_per_row=1, mod_ids=())
+    photons = np.zeros((detector.n_modules, 512, 1024), np.float32)
+    for m in modules:
+        photons[m] = modules_from_image(render_tile(scene, image, tiles[m]), one)[0]
+    return photons
+
+
 def build_experiment(
     scenario: Scenario,
     *,
     storage_cells: int | None = None,
     pool_frames: int | None = None,
     per_run_arrays: bool = True,
+    modules: Sequence[int] | None = None,
 ) -> Experiment:
     """Render, digitise and packetise every frame of ``scenario``; plan its faults.
 
@@ -199,6 +264,10 @@ def build_experiment(
     count; longer runs cycle through them). ``per_run_arrays=False`` leaves out the headers and
     the packet schedule of the whole run (``None``): a sender that makes headers block by block
     (:meth:`Experiment.header_block`) then needs memory for the rendered pool only.
+
+    ``modules`` renders, calibrates and digitises only those modules (an MPI rank's): their
+    frames equal the whole detector's, since each module's tile, calibration and ADC noise come
+    from generators of its own; the other modules' frames and calibration stay zero.
     """
     scene = scene_from_scenario(scenario)
     detector = make_detector(scenario, scene)
@@ -206,7 +275,10 @@ def build_experiment(
     n_cells = storage_cells or scenario.detector.storage_cells
     chip = {"auto": None, "1.0": CHIP_V1_0, "1.1": CHIP_V1_1}[scenario.detector.chip_version]
     cells = StorageCells(n_cells=n_cells, chip_version=chip)
-    rng = np.random.default_rng(run.seed)
+    if modules is not None:
+        modules = sorted({int(m) for m in modules})
+        if any(not 0 <= m < detector.n_modules for m in modules):
+            raise ValueError(f"modules: {modules}; this detector has {detector.n_modules}")
     frame_bytes = detector.n_modules * 512 * 1024 * detector.model.pixel_dtype.itemsize
     n_rendered = max(1, min(run.images, MAX_RENDERED_BYTES // (3 * frame_bytes)))
     if pool_frames is not None:
@@ -214,17 +286,31 @@ def build_experiment(
     if n_rendered < run.images:  # cycled frames must keep their storage cell
         n_rendered = max(n_cells, n_rendered - n_rendered % n_cells)
     jungfrau = detector.model.det_type == DET_TYPE_JUNGFRAU
-    calibration = Calibration.synthetic(detector.n_modules, n_cells, rng) if jungfrau else None
-    generator = RawGenerator(calibration, scenario.beam.energy_kev, rng) if jungfrau else None
-    raw = np.empty((n_rendered, detector.n_modules, 512, 1024), detector.model.pixel_dtype)
+    n = detector.n_modules
+    calibration = (
+        Calibration.synthetic(n, n_cells, _module_rngs(run.seed, _STREAM_CALIBRATION, n, modules))
+        if jungfrau
+        else None
+    )
+    generator = (
+        RawGenerator(
+            calibration,
+            scenario.beam.energy_kev,
+            _module_rngs(run.seed, _STREAM_ADC_NOISE, n, modules),
+        )
+        if calibration is not None
+        else None
+    )
+    raw = np.zeros((n_rendered, detector.n_modules, 512, 1024), detector.model.pixel_dtype)
     top = np.iinfo(detector.model.pixel_dtype).max - 1 if not jungfrau else None
     for index in range(n_rendered):
-        photons = modules_from_image(render(scene, index), detector)
-        if jungfrau:
+        photons = _module_photons(scene, detector, index, modules)
+        if generator is not None:
             raw[index] = generator.raw(photons, storage_cell=index % n_cells)
         else:
             limit = min(top, (1 << scenario.detector.bit_depth) - 2)
             raw[index] = np.clip(np.rint(photons), 0, limit).astype(raw.dtype)
+    rendered = list(range(detector.n_modules)) if modules is None else list(modules)
     model = detector.model
     packetiser = Packetiser(detector, model.encode(raw).reshape(n_rendered, detector.n_ports, -1))
     xfel = None
@@ -237,7 +323,17 @@ def build_experiment(
         )
     if not per_run_arrays:
         return Experiment(
-            scenario, detector, scene, calibration, cells, xfel, None, None, raw, packetiser
+            scenario,
+            detector,
+            scene,
+            calibration,
+            cells,
+            xfel,
+            None,
+            None,
+            raw,
+            packetiser,
+            rendered,
         )
     frame_time = 1.0 / run.frame_rate_hz
     if jungfrau:
@@ -253,5 +349,15 @@ def build_experiment(
         headers, frame_number=schedule.frame_numbers.astype(headers.frame_number.dtype)
     )
     return Experiment(
-        scenario, detector, scene, calibration, cells, xfel, headers, schedule, raw, packetiser
+        scenario,
+        detector,
+        scene,
+        calibration,
+        cells,
+        xfel,
+        headers,
+        schedule,
+        raw,
+        packetiser,
+        rendered,
     )

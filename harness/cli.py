@@ -106,8 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
     detector.add_argument(
         "--mpi",
         action="store_true",
-        help="one rank per module group under mpirun: rank 0 broadcasts the destinations and a "
-        "common start time, the per-rank statistics are gathered into one report",
+        help="one rank per module group under mpirun: each rank renders and sends only its "
+        "modules; rank 0 broadcasts the destinations and a common start time, the per-rank "
+        "statistics are gathered into one report",
+    )
+    detector.add_argument(
+        "--mpi-wait",
+        type=float,
+        default=None,
+        metavar="S",
+        help="with --mpi: how long past the run's bound (images x frame period + margin) a rank "
+        "waits for the others at a collective step before it aborts the job with exit 3 "
+        "(default 30)",
     )
 
     receiver = commands.add_parser(
@@ -453,6 +463,7 @@ def _detector(args) -> int:
                     pool_bytes=pool_bytes,
                     first_frame_number=args.first_frame_number,
                     margin_s=margin_s,
+                    **({} if args.mpi_wait is None else {"collective_wait_s": args.mpi_wait}),
                 )
         else:
 

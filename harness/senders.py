@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import socket
+import sys
 import time
 from collections.abc import Sequence
 
@@ -23,6 +25,7 @@ from jfjoch_hil.simulator.detector import FrameEmitter, UdpSender
 __all__ = [
     "DETECTOR_MARGIN_S",
     "EMITTER_POOL_BYTES",
+    "MPI_COLLECTIVE_WAIT_S",
     "detector_bound_s",
     "emit_frames",
     "first_frame_numbered",
@@ -107,18 +110,23 @@ def emit_frames(
     return report
 
 
-def pool_experiment(scenario: Scenario, pool_bytes: int = EMITTER_POOL_BYTES):
+def pool_experiment(
+    scenario: Scenario,
+    pool_bytes: int = EMITTER_POOL_BYTES,
+    modules: Sequence[int] | None = None,
+):
     """The experiment a :class:`FrameEmitter` sends ``scenario`` from: its first frames as a pool
     of at most ``pool_bytes``, built from the scenario cut to the pool's length (the scene then
     predicts and renders those frames only), no per-run arrays. Frame ``i`` of the run is pool
     frame ``i mod R``; ``n_images`` stays the whole run's.  A pool shorter than the run holds a
-    multiple of the storage-cell count, so each cycled frame keeps its cell's data."""
+    multiple of the storage-cell count, so each cycled frame keeps its cell's data.  ``modules``
+    renders only those (an MPI rank's); the pool's length stays the whole detector's."""
     pool = min(scenario.run.images, pool_frames_for(scenario, pool_bytes))
     n_cells = scenario.detector.storage_cells
     if pool < scenario.run.images:
         pool = max(n_cells, pool - pool % n_cells)
     short = dataclasses.replace(scenario, run=dataclasses.replace(scenario.run, images=pool))
-    experiment = build_experiment(short, pool_frames=pool, per_run_arrays=False)
+    experiment = build_experiment(short, pool_frames=pool, per_run_arrays=False, modules=modules)
     experiment.scenario = scenario
     return experiment
 
@@ -198,6 +206,52 @@ def send_modules(
         return dataclasses.asdict(sender.statistics())
 
 
+#: Default of ``jfsim detector --mpi-wait``: seconds past the run's bound a rank waits for the
+#: others at a collective step.
+MPI_COLLECTIVE_WAIT_S = 30.0
+
+
+class _Collectives:
+    """The collective steps of an MPI run, each bounded: every rank first meets the others in a
+    non-blocking barrier polled until ``deadline`` (``time.perf_counter()``), then takes part in
+    the collective itself, which no longer waits for anyone.  A rank that does not arrive in
+    time (stopped, hung, dead without ending the job) makes the waiting ranks abort the whole
+    job with exit 3, naming the step."""
+
+    def __init__(self, comm, deadline: float, wait_s: float, abort) -> None:
+        self.comm = comm
+        self.deadline = deadline
+        self.wait_s = wait_s
+        self._abort = abort
+
+    def meet(self, step: str) -> None:
+        request = self.comm.Ibarrier()
+        pause = 0.0005
+        while not request.Test():
+            if time.perf_counter() >= self.deadline:
+                rank, size = self.comm.Get_rank(), self.comm.Get_size()
+                self._abort(
+                    f"jfsim detector --mpi: rank {rank} of {size}: not every rank reached "
+                    f"'{step}' within the run's bound + --mpi-wait {self.wait_s:g} s; "
+                    "aborting the job"
+                )
+            time.sleep(pause)
+            pause = min(2 * pause, 0.02)
+
+    def bcast(self, value, step: str):
+        self.meet(step)
+        return self.comm.bcast(value, root=0)
+
+    def gather(self, value, step: str):
+        self.meet(step)
+        return self.comm.gather(value, root=0)
+
+
+def _abort_job(comm, message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+    comm.Abort(3)
+
+
 def run_detector_mpi(
     scenario,
     destinations: Sequence[tuple[str, int]] | None,
@@ -207,45 +261,72 @@ def run_detector_mpi(
     start_delay_s: float = 1.0,
     first_frame_number: int = 1,
     margin_s: float = DETECTOR_MARGIN_S,
+    collective_wait_s: float = MPI_COLLECTIVE_WAIT_S,
+    comm=None,
 ) -> dict | None:
-    """One rank of ``mpirun -n N jfsim detector --mpi``: rank r sends module group r of
-    :func:`module_groups` (N groups), every rank building the same experiment from the same
-    scenario and seed, so the packets equal those of a single-process run.
+    """One rank of ``mpirun -n N jfsim detector --mpi``: rank r renders and sends only module
+    group r of :func:`module_groups` (N groups).  Each module's frames come from generators of
+    its own seeded by the scenario (:func:`build_experiment` ``modules``), so the packets equal
+    those of a single-process run.
 
     Rank 0's ``destinations`` and a common start time (``start_delay_s`` after every rank is
     ready, on the wall clock: hosts need synchronised clocks, e.g. NTP/PTP) are broadcast; each
     rank's statistics are gathered into one report, returned on rank 0 (``None`` elsewhere).
     Frame numbers count from ``first_frame_number``.  Rank 0 also broadcasts the deadline,
     :func:`detector_bound_s` after its own start: no rank sends at or after it, and the report
-    says ``stopped_by: deadline`` when any rank stopped there.
+    says ``stopped_by: deadline`` when any rank stopped there.  Every collective step waits at
+    most until the rank's own start + that bound + ``collective_wait_s``; past it the job is
+    aborted with exit 3 (a rank that never arrives cannot hang the others).
     """
-    from mpi4py import MPI
-
-    began = time.time()
-    bound_s = detector_bound_s(scenario, margin_s)
-    comm = MPI.COMM_WORLD
-    rank, size = comm.Get_rank(), comm.Get_size()
-    destinations = comm.bcast(list(destinations) if rank == 0 else None, root=0)
-    stop_at = comm.bcast(began + bound_s if rank == 0 else None, root=0)
-    faults = has_packet_faults(scenario)
+    if not collective_wait_s >= 0:
+        raise ValueError(f"--mpi-wait: {collective_wait_s}; allowed >= 0 seconds")
     if first_frame_number < 1:
         raise ValueError(f"--first-frame-number: {first_frame_number}; allowed >= 1")
-    if faults:
-        experiment = first_frame_numbered(build_experiment(scenario), first_frame_number)
+    if comm is None:
+        from mpi4py import MPI
+
+        comm = MPI.COMM_WORLD
+    began = time.time()
+    bound_s = detector_bound_s(scenario, margin_s)
+    collectives = _Collectives(
+        comm,
+        time.perf_counter() + bound_s + collective_wait_s,
+        collective_wait_s,
+        functools.partial(_abort_job, comm),
+    )
+    rank, size = comm.Get_rank(), comm.Get_size()
+    destinations, stop_at = collectives.bcast(
+        (list(destinations), began + bound_s) if rank == 0 else None, "destinations"
+    )
+    faults = has_packet_faults(scenario)
+    n_modules = scenario.detector.modules
+    groups = module_groups(n_modules, size)
+    mine = groups[rank] if rank < len(groups) else []
+    print(
+        f"jfsim detector --mpi: rank {rank} of {size} on {socket.gethostname()}: "
+        f"rendering modules {mine}",
+        file=sys.stderr,
+        flush=True,
+    )
+    if not mine:
+        experiment = None
+    elif faults:
+        experiment = first_frame_numbered(
+            build_experiment(scenario, modules=mine), first_frame_number
+        )
     else:
         experiment = pool_experiment(
-            scenario, EMITTER_POOL_BYTES if pool_bytes is None else pool_bytes
+            scenario, EMITTER_POOL_BYTES if pool_bytes is None else pool_bytes, modules=mine
         )
-    if len(destinations) != experiment.detector.n_ports:
+    if experiment is not None and len(destinations) != experiment.detector.n_ports:
         raise ValueError(
             f"--to: {len(destinations)} destinations given; this detector has "
             f"{experiment.detector.n_ports} ports"
         )
-    groups = module_groups(experiment.detector.n_modules, size)
-    mine = groups[rank] if rank < len(groups) else []
-    comm.Barrier()  # every rank has rendered its pool
-    start = comm.bcast(time.time() + start_delay_s if rank == 0 else None, root=0)
-    if not mine:
+    start = collectives.bcast(  # every rank has rendered its modules
+        time.time() + start_delay_s if rank == 0 else None, "rendered"
+    )
+    if experiment is None:
         stats: dict = {"modules": [], "frames_sent": 0, "packets_sent": 0, "send_errors": 0}
     elif faults:
         s = experiment.schedule
@@ -272,9 +353,10 @@ def run_detector_mpi(
             stop_at_epoch_s=stop_at,
         )
         stats["modules"] = mine
+    stats["rendered_modules"] = [] if experiment is None else experiment.rendered_modules
     stats["rank"] = rank
-    stats["host"] = MPI.Get_processor_name()
-    gathered = comm.gather(stats, root=0)
+    stats["host"] = socket.gethostname()
+    gathered = collectives.gather(stats, "report")
     if rank != 0:
         return None
     rates = [r["achieved_rate_hz"] for r in gathered if r.get("achieved_rate_hz")]
@@ -284,6 +366,7 @@ def run_detector_mpi(
         "stopped_by": "deadline" if stopped else "complete",
         "bound_s": bound_s,
         "margin_s": margin_s,
+        "collective_wait_s": collective_wait_s,
         "ranks": size,
         "start_at_epoch_s": start,
         "packets_sent": sum(int(r.get("packets_sent", 0)) for r in gathered),

@@ -5,6 +5,7 @@ ADC model that turns photons into raw words with dynamic gain switching (detecto
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,23 +73,46 @@ class Calibration:
         cls,
         n_modules: int,
         n_cells: int,
-        rng: np.random.Generator,
+        rng: np.random.Generator | Sequence[np.random.Generator | None],
         g0_pedestal_adu: tuple[float, float] = (1000.0, 4000.0),
         g12_pedestal_adu: tuple[float, float] = (13000.0, 15000.0),
         gain_spread: float = 0.02,
     ) -> Calibration:
         """Plausible per-pixel calibration (§6.2 suggestions, unconfirmed): G0 pedestal uniform
-        in 1000-4000 ADU, G1/G2 in 13000-15000 ADU, gains within ``gain_spread`` of defaults."""
+        in 1000-4000 ADU, G1/G2 in 13000-15000 ADU, gains within ``gain_spread`` of defaults.
+
+        ``rng`` is one generator for all modules, or one per module: module m then draws from
+        ``rng[m]`` alone, so any set of modules gets the same values made alone as made with
+        the others; a module whose generator is None is left at zero (not calibrated here).
+        """
         shape = (n_cells, n_modules, 3, MODULE_ROWS, MODULE_COLS)
-        pedestal = np.empty(shape, dtype=np.float32)
-        pedestal[:, :, 0] = rng.uniform(
-            *g0_pedestal_adu, size=(n_cells, n_modules, MODULE_ROWS, MODULE_COLS)
-        )
-        pedestal[:, :, 1:] = rng.uniform(
-            *g12_pedestal_adu, size=(n_cells, n_modules, 2, MODULE_ROWS, MODULE_COLS)
-        )
+        if isinstance(rng, np.random.Generator):
+            pedestal = np.empty(shape, dtype=np.float32)
+            pedestal[:, :, 0] = rng.uniform(
+                *g0_pedestal_adu, size=(n_cells, n_modules, MODULE_ROWS, MODULE_COLS)
+            )
+            pedestal[:, :, 1:] = rng.uniform(
+                *g12_pedestal_adu, size=(n_cells, n_modules, 2, MODULE_ROWS, MODULE_COLS)
+            )
+            spread = rng.normal(1.0, gain_spread, size=(n_modules, 3, MODULE_ROWS, MODULE_COLS))
+        else:
+            if len(rng) != n_modules:
+                raise CalibrationError(
+                    f"rng: {len(rng)} generators; need one per module ({n_modules})"
+                )
+            pedestal = np.zeros(shape, dtype=np.float32)
+            spread = np.zeros((n_modules, 3, MODULE_ROWS, MODULE_COLS))
+            for m, module_rng in enumerate(rng):
+                if module_rng is None:
+                    continue
+                pedestal[:, m, 0] = module_rng.uniform(
+                    *g0_pedestal_adu, size=(n_cells, MODULE_ROWS, MODULE_COLS)
+                )
+                pedestal[:, m, 1:] = module_rng.uniform(
+                    *g12_pedestal_adu, size=(n_cells, 2, MODULE_ROWS, MODULE_COLS)
+                )
+                spread[m] = module_rng.normal(1.0, gain_spread, size=(3, MODULE_ROWS, MODULE_COLS))
         base = np.array(DEFAULT_GAIN_ADU_PER_KEV, dtype=np.float32)[None, :, None, None]
-        spread = rng.normal(1.0, gain_spread, size=(n_modules, 3, MODULE_ROWS, MODULE_COLS))
         return cls(pedestal, (base * spread).astype(np.float32))
 
 
@@ -113,14 +137,21 @@ class RawGenerator:
         self,
         calibration: Calibration,
         photon_energy_kev: float,
-        rng: np.random.Generator,
+        rng: np.random.Generator | Sequence[np.random.Generator | None],
         noise_adu: tuple[float, float, float] = (3.0, 1.0, 1.0),
         g0_limit_adu: float = 15500.0,
         g1_limit_adu: float = 1000.0,
         double_pixels: bool = True,
     ) -> None:
+        """``rng``: one generator for all modules, or one per module (module m's noise then
+        comes from ``rng[m]`` alone, so a module's frames do not depend on which other modules
+        are made; a module whose generator is None is not made: its words stay zero)."""
         self.calibration = calibration
         self.photon_energy_kev = photon_energy_kev
+        if not isinstance(rng, np.random.Generator) and len(rng) != calibration.n_modules:
+            raise CalibrationError(
+                f"rng: {len(rng)} generators; need one per module ({calibration.n_modules})"
+            )
         self.rng = rng
         self.noise_adu = noise_adu
         self.g0_limit_adu = g0_limit_adu
@@ -141,22 +172,43 @@ class RawGenerator:
             )
         if not 0 <= storage_cell < cal.n_cells:
             raise CalibrationError(f"storage_cell: {storage_cell}; allowed 0..{cal.n_cells - 1}")
+        pedestal = cal.pedestal_adu[storage_cell]
+        gain = cal.gain_adu_per_kev
+        if isinstance(self.rng, np.random.Generator):
+            return self._words(photons, pedestal, gain, self.rng, forced_gain)
+        words = np.zeros(photons.shape, dtype=np.uint16)
+        for m, rng in enumerate(self.rng):
+            if rng is not None:
+                part = slice(m, m + 1)
+                words[part] = self._words(
+                    photons[part], pedestal[part], gain[part], rng, forced_gain
+                )
+        return words
+
+    def _words(
+        self,
+        photons: np.ndarray,
+        pedestal: np.ndarray,
+        gain: np.ndarray,
+        rng: np.random.Generator,
+        forced_gain: int | None,
+    ) -> np.ndarray:
+        """Raw words of ``photons`` (modules, 512, 1024) given those modules' pedestals and
+        gains, with noise from ``rng``."""
         energy_kev = (
             np.asarray(photons, dtype=np.float32) * self._area * np.float32(self.photon_energy_kev)
         )
-        pedestal = cal.pedestal_adu[storage_cell]
-        gain = cal.gain_adu_per_kev
         shape = photons.shape
 
         def adc(g: int, where: np.ndarray | None = None) -> np.ndarray:
             # ADC of gain g (with its noise) for every pixel, or for the flat indices ``where``:
             # noise is drawn only for the pixels that end in that gain's decision
             if where is None:
-                noise = self.rng.standard_normal(shape, dtype=np.float32)
+                noise = rng.standard_normal(shape, dtype=np.float32)
                 return (
                     pedestal[:, g] + gain[:, g] * energy_kev + np.float32(self.noise_adu[g]) * noise
                 )
-            noise = self.rng.standard_normal(where.size, dtype=np.float32)
+            noise = rng.standard_normal(where.size, dtype=np.float32)
             m, y, x = np.unravel_index(where, shape)
             return (
                 pedestal[m, g, y, x]

@@ -47,6 +47,7 @@ from jfjoch_hil.simulator.scenes._render import (
     pixel_mask,
     render,
     render_expected,
+    render_tile,
 )
 from jfjoch_hil.simulator.scenes._scans import GridScan, RotationScan, Scan, StillsScan
 
@@ -82,6 +83,7 @@ __all__ = [
     "real_space_lattice",
     "render",
     "render_expected",
+    "render_tile",
     "rotation_matrix",
     "rotation_scene",
     "scene_crystals",

@@ -43,7 +43,9 @@ class DetectorGeometry:
     """A flat detector and a monochromatic beam (NXmx detector/beam, hdf5-format.md §3).
 
     ``gap_mask`` is a bool [y, x] array, True where no sensor is (inter-module gaps); ``None`` means
-    no gaps. ``rot1_rad`` (about lab y), ``rot2_rad`` (about lab x) and ``rot3_rad`` (about the
+    no gaps. ``tiles`` are the sensor rectangles ``(y0, x0, height, width)`` (one per module),
+    each rendered with a noise stream of its own so that a module can be rendered alone; empty
+    means the image is one tile. ``rot1_rad`` (about lab y), ``rot2_rad`` (about lab x) and ``rot3_rad`` (about the
     beam) are PONI-style tilts applied about the direct-beam point, so the beam centre stays the
     NXmx beam centre and ``distance_mm`` the sample-to-beam-point distance.
     """
@@ -61,6 +63,7 @@ class DetectorGeometry:
     sensor_material: str = "Si"
     sensor_thickness_mm: float = 0.320
     gap_mask: np.ndarray | None = field(default=None, compare=False, repr=False)
+    tiles: tuple[tuple[int, int, int, int], ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.width_px <= 0 or self.height_px <= 0:
@@ -79,6 +82,24 @@ class DetectorGeometry:
                 )
             mask.setflags(write=False)
             object.__setattr__(self, "gap_mask", mask)
+        tiles = tuple(tuple(int(v) for v in tile) for tile in self.tiles)
+        for tile in tiles:
+            if len(tile) != 4:
+                raise SceneError(f"geometry.tiles: {tile}, allowed (y0, x0, height, width)")
+            y0, x0, h, w = tile
+            if (
+                y0 < 0
+                or x0 < 0
+                or h <= 0
+                or w <= 0
+                or y0 + h > self.height_px
+                or x0 + w > self.width_px
+            ):
+                raise SceneError(
+                    f"geometry.tiles: {tile} (y0, x0, height, width) is not inside the "
+                    f"{self.height_px} x {self.width_px} image"
+                )
+        object.__setattr__(self, "tiles", tiles)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -214,20 +235,25 @@ class DetectorGeometry:
         }
 
 
-def _module_layout_mask(
+def _module_layout(
     n_modules: int, modules_per_row: int, gap_x_px: int, gap_y_px: int
-) -> np.ndarray:
-    """Gap mask of Jungfraujoch's regular module grid (detectors.md §5.2), modules 1030 x 514."""
+) -> tuple[np.ndarray, tuple[tuple[int, int, int, int], ...]]:
+    """Gap mask and module rectangles (y0, x0, height, width) of Jungfraujoch's regular module
+    grid (detectors.md §5.2), modules 1030 x 514: module 0 at the bottom left of the stored image
+    (the receiver's assembly mirrors lines), so rectangle m is where module m's pixels land and a
+    last, incomplete row of modules is the top one."""
     module_w, module_h = 1030, 514
     rows = -(-n_modules // modules_per_row)
     width = modules_per_row * module_w + (modules_per_row - 1) * gap_x_px
     height = rows * module_h + (rows - 1) * gap_y_px
     mask = np.ones((height, width), dtype=bool)
+    tiles = []
     for module in range(n_modules):
         x0 = (module % modules_per_row) * (module_w + gap_x_px)
-        y0 = (module // modules_per_row) * (module_h + gap_y_px)
+        y0 = height - module_h - (module // modules_per_row) * (module_h + gap_y_px)
         mask[y0 : y0 + module_h, x0 : x0 + module_w] = False
-    return mask
+        tiles.append((y0, x0, module_h, module_w))
+    return mask, tuple(tiles)
 
 
 def jungfrau_geometry(
@@ -250,7 +276,7 @@ def jungfrau_geometry(
         raise SceneError(
             f"jungfrau_geometry.n_modules/modules_per_row: {n_modules}/{modules_per_row}, allowed >= 1"
         )
-    mask = _module_layout_mask(n_modules, modules_per_row, gap_x_px, gap_y_px)
+    mask, tiles = _module_layout(n_modules, modules_per_row, gap_x_px, gap_y_px)
     height, width = mask.shape
     return DetectorGeometry(
         width_px=width,
@@ -263,6 +289,7 @@ def jungfrau_geometry(
         sensor_material="Si",
         sensor_thickness_mm=0.320,
         gap_mask=mask,
+        tiles=tiles,
         **kwargs,
     )
 

@@ -32,6 +32,7 @@ __all__ = [
     "Scene",
     "render",
     "render_expected",
+    "render_tile",
     "pixel_mask",
     "clear_render_cache",
 ]
@@ -190,27 +191,40 @@ def _static_maps(scene: Scene) -> dict[str, np.ndarray]:
     return cached
 
 
-def _deposit_spots(expected: np.ndarray, truth: ImageTruth, sigma_px: float) -> None:
-    """Add each reflection's photons as a normalised 2-D Gaussian on a small stamp."""
+def _deposit_spots(
+    expected: np.ndarray, truth: ImageTruth, sigma_px: float, origin: tuple[int, int] = (0, 0)
+) -> None:
+    """Add each reflection's photons as a normalised 2-D Gaussian on a small stamp.
+
+    ``expected`` is the part of the image whose pixel [0, 0] is image pixel ``origin`` (y, x);
+    stamp pixels outside it are left out."""
     table = truth.reflections
     if len(table) == 0:
         return
     height, width = expected.shape
+    y0, x0 = origin
     offsets = np.arange(-_STAMP_RADIUS_PX, _STAMP_RADIUS_PX + 1)
     centre_col = np.rint(table.x_px).astype(np.int64)
     centre_row = np.rint(table.y_px).astype(np.int64)
-    cols = centre_col[:, None, None] + offsets[None, None, :]
-    rows = centre_row[:, None, None] + offsets[None, :, None]
+    near = (
+        (centre_col >= x0 - _STAMP_RADIUS_PX)
+        & (centre_col < x0 + width + _STAMP_RADIUS_PX)
+        & (centre_row >= y0 - _STAMP_RADIUS_PX)
+        & (centre_row < y0 + height + _STAMP_RADIUS_PX)
+    )
+    if not near.any():
+        return
+    x_px, y_px, photons = table.x_px[near], table.y_px[near], table.photons[near]
+    cols = centre_col[near][:, None, None] + offsets[None, None, :]
+    rows = centre_row[near][:, None, None] + offsets[None, :, None]
     weight = np.exp(
-        -0.5
-        * ((cols - table.x_px[:, None, None]) ** 2 + (rows - table.y_px[:, None, None]) ** 2)
-        / sigma_px**2
+        -0.5 * ((cols - x_px[:, None, None]) ** 2 + (rows - y_px[:, None, None]) ** 2) / sigma_px**2
     )
     weight /= weight.sum(axis=(1, 2), keepdims=True)
-    cols, rows = np.broadcast_arrays(cols, rows)
+    cols, rows = np.broadcast_arrays(cols - x0, rows - y0)
     inside = (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)
     flat = (rows * width + cols)[inside]
-    values = (weight * table.photons[:, None, None])[inside]
+    values = (weight * photons[:, None, None])[inside]
     expected += np.bincount(flat, weights=values, minlength=expected.size).reshape(expected.shape)
 
 
@@ -229,7 +243,10 @@ def render(scene: Scene, image_index: int, cache_size: int = 16) -> np.ndarray:
 
     Each distinct (scene, image) is rendered once and kept in a per-scene LRU cache of
     ``cache_size`` images; noise comes from a generator seeded by (seed, image), so the result
-    does not depend on the order in which images are asked for.
+    does not depend on the order in which images are asked for.  A geometry with ``tiles``
+    (modules) draws each tile's noise from a generator of its own, seeded by (seed, image, tile),
+    so :func:`render_tile` gives a module's pixels without rendering the others; pixels outside
+    every tile are gaps (the error value).
     """
     with _CACHE_LOCK:
         per_scene = _RENDERED.setdefault(scene, OrderedDict())
@@ -237,19 +254,66 @@ def render(scene: Scene, image_index: int, cache_size: int = 16) -> np.ndarray:
         if image is not None:
             per_scene.move_to_end(image_index)
             return image
-    static = _static_maps(scene)
-    defects = scene.defects
-    expected = render_expected(scene, image_index)
-    counts = image_rng(scene.seed, STREAM_NOISE, image_index).poisson(expected)
-    image = np.minimum(counts, defects.saturation_value).astype(np.int32)
-    image[static["hot"]] = defects.saturation_value
-    image[static["dead"] | static["gap"]] = defects.error_value
+    tiles = scene.geometry.tiles
+    if tiles:
+        image = np.full(scene.geometry.shape, scene.defects.error_value, dtype=np.int32)
+        truth = predict_image(scene, image_index)
+        for index, (y0, x0, h, w) in enumerate(tiles):
+            image[y0 : y0 + h, x0 : x0 + w] = _render_tile(scene, image_index, index, truth)
+    else:
+        image = _render_part(
+            scene,
+            image_index,
+            (0, 0, *scene.geometry.shape),
+            predict_image(scene, image_index),
+            image_rng(scene.seed, STREAM_NOISE, image_index),
+        )
     image.setflags(write=False)
     if cache_size > 0:
         with _CACHE_LOCK:
             per_scene[image_index] = image
             while len(per_scene) > cache_size:
                 per_scene.popitem(last=False)
+    return image
+
+
+def render_tile(scene: Scene, image_index: int, tile: int) -> np.ndarray:
+    """Tile ``tile`` of the scene's geometry (int32 [h, w]) in image ``image_index``, equal to
+    that rectangle of :func:`render` but made without rendering any other tile."""
+    tiles = scene.geometry.tiles
+    if not 0 <= tile < len(tiles):
+        raise SceneError(f"tile: {tile}; this geometry has {len(tiles)} tiles")
+    return _render_tile(scene, image_index, tile, predict_image(scene, image_index))
+
+
+def _render_tile(scene: Scene, image_index: int, tile: int, truth: ImageTruth) -> np.ndarray:
+    rng = np.random.default_rng(
+        np.random.SeedSequence([scene.seed, STREAM_NOISE, image_index, tile])
+    )
+    return _render_part(scene, image_index, scene.geometry.tiles[tile], truth, rng)
+
+
+def _render_part(
+    scene: Scene,
+    image_index: int,
+    rect: tuple[int, int, int, int],
+    truth: ImageTruth,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Photon counts (int32) of the rectangle ``rect`` (y0, x0, height, width) of one image:
+    Poisson noise from ``rng`` on the expected photons, saturation, hot, dead and gap pixels."""
+    y0, x0, h, w = rect
+    part = (slice(y0, y0 + h), slice(x0, x0 + w))
+    static = _static_maps(scene)
+    defects = scene.defects
+    expected = static["background"][part].copy()
+    spots = np.zeros((h, w))
+    _deposit_spots(spots, truth, scene.spot_sigma_px, (y0, x0))
+    expected += spots * static["transmission"][part]
+    counts = rng.poisson(expected)
+    image = np.minimum(counts, defects.saturation_value).astype(np.int32)
+    image[static["hot"][part]] = defects.saturation_value
+    image[static["dead"][part] | static["gap"][part]] = defects.error_value
     return image
 
 

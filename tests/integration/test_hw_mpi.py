@@ -110,6 +110,8 @@ def test_mpi_ranks_send_the_packets_of_a_single_process_run():
     per_rank = {r["rank"]: r for r in mpi_report["per_rank"]}
     assert per_rank[0]["modules"] == [0] and per_rank[1]["modules"] == [1]
     assert per_rank[0]["ports"] == [0, 1] and per_rank[1]["ports"] == [2, 3]
+    # each rank made only its own module's frames
+    assert per_rank[0]["rendered_modules"] == [0] and per_rank[1]["rendered_modules"] == [1]
     assert mpi_report["packets_sent"] == IMAGES * 4 * PACKETS_PER_PORT
     for port in range(4):
         assert len(single[port]) == IMAGES * PACKETS_PER_PORT
@@ -168,3 +170,106 @@ def test_mpi_ranks_stop_at_the_deadline_rank_0_broadcast():
     assert report["bound_s"] == pytest.approx(IMAGES / 20.0)
     assert all(r["stopped_at_deadline"] for r in report["per_rank"])
     assert report["packets_sent"] < IMAGES * 4 * PACKETS_PER_PORT
+
+
+def _rank_pids(launcher_pid: int) -> dict[int, int]:
+    """{MPI rank: pid} of the launcher's descendants that run jfsim detector --mpi."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        children.setdefault(parent, []).append(int(entry))
+    ranks, todo = {}, [launcher_pid]
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, []))
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as env:
+                variables = dict(
+                    item.split(b"=", 1) for item in env.read().split(b"\0") if b"=" in item
+                )
+            with open(f"/proc/{pid}/cmdline", "rb") as cmd:
+                command = cmd.read()
+        except OSError:
+            continue
+        if b"--mpi" in command and b"OMPI_COMM_WORLD_RANK" in variables:
+            ranks[int(variables[b"OMPI_COMM_WORLD_RANK"])] = pid
+    return ranks
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_rank_that_never_arrives_makes_the_others_abort_the_job():
+    """Rank 1 is stopped (SIGSTOP) once it says it is rendering: rank 0 must not wait for it
+    forever at a collective step.  Past the run's bound + ``--mpi-wait`` it aborts the job,
+    naming the step; the launcher exits non-zero and no rank is left."""
+    import queue
+    import signal
+    import time
+
+    catcher = _Catcher(0)
+    wait_s = 2.0
+    command = _detector_command(catcher.destinations, mpi=True)
+    command += ["--margin", "1", "--mpi-wait", str(wait_s)]
+    began = time.monotonic()
+    launcher = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue = queue.Queue()
+    errors: list[str] = []
+
+    def read_stderr() -> None:
+        for line in launcher.stderr:
+            errors.append(line)
+            lines.put(line)
+        lines.put(None)
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    ranks: dict[int, int] = {}
+    try:
+        while True:  # ends with the launcher's stderr at the latest
+            line = lines.get(timeout=300)
+            if line is None:
+                break
+            if "rank 1 of 2" in line and "rendering" in line:
+                ranks = _rank_pids(launcher.pid)
+                os.kill(ranks[1], signal.SIGSTOP)
+                break
+        assert ranks, "rank 1 never said it was rendering: " + "".join(errors)[-3000:]
+        # The bound: the frames' time + margin + wait from rank 0's start, plus the launcher's
+        # own ending; what it took to reach rank 1 is the machine's start-up cost, allowed again.
+        startup = time.monotonic() - began
+        bound = IMAGES / 20.0 + 1 + wait_s
+        launcher.wait(timeout=bound + 4 * startup + 60)
+    finally:
+        for pid in ranks.values():
+            if _alive(pid):
+                os.kill(pid, signal.SIGCONT)
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+            for pid in ranks.values():  # the killed launcher cannot end them any more
+                if _alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+        reader.join(timeout=30)
+        launcher.stdout.close()
+        launcher.stderr.close()
+        for sock in catcher.socks:
+            sock.close()
+    err = "".join(errors)
+    assert launcher.returncode != 0
+    assert "not every rank reached" in err, err[-3000:]
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in ranks.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in ranks.values() if _alive(pid)], "a rank outlived the job"
