@@ -43,9 +43,9 @@ OVERRIDES = [
 PACKETS_PER_PORT = 64  # JUNGFRAU, two interfaces per module (detectors.md §2.3)
 
 
-def _detector_command(destinations, mpi: bool) -> list[str]:
+def _detector_command(destinations, mpi: bool, extra: tuple[str, ...] = ()) -> list[str]:
     command = [sys.executable, "-m", "jfjoch_hil.harness.cli", "detector"]
-    command += ["--to", ",".join(f"{h}:{p}" for h, p in destinations), *OVERRIDES]
+    command += ["--to", ",".join(f"{h}:{p}" for h, p in destinations), *OVERRIDES, *extra]
     if not mpi:
         return command
     # As root (CI containers) Open MPI needs --allow-run-as-root; 2 ranks on 2 cores or fewer
@@ -63,8 +63,11 @@ def _run(command) -> dict:
 
 
 class _Catcher(threading.Thread):
-    def __init__(self, expected: int):
+    def __init__(self, expected: int | None):
+        """Collects until ``expected`` datagrams came, or (None) until :meth:`result` is
+        called and the sockets have been quiet for half a second."""
         super().__init__(daemon=True)
+        self.ended = threading.Event()
         self.socks = []
         for _ in range(4):
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -80,15 +83,20 @@ class _Catcher(threading.Thread):
 
     def run(self) -> None:
         total = 0
-        while total < self.expected:
-            ready, _, _ = select.select(self.socks, [], [], 120)
+        waits = 0  # an unbounded catch waits in half seconds, at most 10 minutes in all
+        while self.expected is None or total < self.expected:
+            ready, _, _ = select.select(self.socks, [], [], 120 if self.expected else 0.5)
             if not ready:
+                waits += 1
+                if self.expected is None and not self.ended.is_set() and waits < 1200:
+                    continue
                 return
             for sock in ready:
                 self.got[self.socks.index(sock)].append(sock.recv(16384))
                 total += 1
 
     def result(self):
+        self.ended.set()
         self.join(timeout=300)
         for sock in self.socks:
             sock.close()
@@ -115,6 +123,33 @@ def test_mpi_ranks_send_the_packets_of_a_single_process_run():
     assert mpi_report["packets_sent"] == IMAGES * 4 * PACKETS_PER_PORT
     for port in range(4):
         assert len(single[port]) == IMAGES * PACKETS_PER_PORT
+        assert ranked[port] == single[port], f"port {port}"
+
+
+def test_mpi_ranks_send_the_planned_faulty_schedule_of_a_single_process_run():
+    """With packet faults (loss, reordering, duplicates) each rank sends its modules' part of
+    the planned schedule: per port, the same datagrams in the same order as one process."""
+    faults = (
+        "--set",
+        "faults.loss_rate=0.05",
+        "--set",
+        "faults.reorder_window_packets=8",
+        "--set",
+        "faults.duplicate_rate=0.02",
+    )
+    captured = {}
+    for mpi in (False, True):
+        catcher = _Catcher(None)
+        catcher.start()
+        report = _run(_detector_command(catcher.destinations, mpi, faults))
+        captured[mpi] = (report, catcher.result())
+    (single_report, single), (mpi_report, ranked) = captured[False], captured[True]
+    assert single_report["sender"] == "schedule" and mpi_report["sender"] == "mpi-schedule"
+    assert {r["rank"]: r["rendered_modules"] for r in mpi_report["per_rank"]} == {0: [0], 1: [1]}
+    total = sum(len(port) for port in single)
+    assert total == single_report["packets_sent"] == mpi_report["packets_sent"]
+    assert total != IMAGES * 4 * PACKETS_PER_PORT, "the faults should change the packet count"
+    for port in range(4):
         assert ranked[port] == single[port], f"port {port}"
 
 
