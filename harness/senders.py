@@ -77,12 +77,14 @@ def emit_frames(
     allow_remote: bool = False,
     first_frame_number: int = 1,
     stop_at_epoch_s: float | None = None,
+    gso: str = "auto",
 ) -> dict:
     """Send every frame of a fault-free run with :class:`FrameEmitter` (only the ports of
     ``modules`` when given) and return its statistics as a dict. ``start_at`` is on
     ``time.time()`` (wall clock): processes or hosts given the same value start together.
     Frame numbers count from ``first_frame_number``.  No frame starts at or after
-    ``stop_at_epoch_s`` (wall clock); the statistics then say ``stopped_at_deadline``."""
+    ``stop_at_epoch_s`` (wall clock); the statistics then say ``stopped_at_deadline``.
+    ``gso`` is the emitter's UDP segmentation offload setting (auto, on, off)."""
     detector = experiment.detector
     ports = None
     if modules is not None:
@@ -95,6 +97,7 @@ def emit_frames(
         experiment.frame_time_s,
         ports=ports,
         allow_remote=allow_remote,
+        gso=gso,
     ) as emitter:
         stats = emitter.run(
             experiment.n_images,
@@ -207,6 +210,7 @@ def run_detector_mpi(
     start_delay_s: float = 1.0,
     first_frame_number: int = 1,
     margin_s: float = DETECTOR_MARGIN_S,
+    gso: str = "auto",
 ) -> dict | None:
     """One rank of ``mpirun -n N jfsim detector --mpi``: rank r sends module group r of
     :func:`module_groups` (N groups), every rank building the same experiment from the same
@@ -217,7 +221,8 @@ def run_detector_mpi(
     rank's statistics are gathered into one report, returned on rank 0 (``None`` elsewhere).
     Frame numbers count from ``first_frame_number``.  Rank 0 also broadcasts the deadline,
     :func:`detector_bound_s` after its own start: no rank sends at or after it, and the report
-    says ``stopped_by: deadline`` when any rank stopped there.
+    says ``stopped_by: deadline`` when any rank stopped there.  ``gso``: the emitter's UDP
+    segmentation offload setting on every rank (auto, on, off).
     """
     from mpi4py import MPI
 
@@ -270,6 +275,7 @@ def run_detector_mpi(
             allow_remote=allow_remote,
             first_frame_number=first_frame_number,
             stop_at_epoch_s=stop_at,
+            gso=gso,
         )
         stats["modules"] = mine
     stats["rank"] = rank
