@@ -300,7 +300,8 @@ class _FrameMessages:
     ``chunks`` lists (chunk, slot, first message, end message) in send order: chunks of packets
     alternating between the ports, the same packet ranges whatever ``segments`` is, so a send can
     go on from any packet with another table. ``first_packet[m]`` and ``datagrams[m]`` are the
-    first packet (in its port) and the packet count of message ``m`` of a port.
+    first packet (in its port) and the packet count of message ``m`` of a port; ``segments`` is
+    the largest packet count of a message.
     """
 
     iov: np.ndarray
@@ -343,7 +344,7 @@ def _frame_messages(
         for index, (lo, hi) in enumerate(chunk_messages)
         for slot in range(len(ports))
     ]
-    return _FrameMessages(iov, msgs, per_port, segments, chunks, first, counts)
+    return _FrameMessages(iov, msgs, per_port, max(counts), chunks, first, counts)
 
 
 #: The ``gso`` settings of :class:`FrameEmitter` (``True`` / ``False`` mean "on" / "off").
@@ -405,20 +406,24 @@ class FrameEmitter:
         self._call, self._clock, self._sleep = call, clock, sleep
         self._sockets = []
         granted = 0
-        for port in self.ports:
-            host, udp_port = destinations[port]
-            if host not in ("127.0.0.1", "localhost") and not allow_remote:
-                raise TransportError(
-                    f"destinations.host: {host!r}; allowed 127.0.0.1 (loopback only) "
-                    "unless allow_remote is set"
-                )
-            sock, granted = _udp_socket(socket.SO_SNDBUF, sndbuf_request_bytes)
-            sock.connect((host, udp_port))
-            self._sockets.append(sock)
-        self._granted = granted
         self.gso = mode
         self._chunk_packets = chunk_packets
-        segments = self._enable_gso(mode) if mode != "off" else 1
+        try:
+            for port in self.ports:
+                host, udp_port = destinations[port]
+                if host not in ("127.0.0.1", "localhost") and not allow_remote:
+                    raise TransportError(
+                        f"destinations.host: {host!r}; allowed 127.0.0.1 (loopback only) "
+                        "unless allow_remote is set"
+                    )
+                sock, granted = _udp_socket(socket.SO_SNDBUF, sndbuf_request_bytes)
+                self._sockets.append(sock)
+                sock.connect((host, udp_port))
+            segments = self._enable_gso(mode) if mode != "off" else 1
+        except BaseException:
+            self.close()  # no socket outlives a refused set-up
+            raise
+        self._granted = granted
         self._table = _frame_messages(packetiser.rendered, self.ports, chunk_packets, segments)
         self._gso_proven = False
         self._counts = {"frames": 0, "sent": 0, "errors": 0, "missed": 0}
@@ -455,7 +460,8 @@ class FrameEmitter:
 
     @property
     def gso_segments(self) -> int:
-        """Datagrams one message carries at most: 0 when each message is one datagram."""
+        """Datagrams one message carries at most (a chunk's packets are shared out evenly between
+        its messages, so this may be below the limit): 0 when each message is one datagram."""
         segments = self._table.segments
         return segments if segments > 1 else 0
 
