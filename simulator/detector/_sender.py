@@ -477,7 +477,9 @@ class FrameEmitter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _send_frame(self, pool_frame: int, fds: list[int], chunks=None) -> int:
+    def _send_frame(
+        self, pool_frame: int, fds: list[int], chunks: list[tuple[int, int, int, int]] | None = None
+    ) -> int:
         """Send pool frame ``pool_frame`` (its ``chunks``, default all); the datagrams refused."""
         table = self._table
         datagrams = table.datagrams
