@@ -80,12 +80,14 @@ def emit_frames(
     allow_remote: bool = False,
     first_frame_number: int = 1,
     stop_at_epoch_s: float | None = None,
+    gso: str = "auto",
 ) -> dict:
     """Send every frame of a fault-free run with :class:`FrameEmitter` (only the ports of
     ``modules`` when given) and return its statistics as a dict. ``start_at`` is on
     ``time.time()`` (wall clock): processes or hosts given the same value start together.
     Frame numbers count from ``first_frame_number``.  No frame starts at or after
-    ``stop_at_epoch_s`` (wall clock); the statistics then say ``stopped_at_deadline``."""
+    ``stop_at_epoch_s`` (wall clock); the statistics then say ``stopped_at_deadline``.
+    ``gso`` is the emitter's UDP segmentation offload setting (auto, on, off)."""
     detector = experiment.detector
     ports = None
     if modules is not None:
@@ -98,6 +100,7 @@ def emit_frames(
         experiment.frame_time_s,
         ports=ports,
         allow_remote=allow_remote,
+        gso=gso,
     ) as emitter:
         stats = emitter.run(
             experiment.n_images,
@@ -263,6 +266,7 @@ def run_detector_mpi(
     margin_s: float = DETECTOR_MARGIN_S,
     collective_wait_s: float = MPI_COLLECTIVE_WAIT_S,
     comm=None,
+    gso: str = "auto",
 ) -> dict | None:
     """One rank of ``mpirun -n N jfsim detector --mpi``: rank r renders and sends only module
     group r of :func:`module_groups` (N groups).  Each module's frames come from generators of
@@ -276,7 +280,8 @@ def run_detector_mpi(
     :func:`detector_bound_s` after its own start: no rank sends at or after it, and the report
     says ``stopped_by: deadline`` when any rank stopped there.  Every collective step waits at
     most until the rank's own start + that bound + ``collective_wait_s``; past it the job is
-    aborted with exit 3 (a rank that never arrives cannot hang the others).
+    aborted with exit 3 (a rank that never arrives cannot hang the others).  ``gso``: the
+    emitter's UDP segmentation offload setting on every rank (auto, on, off).
     """
     if not collective_wait_s >= 0:
         raise ValueError(f"--mpi-wait: {collective_wait_s}; allowed >= 0 seconds")
@@ -351,6 +356,7 @@ def run_detector_mpi(
             allow_remote=allow_remote,
             first_frame_number=first_frame_number,
             stop_at_epoch_s=stop_at,
+            gso=gso,
         )
         stats["modules"] = mine
     stats["rendered_modules"] = [] if experiment is None else experiment.rendered_modules

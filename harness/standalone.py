@@ -59,6 +59,7 @@ def run_detector(
     first_frame_number: int = 1,
     pool_bytes: int = EMITTER_POOL_BYTES,
     margin_s: float = DETECTOR_MARGIN_S,
+    gso: str = "auto",
 ) -> dict:
     """Send every scheduled packet of ``scenario`` (faults included) to ``destinations`` (one
     (host, port) per detector port, in port order); return the sender statistics.
@@ -74,8 +75,10 @@ def run_detector(
 
     A run without packet faults goes through :class:`FrameEmitter`: a pool of at most
     ``pool_bytes`` of rendered frames, cycled, with headers made block by block, so memory does
-    not grow with the run; its report has the achieved rate and the frame intervals. A run with
-    faults sends its whole planned schedule with :class:`UdpSender`.
+    not grow with the run; its report has the achieved rate and the frame intervals, and
+    ``gso_segments``, the datagrams per send with UDP segmentation offload (``gso``: auto, on,
+    off; 0 when not used). A run with faults sends its whole planned schedule with
+    :class:`UdpSender`.
     """
     began = time.time()
     if first_frame_number < 1:
@@ -96,6 +99,7 @@ def run_detector(
             allow_remote=allow_remote,
             first_frame_number=first_frame_number,
             stop_at_epoch_s=stop_at,
+            gso=gso,
         )
         return {"sender": "emitter", **_bounded(report, bound_s, margin_s)}
     experiment = first_frame_numbered(build_experiment(scenario), first_frame_number)

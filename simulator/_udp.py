@@ -1,5 +1,6 @@
 """Low-level UDP helpers shared by the detector's sender and the receiver: sockets with large
-buffers, and ``sendmmsg`` / ``recvmmsg`` through ctypes (detectors.md §2.9, §2.10)."""
+buffers, ``sendmmsg`` / ``recvmmsg`` through ctypes, and UDP generic segmentation offload
+(detectors.md §2.9, §2.10)."""
 
 from __future__ import annotations
 
@@ -79,6 +80,33 @@ def _recvmmsg():
 
 
 _MSG_DONTWAIT = 0x40
+
+
+# UDP generic segmentation offload (GSO; Linux 4.18+, udp(7) "UDP_SEGMENT"): with the socket
+# option set to a segment size, one send of up to UDP_MAX_SEGMENTS segments leaves as that many
+# ordinary datagrams of the segment size (the last may be shorter), split by the kernel after the
+# per-send work is done once. 64 segments is the limit of the first kernels (later ones take 128).
+_SOL_UDP = getattr(socket, "SOL_UDP", 17)
+_UDP_SEGMENT = 103
+_UDP_MAX_SEGMENTS = 64
+#: The largest UDP payload one IPv4 send can carry (65535 - 20 IP - 8 UDP header bytes).
+_UDP_MAX_PAYLOAD = 65507
+
+
+def _udp_segment(sock: socket.socket, segment_bytes: int) -> str | None:
+    """Set (``segment_bytes`` > 0) or clear (0) UDP_SEGMENT on ``sock``; ``None`` when the kernel
+    took it, else why not (e.g. ENOPROTOOPT on kernels before 4.18, or not Linux)."""
+    try:
+        sock.setsockopt(_SOL_UDP, _UDP_SEGMENT, segment_bytes)
+    except OSError as error:
+        return f"setsockopt(UDP_SEGMENT): {error.strerror or error}"
+    return None
+
+
+def _gso_segments(packet_bytes: int) -> int:
+    """Datagrams of ``packet_bytes`` one GSO send may carry: within one IPv4 UDP payload and the
+    oldest kernels' segment limit."""
+    return min(_UDP_MAX_SEGMENTS, _UDP_MAX_PAYLOAD // packet_bytes)
 
 
 def _message_vector(capacity: int, buffer_bytes: int) -> tuple[np.ndarray, np.ndarray]:

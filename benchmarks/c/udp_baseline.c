@@ -3,12 +3,14 @@
  *
  *   udp_baseline send PORT0 NPORTS PACKETS_PER_PORT TOTAL RATE_PPS   (RATE 0 = unpaced)
  *   udp_baseline recv NPORTS TOTAL IDLE_MS        (binds NPORTS ports, prints "PORT0" first)
- *   udp_baseline pool FILE PORTS PACKETS_PER_PORT FRAMES RATE_HZ
- *       (PORTS comma-separated; FILE holds pool frames [frame][port][packet] of PACKET_BYTES:
- *        the same datagrams as the Python emitter, frame f from pool frame f mod P with its frame
- *        number written into the header, one connected socket per port, chunks of 32 packets
- *        alternating between ports, frame f due at t0 + f / RATE_HZ; output "frames=N
- *        packets=N seconds=S")
+ *   udp_baseline pool FILE PORTS PACKETS_PER_PORT FRAMES RATE_HZ [DATAGRAM_BYTES [SEGMENTS]]
+ *       (PORTS comma-separated; FILE holds pool frames [frame][port][packet] of DATAGRAM_BYTES
+ *        (default PACKET_BYTES): the same datagrams as the Python emitter, frame f from pool
+ *        frame f mod P with its frame number written into the header, one connected socket per
+ *        port, chunks of 32 packets alternating between ports, frame f due at t0 + f / RATE_HZ;
+ *        SEGMENTS > 1: UDP generic segmentation offload (UDP_SEGMENT, Linux 4.18+, udp(7)),
+ *        each message up to SEGMENTS consecutive datagrams of one port that the kernel splits;
+ *        output "frames=N packets=N seconds=S segments=G")
  *
  * The sender fills frame and packet numbers; ports are PORT0..PORT0+NPORTS-1, packet p of every
  * port in turn. Output: one line "packets=N seconds=S" (recv: "packets=N seconds=S" measured
@@ -18,6 +20,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +32,9 @@
 
 #define PACKET_BYTES 8240
 #define BATCH 64
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
 
 static double now_s(void) {
     struct timespec ts;
@@ -161,12 +167,23 @@ static int run_recv(int nports, long total, int idle_ms) {
     return 0;
 }
 
-static int run_pool(const char *path, char *ports, long per_port, long frames, double rate) {
+static int run_pool(const char *path, char *ports, long per_port, long frames, double rate,
+                    long datagram, int segments) {
     int fds[64], nports = 0;
+    if (segments < 1) segments = 1;
+    if (segments > 32) segments = 32; /* a message never spans more than one 32-packet chunk */
+    while (segments > 1 && segments * datagram > 65507) segments--; /* one IPv4 UDP message */
     for (char *tok = strtok(ports, ","); tok && nports < 64; tok = strtok(NULL, ",")) {
         int fd = socket(AF_INET, SOCK_DGRAM, 0);
         int buf = 8 * 1024 * 1024;
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+        if (segments > 1) {
+            int size = (int)datagram;
+            if (setsockopt(fd, SOL_UDP, UDP_SEGMENT, &size, sizeof size) != 0) {
+                perror("setsockopt UDP_SEGMENT");
+                return 1;
+            }
+        }
         struct sockaddr_in a;
         memset(&a, 0, sizeof a);
         a.sin_family = AF_INET;
@@ -193,9 +210,10 @@ static int run_pool(const char *path, char *ports, long per_port, long frames, d
     }
     fclose(f);
     long per_frame = per_port * nports;
-    long n_pool = bytes / (per_frame * PACKET_BYTES);
+    long n_pool = bytes / (per_frame * datagram);
     struct mmsghdr msgs[32];
     struct iovec iov[32];
+    int count[32]; /* datagrams per message */
     long sent = 0;
     double t0 = now_s();
     for (long frame = 0; frame < frames; frame++) {
@@ -209,35 +227,45 @@ static int run_pool(const char *path, char *ports, long per_port, long frames, d
             while (now_s() < deadline) {
             }
         }
-        unsigned char *base = pool + (frame % n_pool) * per_frame * PACKET_BYTES;
+        unsigned char *base = pool + (frame % n_pool) * per_frame * datagram;
         uint64_t number = (uint64_t)frame + 1;
-        for (long i = 0; i < per_frame; i++) memcpy(base + i * PACKET_BYTES, &number, 8);
+        for (long i = 0; i < per_frame; i++) memcpy(base + i * datagram, &number, 8);
         for (long lo = 0; lo < per_port; lo += 32) {
             long hi = lo + 32 < per_port ? lo + 32 : per_port;
+            /* ceil((hi - lo) / segments) messages of nearly equal size */
+            int n = (int)((hi - lo + segments - 1) / segments);
             for (int port = 0; port < nports; port++) {
-                int n = 0;
-                for (long p = lo; p < hi; p++, n++) {
-                    iov[n].iov_base = base + (port * per_port + p) * PACKET_BYTES;
-                    iov[n].iov_len = PACKET_BYTES;
-                    memset(&msgs[n], 0, sizeof msgs[n]);
-                    msgs[n].msg_hdr.msg_iov = &iov[n];
-                    msgs[n].msg_hdr.msg_iovlen = 1;
+                long p = lo;
+                for (int m = 0; m < n; m++) {
+                    long take = (hi - p) / (n - m) + ((hi - p) % (n - m) != 0);
+                    iov[m].iov_base = base + (port * per_port + p) * datagram;
+                    iov[m].iov_len = (size_t)(take * datagram);
+                    count[m] = (int)take;
+                    memset(&msgs[m], 0, sizeof msgs[m]);
+                    msgs[m].msg_hdr.msg_iov = &iov[m];
+                    msgs[m].msg_hdr.msg_iovlen = 1;
+                    p += take;
                 }
                 int done = 0;
                 while (done < n) {
                     int r = sendmmsg(fds[port], msgs + done, (unsigned)(n - done), 0);
                     if (r < 0) {
                         if (errno == EINTR || errno == ENOBUFS || errno == EAGAIN) continue;
-                        done++; /* e.g. ECONNREFUSED: skip that datagram, as the emitter does */
+                        if (segments > 1 && (errno == EIO || errno == EINVAL)) {
+                            perror("sendmmsg with UDP_SEGMENT");
+                            return 1;
+                        }
+                        done++; /* e.g. ECONNREFUSED: skip that message, as the emitter does */
                         continue;
                     }
+                    for (int m = done; m < done + r; m++) sent += count[m];
                     done += r;
-                    sent += r;
                 }
             }
         }
     }
-    printf("frames=%ld packets=%ld seconds=%.6f\n", frames, sent, now_s() - t0);
+    printf("frames=%ld packets=%ld seconds=%.6f segments=%d\n", frames, sent, now_s() - t0,
+           segments > 1 ? segments : 0);
     return 0;
 }
 
@@ -245,10 +273,11 @@ int main(int argc, char **argv) {
     if (argc >= 7 && strcmp(argv[1], "send") == 0)
         return run_send(atoi(argv[2]), atoi(argv[3]), atol(argv[4]), atol(argv[5]), atof(argv[6]));
     if (argc >= 7 && strcmp(argv[1], "pool") == 0)
-        return run_pool(argv[2], argv[3], atol(argv[4]), atol(argv[5]), atof(argv[6]));
+        return run_pool(argv[2], argv[3], atol(argv[4]), atol(argv[5]), atof(argv[6]),
+                        argc >= 8 ? atol(argv[7]) : PACKET_BYTES, argc >= 9 ? atoi(argv[8]) : 1);
     if (argc >= 5 && strcmp(argv[1], "recv") == 0)
         return run_recv(atoi(argv[2]), atol(argv[3]), atoi(argv[4]));
     fprintf(stderr, "usage: udp_baseline send PORT0 NPORTS PER_PORT TOTAL RATE | recv NPORTS TOTAL IDLE_MS"
-                    " | pool FILE PORTS PER_PORT FRAMES RATE_HZ\n");
+                    " | pool FILE PORTS PER_PORT FRAMES RATE_HZ [DATAGRAM_BYTES [SEGMENTS]]\n");
     return 2;
 }

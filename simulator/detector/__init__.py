@@ -58,6 +58,7 @@ from jfjoch_hil.simulator.detector._packetiser import (
     natural_order,
 )
 from jfjoch_hil.simulator.detector._sender import (
+    GSO_MODES,
     EmitterStatistics,
     FrameEmitter,
     SenderStatistics,
@@ -88,6 +89,7 @@ __all__ = [
     "PacketBatch",
     "Packetiser",
     "natural_order",
+    "GSO_MODES",
     "EmitterStatistics",
     "FrameEmitter",
     "SenderStatistics",

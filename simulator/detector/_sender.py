@@ -1,5 +1,6 @@
 """The detector's UDP sender: one socket per detector port, paced by absolute deadlines, batched
-with ``sendmmsg`` where the C library has it (detectors.md §2.9, §2.10)."""
+with ``sendmmsg`` where the C library has it, and for whole frames optionally with UDP generic
+segmentation offload (detectors.md §2.9, §2.10)."""
 
 from __future__ import annotations
 
@@ -14,15 +15,17 @@ import numpy as np
 from jfjoch_hil.simulator._udp import (
     _MMSGHDR,
     BUFFER_REQUEST_BYTES,
+    _gso_segments,
     _message_vector,
     _sendmmsg,
+    _udp_segment,
     _udp_socket,
 )
 from jfjoch_hil.simulator.detector._header import HEADER_DTYPE, HEADER_SIZE
 from jfjoch_hil.simulator.detector._packetiser import FrameHeaders, Packetiser
 from jfjoch_hil.simulator.errors import TransportError
 
-__all__ = ["EmitterStatistics", "FrameEmitter", "SenderStatistics", "UdpSender"]
+__all__ = ["GSO_MODES", "EmitterStatistics", "FrameEmitter", "SenderStatistics", "UdpSender"]
 
 
 @dataclass(frozen=True)
@@ -264,6 +267,9 @@ class EmitterStatistics:
     sndbuf_granted_bytes: int
     elapsed_s: float
     stopped_at_deadline: bool = False
+    #: Datagrams one message carried at most with UDP generic segmentation offload; 0 when each
+    #: message was one datagram (GSO off, refused by the kernel, or given up after its first send).
+    gso_segments: int = 0
 
 
 # Frame-start intervals are histogrammed in 1 us bins up to one second (bounded memory for any
@@ -286,6 +292,65 @@ def _reduce_timer_slack() -> None:
         prctl(29, 1, 0, 0, 0)
 
 
+@dataclass(frozen=True)
+class _FrameMessages:
+    """The ``sendmmsg`` messages of every pool frame, [pool frame, sending port, message], each
+    one iovec over ``segments`` or fewer consecutive packets of one port in the pool.
+
+    ``chunks`` lists (chunk, slot, first message, end message) in send order: chunks of packets
+    alternating between the ports, the same packet ranges whatever ``segments`` is, so a send can
+    go on from any packet with another table. ``first_packet[m]`` and ``datagrams[m]`` are the
+    first packet (in its port) and the packet count of message ``m`` of a port; ``segments`` is
+    the largest packet count of a message.
+    """
+
+    iov: np.ndarray
+    msgs: np.ndarray
+    per_port: int
+    segments: int
+    chunks: list[tuple[int, int, int, int]]
+    first_packet: list[int]
+    datagrams: list[int]
+
+
+def _frame_messages(
+    pool: np.ndarray, ports: Sequence[int], chunk_packets: int, segments: int
+) -> _FrameMessages:
+    """Messages of ``segments`` packets at most (1: one message per packet), never across a chunk;
+    a chunk's packets are shared out evenly between its ``ceil(n / segments)`` messages."""
+    n_pool, n_ports, k, size = pool.shape
+    first: list[int] = []
+    counts: list[int] = []
+    chunk_messages = []
+    for lo in range(0, k, chunk_packets):
+        packets = min(chunk_packets, k - lo)
+        n = -(-packets // segments)
+        start, position = len(first), lo
+        for m in range(n):
+            first.append(position)
+            counts.append(packets // n + (m < packets % n))
+            position += counts[-1]
+        chunk_messages.append((start, len(first)))
+    per_port = len(first)
+    iov, msgs = _message_vector(n_pool * len(ports) * per_port, size)
+    packet_rows = (
+        (np.arange(n_pool)[:, None, None] * n_ports + np.asarray(ports)[None, :, None]) * k
+        + np.asarray(first)[None, None, :]
+    ).ravel()
+    iov["base"] = np.uint64(pool.ctypes.data) + packet_rows.astype(np.uint64) * np.uint64(size)
+    iov["len"] = np.tile(np.asarray(counts, np.uint64) * np.uint64(size), n_pool * len(ports))
+    chunks = [
+        (index, slot, lo, hi)
+        for index, (lo, hi) in enumerate(chunk_messages)
+        for slot in range(len(ports))
+    ]
+    return _FrameMessages(iov, msgs, per_port, max(counts), chunks, first, counts)
+
+
+#: The ``gso`` settings of :class:`FrameEmitter` (``True`` / ``False`` mean "on" / "off").
+GSO_MODES = ("auto", "on", "off")
+
+
 class FrameEmitter:
     """Sends whole frames at a fixed rate from the packetiser's pool of rendered frames.
 
@@ -297,6 +362,15 @@ class FrameEmitter:
     deadlines); its packets go out with ``sendmmsg`` over one connected socket per port, in
     chunks of ``chunk_packets`` alternating between ports, the message vectors prepared once per
     pool frame. ``ports`` limits the sending to some detector ports (a rank's modules).
+
+    ``gso``: with UDP generic segmentation offload (Linux 4.18+, ``UDP_SEGMENT`` in udp(7)) one
+    message carries up to :attr:`gso_segments` consecutive packets of a port (one iovec over the
+    pool, at most 65 507 bytes and 64 packets, never across a chunk) and the kernel splits it into
+    that many ordinary datagrams, the same on the wire as sent one by one, for one pass through
+    the socket layer. ``"auto"`` (default) uses it when the kernel accepts the socket option and
+    goes back to one datagram per message if the first such send fails with EIO or EINVAL (e.g.
+    a route whose MTU is below the datagram size); ``"on"`` raises :class:`TransportError`
+    instead; ``"off"`` never uses it. Statistics count datagrams, not messages.
     """
 
     def __init__(
@@ -311,8 +385,12 @@ class FrameEmitter:
         sleep: Callable[[float], None] = time.sleep,
         sndbuf_request_bytes: int = BUFFER_REQUEST_BYTES,
         allow_remote: bool = False,
+        gso: bool | str = "auto",
     ) -> None:
         detector = packetiser.detector
+        mode = ("on" if gso else "off") if isinstance(gso, bool) else gso
+        if mode not in GSO_MODES:
+            raise TransportError(f"gso: {gso!r}; allowed {', '.join(GSO_MODES)}, True or False")
         if len(destinations) != detector.n_ports:
             raise TransportError(
                 f"destinations: {len(destinations)} given; need one per port ({detector.n_ports})"
@@ -328,41 +406,64 @@ class FrameEmitter:
         self._call, self._clock, self._sleep = call, clock, sleep
         self._sockets = []
         granted = 0
-        for port in self.ports:
-            host, udp_port = destinations[port]
-            if host not in ("127.0.0.1", "localhost") and not allow_remote:
-                raise TransportError(
-                    f"destinations.host: {host!r}; allowed 127.0.0.1 (loopback only) "
-                    "unless allow_remote is set"
-                )
-            sock, granted = _udp_socket(socket.SO_SNDBUF, sndbuf_request_bytes)
-            sock.connect((host, udp_port))
-            self._sockets.append(sock)
+        self.gso = mode
+        self._chunk_packets = chunk_packets
+        try:
+            for port in self.ports:
+                host, udp_port = destinations[port]
+                if host not in ("127.0.0.1", "localhost") and not allow_remote:
+                    raise TransportError(
+                        f"destinations.host: {host!r}; allowed 127.0.0.1 (loopback only) "
+                        "unless allow_remote is set"
+                    )
+                sock, granted = _udp_socket(socket.SO_SNDBUF, sndbuf_request_bytes)
+                self._sockets.append(sock)
+                sock.connect((host, udp_port))
+            segments = self._enable_gso(mode) if mode != "off" else 1
+        except BaseException:
+            self.close()  # no socket outlives a refused set-up
+            raise
         self._granted = granted
-        # One message per packet of the pool, [pool frame, port, packet], pointing into it.
-        pool = packetiser.rendered
-        n_pool, _, k, size = pool.shape
-        self._iov, self._msgs = _message_vector(n_pool * len(self.ports) * k, size)
-        rows = (
-            (
-                np.arange(n_pool)[:, None, None] * detector.n_ports
-                + np.asarray(self.ports)[None, :, None]
-            )
-            * k
-            + np.arange(k)[None, None, :]
-        ).ravel()
-        self._iov["base"] = np.uint64(pool.ctypes.data) + rows.astype(np.uint64) * np.uint64(size)
-        self._chunks = [
-            (slot, lo, min(lo + chunk_packets, k))
-            for lo in range(0, k, chunk_packets)
-            for slot in range(len(self.ports))
-        ]
+        self._table = _frame_messages(packetiser.rendered, self.ports, chunk_packets, segments)
+        self._gso_proven = False
         self._counts = {"frames": 0, "sent": 0, "errors": 0, "missed": 0}
         self._histogram = np.zeros(_INTERVAL_BINS + 1, np.int64)
         self._max_interval = 0.0
         self._elapsed = 0.0
         self._stopped = False
         _reduce_timer_slack()
+
+    def _enable_gso(self, mode: str) -> int:
+        """Set UDP_SEGMENT on every socket; the packets per message (1 where it is not used)."""
+        size = self.packetiser.packet_bytes
+        segments = min(_gso_segments(size), self._chunk_packets)
+        refused = None if segments > 1 else f"{size}-byte datagrams: one per message at most"
+        for sock in self._sockets:
+            refused = refused or _udp_segment(sock, size)
+        if refused is None:
+            return segments
+        if mode == "on":
+            raise TransportError(f"gso: on, but UDP segmentation offload is refused ({refused})")
+        for sock in self._sockets:
+            _udp_segment(sock, 0)
+        return 1
+
+    def _give_up_gso(self, error: int) -> None:
+        """The first segmented send failed: one datagram per message from now on."""
+        if self.gso == "on":
+            raise TransportError(
+                f"gso: on, but the first segmented send failed ({errno.errorcode.get(error, error)})"
+            )
+        for sock in self._sockets:
+            _udp_segment(sock, 0)
+        self._table = _frame_messages(self.packetiser.rendered, self.ports, self._chunk_packets, 1)
+
+    @property
+    def gso_segments(self) -> int:
+        """Datagrams one message carries at most (a chunk's packets are shared out evenly between
+        its messages, so this may be below the limit): 0 when each message is one datagram."""
+        segments = self._table.segments
+        return segments if segments > 1 else 0
 
     def close(self) -> None:
         """Close all sockets."""
@@ -376,26 +477,44 @@ class FrameEmitter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _send_frame(self, pool_frame: int, fds: list[int]) -> None:
-        k = self.packetiser.packets_per_port
-        per_frame = len(self.ports) * k
-        address = self._msgs.ctypes.data
+    def _send_frame(
+        self, pool_frame: int, fds: list[int], chunks: list[tuple[int, int, int, int]] | None = None
+    ) -> int:
+        """Send pool frame ``pool_frame`` (its ``chunks``, default all); the datagrams refused."""
+        table = self._table
+        datagrams = table.datagrams
+        messages = len(self.ports) * table.per_port  # per pool frame
+        address = table.msgs.ctypes.data
         errors = 0
-        for slot, lo, hi in self._chunks:
-            first = (pool_frame * per_frame + slot * k + lo) * _MMSGHDR.itemsize
+        for index, slot, lo, hi in table.chunks if chunks is None else chunks:
+            first = (pool_frame * messages + slot * table.per_port + lo) * _MMSGHDR.itemsize
             done = lo
             while done < hi:
                 sent = self._call(fds[slot], address + first, hi - done, 0)
                 if sent < 0:
-                    if ctypes.get_errno() == errno.EINTR:
+                    error = ctypes.get_errno()
+                    if error == errno.EINTR:
                         continue
-                    # The first datagram failed (e.g. ECONNREFUSED from a closed port).
+                    if (
+                        table.segments > 1
+                        and not self._gso_proven
+                        and error in (errno.EIO, errno.EINVAL)
+                    ):
+                        # GSO does not work on this route: go on from this packet, unsegmented.
+                        packet = table.first_packet[done]
+                        self._give_up_gso(error)
+                        _, _, _, end = self._table.chunks[index * len(self.ports) + slot]
+                        rest = [(index, slot, packet, end)]
+                        rest += self._table.chunks[index * len(self.ports) + slot + 1 :]
+                        return errors + self._send_frame(pool_frame, fds, rest)
+                    # The first message failed (e.g. ECONNREFUSED from a closed port).
                     sent = 1
-                    errors += 1
+                    errors += datagrams[done]
                 done += sent
                 first += sent * _MMSGHDR.itemsize
-        self._counts["errors"] += errors
-        self._counts["sent"] += per_frame - errors
+        if chunks is None and errors < len(self.ports) * self.packetiser.packets_per_port:
+            self._gso_proven = True  # some segmented sends went out: later errors are errors
+        return errors
 
     def _stamp(self, first: int, headers: FrameHeaders) -> None:
         # Per-frame header fields of run frames first.. into their pool frames.
@@ -437,6 +556,7 @@ class FrameEmitter:
         n_pool = self.packetiser.n_rendered
         block_frames = max(1, min(block_frames, n_pool))
         fds = [sock.fileno() for sock in self._sockets]
+        per_frame = len(self.ports) * self.packetiser.packets_per_port
         start = self._clock() if start_at is None else start_at
         period = self.frame_time_s
         previous = None
@@ -464,7 +584,9 @@ class FrameEmitter:
                     if interval > self._max_interval:
                         self._max_interval = interval
                 previous = now
-                self._send_frame(frame % n_pool, fds)
+                errors = self._send_frame(frame % n_pool, fds)
+                self._counts["errors"] += errors
+                self._counts["sent"] += per_frame - errors
                 self._counts["frames"] += 1
         if previous is not None:
             self._elapsed += previous - (start if start_at is None else max(start, began))
@@ -498,4 +620,5 @@ class FrameEmitter:
             sndbuf_granted_bytes=self._granted,
             elapsed_s=self._elapsed,
             stopped_at_deadline=self._stopped,
+            gso_segments=self.gso_segments,
         )

@@ -1,17 +1,25 @@
 """The frame emitter over loopback: a short run from a pool smaller than the run, every datagram
 caught and its 48-byte header parsed (detectors.md §1, §2.4, §2.5, §2.7, §2.8). Frame numbers,
 timestamps, pulse ids and storage cells must keep advancing while the pool cycles, and every
-datagram must equal the one the packetiser builds for that frame with the whole run's headers.
+datagram must equal the one the packetiser builds for that frame with the whole run's headers,
+whether each message is one datagram or several split by the kernel (UDP_SEGMENT, §2.9).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
+import importlib
 import select
 import socket
 import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jfjoch_hil.simulator._udp import _IOVEC, _MMSGHDR, _sendmmsg, _udp_segment
 from jfjoch_hil.simulator.detector import (
     HEADER_DTYPE,
     HEADER_SIZE,
@@ -20,10 +28,12 @@ from jfjoch_hil.simulator.detector import (
     Packetiser,
     StorageCells,
     XfelTiming,
+    eiger_module,
     jungfrau_module,
     natural_order,
     run_headers,
 )
+from jfjoch_hil.simulator.errors import TransportError
 
 N_FRAMES = 23
 POOL = 4  # a multiple of the two storage cells; 23 frames cycle it almost six times
@@ -207,3 +217,214 @@ def test_schedule_sender_stops_at_its_deadline(sinks):
     stats = sender.statistics()
     assert stats.stopped_at_deadline and stats.frames_started == 4
     assert stats.packets_sent == 4 * 128 and [len(port) for port in got] == [4 * 64] * 2
+
+
+# UDP generic segmentation offload (UDP_SEGMENT, udp(7)): several packets of a port per sendmmsg
+# message, split by the kernel. Received with plain recv (no UDP_GRO), the datagrams must be those
+# of one packet per message, byte for byte and in order per port.
+
+_SENDER = importlib.import_module("jfjoch_hil.simulator.detector._sender")
+
+
+def _kernel_segments_udp() -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        return _udp_segment(sock, 1024) is None
+
+
+#: Marks a test that needs UDP_SEGMENT (Linux 4.18+); the other tests fake a kernel without it.
+needs_gso = pytest.mark.skipif(not _kernel_segments_udp(), reason="kernel without UDP_SEGMENT")
+
+
+class _RecordingSendmmsg:
+    """The C library's sendmmsg, recording the bytes of every message it sent; with
+    ``fail_first`` the first call sends nothing and fails with that errno instead."""
+
+    def __init__(self, fail_first: int | None = None) -> None:
+        self.call = _sendmmsg()
+        self.fail_first = fail_first
+        self.message_bytes: list[int] = []
+
+    def __call__(self, fd: int, address: int, count: int, flags: int) -> int:
+        if self.fail_first is not None:
+            ctypes.set_errno(self.fail_first)
+            self.fail_first = None
+            return -1
+        sent = self.call(fd, address, count, flags)
+        if sent > 0:
+            heads = (ctypes.c_char * (sent * _MMSGHDR.itemsize)).from_address(address)
+            for iov_address in np.frombuffer(heads, _MMSGHDR)["iov"].tolist():
+                iov = (ctypes.c_char * _IOVEC.itemsize).from_address(iov_address)
+                self.message_bytes.append(int(np.frombuffer(iov, _IOVEC)["len"][0]))
+        return sent
+
+
+def _random_pool(detector: Detector, n_pool: int, seed: int) -> Packetiser:
+    rng = np.random.default_rng(seed)
+    port_bytes = rng.integers(0, 256, (n_pool, detector.n_ports, detector.model.port_bytes))
+    return Packetiser(detector, port_bytes.astype(np.uint8))
+
+
+def _emit(packetiser: Packetiser, n_frames: int, monkeypatch, **options):
+    """``n_frames`` at one frame per fake second into fresh bound sockets: (statistics, datagrams
+    per port, message bytes recorded)."""
+    detector = packetiser.detector
+    ports = options.get("ports") or range(detector.n_ports)
+    recorder = _RecordingSendmmsg(options.pop("fail_first", None))
+    monkeypatch.setattr(_SENDER, "_sendmmsg", lambda: recorder)
+    clock = _FakeClock()
+    with contextlib.ExitStack() as stack:
+        socks = []
+        for _ in range(detector.n_ports):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
+            sock.bind(("127.0.0.1", 0))
+            socks.append(sock)
+        emitter = stack.enter_context(
+            FrameEmitter(
+                packetiser,
+                [s.getsockname() for s in socks],
+                1.0,
+                clock=clock,
+                sleep=clock.sleep,
+                **options,
+            )
+        )
+        catcher = _Catcher(socks, n_frames * len(ports) * detector.model.packets_per_port, 1.0)
+        catcher.start()
+        try:
+            stats = emitter.run(
+                n_frames, lambda first, count: run_headers(count, 1.0, 0.5, first_index=first)
+            )
+        finally:
+            got = catcher.result()
+    return stats, got, recorder.message_bytes
+
+
+def _reference(packetiser: Packetiser, n_frames: int) -> list[list[bytes]]:
+    """The datagrams of every port in send order, built by the packetiser's own path."""
+    detector = packetiser.detector
+    frame, port, packet = natural_order(n_frames, detector.n_ports, detector.model.packets_per_port)
+    rows = packetiser.gather(frame, port, packet, run_headers(n_frames, 1.0, 0.5))
+    return [[row.tobytes() for row in rows[port == p]] for p in range(detector.n_ports)]
+
+
+_MODELS = {
+    "eiger-16bit-10gbe": lambda: eiger_module(16),
+    "eiger-4bit-1gbe": lambda: eiger_module(4, ten_giga=False),
+    "eiger-32bit-10gbe": lambda: eiger_module(32),
+    "jungfrau-2if": lambda: jungfrau_module(2),
+    "jungfrau-1if": lambda: jungfrau_module(1),
+}
+
+
+@needs_gso
+@pytest.mark.parametrize("model", sorted(_MODELS))
+def test_segmented_sends_put_the_same_datagrams_on_the_wire(model, monkeypatch):
+    detector = Detector(model, _MODELS[model](), 1)
+    packetiser = _random_pool(detector, 2, seed=len(model))
+    n_frames = 3  # the pool of two cycles
+    plain, plain_got, plain_messages = _emit(packetiser, n_frames, monkeypatch, gso="off")
+    gso, gso_got, gso_messages = _emit(packetiser, n_frames, monkeypatch, gso="on")
+
+    size = detector.model.packet_bytes
+    total = n_frames * detector.packets_per_frame
+    assert plain.gso_segments == 0 and plain_messages == [size] * total
+    # Several packets per message, never more than one IPv4 UDP payload.
+    assert gso.gso_segments > 1 and max(gso_messages) == gso.gso_segments * size <= 65507
+    assert all(length % size == 0 for length in gso_messages)
+    assert sum(gso_messages) == total * size and len(gso_messages) < total
+    # Counted in datagrams, as the plain path counts them.
+    for stats in (plain, gso):
+        assert (stats.packets_sent, stats.bytes_sent, stats.send_errors) == (total, total * size, 0)
+    assert gso_got == plain_got == _reference(packetiser, n_frames)
+
+
+@needs_gso
+@settings(max_examples=12)
+@given(
+    model=st.sampled_from(sorted(_MODELS)),
+    chunk_packets=st.integers(1, 70),
+    n_frames=st.integers(1, 3),
+    port_mask=st.integers(1, 15),
+)
+def test_segmented_sends_equal_plain_for_any_chunking_and_ports(
+    model, chunk_packets, n_frames, port_mask
+):
+    detector = Detector(model, _MODELS[model](), 1)
+    ports = [p for p in range(detector.n_ports) if port_mask >> p & 1] or [0]
+    packetiser = _random_pool(detector, 2, seed=chunk_packets)
+    got = {}
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for mode in ("off", "auto"):
+            stats, got[mode], messages = _emit(
+                packetiser,
+                n_frames,
+                monkeypatch,
+                gso=mode,
+                chunk_packets=chunk_packets,
+                ports=ports,
+            )
+            total = n_frames * len(ports) * detector.model.packets_per_port
+            assert stats.packets_sent == total and sum(messages) == stats.bytes_sent
+            # A message never holds more packets than a chunk.
+            assert max(messages) <= chunk_packets * detector.model.packet_bytes
+    assert got["auto"] == got["off"]
+    reference = _reference(packetiser, n_frames)
+    assert got["auto"] == [reference[p] if p in ports else [] for p in range(detector.n_ports)]
+
+
+@needs_gso
+@pytest.mark.parametrize("error", [errno.EIO, errno.EINVAL])
+def test_auto_goes_back_to_one_datagram_per_message_when_the_first_segmented_send_fails(
+    error, monkeypatch
+):
+    detector = Detector("EIGER", eiger_module(16), 1)
+    packetiser = _random_pool(detector, 2, seed=error)
+    stats, got, messages = _emit(packetiser, 3, monkeypatch, gso="auto", fail_first=error)
+    total = 3 * detector.packets_per_frame
+    # Nothing lost nor sent twice: the failed message's packets went out one by one.
+    assert (stats.gso_segments, stats.packets_sent, stats.send_errors) == (0, total, 0)
+    assert messages == [detector.model.packet_bytes] * total
+    assert got == _reference(packetiser, 3)
+
+
+@needs_gso
+def test_gso_on_raises_when_the_first_segmented_send_fails(monkeypatch):
+    detector = Detector("JF", jungfrau_module(2), 1)
+    with pytest.raises(TransportError, match="EIO"):
+        _emit(_random_pool(detector, 2, seed=1), 2, monkeypatch, gso="on", fail_first=errno.EIO)
+
+
+@pytest.mark.parametrize("mode", ["auto", "on"])
+def test_a_kernel_refusing_udp_segment(mode, monkeypatch):
+    monkeypatch.setattr(_SENDER, "_udp_segment", lambda sock, size: "Protocol not available")
+    detector = Detector("JF", jungfrau_module(2), 1)
+    packetiser = _random_pool(detector, 2, seed=2)
+    if mode == "on":
+        with pytest.raises(TransportError, match="refused"):
+            _emit(packetiser, 2, monkeypatch, gso=mode)
+        return
+    stats, got, messages = _emit(packetiser, 2, monkeypatch, gso=mode)
+    assert stats.gso_segments == 0 and messages == [detector.model.packet_bytes] * 256
+    assert got == _reference(packetiser, 2)
+
+
+@pytest.mark.parametrize("mode", ["off", pytest.param("on", marks=needs_gso)])
+def test_refused_datagrams_are_counted_one_by_one(mode, monkeypatch):
+    # Nobody listens: each refusal (ECONNREFUSED) fails one message, and sendmmsg returns early.
+    detector = Detector("EIGER", eiger_module(16), 1)
+    packetiser = _random_pool(detector, 2, seed=3)
+    recorder = _RecordingSendmmsg()
+    monkeypatch.setattr(_SENDER, "_sendmmsg", lambda: recorder)
+    closed = []
+    for _ in range(detector.n_ports):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            closed.append(sock.getsockname())
+    clock = _FakeClock()
+    with FrameEmitter(packetiser, closed, 1.0, clock=clock, sleep=clock.sleep, gso=mode) as e:
+        stats = e.run(3, lambda first, count: run_headers(count, 1.0, 0.5, first_index=first))
+    total = 3 * detector.packets_per_frame
+    assert stats.send_errors > 0
+    assert stats.packets_sent + stats.send_errors == total
+    assert sum(recorder.message_bytes) == stats.packets_sent * detector.model.packet_bytes

@@ -11,6 +11,8 @@ import sys
 import pytest
 from jfjoch_hil.stream import EndMessage, ImageMessage, Puller, StartMessage
 
+from tests.integration.test_hw_emitter import needs_gso
+
 OVERRIDES = [
     "--set",
     "run.images=4",
@@ -226,3 +228,49 @@ def test_detector_refuses_a_negative_margin():
         timeout=300,
     )
     assert done.returncode == 2 and "--margin: -1.0; allowed >= 0 seconds" in done.stderr
+
+
+@needs_gso
+def test_detector_gso_setting_changes_nothing_on_the_wire():
+    """`--gso on` and `--gso off` send the same datagrams, in the same order per port; the
+    report says how many datagrams one send carried."""
+    got, reports = {}, {}
+    for mode in ("off", "on"):
+        sinks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
+        try:
+            for sink in sinks:
+                sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
+                sink.bind(("127.0.0.1", 0))
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "jfjoch_hil.harness.cli",
+                    "detector",
+                    "--to",
+                    ",".join(f"{h}:{p}" for h, p in (s.getsockname() for s in sinks)),
+                    "--gso",
+                    mode,
+                    "--set",
+                    "run.images=2",
+                    *OVERRIDES[2:],
+                ],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert done.returncode == 0, done.stderr[-2000:]
+            got[mode] = []
+            for sink in sinks:
+                sink.settimeout(5.0)
+                got[mode].append([sink.recv(16384) for _ in range(2 * 64)])
+        finally:
+            for sink in sinks:
+                sink.close()
+        reports[mode] = json.loads(done.stdout)
+    assert reports["off"]["gso_segments"] == 0 and reports["on"]["gso_segments"] > 1
+    assert reports["off"]["packets_sent"] == reports["on"]["packets_sent"] == 2 * 128
+    assert got["on"] == got["off"]
+    assert [[d[:8] for d in port[::64]] for port in got["on"]] == [
+        [(1).to_bytes(8, "little"), (2).to_bytes(8, "little")]
+    ] * 2  # frame numbers 1 and 2 (detectors.md §2.4): each port's datagrams in frame order
