@@ -321,33 +321,21 @@ def build_experiment(
             gap_pulses=run.pulse_id_gap,
             event_codes=(run.event_code,),
         )
-    if not per_run_arrays:
-        return Experiment(
-            scenario,
-            detector,
-            scene,
-            calibration,
-            cells,
-            xfel,
-            None,
-            None,
-            raw,
-            packetiser,
-            rendered,
+    headers = schedule = None
+    if per_run_arrays:
+        frame_time = 1.0 / run.frame_rate_hz
+        if jungfrau:
+            headers = run_headers(run.images, frame_time, 0.98 * frame_time, cells, xfel)
+        else:
+            headers = eiger_run_headers(
+                run.images, frame_time, 0.98 * frame_time, scenario.detector.bit_depth
+            )
+        schedule = _fault_plan(scenario).schedule(
+            run.images, detector.n_ports, model.packets_per_port, model.ports_per_module
         )
-    frame_time = 1.0 / run.frame_rate_hz
-    if jungfrau:
-        headers = run_headers(run.images, frame_time, 0.98 * frame_time, cells, xfel)
-    else:
-        headers = eiger_run_headers(
-            run.images, frame_time, 0.98 * frame_time, scenario.detector.bit_depth
+        headers = dataclasses.replace(
+            headers, frame_number=schedule.frame_numbers.astype(headers.frame_number.dtype)
         )
-    schedule = _fault_plan(scenario).schedule(
-        run.images, detector.n_ports, model.packets_per_port, model.ports_per_module
-    )
-    headers = dataclasses.replace(
-        headers, frame_number=schedule.frame_numbers.astype(headers.frame_number.dtype)
-    )
     return Experiment(
         scenario,
         detector,

@@ -23,6 +23,12 @@ OVERRIDES = [
 ]
 
 
+def _detector(*args: str) -> subprocess.CompletedProcess:
+    """``jfsim detector ARGS`` as a process, its output captured."""
+    command = [sys.executable, "-m", "jfjoch_hil.harness.cli", "detector", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
 def test_detector_process_feeds_receiver_process_which_publishes_the_run():
     with Puller("tcp://127.0.0.1:0", bind=True, receive_timeout_ms=60_000) as writer_side:
         receiver = subprocess.Popen(
@@ -146,20 +152,7 @@ def test_receiver_with_one_reader_process_per_module_publishes_the_run(tmp_path)
 
 
 def test_detector_refuses_a_remote_destination_unless_allowed():
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jfjoch_hil.harness.cli",
-            "detector",
-            "--to",
-            "192.0.2.1:50000,192.0.2.1:50001",
-            *OVERRIDES,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = _detector("--to", "192.0.2.1:50000,192.0.2.1:50001", *OVERRIDES)
     assert done.returncode == 2
     assert "loopback only" in done.stderr
 
@@ -177,26 +170,17 @@ def test_detector_stops_at_its_deadline_and_says_so(path, faults):
     try:
         for sink in sinks:
             sink.bind(("127.0.0.1", 0))
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "jfjoch_hil.harness.cli",
-                "detector",
-                "--to",
-                ",".join(f"{h}:{p}" for h, p in (s.getsockname() for s in sinks)),
-                "--margin",
-                "0",
-                "--set",
-                f"run.images={images}",
-                "--set",
-                f"run.frame_rate_hz={rate_hz}",
-                "--set",
-                faults,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
+        done = _detector(
+            "--to",
+            ",".join(f"{h}:{p}" for h, p in (s.getsockname() for s in sinks)),
+            "--margin",
+            "0",
+            "--set",
+            f"run.images={images}",
+            "--set",
+            f"run.frame_rate_hz={rate_hz}",
+            "--set",
+            faults,
         )
     finally:
         for sink in sinks:
@@ -211,22 +195,7 @@ def test_detector_stops_at_its_deadline_and_says_so(path, faults):
 
 
 def test_detector_refuses_a_negative_margin():
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jfjoch_hil.harness.cli",
-            "detector",
-            "--to",
-            "127.0.0.1:9,127.0.0.1:9",
-            "--margin",
-            "-1",
-            *OVERRIDES,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = _detector("--to", "127.0.0.1:9,127.0.0.1:9", "--margin", "-1", *OVERRIDES)
     assert done.returncode == 2 and "--margin: -1.0; allowed >= 0 seconds" in done.stderr
 
 
@@ -241,23 +210,14 @@ def test_detector_gso_setting_changes_nothing_on_the_wire():
             for sink in sinks:
                 sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
                 sink.bind(("127.0.0.1", 0))
-            done = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "jfjoch_hil.harness.cli",
-                    "detector",
-                    "--to",
-                    ",".join(f"{h}:{p}" for h, p in (s.getsockname() for s in sinks)),
-                    "--gso",
-                    mode,
-                    "--set",
-                    "run.images=2",
-                    *OVERRIDES[2:],
-                ],
-                capture_output=True,
-                text=True,
-                timeout=300,
+            done = _detector(
+                "--to",
+                ",".join(f"{h}:{p}" for h, p in (s.getsockname() for s in sinks)),
+                "--gso",
+                mode,
+                "--set",
+                "run.images=2",
+                *OVERRIDES[2:],
             )
             assert done.returncode == 0, done.stderr[-2000:]
             got[mode] = []
