@@ -798,6 +798,7 @@ def _emit_modules(experiment: Experiment, modules, addresses, start_at: float) -
         "deadlines_missed": stats.deadlines_missed,
         "frames_started": stats.frames_sent,
         "sndbuf_granted_bytes": stats.sndbuf_granted_bytes,
+        "gso_segments": stats.gso_segments,
         # first frame start to last frame end, so that frames / elapsed is the frame rate
         "elapsed_s": stats.elapsed_s + experiment.frame_time_s,
     }
@@ -813,6 +814,8 @@ def _merge_senders(senders: list[dict]) -> dict:
         elapsed_s=max(s["elapsed_s"] for s in senders),
         frames_started=max(s["frames_started"] for s in senders),
         sndbuf_granted_bytes=min(s["sndbuf_granted_bytes"] for s in senders),
+        # datagrams one send carried (0: one per send, as the schedule sender always does)
+        gso_segments=min(s.get("gso_segments", 0) for s in senders),
     )
     return merged
 
