@@ -181,7 +181,15 @@ class DetectorGeometry:
 
         q = 4 pi sin(theta) / lambda (hdf5-format.md §4.3); phi = atan2(lab y, lab x) in degrees.
         """
-        rows, cols = np.indices(self.shape, dtype=float)
+        return self.pixel_maps_of((0, 0, *self.shape))
+
+    def pixel_maps_of(self, rect: tuple[int, int, int, int]) -> dict[str, np.ndarray]:
+        """:attr:`pixel_maps` of the rectangle ``rect`` (y0, x0, height, width) only, made
+        without the rest of the image (not cached)."""
+        y0, x0, h, w = rect
+        rows, cols = np.indices((h, w), dtype=float)
+        rows += y0
+        cols += x0
         lab = self.pixel_to_lab_mm(cols, rows)
         radius = np.linalg.norm(lab, axis=-1)
         cos_2theta = np.clip(lab[..., 2] / radius, -1.0, 1.0)

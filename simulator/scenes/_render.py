@@ -145,17 +145,28 @@ class Scene:
 
 
 _STATIC: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_DEFECTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _RENDERED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _CACHE_LOCK = threading.Lock()  # the receiver may render from several threads
 
 
-def _static_maps(scene: Scene) -> dict[str, np.ndarray]:
-    """Per-scene maps that do not change between images: background, shadow, defects."""
-    cached = _STATIC.get(scene)
+def _static_maps(
+    scene: Scene, rect: tuple[int, int, int, int] | None = None
+) -> dict[str, np.ndarray]:
+    """Maps of the rectangle ``rect`` (y0, x0, height, width; None: the whole image) that do not
+    change between images: background, beam-stop transmission, gaps and defects.  Made once per
+    scene and rectangle, from that rectangle's pixels alone (a module tile does not need the
+    rest of the detector's)."""
+    full = (0, 0, *scene.geometry.shape)
+    rect = full if rect is None else tuple(rect)
+    with _CACHE_LOCK:
+        per_scene = _STATIC.setdefault(scene, {})
+        cached = per_scene.get(rect)
     if cached is not None:
         return cached
     geometry, bkg, defects = scene.geometry, scene.background, scene.defects
-    maps = geometry.pixel_maps
+    y0, x0, h, w = rect
+    maps = geometry.pixel_maps if rect == full else geometry.pixel_maps_of(rect)
     q = maps["q_recip_a"].astype(np.float64)
     profile = bkg.air_photons * np.exp(-q / bkg.air_falloff_recip_a)
     q_solvent = 2 * np.pi / bkg.solvent_d_a
@@ -168,18 +179,15 @@ def _static_maps(scene: Scene) -> dict[str, np.ndarray]:
             profile += bkg.ice_ring_photons * np.exp(
                 -0.5 * ((q - q_ice) / bkg.ice_ring_width_recip_a) ** 2
             )
-    rows, cols = np.indices(geometry.shape)
-    dx = cols - geometry.beam_center_x_px
-    dy = rows - geometry.beam_center_y_px
+    rows, cols = np.indices((h, w))
+    dx = cols + x0 - geometry.beam_center_x_px
+    dy = rows + y0 - geometry.beam_center_y_px
     shadow = (dx * dx + dy * dy <= defects.beam_stop_radius_px**2) | (
         (dx <= 0) & (np.abs(dy) <= defects.beam_stop_arm_width_px / 2)
     )
     transmission = np.where(shadow, defects.beam_stop_transmission, 1.0)
-    gap = np.zeros(geometry.shape, bool) if geometry.gap_mask is None else geometry.gap_mask
-    rng = image_rng(scene.seed, STREAM_DEFECTS)
-    draw = rng.random(geometry.shape)
-    hot = (draw < defects.hot_pixel_fraction) & ~gap
-    dead = (draw >= 1.0 - defects.dead_pixel_fraction) & ~gap
+    part = (slice(y0, y0 + h), slice(x0, x0 + w))
+    gap, hot, dead = (m[part] for m in _defect_maps(scene))
     cached = {
         "background": profile * maps["solid_angle"] * maps["polarization"] * transmission,
         "transmission": transmission,
@@ -187,8 +195,25 @@ def _static_maps(scene: Scene) -> dict[str, np.ndarray]:
         "hot": hot,
         "dead": dead,
     }
-    _STATIC[scene] = cached
+    with _CACHE_LOCK:
+        _STATIC[scene][rect] = cached
     return cached
+
+
+def _defect_maps(scene: Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(gap, hot, dead) bool [y, x] of the whole image: one draw per scene seed."""
+    with _CACHE_LOCK:
+        cached = _DEFECTS.get(scene)
+    if cached is not None:
+        return cached
+    geometry, defects = scene.geometry, scene.defects
+    gap = np.zeros(geometry.shape, bool) if geometry.gap_mask is None else geometry.gap_mask
+    draw = image_rng(scene.seed, STREAM_DEFECTS).random(geometry.shape)
+    hot = (draw < defects.hot_pixel_fraction) & ~gap
+    dead = (draw >= 1.0 - defects.dead_pixel_fraction) & ~gap
+    with _CACHE_LOCK:
+        _DEFECTS[scene] = (gap, hot, dead)
+    return gap, hot, dead
 
 
 def _deposit_spots(
@@ -303,17 +328,16 @@ def _render_part(
     """Photon counts (int32) of the rectangle ``rect`` (y0, x0, height, width) of one image:
     Poisson noise from ``rng`` on the expected photons, saturation, hot, dead and gap pixels."""
     y0, x0, h, w = rect
-    part = (slice(y0, y0 + h), slice(x0, x0 + w))
-    static = _static_maps(scene)
+    static = _static_maps(scene, rect)
     defects = scene.defects
-    expected = static["background"][part].copy()
+    expected = static["background"].copy()
     spots = np.zeros((h, w))
     _deposit_spots(spots, truth, scene.spot_sigma_px, (y0, x0))
-    expected += spots * static["transmission"][part]
+    expected += spots * static["transmission"]
     counts = rng.poisson(expected)
     image = np.minimum(counts, defects.saturation_value).astype(np.int32)
-    image[static["hot"][part]] = defects.saturation_value
-    image[static["dead"][part] | static["gap"][part]] = defects.error_value
+    image[static["hot"]] = defects.saturation_value
+    image[static["dead"] | static["gap"]] = defects.error_value
     return image
 
 
@@ -328,8 +352,8 @@ def clear_render_cache(scene: Scene | None = None) -> None:
 
 def pixel_mask(scene: Scene) -> np.ndarray:
     """NXmx pixel_mask (uint32 [y, x]; detectors.md §4.5): bit 0 gap, 1 dead, 3 hot."""
-    static = _static_maps(scene)
-    mask = static["gap"].astype(np.uint32)
-    mask |= static["dead"].astype(np.uint32) << 1
-    mask |= static["hot"].astype(np.uint32) << 3
+    gap, hot, dead = _defect_maps(scene)
+    mask = gap.astype(np.uint32)
+    mask |= dead.astype(np.uint32) << 1
+    mask |= hot.astype(np.uint32) << 3
     return mask

@@ -73,3 +73,15 @@ def test_tile_index_and_tile_shape_errors_name_the_field(three_module_scene):
         DetectorGeometry(100, 50, tiles=((0, 0, 60, 10),))
     with pytest.raises(SceneError, match="geometry.tiles"):
         DetectorGeometry(100, 50, tiles=((0, 0, 10),))
+
+
+def test_a_tile_is_made_from_its_own_pixels_maps_only():
+    # A rank that renders one module must not compute the whole detector's pixel maps (q, solid
+    # angle, polarisation): on a 4-module geometry, rendering one tile leaves them unmade.
+    geometry = jungfrau_geometry(4, 2, distance_mm=90.0)
+    crystal = Crystal(UnitCell(50.0, 60.0, 70.0), "oP", np.eye(3), d_min_a=2.0, mean_photons=900)
+    scene = Scene(geometry, crystal, RotationScan(2, 0.0, 1.0), seed=9)
+    part = render_tile(scene, 0, 3)
+    assert "pixel_maps" not in vars(geometry), "the whole image's maps were made"
+    y0, x0, h, w = geometry.tiles[3]
+    np.testing.assert_array_equal(render(scene, 0)[y0 : y0 + h, x0 : x0 + w], part)
