@@ -26,6 +26,7 @@ from jfjoch_hil.simulator.detector._geometry import (
     converted_shape,
     gap_mask,
     module_origin,
+    module_rectangle,
 )
 from jfjoch_hil.simulator.detector._header import (
     DET_INFO_BITS,
@@ -122,6 +123,7 @@ __all__ = [
     "headers_view",
     "jungfrau_module",
     "module_origin",
+    "module_rectangle",
     "pack_eiger_pixels",
     "pack_headers",
     "run_headers",

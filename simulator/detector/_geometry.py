@@ -12,6 +12,7 @@ __all__ = [
     "CONVERTED_MODULE_LINES",
     "converted_shape",
     "module_origin",
+    "module_rectangle",
     "assemble_image",
     "gap_mask",
 ]
@@ -38,6 +39,18 @@ def module_origin(
     """(line, column) of a module's converted line 0 / column 0 before mirroring (§5.2)."""
     mx, my = module % modules_per_row, module // modules_per_row
     return my * (CONVERTED_MODULE_LINES + gap_y_px), mx * (CONVERTED_MODULE_COLS + gap_x_px)
+
+
+def module_rectangle(
+    module: int, n_modules: int, modules_per_row: int, gap_x_px: int, gap_y_px: int
+) -> tuple[int, int, int, int]:
+    """(top line, left column, lines, columns) of a module in the stored converted image: lines
+    mirrored, so module 0 is at the bottom left and an incomplete last row of modules is the
+    top one (§5.2)."""
+    height, _ = converted_shape(n_modules, modules_per_row, gap_x_px, gap_y_px)
+    line0, col0 = module_origin(module, modules_per_row, gap_x_px, gap_y_px)
+    top = height - line0 - CONVERTED_MODULE_LINES
+    return top, col0, CONVERTED_MODULE_LINES, CONVERTED_MODULE_COLS
 
 
 def _expand_axis(
@@ -88,14 +101,12 @@ def assemble_image(
     expanded = _expand_axis(modules, 2, 4, divide, low, high)
     expanded = _expand_axis(expanded, 1, 2, divide, low, high)
     for m in range(n):
-        line0, col0 = module_origin(m, modules_per_row, gap_x_px, gap_y_px)
         block = expanded[m]
         if mirror_y:
-            top = height - line0 - CONVERTED_MODULE_LINES
-            image[top : top + CONVERTED_MODULE_LINES, col0 : col0 + CONVERTED_MODULE_COLS] = block[
-                ::-1
-            ]
+            top, col0, lines, cols = module_rectangle(m, n, modules_per_row, gap_x_px, gap_y_px)
+            image[top : top + lines, col0 : col0 + cols] = block[::-1]
         else:
+            line0, col0 = module_origin(m, modules_per_row, gap_x_px, gap_y_px)
             image[line0 : line0 + CONVERTED_MODULE_LINES, col0 : col0 + CONVERTED_MODULE_COLS] = (
                 block
             )
@@ -106,10 +117,8 @@ def gap_mask(
     n_modules: int, modules_per_row: int, gap_x_px: int = 8, gap_y_px: int = 36
 ) -> np.ndarray:
     """NXmx pixel mask (u32) of the converted image: bit 0 where no module covers (§4.5)."""
-    height, width = converted_shape(n_modules, modules_per_row, gap_x_px, gap_y_px)
-    mask = np.ones((height, width), dtype=np.uint32)
+    mask = np.ones(converted_shape(n_modules, modules_per_row, gap_x_px, gap_y_px), np.uint32)
     for m in range(n_modules):
-        line0, col0 = module_origin(m, modules_per_row, gap_x_px, gap_y_px)
-        mask[line0 : line0 + CONVERTED_MODULE_LINES, col0 : col0 + CONVERTED_MODULE_COLS] = 0
-    # Origins are symmetric under mirroring for a full grid; mirror to match assemble_image.
-    return mask[::-1].copy()
+        top, col0, lines, cols = module_rectangle(m, n_modules, modules_per_row, gap_x_px, gap_y_px)
+        mask[top : top + lines, col0 : col0 + cols] = 0
+    return mask

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
+from jfjoch_hil.simulator.detector import gap_mask as module_gap_mask
+from jfjoch_hil.simulator.detector import module_rectangle
 from jfjoch_hil.simulator.errors import SceneError
 
 __all__ = [
@@ -45,8 +47,8 @@ class DetectorGeometry:
     ``gap_mask`` is a bool [y, x] array, True where no sensor is (inter-module gaps); ``None`` means
     no gaps. ``tiles`` are the sensor rectangles ``(y0, x0, height, width)`` (one per module),
     each rendered with a noise stream of its own so that a module can be rendered alone; empty
-    means the image is one tile. ``rot1_rad`` (about lab y), ``rot2_rad`` (about lab x) and ``rot3_rad`` (about the
-    beam) are PONI-style tilts applied about the direct-beam point, so the beam centre stays the
+    means the image is one tile. ``rot1_rad`` (about lab y), ``rot2_rad`` (about lab x) and
+    ``rot3_rad`` (about the beam) are PONI-style tilts applied about the direct-beam point, so the beam centre stays the
     NXmx beam centre and ``distance_mm`` the sample-to-beam-point distance.
     """
 
@@ -247,21 +249,14 @@ def _module_layout(
     n_modules: int, modules_per_row: int, gap_x_px: int, gap_y_px: int
 ) -> tuple[np.ndarray, tuple[tuple[int, int, int, int], ...]]:
     """Gap mask and module rectangles (y0, x0, height, width) of Jungfraujoch's regular module
-    grid (detectors.md §5.2), modules 1030 x 514: module 0 at the bottom left of the stored image
-    (the receiver's assembly mirrors lines), so rectangle m is where module m's pixels land and a
-    last, incomplete row of modules is the top one."""
-    module_w, module_h = 1030, 514
-    rows = -(-n_modules // modules_per_row)
-    width = modules_per_row * module_w + (modules_per_row - 1) * gap_x_px
-    height = rows * module_h + (rows - 1) * gap_y_px
-    mask = np.ones((height, width), dtype=bool)
-    tiles = []
-    for module in range(n_modules):
-        x0 = (module % modules_per_row) * (module_w + gap_x_px)
-        y0 = height - module_h - (module // modules_per_row) * (module_h + gap_y_px)
-        mask[y0 : y0 + module_h, x0 : x0 + module_w] = False
-        tiles.append((y0, x0, module_h, module_w))
-    return mask, tuple(tiles)
+    grid (detectors.md §5.2): where the receiver's assembly puts each module, so rectangle m is
+    where module m's pixels land."""
+    mask = module_gap_mask(n_modules, modules_per_row, gap_x_px, gap_y_px).astype(bool)
+    tiles = tuple(
+        module_rectangle(m, n_modules, modules_per_row, gap_x_px, gap_y_px)
+        for m in range(n_modules)
+    )
+    return mask, tiles
 
 
 def jungfrau_geometry(
