@@ -18,7 +18,6 @@ from jfjoch_hil.simulator.detector import (
     CHIP_V1_0,
     CHIP_V1_1,
     CONVERTED_MODULE_COLS,
-    CONVERTED_MODULE_LINES,
     DET_TYPE_JUNGFRAU,
     Detector,
     FrameHeaders,
@@ -30,7 +29,7 @@ from jfjoch_hil.simulator.detector import (
     eiger_module,
     eiger_run_headers,
     jungfrau_module,
-    module_origin,
+    module_rectangle,
     run_headers,
 )
 from jfjoch_hil.simulator.detector._calibration import Calibration, RawGenerator
@@ -208,45 +207,31 @@ def _module_rngs(
     ]
 
 
-def _module_tiles(scene: Scene, detector: Detector) -> list[int] | None:
-    """The scene tile of each detector module (the same rectangle of the converted image), or
-    None when the scene's tiles are not the detector's modules."""
-    tiles = scene.geometry.tiles
-    height, width = scene.geometry.shape
-    if converted_shape(
-        detector.n_modules, detector.modules_per_row, detector.gap_x_px, detector.gap_y_px
-    ) != (height, width):
-        return None
-    index = {tile: t for t, tile in enumerate(tiles)}
-    found = []
-    for m in range(detector.n_modules):
-        line0, col0 = module_origin(
-            m, detector.modules_per_row, detector.gap_x_px, detector.gap_y_px
-        )
-        top = height - line0 - CONVERTED_MODULE_LINES  # module 0 at the bottom (mirrored)
-        tile = index.get((top, col0, CONVERTED_MODULE_LINES, CONVERTED_MODULE_COLS))
-        if tile is None:
-            return None
-        found.append(tile)
-    return found
-
-
-def _module_photons(
-    scene: Scene, detector: Detector, image: int, modules: Sequence[int] | None
-) -> np.ndarray:
-    """Photons per module pixel ``(M, 512, 1024)`` of rendered image ``image``: every module's,
-    or only those of ``modules`` (the others zero), each rendered alone from its own tile."""
-    if modules is None:
-        return modules_from_image(render(scene, image), detector)
-    tiles = _module_tiles(scene, detector)
-    if tiles is None:
+def _module_tiles(scene: Scene, detector: Detector) -> list[int]:
+    """The scene tile of each detector module (the same rectangle of the converted image); a
+    ValueError when the scene's tiles are not the detector's modules."""
+    layout = (detector.n_modules, detector.modules_per_row, detector.gap_x_px, detector.gap_y_px)
+    index = {tile: t for t, tile in enumerate(scene.geometry.tiles)}
+    tiles = [index.get(module_rectangle(m, *layout)) for m in range(detector.n_modules)]
+    if converted_shape(*layout) != scene.geometry.shape or None in tiles:
         raise ValueError(
             "render only some modules: the scene's tiles are not this detector's modules"
         )
+    return tiles
+
+
+def _module_photons(
+    scene: Scene, detector: Detector, image: int, tile_of: dict[int, int] | None
+) -> np.ndarray:
+    """Photons per module pixel ``(M, 512, 1024)`` of rendered image ``image``: every module's,
+    or only those of ``tile_of`` (module -> its scene tile; the others zero), each rendered
+    alone from its own tile."""
+    if tile_of is None:
+        return modules_from_image(render(scene, image), detector)
     one = dataclasses.replace(detector, n_modules=1, modules_per_row=1, mod_ids=())
     photons = np.zeros((detector.n_modules, 512, 1024), np.float32)
-    for m in modules:
-        photons[m] = modules_from_image(render_tile(scene, image, tiles[m]), one)[0]
+    for m, tile in tile_of.items():
+        photons[m] = modules_from_image(render_tile(scene, image, tile), one)[0]
     return photons
 
 
@@ -275,10 +260,13 @@ def build_experiment(
     n_cells = storage_cells or scenario.detector.storage_cells
     chip = {"auto": None, "1.0": CHIP_V1_0, "1.1": CHIP_V1_1}[scenario.detector.chip_version]
     cells = StorageCells(n_cells=n_cells, chip_version=chip)
+    tile_of = None
     if modules is not None:
         modules = sorted({int(m) for m in modules})
         if any(not 0 <= m < detector.n_modules for m in modules):
             raise ValueError(f"modules: {modules}; this detector has {detector.n_modules}")
+        tiles = _module_tiles(scene, detector)
+        tile_of = {m: tiles[m] for m in modules}
     frame_bytes = detector.n_modules * 512 * 1024 * detector.model.pixel_dtype.itemsize
     n_rendered = max(1, min(run.images, MAX_RENDERED_BYTES // (3 * frame_bytes)))
     if pool_frames is not None:
@@ -304,7 +292,7 @@ def build_experiment(
     raw = np.zeros((n_rendered, detector.n_modules, 512, 1024), detector.model.pixel_dtype)
     top = np.iinfo(detector.model.pixel_dtype).max - 1 if not jungfrau else None
     for index in range(n_rendered):
-        photons = _module_photons(scene, detector, index, modules)
+        photons = _module_photons(scene, detector, index, tile_of)
         if generator is not None:
             raw[index] = generator.raw(photons, storage_cell=index % n_cells)
         else:
