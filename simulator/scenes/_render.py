@@ -150,15 +150,12 @@ _RENDERED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _CACHE_LOCK = threading.Lock()  # the receiver may render from several threads
 
 
-def _static_maps(
-    scene: Scene, rect: tuple[int, int, int, int] | None = None
-) -> dict[str, np.ndarray]:
-    """Maps of the rectangle ``rect`` (y0, x0, height, width; None: the whole image) that do not
-    change between images: background, beam-stop transmission, gaps and defects.  Made once per
-    scene and rectangle, from that rectangle's pixels alone (a module tile does not need the
-    rest of the detector's)."""
+def _static_maps(scene: Scene, rect: tuple[int, int, int, int]) -> dict[str, np.ndarray]:
+    """Maps of the rectangle ``rect`` (y0, x0, height, width) that do not change between images:
+    background, beam-stop transmission, gaps and defects.  Made once per scene and rectangle,
+    from that rectangle's pixels alone (a module tile does not need the rest of the
+    detector's)."""
     full = (0, 0, *scene.geometry.shape)
-    rect = full if rect is None else tuple(rect)
     with _CACHE_LOCK:
         per_scene = _STATIC.setdefault(scene, {})
         cached = per_scene.get(rect)
@@ -255,10 +252,17 @@ def _deposit_spots(
 
 def render_expected(scene: Scene, image_index: int) -> np.ndarray:
     """Expected photons per pixel (float64 [y, x]) of one image, before noise and defects."""
-    static = _static_maps(scene)
+    return _expected(scene, (0, 0, *scene.geometry.shape), predict_image(scene, image_index))
+
+
+def _expected(scene: Scene, rect: tuple[int, int, int, int], truth: ImageTruth) -> np.ndarray:
+    """Expected photons (float64) of the rectangle ``rect`` (y0, x0, height, width) of the image
+    whose reflections are ``truth``: background plus spots, through the beam stop."""
+    y0, x0, h, w = rect
+    static = _static_maps(scene, rect)
     expected = static["background"].copy()
-    spots = np.zeros(scene.geometry.shape)
-    _deposit_spots(spots, predict_image(scene, image_index), scene.spot_sigma_px)
+    spots = np.zeros((h, w))
+    _deposit_spots(spots, truth, scene.spot_sigma_px, (y0, x0))
     expected += spots * static["transmission"]
     return expected
 
@@ -288,7 +292,6 @@ def render(scene: Scene, image_index: int, cache_size: int = 16) -> np.ndarray:
     else:
         image = _render_part(
             scene,
-            image_index,
             (0, 0, *scene.geometry.shape),
             predict_image(scene, image_index),
             image_rng(scene.seed, STREAM_NOISE, image_index),
@@ -315,26 +318,18 @@ def _render_tile(scene: Scene, image_index: int, tile: int, truth: ImageTruth) -
     rng = np.random.default_rng(
         np.random.SeedSequence([scene.seed, STREAM_NOISE, image_index, tile])
     )
-    return _render_part(scene, image_index, scene.geometry.tiles[tile], truth, rng)
+    return _render_part(scene, scene.geometry.tiles[tile], truth, rng)
 
 
 def _render_part(
-    scene: Scene,
-    image_index: int,
-    rect: tuple[int, int, int, int],
-    truth: ImageTruth,
-    rng: np.random.Generator,
+    scene: Scene, rect: tuple[int, int, int, int], truth: ImageTruth, rng: np.random.Generator
 ) -> np.ndarray:
-    """Photon counts (int32) of the rectangle ``rect`` (y0, x0, height, width) of one image:
-    Poisson noise from ``rng`` on the expected photons, saturation, hot, dead and gap pixels."""
-    y0, x0, h, w = rect
+    """Photon counts (int32) of the rectangle ``rect`` (y0, x0, height, width) of the image whose
+    reflections are ``truth``: Poisson noise from ``rng`` on the expected photons, saturation,
+    hot, dead and gap pixels."""
     static = _static_maps(scene, rect)
     defects = scene.defects
-    expected = static["background"].copy()
-    spots = np.zeros((h, w))
-    _deposit_spots(spots, truth, scene.spot_sigma_px, (y0, x0))
-    expected += spots * static["transmission"]
-    counts = rng.poisson(expected)
+    counts = rng.poisson(_expected(scene, rect, truth))
     image = np.minimum(counts, defects.saturation_value).astype(np.int32)
     image[static["hot"]] = defects.saturation_value
     image[static["dead"] | static["gap"]] = defects.error_value
