@@ -85,33 +85,32 @@ class Calibration:
         ``rng[m]`` alone, so any set of modules gets the same values made alone as made with
         the others; a module whose generator is None is left at zero (not calibrated here).
         """
-        shape = (n_cells, n_modules, 3, MODULE_ROWS, MODULE_COLS)
+
+        def draw(generator: np.random.Generator, modules: int):
+            # G0 pedestals, G1/G2 pedestals, gain spreads of ``modules`` modules, in that order
+            g0 = generator.uniform(
+                *g0_pedestal_adu, size=(n_cells, modules, MODULE_ROWS, MODULE_COLS)
+            )
+            g12 = generator.uniform(
+                *g12_pedestal_adu, size=(n_cells, modules, 2, MODULE_ROWS, MODULE_COLS)
+            )
+            return (
+                g0,
+                g12,
+                generator.normal(1.0, gain_spread, size=(modules, 3, MODULE_ROWS, MODULE_COLS)),
+            )
+
+        pedestal = np.zeros((n_cells, n_modules, 3, MODULE_ROWS, MODULE_COLS), dtype=np.float32)
+        spread = np.zeros((n_modules, 3, MODULE_ROWS, MODULE_COLS))
         if isinstance(rng, np.random.Generator):
-            pedestal = np.empty(shape, dtype=np.float32)
-            pedestal[:, :, 0] = rng.uniform(
-                *g0_pedestal_adu, size=(n_cells, n_modules, MODULE_ROWS, MODULE_COLS)
-            )
-            pedestal[:, :, 1:] = rng.uniform(
-                *g12_pedestal_adu, size=(n_cells, n_modules, 2, MODULE_ROWS, MODULE_COLS)
-            )
-            spread = rng.normal(1.0, gain_spread, size=(n_modules, 3, MODULE_ROWS, MODULE_COLS))
+            parts = [(slice(None), rng, n_modules)]
+        elif len(rng) != n_modules:
+            raise CalibrationError(f"rng: {len(rng)} generators; need one per module ({n_modules})")
         else:
-            if len(rng) != n_modules:
-                raise CalibrationError(
-                    f"rng: {len(rng)} generators; need one per module ({n_modules})"
-                )
-            pedestal = np.zeros(shape, dtype=np.float32)
-            spread = np.zeros((n_modules, 3, MODULE_ROWS, MODULE_COLS))
-            for m, module_rng in enumerate(rng):
-                if module_rng is None:
-                    continue
-                pedestal[:, m, 0] = module_rng.uniform(
-                    *g0_pedestal_adu, size=(n_cells, MODULE_ROWS, MODULE_COLS)
-                )
-                pedestal[:, m, 1:] = module_rng.uniform(
-                    *g12_pedestal_adu, size=(n_cells, 2, MODULE_ROWS, MODULE_COLS)
-                )
-                spread[m] = module_rng.normal(1.0, gain_spread, size=(3, MODULE_ROWS, MODULE_COLS))
+            parts = [(slice(m, m + 1), g, 1) for m, g in enumerate(rng) if g is not None]
+        for modules, generator, count in parts:
+            g0, g12, gains = draw(generator, count)
+            pedestal[:, modules, 0], pedestal[:, modules, 1:], spread[modules] = g0, g12, gains
         base = np.array(DEFAULT_GAIN_ADU_PER_KEV, dtype=np.float32)[None, :, None, None]
         return cls(pedestal, (base * spread).astype(np.float32))
 
