@@ -455,7 +455,7 @@ def _detector(args) -> int:
         ]
         pool_bytes = int(args.pool_mb * (1 << 20))
         if args.mpi:
-            from jfjoch_hil.harness.senders import run_detector_mpi
+            from jfjoch_hil.harness.senders import MPI_COLLECTIVE_WAIT_S, run_detector_mpi
 
             try:
                 from mpi4py import MPI  # noqa: F401 - initialises MPI, as the ranks need
@@ -471,7 +471,9 @@ def _detector(args) -> int:
                     pool_bytes=pool_bytes,
                     first_frame_number=args.first_frame_number,
                     margin_s=margin_s,
-                    **({} if args.mpi_wait is None else {"collective_wait_s": args.mpi_wait}),
+                    collective_wait_s=(
+                        MPI_COLLECTIVE_WAIT_S if args.mpi_wait is None else args.mpi_wait
+                    ),
                     gso=args.gso,
                 )
         else:

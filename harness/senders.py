@@ -265,7 +265,6 @@ def run_detector_mpi(
     first_frame_number: int = 1,
     margin_s: float = DETECTOR_MARGIN_S,
     collective_wait_s: float = MPI_COLLECTIVE_WAIT_S,
-    comm=None,
     gso: str = "auto",
 ) -> dict | None:
     """One rank of ``mpirun -n N jfsim detector --mpi``: rank r renders and sends only module
@@ -287,10 +286,10 @@ def run_detector_mpi(
         raise ValueError(f"--mpi-wait: {collective_wait_s}; allowed >= 0 seconds")
     if first_frame_number < 1:
         raise ValueError(f"--first-frame-number: {first_frame_number}; allowed >= 1")
-    if comm is None:
-        from mpi4py import MPI
+    from mpi4py import MPI
 
-        comm = MPI.COMM_WORLD
+    comm = MPI.COMM_WORLD
+    host = socket.gethostname()
     began = time.time()
     bound_s = detector_bound_s(scenario, margin_s)
     collectives = _Collectives(
@@ -308,8 +307,7 @@ def run_detector_mpi(
     groups = module_groups(n_modules, size)
     mine = groups[rank] if rank < len(groups) else []
     print(
-        f"jfsim detector --mpi: rank {rank} of {size} on {socket.gethostname()}: "
-        f"rendering modules {mine}",
+        f"jfsim detector --mpi: rank {rank} of {size} on {host}: rendering modules {mine}",
         file=sys.stderr,
         flush=True,
     )
@@ -361,7 +359,7 @@ def run_detector_mpi(
         stats["modules"] = mine
     stats["rendered_modules"] = [] if experiment is None else experiment.rendered_modules
     stats["rank"] = rank
-    stats["host"] = socket.gethostname()
+    stats["host"] = host
     gathered = collectives.gather(stats, "report")
     if rank != 0:
         return None
