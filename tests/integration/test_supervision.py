@@ -62,26 +62,29 @@ def _wait_gone(record: dict, timeout_s: float) -> list[str]:
     return left
 
 
-def _start(out: Path, *extra: str) -> subprocess.Popen:
+#: ``jfsim`` as this interpreter runs it.
+JFSIM = [sys.executable, "-m", "jfjoch_hil.harness.cli"]
+
+
+def _jfsim(*args: str) -> subprocess.Popen:
+    """``jfsim ARGS`` started, its output piped."""
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jfjoch_hil.harness.cli",
-            "run",
-            "quickstart",
-            "--out",
-            str(out),
-            "--images",
-            str(IMAGES),
-            "--set",
-            f"run.frame_rate_hz={RATE_HZ}",
-            "--no-progress",
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        [*JFSIM, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _start(out: Path, *extra: str) -> subprocess.Popen:
+    return _jfsim(
+        "run",
+        "quickstart",
+        "--out",
+        str(out),
+        "--images",
+        str(IMAGES),
+        "--set",
+        f"run.frame_rate_hz={RATE_HZ}",
+        "--no-progress",
+        *extra,
     )
 
 
@@ -214,26 +217,18 @@ READER_OVERRIDES = [
 
 
 def _start_receiver(endpoint: str, pid_file: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jfjoch_hil.harness.cli",
-            "receiver",
-            "--push",
-            endpoint,
-            "--no-analysis",
-            "--readers",
-            "2",
-            "--pid-file",
-            str(pid_file),
-            "--margin",
-            str(MARGIN_S),
-            *READER_OVERRIDES,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    return _jfsim(
+        "receiver",
+        "--push",
+        endpoint,
+        "--no-analysis",
+        "--readers",
+        "2",
+        "--pid-file",
+        str(pid_file),
+        "--margin",
+        str(MARGIN_S),
+        *READER_OVERRIDES,
     )
 
 
@@ -306,9 +301,7 @@ def _reprocess_source(tmp_path: Path) -> Path:
     source = tmp_path / "source"
     done = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "jfjoch_hil.harness.cli",
+            *JFSIM,
             "run",
             "quickstart",
             "--out",
@@ -328,18 +321,7 @@ def _reprocess_source(tmp_path: Path) -> Path:
 
 
 def _start_reprocess(source: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jfjoch_hil.harness.cli",
-            "reprocess",
-            str(source / "quickstart_master.h5"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return _jfsim("reprocess", str(source / "quickstart_master.h5"))
 
 
 def test_reprocess_ends_and_when_killed_leaves_nothing(tmp_path):
